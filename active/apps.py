@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ActiveConfig(AppConfig):
+    name = "active"
+    verbose_name = "Active learning"

@@ -1,0 +1,1 @@
+"""Active-learning state: model rounds and embedding caches (added with the active-learning issue)."""

@@ -1,0 +1,9 @@
+"""Pages of the annotation interface."""
+
+from django.urls import path
+
+from annotators import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+]

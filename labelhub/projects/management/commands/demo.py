@@ -1,0 +1,59 @@
+"""`manage.py demo`: migrate, load the demo projects, start a worker and serve on 127.0.0.1:8000."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+DEMO_USERS = (
+    ("admin", "admin", True),  # staff: the console at /admin/
+    ("annotator", "annotator", False),
+)
+
+
+class Command(BaseCommand):
+    help = "Set up the demo (data sets, users) on the embedded default and serve it."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--addr", default="127.0.0.1:8000")
+        parser.add_argument("--no-serve", action="store_true", help="Set up only; do not serve.")
+        parser.add_argument("--no-worker", action="store_true", help="Do not start the background worker.")
+
+    def handle(self, *args, addr: str, no_serve: bool, no_worker: bool, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        users = self._ensure_users()
+        call_command("demo_data", members=users)
+        if no_serve:
+            return
+        worker = None
+        if not no_worker:
+            worker = subprocess.Popen([sys.executable, "manage.py", "db_worker"])  # noqa: S603
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"\nlabelhub demo on http://{addr}/\n"
+                "  annotator: annotator / annotator   (labeling pages)\n"
+                "  manager:   admin / admin           (console at /admin/)\n"
+            )
+        )
+        try:
+            call_command("runserver", addr, use_reloader=False)
+        finally:
+            if worker is not None:
+                worker.terminate()
+
+    def _ensure_users(self) -> list:
+        users = []
+        User = get_user_model()
+        for username, password, staff in DEMO_USERS:
+            user, created = User.objects.get_or_create(
+                username=username, defaults={"is_staff": staff, "is_superuser": staff}
+            )
+            if created:
+                user.set_password(password)
+                user.save()
+            users.append(user)
+        return users

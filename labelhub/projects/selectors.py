@@ -1,0 +1,37 @@
+"""Reads of the core domain that every app shares: who may see which project."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from labelhub.projects.models import Project, ProjectMembership
+
+
+def projects_for_user(user) -> QuerySet[Project]:
+    """Projects the user may see: all for staff, their memberships otherwise."""
+    if not user.is_authenticated:
+        return Project.objects.none()
+    if user.is_staff:
+        return Project.objects.all()
+    return Project.objects.filter(memberships__user=user).distinct()
+
+
+def membership_of(user, project: Project | int) -> ProjectMembership | None:
+    project_id = project if isinstance(project, int) else project.pk
+    if not user.is_authenticated:
+        return None
+    return ProjectMembership.objects.filter(project_id=project_id, user=user).first()
+
+
+def has_role(user, project: Project | int, *roles: str) -> bool:
+    """True for staff, or a member holding one of ``roles`` (any role when none is given)."""
+    if not user.is_authenticated:
+        return False
+    if user.is_staff:
+        return True
+    member = membership_of(user, project)
+    return member is not None and (not roles or member.role in roles)
+
+
+def is_manager(user, project: Project | int) -> bool:
+    return has_role(user, project, ProjectMembership.Role.MANAGER)

@@ -1,0 +1,25 @@
+"""Shared fixtures: small builders of projects, members and items (see tests/factories.py)."""
+
+import pytest
+
+from tests import factories
+
+
+@pytest.fixture
+def project(db):
+    return factories.make_project()
+
+
+@pytest.fixture
+def manager(db, project):
+    return factories.make_member(project, "manager")
+
+
+@pytest.fixture
+def annotator(db, project):
+    return factories.make_member(project, "annotator")
+
+
+@pytest.fixture
+def outsider(db):
+    return factories.make_user("outsider")

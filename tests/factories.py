@@ -1,0 +1,51 @@
+"""Small builders for tests: plain functions over the ORM, no fixture files."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+
+from django.contrib.auth import get_user_model
+
+from labelhub.projects.models import Item, LabelClass, Project, ProjectMembership
+
+_seq = itertools.count(1)
+
+
+def make_user(username: str | None = None, *, is_staff: bool = False, password: str = "pw-for-tests-1"):
+    username = username or f"user{next(_seq)}"
+    user = get_user_model().objects.create_user(username=username, password=password, is_staff=is_staff)
+    return user
+
+
+def make_project(
+    name: str | None = None,
+    classes: tuple[str, ...] = ("cat", "dog", "wolf"),
+    *,
+    modality: str = "text",
+    multi_label: bool = False,
+    **fields,
+) -> Project:
+    project = Project.objects.create(
+        name=name or f"project {next(_seq)}", modality=modality, multi_label=multi_label, **fields
+    )
+    LabelClass.objects.bulk_create(
+        LabelClass(project=project, name=c, key=str(i + 1), order=i) for i, c in enumerate(classes)
+    )
+    return project
+
+
+def make_member(project: Project, role: str = "annotator", user=None):
+    user = user or make_user(f"{role}{next(_seq)}")
+    ProjectMembership.objects.create(project=project, user=user, role=role)
+    return user
+
+
+def make_items(project: Project, count: int, *, prefix: str = "item") -> list[Item]:
+    items = []
+    for i in range(count):
+        payload = {"text": f"{prefix} number {i}"}
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        items.append(Item(project=project, external_id=f"{prefix}-{i}", payload=payload, content_hash=digest))
+    return Item.objects.bulk_create(items)

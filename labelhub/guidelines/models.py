@@ -36,3 +36,14 @@ class GuidelineVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project} v{self.number}" if self.number else f"{self.project} draft #{self.pk}"
+
+
+class GuidelineAcknowledgement(models.Model):
+    """An annotator has read a published version (its change summary) and may be served again."""
+
+    version = models.ForeignKey(GuidelineVersion, on_delete=models.CASCADE, related_name="acknowledgements")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    acknowledged_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "user"], name="one_ack_per_version_user")]

@@ -167,7 +167,7 @@ EXPORT_COLUMNS = (
 )
 
 
-def iter_export_rows(snapshot: Snapshot, chunk_size: int = FETCH_SIZE) -> Iterator[list[tuple]]:
+def iter_export_rows(snapshot: Snapshot, chunk_size: int | None = None) -> Iterator[list[tuple]]:
     """The snapshot's rows in external-id order, in chunks, joined to the item payloads.
 
     Columns are ``EXPORT_COLUMNS``; ``labels``, ``guideline_versions`` and ``payload`` come as JSON
@@ -185,7 +185,7 @@ def iter_export_rows(snapshot: Snapshot, chunk_size: int = FETCH_SIZE) -> Iterat
     # WITH HOLD, which materialises the whole result before the first row.
     with transaction.atomic(), connection.chunked_cursor() as cursor:
         cursor.execute(sql, [snapshot.pk])
-        while rows := cursor.fetchmany(chunk_size):
+        while rows := cursor.fetchmany(chunk_size or FETCH_SIZE):
             if rows and not isinstance(rows[0][3], str):
                 rows = [
                     (*r[:3], json.dumps(r[3]), *r[4:7], json.dumps(r[7]), r[8], json.dumps(r[9]))

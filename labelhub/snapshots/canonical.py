@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 
 FORMAT = "labelhub-snapshot-v1"
 SPLITS = ("train", "val", "test")
+_quote = json.encoder.encode_basestring  # json.dumps(str, ensure_ascii=False), in C
 
 
 def canonical_row(
@@ -25,20 +26,21 @@ def canonical_row(
     annotator_count: int,
     split: str,
 ) -> bytes:
-    """One item as one line of bytes. Labels and guideline versions are sorted (sets, not lists);
-    confidence is fixed to 6 decimals so a float's round trip through JSON or a database cannot
-    change the hash."""
-    row = [
-        external_id,
-        payload_sha256,
-        sorted(labels),
-        f"{float(confidence):.6f}",
-        method,
-        sorted(int(v) for v in guideline_versions),
-        int(annotator_count),
-        split,
-    ]
-    return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    """One item as one line of bytes: the compact JSON array
+    ``[external_id, payload_sha256, sorted labels, "confidence to 6 decimals", method,
+    sorted guideline versions, annotator_count, split]``.
+
+    Labels and guideline versions are sorted (sets, not lists); confidence is fixed to 6 decimals
+    so a float's round trip through JSON or a database cannot change the hash. Written out by hand
+    with the C string quoter: byte-for-byte ``json.dumps(row, ensure_ascii=False,
+    separators=(",", ":"))`` (a test holds it to that), several times faster on a million rows.
+    """
+    labels_text = ",".join([_quote(name) for name in sorted(labels)])
+    versions_text = ",".join([str(int(v)) for v in sorted(guideline_versions)])
+    return (
+        f'[{_quote(external_id)},{_quote(payload_sha256)},[{labels_text}],"{float(confidence):.6f}",'
+        f"{_quote(method)},[{versions_text}],{int(annotator_count)},{_quote(split)}]\n"
+    ).encode()
 
 
 class ContentHasher:
@@ -62,6 +64,19 @@ class ContentHasher:
         self._sha.update(line)
         self.count += 1
         return line
+
+    def add_batch(self, rows: Sequence[Sequence]) -> None:
+        """Many rows at once (the cut's fast path): same lines as ``add``, one hash update."""
+        if not rows:
+            return
+        keys = [row[0] for row in rows]
+        if (self._last is not None and keys[0] <= self._last) or any(
+            a >= b for a, b in zip(keys, keys[1:], strict=False)
+        ):
+            raise ValueError("rows must come sorted by external id, without duplicates")
+        self._last = keys[-1]
+        self._sha.update(b"".join([canonical_row(*row) for row in rows]))
+        self.count += len(rows)
 
     def hexdigest(self) -> str:
         return self._sha.hexdigest()

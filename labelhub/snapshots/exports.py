@@ -143,12 +143,17 @@ def build_manifest(snapshot: Snapshot, *, base_path: str = "") -> dict:
 # --- writers ------------------------------------------------------------------------------------
 
 
+# The C string encoder behind json.dumps(..., ensure_ascii=False), without building an encoder per
+# call: the hot path of every export.
+_quote = json.encoder.encode_basestring
+
+
 def jsonl_chunks(snapshot: Snapshot) -> Iterator[bytes]:
     """One JSON object per line; JSON columns are spliced as stored, never decoded."""
-    dumps = json.dumps
+    dumps = _quote
     for rows in iter_export_rows(snapshot):
         lines = [
-            f'{{"external_id":{dumps(ext, ensure_ascii=False)},"item_id":{item_id},"split":"{split}",'
+            f'{{"external_id":{dumps(ext)},"item_id":{item_id},"split":"{split}",'
             f'"labels":{labels},"confidence":{conf!r},"method":"{method}","annotator_count":{count},'
             f'"guideline_versions":{versions},"payload_sha256":"{sha}","payload":{payload}}}\n'
             for item_id, ext, sha, labels, conf, method, count, versions, split, payload in rows
@@ -252,7 +257,7 @@ def parquet_chunks(snapshot: Snapshot) -> Iterator[bytes]:
 def labelstudio_chunks(snapshot: Snapshot) -> Iterator[bytes]:
     """A JSON array of Label Studio tasks, each with its resolved label as one annotation."""
     _, from_name, to_name = label_studio_names(snapshot)
-    dumps = json.dumps
+    dumps = _quote
     head = (
         f'{{"from_name":{dumps(from_name)},"to_name":{dumps(to_name)},"type":"choices","value":{{"choices":'
     )
@@ -262,7 +267,7 @@ def labelstudio_chunks(snapshot: Snapshot) -> Iterator[bytes]:
         tasks = [
             f'{{"data":{payload},"annotations":[{{"result":[{head}{labels}}}}}],'
             f'"ground_truth":false,"lead_time":0}}],'
-            f'"meta":{{"external_id":{dumps(ext, ensure_ascii=False)},"split":"{split}","confidence":{conf!r},'
+            f'"meta":{{"external_id":{dumps(ext)},"split":"{split}","confidence":{conf!r},'
             f'"method":"{method}","annotator_count":{count},"guideline_versions":{versions},'
             f'"payload_sha256":"{sha}","item_id":{item_id}}}}}'
             for item_id, ext, sha, labels, conf, method, count, versions, split, payload in rows

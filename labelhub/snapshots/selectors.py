@@ -17,21 +17,14 @@ from labelhub.projects.selectors import projects_for_user
 from labelhub.queues.sampling import target_distribution
 from labelhub.snapshots.models import ModelRun, Snapshot, SnapshotItem
 
-FETCH_SIZE = 5000
+FETCH_SIZE = 20000
+SINGLE = ConsensusLabel.Method.SINGLE.value
 
 
-@dataclass(frozen=True, slots=True)
-class ResolvedLabel:
-    """An item's one resolved label, as a snapshot freezes it."""
-
-    item_id: int
-    external_id: str
-    payload_sha256: str
-    labels: list[str]
-    confidence: float
-    method: str
-    annotator_count: int
-    guideline_versions: list[int]
+# One resolved item, as the cut consumes it: (item_id, external_id, payload_sha256, labels,
+# confidence, method, annotator_count, guideline_versions, labels as JSON text). Plain tuples: a
+# million of them go by, and the JSON text is written back as read, never re-encoded.
+ResolvedRow = tuple[int, str, str, list, float, str, int, list, str]
 
 
 def _json(value):
@@ -46,12 +39,12 @@ def _binary_order() -> str:
     return ' COLLATE "C"' if connection.vendor == "postgresql" else ""
 
 
-def iter_resolved_labels(project: Project) -> Iterator[ResolvedLabel]:
+def iter_resolved_chunks(project: Project) -> Iterator[list[ResolvedRow]]:
     """Every labelled item of the project in external-id order, with its resolved label.
 
     The consensus label when QA wrote one; otherwise the latest non-retracted annotation (method
     "single", confidence 1.0, one annotator). Guideline versions are those of the annotations behind
-    the label. Items nobody labelled are left out. Streams through a server-side cursor.
+    the label. Items nobody labelled are left out. Streams chunks through a server-side cursor.
     """
     item_table = Item._meta.db_table
     annotation_table = Annotation._meta.db_table
@@ -85,41 +78,36 @@ def iter_resolved_labels(project: Project) -> Iterator[ResolvedLabel]:
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, [project.pk, project.pk, project.pk])
         while rows := cursor.fetchmany(FETCH_SIZE):
-            for (
-                item_id,
-                external_id,
-                payload_sha,
-                c_labels,
-                c_conf,
-                c_method,
-                c_count,
-                l_labels,
-                l_gv,
-                gv_ids,
-            ) in rows:
-                if c_method is not None:
-                    versions = sorted({int(v) for v in str(gv_ids).split(",")}) if gv_ids else []
-                    yield ResolvedLabel(
-                        item_id,
-                        external_id,
-                        payload_sha,
-                        list(_json(c_labels) or []),
-                        float(c_conf),
-                        c_method,
-                        int(c_count),
-                        versions,
-                    )
-                else:
-                    yield ResolvedLabel(
-                        item_id,
-                        external_id,
-                        payload_sha,
-                        list(_json(l_labels) or []),
-                        1.0,
-                        ConsensusLabel.Method.SINGLE,
-                        1,
-                        [l_gv] if l_gv is not None else [],
-                    )
+            yield [_resolve(row) for row in rows]
+
+
+def _resolve(row: tuple) -> ResolvedRow:
+    item_id, external_id, payload_sha, c_labels, c_conf, c_method, c_count, l_labels, l_gv, gv_ids = row
+    if c_method is not None:
+        versions = sorted({int(v) for v in str(gv_ids).split(",")}) if gv_ids else []
+        labels, text = _json_and_text(c_labels)
+        return (
+            item_id,
+            external_id,
+            payload_sha,
+            labels,
+            float(c_conf),
+            c_method,
+            int(c_count),
+            versions,
+            text,
+        )
+    labels, text = _json_and_text(l_labels)
+    return item_id, external_id, payload_sha, labels, 1.0, SINGLE, 1, [l_gv] if l_gv is not None else [], text
+
+
+def _json_and_text(value) -> tuple[list, str]:
+    """The labels decoded (for the hash) and as JSON text (written back as read)."""
+    if isinstance(value, str):
+        labels = json.loads(value) or []
+        return labels, value if labels else "[]"
+    labels = list(value or [])
+    return labels, json.dumps(labels)
 
 
 def snapshots_for_user(user) -> QuerySet[Snapshot]:

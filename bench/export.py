@@ -57,7 +57,13 @@ def fill(project_id: int, user_id: int, count: int) -> None:
             for i in range(count):
                 payload = json.dumps({"text": f"benchmark sentence number {i} about a {classes[i % 4]}"})
                 copy.write_row(
-                    (project_id, f"item-{i:07d}", payload, hashlib.sha256(payload.encode()).hexdigest(), "2026-01-01")
+                    (
+                        project_id,
+                        f"item-{i:07d}",
+                        payload,
+                        hashlib.sha256(payload.encode()).hexdigest(),
+                        "2026-01-01",
+                    )
                 )
         cursor.execute(
             """INSERT INTO projects_annotation (item_id, annotator_id, labels, time_spent, source,
@@ -101,8 +107,11 @@ class RssSampler(threading.Thread):
         return self.peak_kib
 
 
-def download(url: str, token: str, pid: int) -> dict:
+def download(url: str, token: str, pid: int, db_name: str) -> dict:
     sampler = RssSampler(pid)
+    backends = database_backends(db_name)
+    server_cpu = cpu_seconds(pid)
+    backend_cpu = {b: cpu_seconds(b) for b in backends}
     before = sampler.rss_kib()
     sampler.start()
     request = urllib.request.Request(url, headers={"Authorization": f"Token {token}"})  # noqa: S310
@@ -115,15 +124,34 @@ def download(url: str, token: str, pid: int) -> dict:
             lines += block.count(b"\n")
     seconds = time.perf_counter() - started
     peak = sampler.stop()
+    new_backends = set(database_backends(db_name)) - set(backend_cpu)
+    db_cpu = sum(cpu_seconds(b) - backend_cpu[b] for b in backend_cpu if Path(f"/proc/{b}").exists())
+    db_cpu += sum(cpu_seconds(b) for b in new_backends if Path(f"/proc/{b}").exists())
     return {
         "seconds": round(seconds, 3),
         "bytes": size,
         "newlines": lines,
+        "server_cpu_seconds": round(cpu_seconds(pid) - server_cpu, 2),
+        "postgres_cpu_seconds": round(db_cpu, 2),
         "server_rss_before_mib": round(before / 1024, 1),
         "server_rss_peak_mib": round(peak / 1024, 1),
         "content_length": headers.get("Content-Length"),
         "checksum": headers.get("X-Checksum-SHA256"),
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """user + system CPU time of a process, from /proc (clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def database_backends(name: str) -> list[int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [name])
+        return [row[0] for row in cursor.fetchall()]
 
 
 def free_port() -> int:
@@ -143,7 +171,9 @@ def main() -> None:
     url, admin_url, name = scratch_url(base)
     recreate_database(admin_url, name)
     data_dir = tempfile.mkdtemp(prefix="labelhub-bench-export-")
-    os.environ.update(DATABASE_URL=url, LABELHUB_DATA_DIR=data_dir, DJANGO_SETTINGS_MODULE="labelhub.settings")
+    os.environ.update(
+        DATABASE_URL=url, LABELHUB_DATA_DIR=data_dir, DJANGO_SETTINGS_MODULE="labelhub.settings"
+    )
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django
 
@@ -166,9 +196,19 @@ def main() -> None:
         fill(project.pk, user.pk, args.items)
         figures["fill_seconds"] = round(time.perf_counter() - started, 2)
 
-        started = time.perf_counter()
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backend = cursor.fetchone()[0]
+        started, cpu, db_cpu = time.perf_counter(), time.process_time(), cpu_seconds(backend)
         snapshot, created = cut_snapshot(project, name="bench")
         figures["cut_seconds"] = round(time.perf_counter() - started, 2)
+        # On a shared machine wall time depends on the load; CPU time of both sides does not.
+        figures["cut_cpu_seconds"] = {
+            "python": round(time.process_time() - cpu, 2),
+            "postgres_backend": round(cpu_seconds(backend) - db_cpu, 2),
+        }
         started = time.perf_counter()
         _, again = cut_snapshot(project, name="bench again")
         figures["recut_unchanged_seconds"] = round(time.perf_counter() - started, 2)
@@ -177,11 +217,19 @@ def main() -> None:
 
         from django.db import connections
 
-        connections.close_all()
         port = free_port()
         server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "labelhub.asgi:application", "--port", str(port),
-             "--log-level", "warning", "--no-access-log"],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "labelhub.asgi:application",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
             cwd=ROOT,
             env={**os.environ, "DEBUG": "0", "ALLOWED_HOSTS": "127.0.0.1"},
         )
@@ -192,11 +240,16 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.1)
+        figures["server_rss_idle_mib"] = round(RssSampler(server.pid).rss_kib() / 1024, 1)
         export = f"{base_url}/api/snapshots/{snapshot.content_hash}/export"
         results = {}
-        for label, fmt in [("jsonl_streamed", "jsonl"), ("jsonl_cached", "jsonl"), ("parquet_streamed", "parquet"),
-                           ("parquet_cached", "parquet")]:
-            result = download(f"{export}/{fmt}/", token, server.pid)
+        for label, fmt in [
+            ("jsonl_streamed", "jsonl"),
+            ("jsonl_cached", "jsonl"),
+            ("parquet_streamed", "parquet"),
+            ("parquet_cached", "parquet"),
+        ]:
+            result = download(f"{export}/{fmt}/", token, server.pid, name)
             result["items_per_second"] = round(args.items / result["seconds"])
             results[label] = result
         figures["downloads"] = results

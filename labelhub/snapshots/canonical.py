@@ -35,8 +35,10 @@ def canonical_row(
     with the C string quoter: byte-for-byte ``json.dumps(row, ensure_ascii=False,
     separators=(",", ":"))`` (a test holds it to that), several times faster on a million rows.
     """
-    labels_text = ",".join([_quote(name) for name in sorted(labels)])
-    versions_text = ",".join([str(int(v)) for v in sorted(guideline_versions)])
+    labels_text = (
+        _quote(labels[0]) if len(labels) == 1 else ",".join([_quote(name) for name in sorted(labels)])
+    )
+    versions_text = ",".join([str(int(v)) for v in sorted(guideline_versions)]) if guideline_versions else ""
     return (
         f'[{_quote(external_id)},{_quote(payload_sha256)},[{labels_text}],"{float(confidence):.6f}",'
         f"{_quote(method)},[{versions_text}],{int(annotator_count)},{_quote(split)}]\n"

@@ -24,9 +24,9 @@ from django.conf import settings
 from labelhub.guidelines.models import GuidelineVersion
 from labelhub.snapshots.canonical import FORMAT
 from labelhub.snapshots.models import Snapshot
-from labelhub.snapshots.selectors import iter_export_rows
+from labelhub.snapshots.selectors import iter_export_rows, iter_jsonl_lines, parse_json_list
 
-PARQUET_ROW_GROUP = 50_000
+PARQUET_ROW_GROUP = 20_000
 
 
 @dataclass(frozen=True)
@@ -150,6 +150,11 @@ _quote = json.encoder.encode_basestring
 
 def jsonl_chunks(snapshot: Snapshot) -> Iterator[bytes]:
     """One JSON object per line; JSON columns are spliced as stored, never decoded."""
+    database_lines = iter_jsonl_lines(snapshot)
+    if database_lines is not None:
+        for lines in database_lines:
+            yield "".join(lines).encode()
+        return
     dumps = _quote
     for rows in iter_export_rows(snapshot):
         lines = [
@@ -236,7 +241,7 @@ def parquet_chunks(snapshot: Snapshot) -> Iterator[bytes]:
         for col in columns:
             col.clear()
 
-    loads = json.loads
+    loads = parse_json_list
     for rows in iter_export_rows(snapshot):
         for item_id, ext, sha, labels, conf, method, count, versions, split, payload in rows:
             for col, value in zip(

@@ -69,8 +69,13 @@ class SnapshotItem(models.Model):
 
     # Rows are inserted in external-id order, so (snapshot, id) reads them back sorted without a sort.
     snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="items", db_index=False)
-    # RESTRICT: an item in a snapshot cannot be deleted on its own, only with its whole project.
-    item = models.ForeignKey("projects.Item", on_delete=models.RESTRICT, related_name="+")
+    # RESTRICT (enforced by Django's deletion collector): an item in a snapshot cannot be deleted on
+    # its own, only with its whole project. No database constraint: rows are copied from the items
+    # in the cut's own transaction, and PostgreSQL's deferred check would lock a million item rows
+    # (FOR KEY SHARE, one trigger call each) at commit, about as long as the whole cut.
+    item = models.ForeignKey(
+        "projects.Item", on_delete=models.RESTRICT, related_name="+", db_constraint=False
+    )
     external_id = models.CharField(max_length=255)
     payload_sha256 = models.CharField(max_length=64)
     labels = models.JSONField()

@@ -104,10 +104,22 @@ def _resolve(row: tuple) -> ResolvedRow:
 def _json_and_text(value) -> tuple[list, str]:
     """The labels decoded (for the hash) and as JSON text (written back as read)."""
     if isinstance(value, str):
-        labels = json.loads(value) or []
+        labels = parse_json_list(value)
         return labels, value if labels else "[]"
     labels = list(value or [])
     return labels, json.dumps(labels)
+
+
+def parse_json_list(text: str | None) -> list:
+    """A JSON list from the database: ``["cat"]`` (by far the most common) and ``[]`` without
+    the JSON parser, anything else (several labels, escapes, numbers) with it."""
+    if not text or text == "[]" or text == "null":
+        return []
+    if text.startswith('["') and text.endswith('"]'):
+        inner = text[2:-2]
+        if '"' not in inner and "\\" not in inner:
+            return [inner]
+    return json.loads(text) or []
 
 
 def snapshots_for_user(user) -> QuerySet[Snapshot]:
@@ -180,6 +192,33 @@ def iter_export_rows(snapshot: Snapshot, chunk_size: int | None = None) -> Itera
                     for r in rows
                 ]
             yield rows
+
+
+def iter_jsonl_lines(snapshot: Snapshot, chunk_size: int | None = None) -> Iterator[list[str]] | None:
+    """On PostgreSQL, the JSONL export's lines built by the database itself (one text column per
+    row instead of ten Python objects, formatted in C in the database process): what makes the
+    100,000 items/s target. None elsewhere; the exporter then formats the rows in Python.
+    """
+    if connection.vendor != "postgresql":
+        return None
+    sql = f"""
+        SELECT concat('{{"external_id":', to_json(s.external_id)::text, ',"item_id":', s.item_id,
+                      ',"split":"', s.split, '","labels":', s.labels::text, ',"confidence":', s.confidence,
+                      ',"method":"', s.method, '","annotator_count":', s.annotator_count,
+                      ',"guideline_versions":', s.guideline_versions::text,
+                      ',"payload_sha256":"', s.payload_sha256, '","payload":', i.payload::text, E'}}\n')
+        FROM {SnapshotItem._meta.db_table} s JOIN {Item._meta.db_table} i ON i.id = s.item_id
+        WHERE s.snapshot_id = %s
+        ORDER BY s.id
+    """  # noqa: S608 - table names come from model metadata
+
+    def lines() -> Iterator[list[str]]:
+        with transaction.atomic(), connection.chunked_cursor() as cursor:
+            cursor.execute(sql, [snapshot.pk])
+            while rows := cursor.fetchmany(chunk_size or FETCH_SIZE):
+                yield [row[0] for row in rows]
+
+    return lines()
 
 
 # --- diff ---------------------------------------------------------------------------------------

@@ -55,7 +55,7 @@ def _write_rows(rows: list[tuple]) -> None:
 
 
 def _int_list(values: list[int]) -> str:
-    return "[" + ",".join([str(v) for v in values]) + "]"
+    return "[" + ",".join([str(v) for v in values]) + "]" if values else "[]"
 
 
 def _stratum(labels: Iterable[str]) -> str:
@@ -116,6 +116,10 @@ def cut_snapshot(
     previous = selectors.previous_splits(selectors.latest_snapshot(project)) if stratify else {}
     try:
         with transaction.atomic():
+            if connection.vendor == "postgresql":
+                # Sort the resolved rows in memory rather than in temp files (this transaction only).
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL work_mem = '256MB'")
             snapshot = Snapshot.objects.create(
                 project=project,
                 content_hash=f"cutting-{uuid.uuid4().hex}",

@@ -53,3 +53,13 @@ def test_unsorted_rows_are_refused():
         hasher.add_batch(
             [("b", "h", [], 1.0, "single", [], 1, "train"), ("a", "h", [], 1.0, "single", [], 1, "train")]
         )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['["cat"]', "[]", '["cat", "dog"]', '["a\\"b"]', '["caf\\u00e9"]', '["x\\\\y"]', "[1, 2]", '[""]'],
+)
+def test_parse_json_list_agrees_with_json(text):
+    from labelhub.snapshots.selectors import parse_json_list
+
+    assert parse_json_list(text) == json.loads(text)

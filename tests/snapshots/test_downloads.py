@@ -96,3 +96,30 @@ def test_unknown_format_is_404(client, manager, snapshot):
 )
 def test_parse_range(header, expected):
     assert parse_range(header, 100) == expected
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_asgi_streams_chunk_by_chunk_with_the_same_bytes(project, labelled, manager, monkeypatch):
+    """Under ASGI the export is an async iterator pulled chunk by chunk (Django would otherwise
+    list() a sync iterator, holding the whole export in memory)."""
+    from asgiref.sync import sync_to_async
+    from django.test import AsyncClient, Client
+
+    from labelhub.snapshots import selectors
+
+    monkeypatch.setattr(selectors, "FETCH_SIZE", 3)
+    snapshot, _ = await sync_to_async(services.cut_snapshot)(project)
+    client = AsyncClient()
+    await sync_to_async(client.force_login)(manager)
+    response = await client.get(url(snapshot, "csv"))
+    assert response.is_async
+    chunks = [chunk async for chunk in response.streaming_content]
+    assert len(chunks) >= 4  # header + 11 rows in chunks of 3
+    sync_client = Client()
+    await sync_to_async(sync_client.force_login)(manager)
+    cached = await sync_to_async(sync_client.get)(url(snapshot, "csv"))
+    assert b"".join(chunks) == b"".join(cached.streaming_content)
+    assert cached["X-Checksum-SHA256"] == hashlib.sha256(b"".join(chunks)).hexdigest()
+    from django.db import connections
+
+    await sync_to_async(connections.close_all)()  # the executor thread's connection, before teardown

@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, TextIO
@@ -42,6 +43,12 @@ FORMAT_BY_EXTENSION = {
 }
 
 Progress = Callable[[int], None]
+# Encoders built once: ``json.dumps`` with options builds a new encoder per call, which costs
+# more than the encoding itself on short lines (a third of the import's CPU time at 1M lines).
+_CANONICAL_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# Seconds between progress writes to the ImportBatch row (each is a small commit).
+PROGRESS_INTERVAL = 0.5
 
 
 class ImportRejected(Exception):
@@ -71,7 +78,7 @@ def content_hash(payload: dict) -> str:
     column is still the same thing to label. A payload without a content key hashes whole.
     """
     content = {key: payload[key] for key in CONTENT_KEYS if key in payload} or payload
-    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    canonical = _CANONICAL_JSON.encode(content)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -185,7 +192,7 @@ class RecordValidator:
         return StagedRow(
             line=line,
             external_id=external_id,
-            payload=json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+            payload=_COMPACT_JSON.encode(payload),
             content_hash=digest,
             suggestion=json.dumps(suggestion) if suggestion else None,
             annotations=json.dumps(annotations) if annotations else None,
@@ -343,8 +350,14 @@ class Staging:
 
     def __enter__(self) -> Staging:
         with connection.cursor() as cursor:
+            if self.postgres:
+                # Commits here are progress rows and the one final move; losing them in a crash
+                # leaves a batch marked "running" and no items, which is consistent, so do not
+                # wait for the WAL flush. Enough work_mem keeps the duplicate joins in memory.
+                cursor.execute("SET synchronous_commit TO off")
+                cursor.execute("SET work_mem TO '64MB'")
             cursor.execute(
-                f"CREATE TEMPORARY TABLE {self.name} (line integer PRIMARY KEY, external_id varchar(255) "
+                f"CREATE TEMPORARY TABLE {self.name} (line integer NOT NULL, external_id varchar(255) "
                 "NOT NULL, payload text NOT NULL, content_hash varchar(64) NOT NULL, suggestion text, "
                 "annotations text)"
             )
@@ -355,6 +368,9 @@ class Staging:
             return  # the enclosing transaction is broken and rolls the table back with it
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {self.name}")
+            if self.postgres:
+                cursor.execute("RESET synchronous_commit")
+                cursor.execute("RESET work_mem")
 
     def write(self, rows: list[StagedRow]) -> None:
         with connection.cursor() as cursor:
@@ -423,7 +439,7 @@ class Staging:
             cursor.execute(
                 f"INSERT INTO {item_table} (project_id, external_id, payload, content_hash, import_batch_id, "
                 f"suggestion, created_at) SELECT %s, external_id, payload{json_cast}, content_hash, %s, "
-                f"suggestion{json_cast}, %s FROM {self.name} WHERE 1 = 1 ORDER BY line "
+                f"suggestion{json_cast}, %s FROM {self.name} WHERE 1 = 1 "
                 "ON CONFLICT (project_id, content_hash) DO NOTHING",
                 [project.pk, batch.pk, timezone.now()],
             )
@@ -476,6 +492,7 @@ def import_file(
         project=project, created_by=user, source=source, filename=filename[:255], format=fmt
     )
     validator = RecordValidator(project)
+    reporter = _ProgressReporter(batch, progress)
     chunk_size = settings.IMPORT_BATCH_SIZE
     errors: list[dict] = []
     lines_read = 0
@@ -496,12 +513,12 @@ def import_file(
                 if len(chunk) >= chunk_size:
                     staging.write(chunk)
                     chunk = []
-                    _report_progress(batch, lines_read, progress)
+                    reporter(lines_read)
             if errors:
                 raise ImportRejected(errors, batch)
             if chunk:
                 staging.write(chunk)
-            _report_progress(batch, lines_read, progress)
+            reporter(lines_read, final=True)
 
             duplicates = staging.drop_duplicates(project)
             errors = staging.external_id_clashes(project)
@@ -560,11 +577,22 @@ def _create_annotations(staging: Staging, batch: ImportBatch) -> int:
     return count
 
 
-def _report_progress(batch: ImportBatch, lines_read: int, progress: Progress | None) -> None:
-    ImportBatch.objects.filter(pk=batch.pk).update(lines_read=lines_read)
-    batch.lines_read = lines_read
-    if progress is not None:
-        progress(lines_read)
+class _ProgressReporter:
+    """Calls ``progress`` per chunk; commits ``lines_read`` to the batch row at most twice a second."""
+
+    def __init__(self, batch: ImportBatch, progress: Progress | None):
+        self.batch = batch
+        self.progress = progress
+        self.last_write = time.monotonic()
+
+    def __call__(self, lines_read: int, *, final: bool = False) -> None:
+        now = time.monotonic()
+        if final or now - self.last_write >= PROGRESS_INTERVAL:
+            ImportBatch.objects.filter(pk=self.batch.pk).update(lines_read=lines_read)
+            self.last_write = now
+        self.batch.lines_read = lines_read
+        if self.progress is not None:
+            self.progress(lines_read)
 
 
 def _mark_failed(batch: ImportBatch, errors: list[dict], lines_read: int) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,6 +35,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_FILL_SIZE = 200
 #: Most leases one "next" call hands out (the page prefetches a few).
 MAX_PREFETCH = 10
+#: Tries of one "next" call: rows locked by concurrent callers are looked at again.
+LEASE_ATTEMPTS = 8
 
 
 class QueueError(Exception):
@@ -324,15 +327,25 @@ def lease_next_items(
     _check_may_be_served(annotator, project)
     expire_leases(project=project)
     leases: list[Lease] = []
-    for attempt in range(2):
+    filled = False
+    for attempt in range(LEASE_ATTEMPTS):
+        taken = {lease.entry.item_id for lease in leases}
         with transaction.atomic():
-            leases += _lease_batch(
-                annotator, project, count - len(leases), {lease.entry.item_id for lease in leases}
-            )
-        if len(leases) >= count or attempt == 1:
+            leases += _lease_batch(annotator, project, count - len(leases), taken)
+        if len(leases) >= count:
             break
-        if fill_queue(project, fill_size or max(DEFAULT_FILL_SIZE, count)) == 0:
+        taken = {lease.entry.item_id for lease in leases}
+        if _servable_entries(annotator, project).exclude(item_id__in=taken).exists():
+            # SKIP LOCKED passed over rows that other "next" calls held for a moment; they may
+            # still have a free slot once those commit, so look again rather than answer "empty".
+            time.sleep(0.002 * (attempt + 1))
+            continue
+        if filled:
             break
+        # Even a fill that adds nothing is worth one more look: a concurrent fill may just have
+        # queued the rest of the pool.
+        fill_queue(project, fill_size or max(DEFAULT_FILL_SIZE, count))
+        filled = True
     return leases
 
 

@@ -8,9 +8,11 @@ import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.db import connections
 
 from labelhub.queues.push import announce_queue_update
 from labelhub.routing import websocket_urlpatterns
@@ -54,6 +56,14 @@ def channel_layer(request, settings):
 def membership(transactional_db):
     project = factories.make_project()
     return project, factories.make_member(project)
+
+
+@pytest.fixture(autouse=True)
+async def close_consumer_connections(transactional_db):
+    """The consumer reads the database from a worker thread; close its connection at the end so
+    the test database can be dropped."""
+    yield
+    await database_sync_to_async(connections.close_all)()
 
 
 def communicator_for(project_id: int, user) -> WebsocketCommunicator:

@@ -169,6 +169,12 @@ class GuidelineVersionAdmin(admin.ModelAdmin):
             return ["project", "based_on"]
         return []
 
+    def has_change_permission(self, request, obj=None):
+        # A published version opens in the admin's view-only mode: no save, no inline edits.
+        if obj is not None and obj.is_published:
+            return False
+        return super().has_change_permission(request, obj)
+
     def has_delete_permission(self, request, obj=None):
         if obj is not None and obj.is_published:
             return False

@@ -71,7 +71,7 @@ def project_guidelines(request: HttpRequest, project_id: int) -> HttpResponse:
             "sections": selectors.class_sections(version) if version else [],
             "current": current,
             "history": history,
-            "published": list(selectors.published_versions(project).only("pk", "number", "project_id")),
+            "published": list(selectors.published_versions(project)),
             "pending": pending,
             "is_manager": manager,
             "open_questions": selectors.open_question_count(project) if manager else 0,
@@ -115,7 +115,7 @@ def diff_page(request: HttpRequest, project_id: int) -> HttpResponse:
             "old": old,
             "new": new,
             "diffs": diff_versions(old, new),
-            "choices": selectors.versions_visible_to(request.user, project).only("pk", "number", "status"),
+            "choices": selectors.versions_visible_to(request.user, project),
         },
     )
 
@@ -161,7 +161,7 @@ def questions_page(request: HttpRequest, project_id: int) -> HttpResponse:
             "project": project,
             "page": page,
             "show": show,
-            "published": selectors.published_versions(project).only("pk", "number", "change_summary"),
+            "published": selectors.published_versions(project),
             "current": selectors.current_version(project),
         },
     )

@@ -7,7 +7,9 @@ import pytest
 from labelhub.guidelines import services
 
 
-def publish(project, user=None, *, body: str = "Label what you see.", summary: str = "First version.", **fields):
+def publish(
+    project, user=None, *, body: str = "Label what you see.", summary: str = "First version.", **fields
+):
     draft = services.create_draft(project, user, body=body, **fields)
     return services.publish_version(draft, user, change_summary=summary)
 
@@ -26,3 +28,9 @@ def api(client):
         return client
 
     return login
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Every test builds users; the production hasher costs ~0.3 s a user on a busy machine."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -201,3 +201,27 @@ def test_questions_of_another_project_cannot_be_answered(project, manager, annot
         services.answer_questions(
             project, [foreign.pk], version=publish(project, manager), answer="x", user=manager
         )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_publishes_get_consecutive_numbers(project, manager):
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks between threads need PostgreSQL (SQLite serialises writers anyway)")
+    drafts = [services.create_draft(project, manager, change_summary=f"draft {i}") for i in range(4)]
+    barrier = Barrier(len(drafts))
+
+    def publish_one(draft):
+        try:
+            barrier.wait()
+            return services.publish_version(draft, manager).number
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(len(drafts)) as pool:
+        numbers = list(pool.map(publish_one, drafts))
+    assert sorted(numbers) == [1, 2, 3, 4]

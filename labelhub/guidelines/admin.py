@@ -26,28 +26,8 @@ from labelhub.guidelines.models import (
     GuidelineExample,
     GuidelineVersion,
 )
+from labelhub.guidelines.widgets import MarkdownEditor
 from labelhub.projects.models import LabelClass
-
-
-class MarkdownEditor(forms.Textarea):
-    """A textarea with a live, sanitised preview beside it (see static/guidelines/editor.js)."""
-
-    class Media:
-        js = ["guidelines/editor.js"]
-        css = {"all": ["guidelines/editor.css"]}
-
-    def __init__(self, attrs: dict | None = None, rows: int = 16):
-        super().__init__(attrs={"rows": rows, "class": "markdown-editor", **(attrs or {})})
-
-    def render(self, name, value, attrs=None, renderer=None):
-        attrs = {**(attrs or {}), "data-preview-url": reverse("guidelines:preview")}
-        textarea = super().render(name, value, attrs, renderer)
-        return format_html(
-            '<div class="markdown-editor-pair">{}<div class="markdown-preview guideline" '
-            'aria-live="polite" data-for="{}"></div></div>',
-            textarea,
-            attrs.get("id", name),
-        )
 
 
 class GuidelineVersionForm(forms.ModelForm):

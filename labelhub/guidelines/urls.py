@@ -12,5 +12,6 @@ urlpatterns = [
     path("projects/<int:project_id>/diff/", views.diff_page, name="diff"),
     path("projects/<int:project_id>/questions/", views.questions_page, name="questions"),
     path("projects/<int:project_id>/impact/", views.impact_page, name="impact"),
+    path("projects/<int:project_id>/edit/", views.manage_page, name="manage"),
     path("preview/", views.preview, name="preview"),
 ]

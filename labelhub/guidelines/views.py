@@ -7,6 +7,7 @@ and call selectors and services.
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
@@ -14,12 +15,14 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from labelhub.guidelines import selectors, services
 from labelhub.guidelines.diff import diff_versions
 from labelhub.guidelines.models import GuidelineVersion
 from labelhub.guidelines.rendering import render_markdown
+from labelhub.guidelines.widgets import MarkdownEditor
 from labelhub.projects.models import Project
 from labelhub.projects.selectors import is_manager, projects_for_user
 
@@ -177,6 +180,101 @@ def impact_page(request: HttpRequest, project_id: int) -> HttpResponse:
     most = max((row.annotations for row in impact.rows), default=0) or 1
     bars = [{"row": row, "width": round(100 * row.annotations / most, 1)} for row in impact.rows]
     return render(request, "guidelines/impact.html", {"project": project, "impact": impact, "bars": bars})
+
+
+class DraftForm(forms.Form):
+    """The text of a draft on the managers' page (class definitions: console or API)."""
+
+    change_summary = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 80}),
+        help_text="What changed and why; annotators read it before their next item. Required to publish.",
+    )
+    body = forms.CharField(
+        required=False, strip=False, widget=MarkdownEditor(rows=20, preview_url_name="api-guideline-preview")
+    )
+    ambiguous_cases = forms.CharField(
+        required=False, strip=False, widget=MarkdownEditor(rows=8, preview_url_name="api-guideline-preview")
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def manage_page(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Managers who are not staff edit drafts here: text with live preview, save, publish, start a
+    new draft from the current version, discard a draft. Staff have the fuller console editor."""
+    project = _project(request, project_id)
+    _require_manager(request, project)
+    drafts = GuidelineVersion.objects.filter(project=project, status=GuidelineVersion.Status.DRAFT).order_by(
+        "-created_at"
+    )
+    if request.method == "POST":
+        return _manage_post(request, project, drafts)
+    draft = None
+    if request.GET.get("draft"):
+        draft = get_object_or_404(selectors.with_content(drafts), pk=request.GET["draft"])
+    elif drafts:
+        draft = selectors.with_content(drafts).first()
+    form = DraftForm(
+        initial={
+            "body": draft.body,
+            "ambiguous_cases": draft.ambiguous_cases,
+            "change_summary": draft.change_summary,
+        }
+        if draft
+        else None
+    )
+    return render(
+        request,
+        "guidelines/manage.html",
+        {
+            "project": project,
+            "drafts": drafts,
+            "draft": draft,
+            "sections": selectors.class_sections(draft) if draft else [],
+            "form": form,
+            "current": selectors.current_version(project),
+        },
+    )
+
+
+def _manage_post(request: HttpRequest, project: Project, drafts) -> HttpResponse:
+    action = request.POST.get("action", "save")
+    page = reverse("guidelines:manage", args=[project.pk])
+    try:
+        if action == "new_draft":
+            source = selectors.current_version(project)
+            draft = (
+                services.start_draft_from(source, request.user)
+                if source
+                else services.create_draft(project, request.user)
+            )
+            messages.success(
+                request, f"Started {draft.label}" + (f" from {source.label}." if source else ".")
+            )
+            return redirect(f"{page}?draft={draft.pk}")
+        draft = get_object_or_404(drafts, pk=request.POST.get("draft") or 0)
+        if action == "delete":
+            services.delete_draft(draft)
+            messages.success(request, f"Discarded {draft.label}.")
+            return redirect(page)
+        form = DraftForm(request.POST)
+        if not form.is_valid():
+            raise services.GuidelineError("form", form.errors.as_text())
+        services.update_draft(draft, **form.cleaned_data)
+        if action == "publish":
+            published = services.publish_version(draft, request.user)
+            messages.success(
+                request, f"Published v{published.number}; annotators acknowledge it before their next item."
+            )
+            return redirect(reverse("guidelines:project", args=[project.pk]))
+        messages.success(request, f"Saved {draft.label}.")
+        return redirect(f"{page}?draft={draft.pk}")
+    except services.GuidelineError as error:
+        messages.error(request, f"{error.field}: {error.message}")
+        return redirect(
+            f"{page}?draft={request.POST.get('draft', '')}" if request.POST.get("draft") else page
+        )
 
 
 @staff_member_required

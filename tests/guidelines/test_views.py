@@ -3,6 +3,7 @@
 import pytest
 
 from labelhub.guidelines import services
+from labelhub.guidelines.models import GuidelineVersion
 from labelhub.queues.models import ItemFlag, QueueEntry
 from tests import factories
 from tests.guidelines.conftest import publish
@@ -124,3 +125,41 @@ def test_preview_is_staff_only_and_sanitised(api, manager):
     assert response.status_code == 200
     assert "<strong>hi</strong>" in response.json()["html"]
     _assert_clean(response.json()["html"])
+
+
+def test_manage_page_is_for_managers(api, project, annotator):
+    assert api(annotator).get(f"/guidelines/projects/{project.pk}/edit/").status_code == 403
+
+
+def test_manager_without_staff_starts_edits_and_publishes_a_draft(api, project, manager, annotator):
+    v1 = publish(project, manager, body="Old rules.")
+    client = api(manager)
+    url = f"/guidelines/projects/{project.pk}/edit/"
+    started = client.post(url, {"action": "new_draft"})
+    draft = GuidelineVersion.objects.get(based_on=v1)
+    assert started["Location"] == f"{url}?draft={draft.pk}"
+    page = client.get(started["Location"]).content.decode()
+    assert "Old rules." in page and 'data-preview-url="/api/guidelines/preview/"' in page
+    client.post(
+        url, {"action": "publish", "draft": draft.pk, "body": "New rules.", "change_summary": "Renewed."}
+    )
+    draft.refresh_from_db()
+    assert (draft.status, draft.number, draft.body, draft.published_by) == (
+        "published",
+        2,
+        "New rules.",
+        manager,
+    )
+
+
+def test_manage_page_reports_a_missing_summary(api, project, manager):
+    draft = services.create_draft(project, manager)
+    client = api(manager)
+    response = client.post(
+        f"/guidelines/projects/{project.pk}/edit/",
+        {"action": "publish", "draft": draft.pk, "body": "x"},
+        follow=True,
+    )
+    assert "change_summary" in response.content.decode()
+    draft.refresh_from_db()
+    assert draft.status == "draft" and draft.body == "x"

@@ -22,6 +22,7 @@ def current_version(project) -> GuidelineVersion | None:
     """The latest published version of a project's guidelines, or None before the first."""
     return (
         GuidelineVersion.objects.filter(project=project, status=GuidelineVersion.Status.PUBLISHED)
+        .select_related("published_by")
         .order_by("-number")
         .first()
     )

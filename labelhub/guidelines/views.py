@@ -19,8 +19,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from labelhub.guidelines import selectors, services
-from labelhub.guidelines.diff import diff_versions
 from labelhub.guidelines.models import GuidelineVersion
+from labelhub.guidelines.presentation import cached_diff, version_html
 from labelhub.guidelines.rendering import render_markdown
 from labelhub.guidelines.widgets import MarkdownEditor
 from labelhub.projects.models import Project
@@ -71,7 +71,7 @@ def project_guidelines(request: HttpRequest, project_id: int) -> HttpResponse:
         {
             "project": project,
             "version": version,
-            "sections": selectors.class_sections(version) if version else [],
+            "version_html": version_html(version) if version else "",
             "current": current,
             "history": history,
             "published": list(selectors.published_versions(project)),
@@ -90,11 +90,11 @@ def panel(request: HttpRequest, project_id: int) -> HttpResponse:
     current = selectors.current_version(project)
     if current is None:
         raise Http404("This project has no published guideline yet.")
-    version = _readable_version(request, project, current.pk)
+    # No prefetch here: on a cache hit the rendered HTML is all the fragment needs.
     return render(
         request,
         "guidelines/panel.html",
-        {"project": project, "version": version, "sections": selectors.class_sections(version)},
+        {"project": project, "version": current, "version_html": version_html(current)},
     )
 
 
@@ -117,7 +117,7 @@ def diff_page(request: HttpRequest, project_id: int) -> HttpResponse:
             "project": project,
             "old": old,
             "new": new,
-            "diffs": diff_versions(old, new),
+            "diffs": cached_diff(old, new),
             "choices": selectors.versions_visible_to(request.user, project),
         },
     )

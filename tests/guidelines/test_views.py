@@ -163,3 +163,24 @@ def test_manage_page_reports_a_missing_summary(api, project, manager):
     assert "change_summary" in response.content.decode()
     draft.refresh_from_db()
     assert draft.status == "draft" and draft.body == "x"
+
+
+def test_panel_is_served_from_cache_in_few_queries(
+    api, project, manager, annotator, django_assert_max_num_queries
+):
+    draft = services.create_draft(project, manager, body="Body")
+    services.replace_class_definitions(
+        draft,
+        [
+            services.ClassDefinitionSpec(c, f"{c}!", [services.ExampleSpec("positive", f"a {c}")])
+            for c in ("cat", "dog", "wolf")
+        ],
+    )
+    services.publish_version(draft, manager, change_summary="three classes")
+    client = api(annotator)
+    url = f"/guidelines/projects/{project.pk}/panel/"
+    with django_assert_max_num_queries(12):  # session, user, project, current, then 3 for content
+        first = client.get(url).content.decode()
+    with django_assert_max_num_queries(6):
+        second = client.get(url).content.decode()
+    assert first == second and "a wolf" in second

@@ -142,6 +142,10 @@ class GuidelineVersionAdmin(admin.ModelAdmin):
 
     # ------------------------------------------------------------ read-only once published
 
+    def get_inlines(self, request, obj):
+        # Classes are chosen among the version's project's: the draft must exist (have a project) first.
+        return self.inlines if obj is not None else []
+
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.is_published:
             return [*self.form.Meta.fields, "number", "published_by", "published_at", "based_on"]

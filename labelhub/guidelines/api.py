@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.pagination import PageNumberPagination
@@ -178,6 +180,74 @@ class AnswerSerializer(serializers.Serializer):
     answer = serializers.CharField(max_length=2000)
 
 
+AcknowledgementSchema = inline_serializer(
+    "GuidelineAcknowledgement",
+    {
+        "version": serializers.IntegerField(),
+        "number": serializers.IntegerField(),
+        "acknowledged_at": serializers.DateTimeField(),
+        "pending": serializers.BooleanField(help_text="Still a newer version to acknowledge."),
+    },
+)
+DiffSchema = inline_serializer(
+    "GuidelineDiff",
+    {
+        "from": serializers.IntegerField(),
+        "to": serializers.IntegerField(),
+        "changed": serializers.BooleanField(),
+        "sections": inline_serializer(
+            "GuidelineDiffSection",
+            {
+                "title": serializers.CharField(),
+                "status": serializers.CharField(),
+                "html": serializers.CharField(),
+            },
+            many=True,
+        ),
+    },
+)
+PreviewSchema = inline_serializer("GuidelinePreview", {"html": serializers.CharField()})
+AnsweredSchema = inline_serializer(
+    "GuidelineQuestionsAnswered",
+    {
+        "answered": serializers.IntegerField(),
+        "version": serializers.IntegerField(),
+        "requeued": serializers.IntegerField(),
+    },
+)
+AgreementSchema = inline_serializer(
+    "GuidelineAgreement",
+    {
+        "items": serializers.IntegerField(),
+        "percent_agreement": serializers.FloatField(allow_null=True),
+        "krippendorff_alpha": serializers.FloatField(allow_null=True),
+    },
+    allow_null=True,
+)
+ImpactSchema = inline_serializer(
+    "GuidelineImpact",
+    {
+        "agreement_available": serializers.BooleanField(),
+        "versions": inline_serializer(
+            "GuidelineVersionImpact",
+            {
+                "version": serializers.IntegerField(allow_null=True),
+                "number": serializers.IntegerField(allow_null=True),
+                "published_at": serializers.DateTimeField(allow_null=True),
+                "change_summary": serializers.CharField(),
+                "annotations": serializers.IntegerField(),
+                "annotators": serializers.IntegerField(),
+                "questions_answered": serializers.IntegerField(),
+                "agreement_before": AgreementSchema,
+                "agreement_after": AgreementSchema,
+                "krippendorff_alpha_change": serializers.FloatField(allow_null=True),
+                "percent_agreement_change": serializers.FloatField(allow_null=True),
+            },
+            many=True,
+        ),
+    },
+)
+
 # ---------------------------------------------------------------- lookups and permission
 
 
@@ -236,6 +306,7 @@ def _version_response(version_id: int, *, code: int = status.HTTP_200_OK) -> Res
 class ProjectVersionsView(APIView):
     """GET: the project's versions, newest first (drafts for managers). POST: a new draft (managers)."""
 
+    @extend_schema(responses=VersionListSerializer(many=True))
     def get(self, request: Request, project_id: int) -> Response:
         project = _project(request, project_id)
         paginator = PageNumberPagination()
@@ -244,6 +315,7 @@ class ProjectVersionsView(APIView):
         )
         return paginator.get_paginated_response(VersionListSerializer(page, many=True).data)
 
+    @extend_schema(request=DraftCreateSerializer, responses={201: VersionSerializer})
     def post(self, request: Request, project_id: int) -> Response:
         project = _project(request, project_id)
         _require_manager(request, project)
@@ -269,6 +341,7 @@ class ProjectVersionsView(APIView):
 class CurrentVersionView(APIView):
     """The version annotators work under now; 404 before the first is published."""
 
+    @extend_schema(responses=VersionSerializer)
     def get(self, request: Request, project_id: int) -> Response:
         project = _project(request, project_id)
         version = selectors.current_version(project)
@@ -280,9 +353,11 @@ class CurrentVersionView(APIView):
 class VersionDetailView(APIView):
     """GET a version; PATCH or DELETE a draft (managers). Published versions never change."""
 
+    @extend_schema(responses=VersionSerializer)
     def get(self, request: Request, pk: int) -> Response:
         return Response(VersionSerializer(_version(request, pk, content=True)).data)
 
+    @extend_schema(request=DraftWriteSerializer, responses=VersionSerializer)
     def patch(self, request: Request, pk: int) -> Response:
         version = _version(request, pk)
         _require_manager(request, version.project)
@@ -294,6 +369,7 @@ class VersionDetailView(APIView):
             raise _validation_error(error) from error
         return _version_response(version.pk)
 
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, pk: int) -> Response:
         version = _version(request, pk)
         _require_manager(request, version.project)
@@ -307,10 +383,14 @@ class VersionDetailView(APIView):
 class ClassDefinitionsView(APIView):
     """GET the class definitions of a version; PUT replaces all of a draft's (managers)."""
 
+    @extend_schema(responses=ClassDefinitionSerializer(many=True))
     def get(self, request: Request, pk: int) -> Response:
         version = _version(request, pk, content=True)
         return Response(ClassDefinitionSerializer(selectors.class_sections(version), many=True).data)
 
+    @extend_schema(
+        request=ClassDefinitionSerializer(many=True), responses=ClassDefinitionSerializer(many=True)
+    )
     def put(self, request: Request, pk: int) -> Response:
         version = _version(request, pk)
         _require_manager(request, version.project)
@@ -327,6 +407,7 @@ class ClassDefinitionsView(APIView):
 class PublishView(APIView):
     """Publish a draft as the next version number (managers)."""
 
+    @extend_schema(request=PublishSerializer, responses=VersionSerializer)
     def post(self, request: Request, pk: int) -> Response:
         version = _version(request, pk)
         _require_manager(request, version.project)
@@ -344,6 +425,7 @@ class PublishView(APIView):
 class NewDraftView(APIView):
     """Start a new draft from this version (managers)."""
 
+    @extend_schema(request=None, responses={201: VersionSerializer})
     def post(self, request: Request, pk: int) -> Response:
         version = _version(request, pk)
         _require_manager(request, version.project)
@@ -354,6 +436,7 @@ class NewDraftView(APIView):
 class AcknowledgeView(APIView):
     """The annotator read this version's change summary. Idempotent: 201 the first time, 200 after."""
 
+    @extend_schema(request=None, responses={200: AcknowledgementSchema, 201: AcknowledgementSchema})
     def post(self, request: Request, pk: int) -> Response:
         version = _version(request, pk)
         try:
@@ -374,6 +457,10 @@ class AcknowledgeView(APIView):
 class DiffView(APIView):
     """Rendered differences from ``?against=<id>`` (default: the version it was based on) to this one."""
 
+    @extend_schema(
+        parameters=[OpenApiParameter("against", OpenApiTypes.INT, description="Version to compare with.")],
+        responses=DiffSchema,
+    )
     def get(self, request: Request, pk: int) -> Response:
         version = _version(request, pk, content=True)
         against_id = request.query_params.get("against") or version.based_on_id
@@ -399,6 +486,7 @@ class DiffView(APIView):
 class PreviewView(APIView):
     """Render markdown the way a published version will show it (managers of any project, staff)."""
 
+    @extend_schema(request=PreviewSerializer, responses=PreviewSchema)
     def post(self, request: Request) -> Response:
         user = request.user
         if not (user.is_staff or user.memberships.filter(role="manager").exists()):
@@ -411,6 +499,9 @@ class PreviewView(APIView):
 class QuestionsView(APIView):
     """Flagged items of a project, newest first; ``?answered=false`` for the open ones (managers)."""
 
+    @extend_schema(
+        parameters=[OpenApiParameter("answered", OpenApiTypes.BOOL)], responses=QuestionSerializer(many=True)
+    )
     def get(self, request: Request, project_id: int) -> Response:
         project = _project(request, project_id)
         _require_manager(request, project)
@@ -425,6 +516,7 @@ class QuestionsView(APIView):
 class AnswerQuestionsView(APIView):
     """Answer questions with a published version; their items go back into the queue (managers)."""
 
+    @extend_schema(request=AnswerSerializer, responses=AnsweredSchema)
     def post(self, request: Request, project_id: int) -> Response:
         project = _project(request, project_id)
         _require_manager(request, project)
@@ -446,6 +538,7 @@ class AnswerQuestionsView(APIView):
 class ImpactView(APIView):
     """Per version: annotations made under it and agreement before vs after (managers)."""
 
+    @extend_schema(responses=ImpactSchema)
     def get(self, request: Request, project_id: int) -> Response:
         project = _project(request, project_id)
         _require_manager(request, project)

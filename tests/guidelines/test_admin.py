@@ -123,3 +123,43 @@ def test_non_staff_manager_cannot_open_the_console(client, project, manager):
     client.force_login(manager)
     response = client.get(reverse("admin:guidelines_guidelineversion_changelist"))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_add_page_creates_a_draft_then_offers_class_inlines(admin_client_, project):
+    add_url = reverse("admin:guidelines_guidelineversion_add")
+    assert "class_definitions-TOTAL_FORMS" not in admin_client_.get(add_url).content.decode()
+    response = admin_client_.post(
+        add_url, {"project": project.pk, "body": "# New", "ambiguous_cases": "", "change_summary": ""}
+    )
+    draft = GuidelineVersion.objects.get(project=project)
+    assert response.status_code == 302 and draft.status == "draft" and draft.created_by.username == "root"
+    change = admin_client_.get(
+        reverse("admin:guidelines_guidelineversion_change", args=[draft.pk])
+    ).content.decode()
+    assert "class_definitions-TOTAL_FORMS" in change
+
+
+def test_class_definition_inline_saves_on_a_draft(admin_client_, project):
+    from labelhub.projects.models import LabelClass
+
+    draft = services.create_draft(project, body="x")
+    cat = LabelClass.objects.get(project=project, name="cat")
+    data = _post_data(draft)
+    data.update(
+        {
+            "class_definitions-TOTAL_FORMS": "1",
+            "class_definitions-0-label_class": cat.pk,
+            "class_definitions-0-definition": "A small **feline**.",
+            "class_definitions-0-order": "0",
+            "examples-TOTAL_FORMS": "1",
+            "examples-0-label_class": cat.pk,
+            "examples-0-kind": "positive",
+            "examples-0-text": "a tabby on a sofa",
+            "examples-0-note": "",
+            "examples-0-order": "0",
+        }
+    )
+    response = admin_client_.post(reverse("admin:guidelines_guidelineversion_change", args=[draft.pk]), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert draft.class_definitions.get().definition == "A small **feline**."
+    assert draft.examples.get().text == "a tabby on a sofa"

@@ -143,7 +143,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='guidelineversion',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'published'), ('number__isnull', False), ('published_at__isnull', False)), models.Q(('status', 'draft'), ('number__isnull', True)), _connector='OR'), name='guideline_number_iff_published'),
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'published'), ('number__isnull', False)), models.Q(('status', 'draft'), ('number__isnull', True)), _connector='OR'), name='guideline_number_iff_published'),
         ),
         migrations.AddField(
             model_name='classdefinition',

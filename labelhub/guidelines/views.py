@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from labelhub.guidelines import selectors, services
 from labelhub.guidelines.models import GuidelineVersion
-from labelhub.guidelines.presentation import cached_diff, version_html
+from labelhub.guidelines.presentation import cached_diff, impact_chart, version_html
 from labelhub.guidelines.rendering import render_markdown
 from labelhub.guidelines.widgets import MarkdownEditor
 from labelhub.projects.models import Project
@@ -177,9 +177,11 @@ def impact_page(request: HttpRequest, project_id: int) -> HttpResponse:
     project = _project(request, project_id)
     _require_manager(request, project)
     impact = selectors.guideline_impact(project)
-    most = max((row.annotations for row in impact.rows), default=0) or 1
-    bars = [{"row": row, "width": round(100 * row.annotations / most, 1)} for row in impact.rows]
-    return render(request, "guidelines/impact.html", {"project": project, "impact": impact, "bars": bars})
+    return render(
+        request,
+        "guidelines/impact.html",
+        {"project": project, "impact": impact, "chart": impact_chart(impact.rows)},
+    )
 
 
 class DraftForm(forms.Form):

@@ -58,6 +58,7 @@ class ImpactChart:
 
     width: int
     height: int
+    baseline: float
     bars: list[dict]
     line: str  # SVG polyline points, "" without agreement data
     points: list[dict]
@@ -93,4 +94,4 @@ def impact_chart(rows: list[VersionImpact], *, width: int = 640, height: int = 1
                 {"x": round(x + slot / 2, 1), "y": round(top + plot_h * (1 - clamped), 1), "alpha": alpha}
             )
     line = " ".join(f"{p['x']},{p['y']}" for p in points)
-    return ImpactChart(width=width, height=height, bars=bars, line=line, points=points)
+    return ImpactChart(width=width, height=height, baseline=top + plot_h, bars=bars, line=line, points=points)

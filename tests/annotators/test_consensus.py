@@ -13,7 +13,14 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from annotators.agreement import load_ratings
-from annotators.consensus import compute_consensus, dawid_skene, majority_vote, refresh_item_consensus
+from annotators.consensus import (
+    DS_MAX_ITERATIONS,
+    DS_TOLERANCE,
+    compute_consensus,
+    dawid_skene,
+    majority_vote,
+    refresh_item_consensus,
+)
 from annotators.models import AdjudicationTask, ConsensusLabel
 from tests import factories
 from tests.annotators.qa_builders import label, simulate_crowd
@@ -86,7 +93,7 @@ def test_dawid_skene_labels_equal_crowd_kit_on_the_same_answers(db):
     ratings = load_ratings(crowd.project)
     ours = dawid_skene(ratings)
     answers = pd.DataFrame({"task": ratings.item, "worker": ratings.annotator, "label": ratings.label_set})
-    reference = DawidSkene(n_iter=100, tol=1e-5).fit(answers).probas_.sort_index()
+    reference = DawidSkene(n_iter=DS_MAX_ITERATIONS, tol=DS_TOLERANCE).fit(answers).probas_.sort_index()
     expected = [list(ratings.sets[int(reference.columns[i])]) for i in reference.to_numpy().argmax(axis=1)]
     assert ours.labels == expected
     assert np.allclose(ours.confidence, reference.to_numpy().max(axis=1))

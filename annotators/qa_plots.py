@@ -57,7 +57,7 @@ def agreement_over_time(data: dict) -> str:
     )
     ax.set_ylim(min(0, *[a for a in alphas if a == a]) if any(a == a for a in alphas) else 0, 1.02)
     ax.set_ylabel("agreement")
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="best", fontsize=8, framealpha=0.8)
     ax.tick_params(axis="x", rotation=30, labelsize=8)
     ax.grid(alpha=0.3)
     return _svg(fig)

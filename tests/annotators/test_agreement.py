@@ -13,7 +13,10 @@ from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss
 from annotators import agreement
 from labelhub.guidelines.models import GuidelineVersion
 from tests import factories
-from tests.annotators.qa_builders import label
+from tests.annotators.qa_builders import (
+    fast_passwords,  # noqa: F401 - used by pytestmark
+    label,
+)
 
 NAN = np.nan
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", nominal example: α = 0.743.
@@ -25,6 +28,8 @@ KRIPPENDORFF_EXAMPLE = np.array(
         [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, NAN],
     ]
 )
+
+pytestmark = pytest.mark.usefixtures("fast_passwords")
 
 
 def long_form(wide: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -13,7 +13,12 @@ from annotators import gold
 from annotators.models import AnnotatorStats, GoldItem
 from labelhub.queues.signals import annotation_submitted
 from tests import factories
-from tests.annotators.qa_builders import label
+from tests.annotators.qa_builders import (
+    fast_passwords,  # noqa: F401 - used by pytestmark
+    label,
+)
+
+pytestmark = pytest.mark.usefixtures("fast_passwords")
 
 
 def submit(item, annotator, labels, **fields):

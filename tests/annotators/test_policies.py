@@ -10,9 +10,16 @@ from annotators.models import AdjudicationTask, AnnotatorFlag
 from labelhub.projects.models import ProjectMembership
 from labelhub.queues.signals import annotation_submitted
 from tests import factories
-from tests.annotators.qa_builders import label, simulate_crowd
+from tests.annotators.qa_builders import (
+    fast_passwords,  # noqa: F401 - used by pytestmark
+    label,
+    simulate_crowd,
+)
 
-pytestmark = pytest.mark.filterwarnings("ignore:.*(inplace|copy) keyword")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*(inplace|copy) keyword"),
+    pytest.mark.usefixtures("fast_passwords"),
+]
 
 
 def submit(item, annotator, labels):

@@ -187,18 +187,70 @@ def ratings_from_frame(frame: pd.DataFrame, classes: list[str], *, multi_label: 
 
 
 # ----------------------------------------------------------------------------------- core statistics
+#
+# Everything below works on an items × values count matrix (how many annotators gave item u
+# value c), restricted to "pairable" items (rated 2+ times). Building it is one bincount.
 
 
-def _counts(items: np.ndarray, values: np.ndarray, n_values: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-item value counts (dense, pairable items only) and the number of ratings of each."""
+def item_value_counts(items: np.ndarray, values: np.ndarray, n_values: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-item value counts (pairable items only) and the number of ratings of each.
+
+    ``items`` are small non-negative codes (as ``Ratings`` holds them), so a bincount over
+    ``item * n_values + value`` builds the matrix without sorting.
+    """
+    items = np.asarray(items, dtype=np.int64)
+    values = np.asarray(values, dtype=np.int64)
     if len(items) == 0:
         return np.zeros((0, n_values), dtype=np.int64), np.zeros(0, dtype=np.int64)
-    _, compact = np.unique(items, return_inverse=True)
-    n_items = int(compact.max()) + 1
-    counts = np.bincount(compact * n_values + values, minlength=n_items * n_values).reshape(n_items, n_values)
+    n_items = int(items.max()) + 1
+    counts = np.bincount(items * n_values + values, minlength=n_items * n_values).reshape(n_items, n_values)
     m = counts.sum(axis=1)
     keep = m >= 2
     return counts[keep], m[keep]
+
+
+def _n_values(values: np.ndarray, n_values: int | None) -> int:
+    if n_values is not None:
+        return int(n_values)
+    return int(values.max()) + 1 if len(values) else 1
+
+
+def alpha_from_counts(counts: np.ndarray, m: np.ndarray) -> float | None:
+    """Nominal Krippendorff's alpha from pairable item counts (Krippendorff 2011, section C)."""
+    if len(m) == 0:
+        return None
+    observed_agree = float((counts * (counts - 1)).sum(axis=1) @ (1.0 / (m - 1)))  # sum_c o_cc
+    n_c = counts.sum(axis=0).astype(np.float64)
+    n = float(n_c.sum())
+    expected = n * n - float((n_c**2).sum())
+    if expected <= 0:
+        return None  # a single value throughout: alpha is undefined
+    return 1.0 - (n - 1.0) * (n - observed_agree) / expected
+
+
+def percent_from_counts(counts: np.ndarray, m: np.ndarray) -> float | None:
+    if len(m) == 0:
+        return None
+    return float(((counts * (counts - 1)).sum(axis=1) / (m * (m - 1))).mean())
+
+
+def fleiss_from_counts(counts: np.ndarray, m: np.ndarray) -> float | None:
+    """statsmodels' Fleiss' kappa over the items rated by the most common number of raters.
+
+    Fleiss' kappa needs the same number of ratings per item; items with other counts are left
+    out rather than padded (Krippendorff's alpha is the metric that uses every rating). The count
+    rows are exactly statsmodels' ``aggregate_raters`` table (the tests check it), built without
+    its per-category Python loop.
+    """
+    from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
+
+    if len(m) == 0:
+        return None
+    raters = int(np.bincount(m).argmax())
+    table = counts[m == raters]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kappa = float(sm_fleiss_kappa(table, method="fleiss"))
+    return None if np.isnan(kappa) else kappa
 
 
 def krippendorff_alpha_nominal(
@@ -209,100 +261,90 @@ def krippendorff_alpha_nominal(
     Items rated once carry no pairable value and drop out, which is how alpha handles missing
     ratings. ``None`` when no item is rated twice or only one value occurs (alpha is undefined).
     """
-    items = np.asarray(items, dtype=np.int64)
     values = np.asarray(values, dtype=np.int64)
-    n_values = int(n_values if n_values is not None else (values.max() + 1 if len(values) else 1))
-    counts, m = _counts(items, values, n_values)
-    if len(m) == 0:
-        return None
-    weights = 1.0 / (m - 1)
-    observed_agree = float((counts * (counts - 1)).sum(axis=1) @ weights)  # sum_c o_cc
-    n_c = counts.sum(axis=0).astype(np.float64)
-    n = float(n_c.sum())
-    expected = n * n - float((n_c**2).sum())
-    if expected <= 0:
-        return None
-    return 1.0 - (n - 1.0) * (n - observed_agree) / expected
+    return alpha_from_counts(*item_value_counts(items, values, _n_values(values, n_values)))
 
 
 def percent_agreement(items: np.ndarray, values: np.ndarray, n_values: int | None = None) -> float | None:
     """Mean over items rated 2+ times of the share of rating pairs that agree."""
-    items = np.asarray(items, dtype=np.int64)
     values = np.asarray(values, dtype=np.int64)
-    n_values = int(n_values if n_values is not None else (values.max() + 1 if len(values) else 1))
-    counts, m = _counts(items, values, n_values)
-    if len(m) == 0:
-        return None
-    agreeing = (counts * (counts - 1)).sum(axis=1) / (m * (m - 1))
-    return float(agreeing.mean())
+    return percent_from_counts(*item_value_counts(items, values, _n_values(values, n_values)))
 
 
 def fleiss_kappa(items: np.ndarray, values: np.ndarray, n_values: int | None = None) -> float | None:
-    """Fleiss' kappa (statsmodels) over the items rated by the most common number of raters (2+).
-
-    Fleiss' kappa requires the same number of ratings per item; items with other counts are left
-    out rather than padded (Krippendorff's alpha is the metric that uses every rating).
-    """
-    from statsmodels.stats.inter_rater import aggregate_raters
-    from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
-
-    items = np.asarray(items, dtype=np.int64)
+    """Fleiss' kappa (statsmodels) of integer-coded ratings; see ``fleiss_from_counts``."""
     values = np.asarray(values, dtype=np.int64)
-    if len(items) == 0:
-        return None
-    n_values = int(n_values if n_values is not None else values.max() + 1)
-    _, compact, m_per_item = np.unique(items, return_inverse=True, return_counts=True)
-    m = m_per_item[compact]
-    eligible = m_per_item[m_per_item >= 2]
-    if len(eligible) == 0:
-        return None
-    raters = int(np.bincount(eligible).argmax())
-    keep = m == raters
-    order = np.argsort(compact[keep], kind="stable")
-    wide = values[keep][order].reshape(-1, raters)  # items × raters, rows grouped by item
-    table, _ = aggregate_raters(wide, n_cat=n_values)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kappa = float(sm_fleiss_kappa(table, method="fleiss"))
-    return None if np.isnan(kappa) else kappa
+    return fleiss_from_counts(*item_value_counts(items, values, _n_values(values, n_values)))
 
 
-def coincidence_matrix(items: np.ndarray, values: np.ndarray, n_values: int) -> np.ndarray:
+def coincidence_from_counts(counts: np.ndarray, m: np.ndarray) -> np.ndarray:
     """Krippendorff's coincidence matrix o[c, k]: how often value c was paired with k within items."""
-    counts, m = _counts(np.asarray(items, np.int64), np.asarray(values, np.int64), n_values)
     if len(m) == 0:
-        return np.zeros((n_values, n_values))
+        return np.zeros((counts.shape[1], counts.shape[1]))
     weighted = counts / (m - 1)[:, None]
     return weighted.T @ counts - np.diag(weighted.sum(axis=0))
 
 
+def coincidence_matrix(items: np.ndarray, values: np.ndarray, n_values: int) -> np.ndarray:
+    return coincidence_from_counts(*item_value_counts(items, values, n_values))
+
+
+def _rating_pairs(ratings: Ratings) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair of ratings of the same item: (annotator_a, annotator_b, label_a, label_b), a < b.
+
+    Sorting by (item, annotator) puts an item's ratings side by side; pairing each row with the
+    row d places later, for d = 1 … (most ratings per item − 1), yields every pair exactly once.
+    """
+    order = np.lexsort((ratings.annotator, ratings.item))
+    item, who, lab = ratings.item[order], ratings.annotator[order], ratings.label_set[order]
+    max_m = int(np.bincount(item).max()) if len(item) else 0
+    parts: list[tuple[np.ndarray, ...]] = []
+    for d in range(1, max_m):
+        same = item[:-d] == item[d:]
+        parts.append((who[:-d][same], who[d:][same], lab[:-d][same], lab[d:][same]))
+    if not parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty, empty
+    return tuple(np.concatenate(column) for column in zip(*parts, strict=True))  # type: ignore[return-value]
+
+
 def cohen_by_pair(ratings: Ratings, *, min_items: int = MIN_PAIR_ITEMS) -> list[dict]:
-    """Cohen's kappa (scikit-learn) and raw agreement for every annotator pair sharing items."""
+    """Cohen's kappa (scikit-learn) and raw agreement for every annotator pair sharing items.
+
+    Each pair's shared items are first reduced to (label_a, label_b) combinations with counts,
+    which scikit-learn takes as ``sample_weight``: the same kappa, on at most labels² rows.
+    """
     from sklearn.metrics import cohen_kappa_score
 
-    if len(ratings) == 0:
+    who_a, who_b, lab_a, lab_b = _rating_pairs(ratings)
+    if len(who_a) == 0:
         return []
-    rows = pd.DataFrame({"item": ratings.item, "annotator": ratings.annotator, "label": ratings.label_set})
-    multi = rows.groupby("item", sort=False)["annotator"].transform("size") >= 2
-    rows = rows[multi]
-    pairs = rows.merge(rows, on="item", suffixes=("_a", "_b"))
-    pairs = pairs[pairs["annotator_a"] < pairs["annotator_b"]]
-    all_labels = np.arange(len(ratings.sets))
+    n_sets, n_annotators = len(ratings.sets), len(ratings.annotator_ids)
+    key = ((who_a * n_annotators + who_b) * n_sets + lab_a) * n_sets + lab_b
+    combos, weight = np.unique(key, return_counts=True)
+    label_b = combos % n_sets
+    label_a = (combos // n_sets) % n_sets
+    pair = combos // (n_sets * n_sets)
+    bounds = np.flatnonzero(np.diff(pair)) + 1
+    all_labels = np.arange(n_sets)
     results = []
-    for (a, b), group in pairs.groupby(["annotator_a", "annotator_b"], sort=True):
-        if len(group) < min_items:
+    for start, stop in zip(np.r_[0, bounds], np.r_[bounds, len(pair)], strict=True):
+        shared = int(weight[start:stop].sum())
+        if shared < min_items:
             continue
-        first, second = group["label_a"].to_numpy(), group["label_b"].to_numpy()
+        a, b = divmod(int(pair[start]), n_annotators)
+        first, second, w = label_a[start:stop], label_b[start:stop], weight[start:stop]
         if len(np.union1d(first, second)) < 2:
-            kappa = None  # both used a single, identical label throughout: kappa is undefined
+            kappa = None  # both used one identical label throughout: kappa is undefined
         else:
-            kappa = float(cohen_kappa_score(first, second, labels=all_labels))
+            kappa = float(cohen_kappa_score(first, second, labels=all_labels, sample_weight=w))
         results.append(
             {
                 "annotator_a": int(ratings.annotator_ids[a]),
                 "annotator_b": int(ratings.annotator_ids[b]),
-                "items": len(group),
+                "items": shared,
                 "cohen_kappa": kappa,
-                "percent_agreement": float((first == second).mean()),
+                "percent_agreement": float(w[first == second].sum() / shared),
             }
         )
     return results
@@ -320,32 +362,33 @@ def _mean_or_none(values: list[float | None]) -> float | None:
     return float(np.mean(present)) if present else None
 
 
-def overall_agreement(ratings: Ratings) -> dict:
+def _class_counts(ratings: Ratings, c: int) -> tuple[np.ndarray, np.ndarray]:
+    """Binary (not chosen, chosen) counts of class c per pairable item."""
+    chosen = (
+        ratings.indicator[ratings.label_set, c].astype(np.int64) if len(ratings) else np.zeros(0, np.int64)
+    )
+    return item_value_counts(ratings.item, chosen, 2)
+
+
+def overall_agreement(ratings: Ratings, *, with_fleiss: bool = True) -> dict:
     """Items rated 2+ times, percent agreement, Krippendorff's alpha and Fleiss' kappa."""
-    pairable = np.bincount(ratings.item)[ratings.item] >= 2 if len(ratings) else np.zeros(0, bool)
-    overlapping = int(len(np.unique(ratings.item[pairable])))
-    percent = percent_agreement(ratings.item, ratings.label_set, max(len(ratings.sets), 1))
-    if ratings.multi_label:
-        per_class = [
-            (
-                krippendorff_alpha_nominal(ratings.item, ratings.indicator[ratings.label_set, c], 2),
-                fleiss_kappa(ratings.item, ratings.indicator[ratings.label_set, c], 2),
-            )
-            for c in range(len(ratings.classes))
-        ]
-        alpha = _mean_or_none([a for a, _ in per_class])
-        fleiss = _mean_or_none([f for _, f in per_class])
-    else:
-        values = ratings.value
-        alpha = krippendorff_alpha_nominal(ratings.item, values, ratings.n_values)
-        fleiss = fleiss_kappa(ratings.item, values, ratings.n_values)
-    return {
-        "items": overlapping,
-        "ratings": int(pairable.sum()),
-        "percent_agreement": _clean(percent),
-        "krippendorff_alpha": _clean(alpha),
-        "fleiss_kappa": _clean(fleiss),
+    set_counts, m = item_value_counts(ratings.item, ratings.label_set, max(len(ratings.sets), 1))
+    summary = {
+        "items": int(len(m)),
+        "ratings": int(m.sum()),
+        "percent_agreement": _clean(percent_from_counts(set_counts, m)),
     }
+    if ratings.multi_label:
+        per_class = [_class_counts(ratings, c) for c in range(len(ratings.classes))]
+        summary["krippendorff_alpha"] = _clean(_mean_or_none([alpha_from_counts(*cm) for cm in per_class]))
+        if with_fleiss:
+            summary["fleiss_kappa"] = _clean(_mean_or_none([fleiss_from_counts(*cm) for cm in per_class]))
+    else:
+        counts, m = item_value_counts(ratings.item, ratings.value, ratings.n_values)
+        summary["krippendorff_alpha"] = _clean(alpha_from_counts(counts, m))
+        if with_fleiss:
+            summary["fleiss_kappa"] = _clean(fleiss_from_counts(counts, m))
+    return summary
 
 
 def agreement_by_class(ratings: Ratings) -> list[dict]:
@@ -356,22 +399,16 @@ def agreement_by_class(ratings: Ratings) -> list[dict]:
     """
     results = []
     for c, name in enumerate(ratings.classes):
-        chosen = (
-            ratings.indicator[ratings.label_set, c].astype(np.int64)
-            if len(ratings)
-            else np.zeros(0, np.int64)
-        )
-        counts, m = _counts(ratings.item, chosen, 2)
-        positive = counts[:, 1] if len(m) else np.zeros(0)
+        counts, m = _class_counts(ratings, c)
+        positive = counts[:, 1] if len(m) else np.zeros(0, dtype=np.int64)
         involved = float((positive * (m - 1)).sum())
+        specific = float((positive * (positive - 1)).sum()) / involved if involved else None
         results.append(
             {
                 "class": name,
                 "ratings": int(positive.sum()),
-                "specific_agreement": _clean(float((positive * (positive - 1)).sum()) / involved)
-                if involved
-                else None,
-                "krippendorff_alpha": _clean(krippendorff_alpha_nominal(ratings.item, chosen, 2)),
+                "specific_agreement": _clean(specific),
+                "krippendorff_alpha": _clean(alpha_from_counts(counts, m)),
             }
         )
     return results
@@ -380,19 +417,16 @@ def agreement_by_class(ratings: Ratings) -> list[dict]:
 def class_coincidence(ratings: Ratings) -> dict:
     """Row-normalised coincidence between classes (with an "other" row for empty/multi sets)."""
     if ratings.multi_label:
-        # Per-class counts of annotators choosing it: which classes co-occur across annotators.
-        counts_source = (
-            ratings.indicator[ratings.label_set] if len(ratings) else np.zeros((0, len(ratings.classes)))
-        )
-        items = ratings.item
-        _, compact = np.unique(items, return_inverse=True)
-        n_items = int(compact.max()) + 1 if len(compact) else 0
+        # Counts of annotators choosing each class per item: which classes co-occur across annotators.
+        n_items = int(ratings.item.max()) + 1 if len(ratings) else 0
         counts = np.zeros((n_items, len(ratings.classes)))
-        np.add.at(counts, compact, counts_source)
-        m = np.bincount(compact, minlength=n_items)
+        for c in range(len(ratings.classes)):
+            counts[:, c] = np.bincount(
+                ratings.item, weights=ratings.indicator[ratings.label_set, c], minlength=n_items
+            )
+        m = np.bincount(ratings.item, minlength=n_items)
         keep = m >= 2
-        counts, m = counts[keep], m[keep]
-        matrix = (counts / (m - 1)[:, None]).T @ counts - np.diag((counts / (m - 1)[:, None]).sum(axis=0))
+        matrix = coincidence_from_counts(counts[keep], m[keep])
         labels = list(ratings.classes)
     else:
         matrix = coincidence_matrix(ratings.item, ratings.value, ratings.n_values)
@@ -413,16 +447,19 @@ def agreement_over_time(ratings: Ratings, *, freq: str = "D") -> list[dict]:
     """Agreement of items grouped by when their last rating came in (day by default)."""
     if len(ratings) == 0:
         return []
-    frame = pd.DataFrame({"item": ratings.item, "created": ratings.created})
-    finished = frame.groupby("item")["created"].max()
-    period = finished.dt.to_period(freq).astype(str) if hasattr(finished, "dt") else finished
-    period_of_row = period.reindex(ratings.item).to_numpy()
+    n_items = int(ratings.item.max()) + 1
+    last = np.full(n_items, np.datetime64("NaT", "ns"))
+    stamps = ratings.created.astype("datetime64[ns]")
+    order = np.argsort(stamps, kind="stable")
+    last[ratings.item[order]] = stamps[order]  # later writes win: each item's latest rating
+    periods = pd.PeriodIndex(pd.DatetimeIndex(last), freq=freq)
+    codes, labels = pd.factorize(periods, sort=True)
+    row_period = codes[ratings.item]
     results = []
-    for label in sorted(set(period.tolist())):
-        sub = ratings.subset(period_of_row == label)
-        summary = overall_agreement(sub)
+    for code, period in enumerate(labels):
+        summary = overall_agreement(ratings.subset(row_period == code), with_fleiss=False)
         if summary["items"]:
-            results.append({"period": label, **summary})
+            results.append({"period": str(period), **summary})
     return results
 
 
@@ -434,8 +471,8 @@ def agreement_by_guideline_version(project: Project, ratings: Ratings | None = N
     """
     ratings = ratings if ratings is not None else load_ratings(project)
     results: dict = {}
-    for version in sorted(set(ratings.version.tolist())):
-        summary = overall_agreement(ratings.subset(ratings.version == version))
+    for version in sorted(set(np.unique(ratings.version).tolist())):
+        summary = overall_agreement(ratings.subset(ratings.version == version), with_fleiss=False)
         results[None if version == -1 else int(version)] = {
             "items": summary["items"],
             "percent_agreement": summary["percent_agreement"],

@@ -234,3 +234,43 @@ def test_empty_project_reports_nothing_rather_than_failing(project):
         "fleiss_kappa": None,
     }
     assert result["by_pair"] == [] and result["over_time"] == []
+
+
+def test_count_table_equals_statsmodels_aggregate_raters():
+    from statsmodels.stats.inter_rater import aggregate_raters
+
+    wide = random_wide(9, raters=5, units=50, missing=0.0)
+    units, _, values = long_form(wide)
+    counts, m = agreement.item_value_counts(units, values, 4)
+    table, _ = aggregate_raters(wide.T.astype(int), n_cat=4)
+    assert np.array_equal(counts, table) and set(m) == {5}
+
+
+def frame_of(wide: np.ndarray) -> pd.DataFrame:
+    units, raters, values = long_form(wide)
+    return pd.DataFrame(
+        {
+            "id": np.arange(len(units)),
+            "item_id": units + 1000,
+            "annotator_id": raters + 10,
+            "labels": [f'["c{v}"]' for v in values],
+            "version_id": None,
+            "created_at": pd.Timestamp("2026-01-05", tz="UTC"),
+        }
+    )
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_cohen_by_pair_equals_scikit_learn_for_every_pair_with_missing_ratings(seed):
+    wide = random_wide(seed + 50, raters=4, units=60, missing=0.25)
+    ratings = agreement.ratings_from_frame(frame_of(wide), ["c0", "c1", "c2", "c3"], multi_label=False)
+    pairs = {(p["annotator_a"], p["annotator_b"]): p for p in agreement.cohen_by_pair(ratings)}
+    assert len(pairs) == 6
+    for a in range(4):
+        for b in range(a + 1, 4):
+            shared = ~np.isnan(wide[a]) & ~np.isnan(wide[b])
+            expected = cohen_kappa_score(wide[a, shared].astype(int), wide[b, shared].astype(int))
+            pair = pairs[(a + 10, b + 10)]
+            assert pair["items"] == shared.sum()
+            assert pair["cohen_kappa"] == pytest.approx(expected, abs=1e-12)
+            assert pair["percent_agreement"] == pytest.approx((wide[a, shared] == wide[b, shared]).mean())

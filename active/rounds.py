@@ -464,3 +464,19 @@ def sweep_stale_rounds(stale_after: timedelta = STALE_AFTER) -> list[ModelRound]
         record_failure(pk, f"worker stopped responding (no heartbeat since {cutoff:%Y-%m-%d %H:%M} UTC)")
         for pk in stale
     ]
+
+
+def retry_failed_round(model_round: ModelRound) -> ModelRound:
+    """A manager's "try once more" on a failed round: one extra attempt, queued now."""
+    from active.tasks import run_model_round
+
+    with transaction.atomic():
+        model_round = ModelRound.objects.select_for_update().get(pk=model_round.pk)
+        if model_round.state != ModelRound.State.FAILED:
+            return model_round
+        model_round.state = ModelRound.State.PENDING
+        model_round.max_attempts = model_round.attempts + 1
+        model_round.finished_at = None
+        model_round.save(update_fields=["state", "max_attempts", "finished_at"])
+        run_model_round.enqueue(model_round.pk, device=model_round.device)
+    return model_round

@@ -11,7 +11,7 @@ from django_tasks import TaskResultStatus
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
-from labelhub.projects.models import Annotation, GroundTruth, Item
+from labelhub.projects.models import Annotation, GroundTruth, Item, LabelClass
 from tests import factories
 
 
@@ -34,7 +34,11 @@ def make_digits_project(limit: int | None = None, **fields):
     X, y = digits.data, digits.target
     if limit is not None:
         X, y = X[:limit], y[:limit]
-    project = factories.make_project(classes=tuple(str(d) for d in range(10)), modality="image", **fields)
+    project = factories.make_project(classes=(), modality="image", **fields)
+    # Keys are the digits themselves (the shared factory numbers keys from 1, which stops at 9).
+    LabelClass.objects.bulk_create(
+        LabelClass(project=project, name=str(d), key=str(d), order=d) for d in range(10)
+    )
     items = []
     for i, pixels in enumerate(X):
         payload = {"image": digit_data_url(pixels)}

@@ -102,7 +102,7 @@ def write_embeddings(
     truth = rng.integers(0, len(CLASSES), len(ids))
     for s in range(0, len(ids), chunk):
         y = truth[s : s + chunk]
-        vectors = centres[y] * 0.35 + rng.normal(size=(len(y), TEXT_DIM)).astype(np.float32)
+        vectors = centres[y] * 0.2 + rng.normal(size=(len(y), TEXT_DIM)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         store.append(ids[s : s + chunk], vectors)
     return ids, truth, time.perf_counter() - start

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import io
 
 import numpy as np
 from django_tasks import TaskResultStatus
@@ -15,15 +13,11 @@ from labelhub.projects.models import Annotation, GroundTruth, Item, LabelClass
 from tests import factories
 
 
-def digit_data_url(pixels: np.ndarray, scale: int = 4) -> str:
-    """An 8×8 sklearn digit (0–16) as a PNG data URL, upscaled like the demo importer does."""
-    from PIL import Image
+def digit_data_url(pixels: np.ndarray) -> str:
+    """An 8×8 sklearn digit as the demo importer stores it (PNG data URL, dark ink on white, upscaled)."""
+    from labelhub.projects.datasets import digit_png_data_url
 
-    grey = (pixels.reshape(8, 8) * (255 / 16)).astype(np.uint8)
-    image = Image.fromarray(grey, mode="L").resize((8 * scale, 8 * scale), Image.Resampling.NEAREST)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return digit_png_data_url(pixels)
 
 
 def make_digits_project(limit: int | None = None, **fields):

@@ -18,6 +18,12 @@ def start_round_on_new_labels(sender, annotation=None, project=None, **kwargs) -
         project = annotation.item.project
     if project is None:
         return
-    model_round = maybe_trigger_round(project)
+    try:
+        model_round = maybe_trigger_round(project)
+    except ValueError as exc:
+        # A manager's misconfiguration (e.g. an unknown al_strategy) must not fail an annotator's
+        # submit, which has already committed; it is logged, and shown when a manager starts a round.
+        logger.error("project %s: cannot start an active-learning round: %s", project.pk, exc)
+        return
     if model_round is not None:
         logger.info("project %s: %s queued after new labels", project.pk, model_round)

@@ -107,7 +107,10 @@ def labels_since_last_round(project: Project) -> int:
 
 def maybe_trigger_round(project: Project) -> ModelRound | None:
     """Start a round when ``al_trigger_labels`` new labels arrived since the last one (0 disables)."""
-    if not project.al_trigger_labels or active_round(project) is not None:
+    if not project.al_trigger_labels:
+        return None
+    sweep_stale_rounds(project=project)
+    if active_round(project) is not None:
         return None
     if labels_since_last_round(project) < project.al_trigger_labels:
         return None
@@ -447,7 +450,7 @@ def record_failure(round_id: int, error: str) -> ModelRound:
         model_round.heartbeat_at = timezone.now()
         if model_round.attempts < model_round.max_attempts:
             model_round.state = ModelRound.State.PENDING
-            delay = RETRY_BACKOFF_SECONDS[min(model_round.attempts, len(RETRY_BACKOFF_SECONDS)) - 1]
+            delay = RETRY_BACKOFF_SECONDS[min(max(model_round.attempts, 1), len(RETRY_BACKOFF_SECONDS)) - 1]
             run_model_round.using(run_after=timezone.now() + timedelta(seconds=delay)).enqueue(
                 model_round.pk, device=model_round.device
             )
@@ -458,14 +461,39 @@ def record_failure(round_id: int, error: str) -> ModelRound:
     return model_round
 
 
-def sweep_stale_rounds(stale_after: timedelta = STALE_AFTER) -> list[ModelRound]:
-    """Treat running rounds whose worker stopped heart-beating as failed attempts (retried if allowed)."""
+def sweep_stale_rounds(
+    stale_after: timedelta = STALE_AFTER, project: Project | None = None
+) -> list[ModelRound]:
+    """Turn rounds that stopped making progress into failed attempts, which retry while attempts remain.
+
+    Two ways a round gets stuck: its worker died mid-run (running, heartbeat older than
+    ``stale_after``), or its task row vanished or failed without the round hearing of it
+    (pending for longer than ``stale_after`` with no ready or running task naming it).
+    """
+    from django_tasks import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
     cutoff = timezone.now() - stale_after
-    stale = ModelRound.objects.filter(state=ModelRound.State.RUNNING, heartbeat_at__lt=cutoff).values_list(
-        "pk", flat=True
+    rounds_qs = ModelRound.objects.all() if project is None else ModelRound.objects.filter(project=project)
+    stale = list(
+        rounds_qs.filter(state=ModelRound.State.RUNNING, heartbeat_at__lt=cutoff).values_list("pk", flat=True)
     )
+    waiting = list(
+        rounds_qs.filter(state=ModelRound.State.PENDING, created_at__lt=cutoff)
+        .exclude(heartbeat_at__gte=cutoff)
+        .values_list("pk", flat=True)
+    )
+    if waiting:
+        live = DBTaskResult.objects.filter(
+            task_path__endswith=".run_model_round",
+            status__in=[TaskResultStatus.READY, TaskResultStatus.RUNNING],
+        ).values_list("args_kwargs", flat=True)
+        queued = {ak["args"][0] for ak in live if ak.get("args")}
+        stale += [pk for pk in waiting if pk not in queued]
     return [
-        record_failure(pk, f"worker stopped responding (no heartbeat since {cutoff:%Y-%m-%d %H:%M} UTC)")
+        record_failure(
+            pk, f"no progress since {cutoff:%Y-%m-%d %H:%M} UTC (worker died or its task was lost)"
+        )
         for pk in stale
     ]
 

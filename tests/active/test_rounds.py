@@ -203,3 +203,22 @@ def test_unknown_project_strategy_is_refused_when_requesting(db):
     project, _, _ = make_digits_project(5, al_strategy="clairvoyant")
     with pytest.raises(ValueError, match="clairvoyant"):
         rounds.request_round(project)
+
+
+def test_pending_round_whose_task_was_lost_is_requeued_by_the_sweeper(digits):
+    project, _, _ = digits
+    model_round, _ = rounds.request_round(project)
+    DBTaskResult.objects.all().delete()  # e.g. pruned, or lost with a restored database
+    ModelRound.objects.filter(pk=model_round.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    assert [r.pk for r in rounds.sweep_stale_rounds()] == [model_round.pk]
+    assert run_queued_tasks(include_delayed=True) == 1
+    model_round.refresh_from_db()
+    assert model_round.state == ModelRound.State.DONE
+
+
+def test_misconfigured_strategy_does_not_break_the_annotators_submit(db, caplog):
+    project, items, y = make_digits_project(10, al_trigger_labels=1, al_strategy="clairvoyant")
+    [annotation] = label_items(items[:1], y[:1])
+    annotation_submitted.send(sender=None, annotation=annotation, project=project)
+    assert not ModelRound.objects.exists()
+    assert "clairvoyant" in caplog.text

@@ -61,27 +61,45 @@ SCHEMA: dict[str, str] = {
 # --- manifest -----------------------------------------------------------------------------------
 
 
-def label_studio_names(snapshot: Snapshot) -> tuple[str, str, str]:
-    """(config XML, from_name, to_name) for Label Studio: the project's own config when it has a
-    Choices tag, else a generated one for its modality and classes."""
+def label_studio_names(snapshot: Snapshot) -> tuple[str, str, str, str]:
+    """(config XML, from_name, to_name, data key) for Label Studio: the project's own config when
+    it has a Choices tag, else a generated one for its modality and classes. The data key is the
+    task field the object tag reads (``$review`` → ``review``)."""
     project = snapshot.project
+    content_key = "image" if project.modality == "image" else "text"
     if project.label_config.strip():
         try:
             root = ET.fromstring(project.label_config)  # noqa: S314 - the project's own config
             choices = root.find(".//Choices")
             if choices is not None and choices.get("name") and choices.get("toName"):
-                return project.label_config, choices.get("name"), choices.get("toName")
+                target = next((e for e in root.iter() if e.get("name") == choices.get("toName")), None)
+                value = (target.get("value") or "") if target is not None else ""
+                data_key = value[1:] if value.startswith("$") else content_key
+                return project.label_config, choices.get("name"), choices.get("toName"), data_key
         except ET.ParseError:
             pass  # fall through to a generated config; the manifest says which one the file uses
-    obj = "image" if project.modality == "image" else "text"
-    tag = "Image" if obj == "image" else "Text"
+    tag = "Image" if content_key == "image" else "Text"
     choice = "multiple" if project.multi_label else "single"
     options = "".join(f'<Choice value="{_xml_attr(c)}"/>' for c in snapshot.class_names)
     config = (
-        f'<View><{tag} name="{obj}" value="${obj}"/>'
-        f'<Choices name="label" toName="{obj}" choice="{choice}" showInline="true">{options}</Choices></View>'
+        f'<View><{tag} name="{content_key}" value="${content_key}"/>'
+        f'<Choices name="label" toName="{content_key}" choice="{choice}" showInline="true">{options}</Choices></View>'
     )
-    return config, "label", obj
+    return config, "label", content_key, content_key
+
+
+def _task_data(payload: str, external_id: str, data_key: str, content_key: str) -> str:
+    """The task's ``data``: the payload plus ``external_id`` (which labelhub's importer reads back
+    as the item's id), with the content under the key the label config reads."""
+    if data_key != content_key:
+        fields = json.loads(payload)
+        if content_key in fields:
+            fields[data_key] = fields.pop(content_key)
+        payload = json.dumps(fields, ensure_ascii=False)
+    body = payload.strip()[1:].lstrip()
+    if body.startswith("}"):
+        return f'{{"external_id":{_quote(external_id)}}}'
+    return f'{{"external_id":{_quote(external_id)},{body}'
 
 
 def _xml_attr(value: str) -> str:
@@ -92,7 +110,7 @@ def build_manifest(snapshot: Snapshot, *, base_path: str = "") -> dict:
     """Everything a training job needs to trust and interpret the rows, without the rows."""
     project = snapshot.project
     versions = GuidelineVersion.objects.filter(pk__in=snapshot.guideline_versions).order_by("number")
-    config, _, _ = label_studio_names(snapshot)
+    config, _, _, _ = label_studio_names(snapshot)
     exports = {}
     for fmt in FORMATS.values():
         cached = cached_export(snapshot, fmt.name)
@@ -261,7 +279,8 @@ def parquet_chunks(snapshot: Snapshot) -> Iterator[bytes]:
 
 def labelstudio_chunks(snapshot: Snapshot) -> Iterator[bytes]:
     """A JSON array of Label Studio tasks, each with its resolved label as one annotation."""
-    _, from_name, to_name = label_studio_names(snapshot)
+    _, from_name, to_name, data_key = label_studio_names(snapshot)
+    content_key = "image" if snapshot.project.modality == "image" else "text"
     dumps = _quote
     head = (
         f'{{"from_name":{dumps(from_name)},"to_name":{dumps(to_name)},"type":"choices","value":{{"choices":'
@@ -270,7 +289,7 @@ def labelstudio_chunks(snapshot: Snapshot) -> Iterator[bytes]:
     first = True
     for rows in iter_export_rows(snapshot):
         tasks = [
-            f'{{"data":{payload},"annotations":[{{"result":[{head}{labels}}}}}],'
+            f'{{"data":{_task_data(payload, ext, data_key, content_key)},"annotations":[{{"result":[{head}{labels}}}}}],'
             f'"ground_truth":false,"lead_time":0}}],'
             f'"meta":{{"external_id":{dumps(ext)},"split":"{split}","confidence":{conf!r},'
             f'"method":"{method}","annotator_count":{count},"guideline_versions":{versions},'

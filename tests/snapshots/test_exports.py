@@ -119,7 +119,7 @@ def test_label_studio_json_uses_the_project_label_config(client, manager, annota
     from label_studio_sdk.label_interface import LabelInterface
 
     config = (
-        '<View><Text name="review" value="$text"/>'
+        '<View><Text name="review" value="$review"/>'
         '<Choices name="sentiment" toName="review" choice="single"><Choice value="cat"/>'
         '<Choice value="dog"/></Choices></View>'
     )
@@ -129,6 +129,7 @@ def test_label_studio_json_uses_the_project_label_config(client, manager, annota
     snapshot, _ = services.cut_snapshot(project)
     client.force_login(manager)
     task = json.loads(download(client, snapshot, "labelstudio"))[0]
+    assert task["data"] == {"external_id": "item-0", "review": "item number 0"}
     result = task["annotations"][0]["result"][0]
     assert (result["from_name"], result["to_name"]) == ("sentiment", "review")
     assert LabelInterface(config).validate_annotation(task["annotations"][0])
@@ -142,13 +143,11 @@ def test_label_studio_json_reimports_with_the_same_labels(client, manager, snaps
     body = download(client, snapshot, "labelstudio")
     target = factories.make_project(classes=("cat", "dog", "wolf"))
     importing.import_file(target, io.BytesIO(body), "label_studio", user=manager, filename="snapshot.json")
-    imported = {
-        a.item.payload["text"]: sorted(a.labels)
-        for a in Annotation.objects.filter(item__project=target, retracted_at__isnull=True).select_related(
-            "item"
-        )
+    rows = Annotation.objects.filter(item__project=target, retracted_at__isnull=True).select_related("item")
+    imported = {a.item.external_id: (a.item.payload, sorted(a.labels)) for a in rows}
+    assert imported == {
+        r["external_id"]: (r["payload"], sorted(r["labels"])) for r in expected_rows(snapshot)
     }
-    assert imported == {r["payload"]["text"]: sorted(r["labels"]) for r in expected_rows(snapshot)}
 
 
 def test_manifest_describes_the_snapshot(client, manager, snapshot, guideline):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.negotiation import BaseContentNegotiation
@@ -112,6 +114,8 @@ class ProjectSnapshots(generics.ListAPIView):
         return get_object_or_404(projects_for_user(self.request.user), pk=self.kwargs["project_id"])
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Snapshot.objects.none()
         return selectors.snapshots_for_user(self.request.user).filter(project=self.get_project())
 
     def post(self, request, project_id: int):
@@ -139,12 +143,16 @@ class ProjectSnapshots(generics.ListAPIView):
 
 
 class SnapshotDetail(APIView):
+    @extend_schema(responses={200: SnapshotDetailSerializer})
     def get(self, request, snapshot_id: str):
         snapshot = snapshot_for(request.user, snapshot_id)
         return Response(SnapshotDetailSerializer(snapshot).data)
 
 
 class SnapshotManifest(APIView):
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT}, description="Id, hash, schema, counts, guideline versions."
+    )
     def get(self, request, snapshot_id: str):
         snapshot = snapshot_for(request.user, snapshot_id)
         response = Response(build_manifest(snapshot, base_path=f"/api/snapshots/{snapshot.content_hash}/"))
@@ -169,6 +177,9 @@ class SnapshotExport(APIView):
 
     content_negotiation_class = _FirstRenderer
 
+    @extend_schema(
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 206: OpenApiTypes.BINARY}
+    )
     def get(self, request, snapshot_id: str, fmt: str):
         if fmt not in FORMATS:
             raise Http404(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
@@ -180,6 +191,10 @@ class SnapshotDiff(APIView):
     """What changed from this snapshot to ``other``: counts, per-class deltas and one page
     (``offset``, ``limit`` ≤ 500) of added, removed and relabelled items."""
 
+    @extend_schema(
+        parameters=[OpenApiParameter("offset", int), OpenApiParameter("limit", int)],
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def get(self, request, snapshot_id: str, other_id: str):
         before = snapshot_for(request.user, snapshot_id)
         after = snapshot_for(request.user, other_id)
@@ -216,6 +231,8 @@ class SnapshotModelRuns(generics.ListAPIView):
     serializer_class = ModelRunSerializer
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no snapshot
+            return ModelRun.objects.none()
         snapshot = snapshot_for(self.request.user, self.kwargs["snapshot_id"])
         return ModelRun.objects.filter(snapshot=snapshot).select_related("snapshot", "created_by")
 

@@ -56,3 +56,12 @@ def test_cut_action_refuses_non_managers(rf, project, labelled, annotator):
     cut_snapshot_action(None, request, Project.objects.filter(pk=project.pk))
     assert not Snapshot.objects.exists()
     assert "only its managers" in str(list(request._messages)[0])
+
+
+def test_cut_action_is_offered_on_projects():
+    from django.contrib import admin
+
+    from labelhub.projects.models import Project
+    from labelhub.snapshots.admin import cut_snapshot_action
+
+    assert cut_snapshot_action in admin.site.get_model_admin(Project).actions

@@ -132,6 +132,26 @@ def test_database_refuses_raw_updates_of_a_sealed_snapshot(project, labelled):
         SnapshotItem.objects.create(**{**row, "external_id": "smuggled"})
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the triggers are PostgreSQL only")
+def test_database_checks_references_and_refuses_orphans(project, labelled):
+    from labelhub.snapshots.models import Snapshot as SnapshotModel
+
+    snapshot, _ = services.cut_snapshot(project)
+    row = SnapshotItem.objects.filter(snapshot=snapshot).values().first()
+    row.pop("id")
+    with pytest.raises(DatabaseError, match="existing items"), transaction.atomic():
+        unsealed = SnapshotModel.objects.create(project=project, content_hash="x" * 64, split_ratios={})
+        SnapshotItem.objects.create(**{**row, "snapshot_id": unsealed.pk, "item_id": 10**9})
+    with pytest.raises(DatabaseError, match="missing snapshot"), transaction.atomic():
+        SnapshotItem.objects.create(**{**row, "snapshot_id": 10**9})
+    with (
+        pytest.raises(DatabaseError, match="still has items"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("DELETE FROM snapshots_snapshot WHERE id = %s", [snapshot.pk])
+
+
 def test_items_in_a_snapshot_cannot_be_deleted_alone(project, labelled):
     from django.db.models import RestrictedError
 

@@ -68,17 +68,21 @@ class ContentHasher:
         return line
 
     def add_batch(self, rows: Sequence[Sequence]) -> None:
-        """Many rows at once (the cut's fast path): same lines as ``add``, one hash update."""
-        if not rows:
+        """Many rows at once: same lines as ``add``, one hash update."""
+        self.add_lines([row[0] for row in rows], [canonical_row(*row) for row in rows])
+
+    def add_lines(self, keys: Sequence[str], lines: Sequence[bytes]) -> None:
+        """Rows already made into ``canonical_row`` lines (the cut builds them in its one pass over
+        each row); ``keys`` are their external ids, checked for order."""
+        if not keys:
             return
-        keys = [row[0] for row in rows]
         if (self._last is not None and keys[0] <= self._last) or any(
             a >= b for a, b in zip(keys, keys[1:], strict=False)
         ):
             raise ValueError("rows must come sorted by external id, without duplicates")
         self._last = keys[-1]
-        self._sha.update(b"".join([canonical_row(*row) for row in rows]))
-        self.count += len(rows)
+        self._sha.update(b"".join(lines))
+        self.count += len(lines)
 
     def hexdigest(self) -> str:
         return self._sha.hexdigest()

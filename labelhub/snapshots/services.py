@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
-from functools import partial
 
 from django.db import connection, transaction
 from django.db.models import Count, Sum
@@ -13,9 +12,9 @@ from django.utils import timezone
 
 from labelhub.projects.models import Project
 from labelhub.snapshots import selectors
-from labelhub.snapshots.canonical import ContentHasher
+from labelhub.snapshots.canonical import ContentHasher, canonical_row
 from labelhub.snapshots.models import ModelRun, Snapshot, SnapshotItem
-from labelhub.snapshots.splits import hash_split, normalise_ratios, stratified_splits
+from labelhub.snapshots.splits import HashSplitter, normalise_ratios, stratified_splits
 
 _COLUMNS = (
     "snapshot_id",
@@ -138,27 +137,47 @@ def cut_snapshot(
                 )
                 split_of = splits.__getitem__
             else:
-                split_of = partial(hash_split, project.pk, ratios=ratios)
+                split_of = HashSplitter(project.pk, ratios)
             hasher = ContentHasher(project.pk)
             versions: set[int] = set()
             pk = snapshot.pk
             for chunk in chunks:
-                splits_of_chunk = [split_of(r[1]) for r in chunk]
-                hasher.add_batch(
-                    [
-                        (r[1], r[2], r[3], r[4], r[5], r[7], r[6], split)
-                        for r, split in zip(chunk, splits_of_chunk, strict=True)
-                    ]
-                )
-                _write_rows(
-                    [
-                        (pk, r[0], r[1], r[2], r[8], r[4], r[5], r[6], _int_list(r[7]), split)
-                        for r, split in zip(chunk, splits_of_chunk, strict=True)
-                    ]
-                )
-                for r in chunk:
-                    if r[7]:
-                        versions.update(r[7])
+                # One pass per row: its split, its canonical line for the hash, its row for COPY.
+                lines: list[bytes] = []
+                copy_rows: list[tuple] = []
+                for (
+                    item_id,
+                    external_id,
+                    sha,
+                    labels,
+                    confidence,
+                    method,
+                    annotators,
+                    gv,
+                    labels_text,
+                ) in chunk:
+                    split = split_of(external_id)
+                    lines.append(
+                        canonical_row(external_id, sha, labels, confidence, method, gv, annotators, split)
+                    )
+                    copy_rows.append(
+                        (
+                            pk,
+                            item_id,
+                            external_id,
+                            sha,
+                            labels_text,
+                            confidence,
+                            method,
+                            annotators,
+                            _int_list(gv),
+                            split,
+                        )
+                    )
+                    if gv:
+                        versions.update(gv)
+                hasher.add_lines([r[1] for r in chunk], lines)
+                _write_rows(copy_rows)
             if hasher.count == 0:
                 raise NothingToSnapshot(f"project {project.name!r} has no labelled items to snapshot")
             digest = hasher.hexdigest()

@@ -88,3 +88,20 @@ def test_stratified_snapshots_keep_splits_across_cuts(project, annotator):
     )
     assert wolves["val"] >= 1 and wolves["test"] >= 1
     assert second.stratified
+
+
+def test_hash_splitter_matches_the_key_fraction_definition():
+    from labelhub.snapshots.splits import HashSplitter, key_fraction
+
+    ratios = normalise_ratios({"train": 0.7, "val": 0.2, "test": 0.1})
+    splitter = HashSplitter(5, ratios)
+
+    def reference(external_id: str) -> str:
+        fraction, edge = key_fraction(5, external_id), 0.0
+        for name in ("train", "val", "test"):
+            edge += ratios[name]
+            if fraction < edge:
+                return name
+        return "test"
+
+    assert all(splitter(f"k{i}\u00e9") == reference(f"k{i}\u00e9") for i in range(3000))

@@ -586,15 +586,19 @@ class _ProgressReporter:
         self.batch = batch
         self.progress = progress
         self.last_write = time.monotonic()
+        self.written = 0  # the count the batch row holds
+        self.reported = 0  # the count ``progress`` last got
 
     def __call__(self, lines_read: int, *, final: bool = False) -> None:
         now = time.monotonic()
-        if final or now - self.last_write >= PROGRESS_INTERVAL:
+        due = final or now - self.last_write >= PROGRESS_INTERVAL
+        if due and lines_read != self.written:
             ImportBatch.objects.filter(pk=self.batch.pk).update(lines_read=lines_read)
-            self.last_write = now
+            self.last_write, self.written = now, lines_read
         self.batch.lines_read = lines_read
-        if self.progress is not None:
+        if self.progress is not None and lines_read != self.reported:
             self.progress(lines_read)
+            self.reported = lines_read
 
 
 def _mark_failed(batch: ImportBatch, errors: list[dict], lines_read: int) -> None:

@@ -188,3 +188,35 @@ def test_progress_is_reported_per_chunk_and_stored_on_batch(project, settings):
 def test_unknown_format_is_rejected_before_reading(project):
     with pytest.raises(ImportRejected, match="unknown format"):
         import_file(project, io.BytesIO(b""), "xml")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_progress_is_visible_to_other_connections_while_importing(monkeypatch, settings):
+    """Another connection (a thread has its own) sees lines_read grow during the import."""
+    import threading
+
+    from django.db import connections
+
+    from labelhub.projects import importing
+
+    monkeypatch.setattr(importing, "PROGRESS_INTERVAL", 0)
+    settings.IMPORT_BATCH_SIZE = 10
+    project = factories.make_project()
+    seen_elsewhere = []
+
+    def look_from_another_connection(_lines):
+        def read():
+            seen_elsewhere.append(ImportBatch.objects.get(project=project).lines_read)
+            connections.close_all()
+
+        thread = threading.Thread(target=read)
+        thread.start()
+        thread.join()
+
+    import_file(
+        project,
+        jsonl(*({"text": f"t{n}"} for n in range(30))),
+        "jsonl",
+        progress=look_from_another_connection,
+    )
+    assert seen_elsewhere == [10, 20, 30]

@@ -256,8 +256,27 @@ def _binary(fileobj: BinaryIO | TextIO):
     return _BytesReader(source) if isinstance(source, io.TextIOBase) else source
 
 
+def _numbered_lines(fileobj) -> Iterator[tuple[int, str | RecordError]]:
+    """(line number, text) pairs; a line that is not UTF-8 ends the file with an error on it."""
+    number = 0
+    lines = iter(_text_lines(fileobj))
+    while True:
+        try:
+            line = next(lines)
+        except StopIteration:
+            return
+        except UnicodeDecodeError as exc:
+            yield number + 1, RecordError("encoding", f"not UTF-8: {exc.reason} at byte {exc.start}")
+            return
+        number += 1
+        yield number, line
+
+
 def _read_jsonl(fileobj, validator: RecordValidator) -> Iterator[tuple[int, StagedRow | RecordError]]:
-    for number, line in enumerate(_text_lines(fileobj), start=1):
+    for number, line in _numbered_lines(fileobj):
+        if isinstance(line, RecordError):
+            yield number, line
+            return
         if not line.strip():
             continue
         try:
@@ -275,20 +294,32 @@ def _read_jsonl(fileobj, validator: RecordValidator) -> Iterator[tuple[int, Stag
             yield number, exc
 
 
+# Image data URLs in a CSV cell easily pass the csv module's 128 KiB default.
+CSV_FIELD_LIMIT = 64 * 1024 * 1024
+
+
 def _read_csv(fileobj, validator: RecordValidator) -> Iterator[tuple[int, StagedRow | RecordError]]:
-    reader = csv.DictReader(_text_lines(fileobj))
-    if not reader.fieldnames:
-        yield 1, RecordError("header", "the CSV file is empty; its first line must name the columns")
-        return
-    for record in reader:
+    csv.field_size_limit(CSV_FIELD_LIMIT)
+    reader = csv.DictReader(_text_lines(fileobj), strict=True)  # a stray quote is an error, not data
+    records = iter(reader)
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            break
+        except UnicodeDecodeError as exc:
+            yield reader.line_num + 1, RecordError("encoding", f"not UTF-8: {exc.reason} at byte {exc.start}")
+            return
+        except csv.Error as exc:
+            yield max(reader.line_num, 1), RecordError("csv", str(exc))
+            return
         number = reader.line_num
         if None in record:
+            extra = len(record[None])
             yield (
                 number,
                 RecordError(
-                    "columns",
-                    f"{len(reader.fieldnames) + len(record[None])} values for "
-                    f"{len(reader.fieldnames)} columns",
+                    "columns", f"{len(reader.fieldnames) + extra} values for {len(reader.fieldnames)} columns"
                 ),
             )
             continue
@@ -297,6 +328,8 @@ def _read_csv(fileobj, validator: RecordValidator) -> Iterator[tuple[int, Staged
             yield number, validator.row(number, payload)
         except RecordError as exc:
             yield number, exc
+    if not reader.fieldnames:
+        yield 1, RecordError("header", "the CSV file is empty; its first line must name the columns")
 
 
 def _read_label_studio(fileobj, validator: RecordValidator) -> Iterator[tuple[int, StagedRow | RecordError]]:
@@ -485,9 +518,10 @@ def import_file(
     """
     fmt = fmt or format_for_filename(filename)
     if fmt not in READERS:
-        raise ImportRejected(
-            [_error(0, "format", f"unknown format {fmt!r}; use one of {', '.join(READERS)}")]
+        problem = (
+            f"unknown format {fmt!r}" if fmt else f"cannot tell the format of {filename!r} from its name"
         )
+        raise ImportRejected([_error(0, "format", f"{problem}; use one of {', '.join(READERS)}")])
     batch = ImportBatch.objects.create(
         project=project, created_by=user, source=source, filename=filename[:255], format=fmt
     )

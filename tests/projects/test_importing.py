@@ -220,3 +220,29 @@ def test_progress_is_visible_to_other_connections_while_importing(monkeypatch, s
         progress=look_from_another_connection,
     )
     assert seen_elsewhere == [10, 20, 30]
+
+
+def test_file_that_is_not_utf8_is_rejected_at_the_bad_line(project):
+    body = io.BytesIO(b'{"text": "fine"}\n{"text": "caf\xe9"}\n')
+    with pytest.raises(ImportRejected) as rejected:
+        import_file(project, body, "jsonl")
+    assert rejected.value.errors[0]["field"] == "encoding"
+    assert not Item.objects.filter(project=project).exists()
+
+
+def test_csv_with_an_unterminated_quote_is_rejected(project):
+    with pytest.raises(ImportRejected) as rejected:
+        import_file(project, io.StringIO('id,text\n1,"open quote\n'), "csv")
+    assert rejected.value.errors[0]["field"] == "csv"
+
+
+def test_empty_csv_is_rejected_naming_the_header(project):
+    with pytest.raises(ImportRejected, match="header"):
+        import_file(project, io.StringIO(""), "csv")
+
+
+def test_csv_cells_may_hold_large_image_data_urls():
+    project = factories.make_project(modality="image")
+    image = "data:image/png;base64," + "A" * 300_000
+    batch = import_file(project, io.StringIO(f'id,image\npic,"{image}"\n'), "csv")
+    assert batch.imported_count == 1

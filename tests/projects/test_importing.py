@@ -246,3 +246,10 @@ def test_csv_cells_may_hold_large_image_data_urls():
     image = "data:image/png;base64," + "A" * 300_000
     batch = import_file(project, io.StringIO(f'id,image\npic,"{image}"\n'), "csv")
     assert batch.imported_count == 1
+
+
+def test_external_id_repeated_in_file_with_other_content_is_rejected(project):
+    with pytest.raises(ImportRejected) as rejected:
+        import_file(project, jsonl({"id": "a", "text": "one"}, {"id": "a", "text": "two"}), "jsonl")
+    assert (rejected.value.errors[0]["line"], rejected.value.errors[0]["field"]) == (2, "external_id")
+    assert not Item.objects.filter(project=project).exists()

@@ -9,7 +9,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
+from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -68,6 +69,12 @@ class FromLabelConfigForm(forms.Form):
         return xml
 
 
+def _count_per_project(model):
+    """A correlated COUNT per project: joining items and classes at once would multiply the rows."""
+    counts = model.objects.filter(project=OuterRef("pk")).order_by().values("project").annotate(n=Count("pk"))
+    return Coalesce(Subquery(counts.values("n"), output_field=IntegerField()), 0)
+
+
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
     list_display = ["name", "modality", "multi_label", "item_count", "class_count", "created_at"]
@@ -104,7 +111,7 @@ class ProjectAdmin(admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
-            .annotate(_item_count=Count("items", distinct=True), _class_count=Count("classes", distinct=True))
+            .annotate(_item_count=_count_per_project(Item), _class_count=_count_per_project(LabelClass))
         )
 
     @admin.display(description="items", ordering="_item_count")

@@ -93,5 +93,11 @@ def test_annotator_acknowledges_a_new_version_before_labeling_on(live_server, tr
             labeler.keyboard.press("2")
             labeler.keyboard.press("Enter")
 
+        # The new version is one key away: G opens the side panel with the rendered fragment.
+        labeler.keyboard.press("g")
+        panel = labeler.locator(f'.guideline-panel[data-version-number="{draft.number}"]')
+        panel.wait_for(state="visible", timeout=5000)
+        assert panel.locator("strong", has_text="Huskies are dogs.").count() == 1
+
     assert GuidelineAcknowledgement.objects.filter(version=draft, user=annotator).exists()
     assert Annotation.objects.filter(annotator=annotator).latest("pk").guideline_version == draft

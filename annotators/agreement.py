@@ -91,7 +91,7 @@ class Ratings:
 
 
 _RATINGS_SQL = (
-    "SELECT a.id, a.item_id, a.annotator_id, CAST(a.labels AS TEXT), a.guideline_version_id, a.created_at "
+    "SELECT a.id, a.item_id, a.annotator_id, CAST(a.labels AS TEXT), a.guideline_version_id, {created} "
     "FROM {annotation} a JOIN {item} i ON i.id = a.item_id "
     "WHERE i.project_id = %s AND a.retracted_at IS NULL AND a.annotator_id IS NOT NULL"
 )
@@ -106,8 +106,10 @@ def _fetch_frame(project_id: int) -> pd.DataFrame:
     """
     from labelhub.projects.models import Item
 
-    sql = _RATINGS_SQL.format(annotation=Annotation._meta.db_table, item=Item._meta.db_table)
+    tables = {"annotation": Annotation._meta.db_table, "item": Item._meta.db_table}
     if connection.vendor == "postgresql":
+        # Epoch seconds parse far faster than a million ISO timestamps.
+        sql = _RATINGS_SQL.format(created="EXTRACT(EPOCH FROM a.created_at)", **tables)
         buffer = io.BytesIO()
         with connection.cursor() as cursor:
             raw = cursor.cursor  # the psycopg 3 cursor under Django's wrapper
@@ -125,8 +127,9 @@ def _fetch_frame(project_id: int) -> pd.DataFrame:
             keep_default_na=False,
             na_values={"version_id": [""]},
         )
-        frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True, format="ISO8601")
+        frame["created_at"] = pd.to_datetime(frame["created_at"].astype("float64"), unit="s", utc=True)
         return frame
+    sql = _RATINGS_SQL.format(created="a.created_at", **tables)
     with connection.cursor() as cursor:
         cursor.execute(sql, [project_id])
         rows = cursor.fetchall()

@@ -329,6 +329,25 @@ def _rows(resolution: Resolution, keep: np.ndarray | None = None):
         yield int(item_id), text, round(float(confidence), 6), str(method), int(count)
 
 
+def _rows_csv(resolution: Resolution, keep: np.ndarray) -> str:
+    """The rows to write as one CSV text (pandas' writer; no Python loop per row beyond a lookup)."""
+    json_of: dict[tuple[str, ...], str] = {}
+    texts = [
+        json_of.get(key) or json_of.setdefault(key, json.dumps(list(key)))
+        for key in map(tuple, resolution.labels)
+    ]
+    frame = pd.DataFrame(
+        {
+            "item_id": resolution.item_ids,
+            "labels": texts,
+            "confidence": np.round(resolution.confidence, 6),
+            "method": resolution.method,
+            "annotator_count": resolution.annotator_count,
+        }
+    )[keep]
+    return frame.to_csv(index=False, header=False)
+
+
 def _bulk_upsert(resolution: Resolution, keep: np.ndarray | None = None) -> None:
     ConsensusLabel.objects.bulk_create(
         [
@@ -356,9 +375,8 @@ def _copy_upsert(resolution: Resolution, keep: np.ndarray) -> None:
             "confidence double precision, method varchar(15), annotator_count integer) ON COMMIT DROP"
         )
         cursor.execute("TRUNCATE qa_consensus_in")
-        with cursor.cursor.copy("COPY qa_consensus_in FROM STDIN") as copy:
-            for row in _rows(resolution, keep):
-                copy.write_row(row)
+        with cursor.cursor.copy("COPY qa_consensus_in FROM STDIN WITH (FORMAT CSV)") as copy:
+            copy.write(_rows_csv(resolution, keep))
         cursor.execute(
             f"INSERT INTO {table} (item_id, labels, confidence, method, annotator_count, updated_at) "  # noqa: S608
             "SELECT item_id, labels, confidence, method, annotator_count, now() FROM qa_consensus_in "

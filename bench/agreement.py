@@ -62,6 +62,15 @@ def build(n_items: int, n_annotators: int, n_classes: int, seed: int) -> tuple[P
     users = get_user_model().objects.bulk_create(
         get_user_model()(username=f"bench-{tag}-{i}") for i in range(n_annotators)
     )
+    try:
+        truth = _fill(project, users, n_items, n_annotators, n_classes, rng, tag, classes)
+    except BaseException:
+        clean_up(project, users)  # a half-built scratch project must not stay behind
+        raise
+    return project, users, truth
+
+
+def _fill(project, users, n_items, n_annotators, n_classes, rng, tag, classes) -> np.ndarray:
     versions = [
         GuidelineVersion.objects.create(project=project, number=n, status="published") for n in (1, 2)
     ]
@@ -108,7 +117,7 @@ def build(n_items: int, n_annotators: int, n_classes: int, seed: int) -> tuple[P
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {Annotation._meta.db_table}")
         cursor.execute(f"ANALYZE {Item._meta.db_table}")
-    return project, users, truth
+    return truth
 
 
 def clean_up(project: Project, users: list) -> None:

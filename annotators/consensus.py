@@ -282,8 +282,11 @@ def refresh_item_consensus(item) -> ConsensusLabel | None:
 
     Dawid–Skene needs the whole project to estimate annotators, so on submit every project gets
     the item's majority vote, which ``compute_consensus`` later replaces with its own method.
+    A dispute goes to adjudication only once the queue collected every copy it asked for: while
+    the item's entry is still open, the next overlap label may settle it.
     """
     from annotators.adjudication import open_adjudications
+    from labelhub.queues.models import QueueEntry
 
     project = item.project
     ratings = load_item_ratings(item)
@@ -303,7 +306,8 @@ def refresh_item_consensus(item) -> ConsensusLabel | None:
         return existing  # nothing new for this item: keep the better estimate
     with transaction.atomic():
         write_consensus_rows(resolution)
-        open_adjudications(project, resolution)
+        if not QueueEntry.objects.filter(item=item, is_open=True).exists():
+            open_adjudications(project, resolution)
     return ConsensusLabel.objects.get(item=item)
 
 

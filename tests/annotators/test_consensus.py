@@ -157,6 +157,19 @@ def test_refresh_item_consensus_on_submit_uses_majority_and_opens_disputes(voted
     assert AdjudicationTask.objects.filter(item=items[2], status="open").exists()
 
 
+def test_a_dispute_waits_for_the_remaining_overlap_copies_before_adjudication(voted):
+    from labelhub.queues.models import QueueEntry
+
+    project, items, people = voted
+    QueueEntry.objects.create(project=project, item=items[2], required_annotations=3, completed_annotations=2)
+    label(items[2], people[1], ["dog"])
+    refresh_item_consensus(items[2])
+    assert not AdjudicationTask.objects.filter(item=items[2]).exists()
+    QueueEntry.objects.filter(item=items[2]).update(is_open=False)
+    refresh_item_consensus(items[2])
+    assert AdjudicationTask.objects.filter(item=items[2], status="open").exists()
+
+
 def test_compute_consensus_command_prints_figures(voted):
     project, _, _ = voted
     out = StringIO()

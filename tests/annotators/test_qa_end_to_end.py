@@ -65,3 +65,19 @@ def test_submits_keep_each_items_consensus_current(django_capture_on_commit_call
     consensus = ConsensusLabel.objects.filter(item__project=project)
     assert consensus.count() == 2
     assert {(c.method, tuple(c.labels)) for c in consensus} == {("single", ("wolf",))}
+
+
+def test_undo_takes_the_label_out_of_gold_counts_and_consensus(django_capture_on_commit_callbacks):
+    project = factories.make_project(gold_rate=1.0, overlap_fraction=0.0)
+    (item,) = factories.make_items(project, 1)
+    gold.mark_gold(project, [(item.pk, ["cat"])])
+    annotator = factories.make_member(project, "annotator")
+    client = api(annotator)
+    assert serve_and_answer(client, project, ["dog"], django_capture_on_commit_callbacks).status_code == 200
+    assert AnnotatorStats.objects.get(annotator=annotator).gold_seen == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        undone = client.post(f"/api/projects/{project.pk}/queue/undo/")
+    assert undone.status_code in (200, 201), undone.content
+    stats = AnnotatorStats.objects.get(annotator=annotator)
+    assert (stats.gold_seen, stats.annotations) == (0, 0)
+    assert not ConsensusLabel.objects.filter(item=item).exists()

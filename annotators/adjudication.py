@@ -62,17 +62,20 @@ def send_for_review(project: Project, item_ids: Iterable[int], *, reason: str, d
 
 
 def _create_tasks(project: Project, wanted: dict[int, tuple[str, float, str]]) -> int:
+    # A submit asks about one item: filter by it. A full recompute may dispute 100,000+ items,
+    # where an IN list that long costs more than reading the project's rows.
+    tasks = AdjudicationTask.objects.filter(project=project, status=AdjudicationTask.Status.OPEN)
+    adjudicated = ConsensusLabel.objects.filter(
+        item__project=project, method=ConsensusLabel.Method.ADJUDICATED
+    )
+    if len(wanted) <= 1000:
+        tasks, adjudicated = (
+            tasks.filter(item_id__in=list(wanted)),
+            adjudicated.filter(item_id__in=list(wanted)),
+        )
     with transaction.atomic():
-        already = set(
-            AdjudicationTask.objects.filter(
-                project=project, item_id__in=list(wanted), status=AdjudicationTask.Status.OPEN
-            ).values_list("item_id", flat=True)
-        )
-        settled = set(
-            ConsensusLabel.objects.filter(
-                item_id__in=list(wanted), method=ConsensusLabel.Method.ADJUDICATED
-            ).values_list("item_id", flat=True)
-        )
+        already = set(tasks.values_list("item_id", flat=True))
+        settled = set(adjudicated.values_list("item_id", flat=True))
         new = [
             AdjudicationTask(
                 project=project, item_id=item_id, reason=reason, confidence=confidence, detail=detail
@@ -81,7 +84,7 @@ def _create_tasks(project: Project, wanted: dict[int, tuple[str, float, str]]) -
             if item_id not in already and (item_id not in settled or reason == AdjudicationTask.Reason.POLICY)
         ]
         # ignore_conflicts: a concurrent submit may open the same item's task between read and write.
-        AdjudicationTask.objects.bulk_create(new, batch_size=2000, ignore_conflicts=True)
+        AdjudicationTask.objects.bulk_create(new, batch_size=5000, ignore_conflicts=True)
     return len(new)
 
 

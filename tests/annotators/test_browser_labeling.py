@@ -1,0 +1,219 @@
+"""A real browser (Debian's Chromium via Playwright) labels with the keyboard and sees a push.
+
+The ASGI app runs in-process under uvicorn in a thread, so HTTP, the WebSocket and the test share
+one database and one channel layer (the in-memory layer works too). The queue update is
+triggered over HTTP (the manager's fill endpoint), i.e. from the server, like a real refill.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import urllib.request
+
+import pytest
+from django.db import connections
+from rest_framework.authtoken.models import Token
+
+from labelhub.projects.models import Annotation
+from labelhub.queues.models import Lease
+from tests import factories
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"Chromium is not installed at {CHROMIUM}"),
+]
+
+
+class SerialisedDatabase:
+    """One user of the database at a time, for SQLite's in-memory test database only.
+
+    Its connections share one cache, where a reader meeting another connection's open write gets
+    "database table is locked" at once instead of waiting (PostgreSQL just waits). Each HTTP
+    request, each WebSocket handshake (the membership check) and the test's own queries take the
+    lock in turn.
+    """
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.lock = threading.Lock()
+
+    def __enter__(self):
+        if self.enabled:
+            self.lock.acquire()
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.lock.release()
+
+    def wrap(self, app):
+        if not self.enabled:
+            return app
+        import asyncio
+
+        async def serialised(scope, receive, send):
+            await asyncio.get_running_loop().run_in_executor(None, self.lock.acquire)
+            held = True
+
+            def release():
+                nonlocal held
+                if held:
+                    held = False
+                    self.lock.release()
+
+            async def send_and_release(message):
+                # A socket holds the lock only until its handshake is answered.
+                if message["type"] in {"websocket.accept", "websocket.close"}:
+                    release()
+                await send(message)
+
+            try:
+                await app(scope, receive, send_and_release if scope["type"] == "websocket" else send)
+            finally:
+                release()
+
+        return serialised
+
+
+@pytest.fixture
+def db_turns(transactional_db):
+    return SerialisedDatabase(connections["default"].vendor == "sqlite")
+
+
+@pytest.fixture
+def asgi_server(db_turns, monkeypatch):
+    """labelhub's ASGI application on 127.0.0.1 (uvicorn, in a thread of this process)."""
+    import uvicorn
+
+    from labelhub.asgi import application as labelhub_app
+
+    application = db_turns.wrap(labelhub_app)
+
+    # Request threads must not keep connections open past the test (the test DB is dropped).
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            application, host="127.0.0.1", port=port, lifespan="off", log_level="warning", ws="websockets"
+        )
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the ASGI server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+    if connections["default"].vendor == "postgresql":
+        # A request thread may still hold a connection (e.g. the page's release-on-leave call).
+        with connections["default"].cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    # Playwright's sync API runs an event loop in this thread; the test's ORM calls are still sync.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.set_default_timeout(15000)
+        yield page
+        browser.close()
+
+
+def post_json(url: str, token: str, body: dict) -> dict:
+    request = urllib.request.Request(  # noqa: S310 - loopback test server
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Token {token}"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+def test_annotator_labels_five_items_with_the_keyboard_and_sees_a_pushed_update(
+    asgi_server, browser_page, db_turns
+):
+    from playwright.sync_api import expect
+
+    project = factories.make_project(name="Animals", classes=("cat", "dog"), gold_rate=0, overlap_fraction=0)
+    annotator = factories.make_member(
+        project, "annotator", user=factories.make_user("ann", password="pw-ann-12345")
+    )
+    manager = factories.make_member(project, "manager")
+    token = Token.objects.create(user=manager).key
+    factories.make_items(project, 20, prefix="animal")  # the first fill queues all
+
+    page = browser_page
+    page.goto(f"{asgi_server}/accounts/login/")
+    page.fill("input[name=username]", "ann")
+    page.fill("input[name=password]", "pw-ann-12345")
+    page.click("button[type=submit]")
+    expect(page.locator("#project-list")).to_contain_text("Animals")
+    page.goto(f"{asgi_server}/projects/{project.pk}/label/")
+    expect(page.locator("#socket-state")).to_have_text("● live")
+
+    labelled = {}
+    for done in range(1, 6):
+        expect(page.locator("#item-text")).to_be_visible()
+        text = page.locator("#item-text").inner_text()
+        assert text.startswith("animal number ")
+        label = "dog" if done % 2 else "cat"
+        page.keyboard.press("2" if label == "dog" else "1")
+        expect(page.locator('.class-btn[aria-pressed="true"]')).to_have_count(1)
+        page.keyboard.press("Enter")
+        expect(page.locator("#done-today")).to_have_text(str(done))
+        labelled[text] = [label]
+    assert len(labelled) == 5
+
+    deadline = time.monotonic() + 10
+    stored: dict = {}
+    while len(stored) < 5:
+        assert time.monotonic() < deadline, "the five submits did not all reach the server"
+        time.sleep(0.1)
+        with db_turns:
+            stored = dict(
+                Annotation.objects.filter(annotator=annotator).values_list("item__payload__text", "labels")
+            )
+    # Submits go out in the background (the next item shows at once), so compare per item.
+    assert stored == labelled
+
+    with db_turns:
+        factories.make_items(project, 4, prefix="fresh")
+    result = post_json(f"{asgi_server}/api/projects/{project.pk}/queue/fill/", token, {"count": 4})
+    assert result["added"] == 4
+    expect(page.locator("#notices")).to_contain_text("Queue updated: 4 new item(s).")
+    # The page handed its prefetched items back and leased the new top of the queue, no reload.
+    deadline = time.monotonic() + 10
+    released = 0
+    while released < 3:
+        assert time.monotonic() < deadline, "the page did not refresh its upcoming items"
+        time.sleep(0.1)
+        with db_turns:
+            released = Lease.objects.filter(annotator=annotator, release_reason="released").count()
+    expect(page.locator("#upcoming-count")).to_have_text("3")

@@ -1,3 +1,19 @@
-"""URL routes of this app."""
+"""REST routes of active learning, under /api/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from active import api
+
+urlpatterns = [
+    path("projects/<int:project_id>/active/rounds/", api.RoundListCreate.as_view(), name="active-rounds"),
+    path(
+        "projects/<int:project_id>/active/rounds/<int:round_id>/",
+        api.RoundDetail.as_view(),
+        name="active-round-detail",
+    ),
+    path(
+        "projects/<int:project_id>/active/simulations/",
+        api.SimulationList.as_view(),
+        name="active-simulations",
+    ),
+]

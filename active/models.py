@@ -1,1 +1,115 @@
-"""Active-learning state: model rounds and embedding caches (added with the active-learning issue)."""
+"""Active-learning state: model rounds (each one a model version) and simulation runs.
+
+Embedding vectors are not stored here: they live in a memory-mapped per-project store on disk
+(see ``active/store.py``), because one database row per float would be both huge and slow.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class ModelRound(models.Model):
+    """One active-learning round: train a head, score the pool, queue the next batch.
+
+    A done round *is* a model version: ``Item.suggestion["model_version"]`` points at its id.
+    The state machine is pending → running → done, or back to pending on a retryable failure
+    (``attempts`` < ``max_attempts``), or failed for good. At most one round per project is
+    pending or running (a database constraint), so a burst of labels never queues duplicates.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    class Trigger(models.TextChoices):
+        LABELS = "labels", "New labels arrived"
+        MANAGER = "manager", "Started by a manager"
+        COMMAND = "command", "Management command"
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="model_rounds")
+    number = models.PositiveIntegerField(help_text="1, 2, 3… within the project.")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.MANAGER)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    strategy = models.CharField(
+        max_length=30, help_text="Query strategy, copied from the project at request."
+    )
+    batch_size = models.PositiveIntegerField()
+    device = models.CharField(max_length=10, default="auto", help_text="auto, cpu or cuda.")
+    device_used = models.CharField(max_length=20, blank=True)
+
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=3)
+    error = models.TextField(blank=True, help_text="Last failure, kept for the record after a retry.")
+
+    labels_used = models.PositiveIntegerField(default=0, help_text="Labelled items the head was trained on.")
+    pool_size = models.PositiveIntegerField(default=0)
+    selected_count = models.PositiveIntegerField(default=0)
+    suggestions_written = models.PositiveIntegerField(default=0)
+    metrics = models.JSONField(
+        default=dict, blank=True, help_text="Held-out accuracy, macro F1, class counts."
+    )
+    timings = models.JSONField(default=dict, blank=True, help_text="Seconds per stage.")
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Touched at every stage; a stale one means the worker died."
+    )
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="unique_round_number_per_project"),
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=Q(state__in=["pending", "running"]),
+                name="one_active_round_per_project",
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "heartbeat_at"], name="round_state_heartbeat")]
+
+    def __str__(self) -> str:
+        return f"{self.project} round {self.number} ({self.state})"
+
+    @property
+    def batch_key(self) -> str:
+        """Idempotency key of this round's queue writes: a retried round never writes twice."""
+        return f"al-round-{self.pk}"
+
+    @property
+    def accuracy(self) -> float | None:
+        return (self.metrics or {}).get("accuracy")
+
+
+class SimulationRun(models.Model):
+    """A simulated active-learning run against known ground truth (oracle instead of humans)."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="simulations")
+    strategies = models.JSONField(help_text="Strategies compared (random is always included).")
+    rounds = models.PositiveIntegerField()
+    batch_size = models.PositiveIntegerField()
+    initial_labels = models.PositiveIntegerField()
+    seed = models.IntegerField(default=0)
+    curve = models.JSONField(default=list, help_text="[{strategy, round, labels, accuracy}]")
+    summary = models.JSONField(
+        default=dict, blank=True, help_text="Labels each strategy needs to match random."
+    )
+    csv_path = models.CharField(max_length=500, help_text="Relative to LABELHUB_DATA_DIR.")
+    png_path = models.CharField(max_length=500, help_text="Relative to LABELHUB_DATA_DIR.")
+    seconds = models.FloatField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.project} simulation {self.pk}"

@@ -1,3 +1,15 @@
-"""URL routes of this app."""
+"""Web routes of active learning, under /active/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from active import views
+
+urlpatterns = [
+    path("projects/<int:project_id>/", views.project_page, name="active-project"),
+    path("projects/<int:project_id>/rounds/", views.start_round, name="active-start-round"),
+    path(
+        "projects/<int:project_id>/simulations/<int:simulation_id>/curve.<str:kind>",
+        views.simulation_file,
+        name="active-simulation-file",
+    ),
+]

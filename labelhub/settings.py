@@ -13,6 +13,8 @@ import dj_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("LABELHUB_VAR_DIR", BASE_DIR / "var"))
+# The embedded SQLite file and worker artefacts live here; create it so a fresh clone just runs.
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -156,6 +158,8 @@ SPECTACULAR_SETTINGS = {
 LABELHUB_DATA_DIR = Path(os.environ.get("LABELHUB_DATA_DIR", VAR_DIR / "data"))
 # Rows per INSERT/COPY batch during import.
 IMPORT_BATCH_SIZE = int(os.environ.get("IMPORT_BATCH_SIZE", "5000"))
+# Torch device of active-learning workers: auto (CUDA when present), cpu or cuda.
+LABELHUB_AL_DEVICE = os.environ.get("LABELHUB_AL_DEVICE", "auto")
 
 LOGGING = {
     "version": 1,

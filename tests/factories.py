@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 
 from django.contrib.auth import get_user_model
 
+from labelhub.projects.importing import content_hash
 from labelhub.projects.models import Item, LabelClass, Project, ProjectMembership
 
 _seq = itertools.count(1)
@@ -46,6 +45,12 @@ def make_items(project: Project, count: int, *, prefix: str = "item") -> list[It
     items = []
     for i in range(count):
         payload = {"text": f"{prefix} number {i}"}
-        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-        items.append(Item(project=project, external_id=f"{prefix}-{i}", payload=payload, content_hash=digest))
+        items.append(
+            Item(
+                project=project,
+                external_id=f"{prefix}-{i}",
+                payload=payload,
+                content_hash=content_hash(payload),
+            )
+        )
     return Item.objects.bulk_create(items)

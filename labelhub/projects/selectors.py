@@ -35,3 +35,12 @@ def has_role(user, project: Project | int, *roles: str) -> bool:
 
 def is_manager(user, project: Project | int) -> bool:
     return has_role(user, project, ProjectMembership.Role.MANAGER)
+
+
+def can_create_projects(user) -> bool:
+    """Staff, holders of the ``add_project`` permission, and managers of any project."""
+    if not user.is_authenticated:
+        return False
+    if user.is_staff or user.has_perm("projects.add_project"):
+        return True
+    return ProjectMembership.objects.filter(user=user, role=ProjectMembership.Role.MANAGER).exists()

@@ -1,0 +1,69 @@
+"""Console for active learning: rounds (model versions) with retry and start-again actions, simulations."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+
+from active import rounds
+from active.models import ModelRound, SimulationRun
+
+
+@admin.register(ModelRound)
+class ModelRoundAdmin(admin.ModelAdmin):
+    list_display = (
+        "project",
+        "number",
+        "state",
+        "trigger",
+        "strategy",
+        "labels_used",
+        "selected_count",
+        "accuracy",
+        "attempts",
+        "device_used",
+        "created_at",
+    )
+    list_filter = ("state", "trigger", "strategy", "project")
+    list_select_related = ("project",)
+    readonly_fields = [f.name for f in ModelRound._meta.fields]
+    actions = ["start_new_round", "retry_failed"]
+
+    @admin.action(description="Start a new round for the selected rounds' projects")
+    def start_new_round(self, request, queryset):
+        projects = {r.project for r in queryset.select_related("project")}
+        for project in projects:
+            try:
+                model_round, created = rounds.request_round(
+                    project, trigger=ModelRound.Trigger.MANAGER, requested_by=request.user
+                )
+            except ValueError as exc:
+                self.message_user(request, f"{project}: {exc}", messages.ERROR)
+                continue
+            verb = "queued" if created else f"already {model_round.state}"
+            self.message_user(request, f"{project}: round {model_round.number} {verb}")
+
+    @admin.action(description="Retry the selected failed rounds (one more attempt each)")
+    def retry_failed(self, request, queryset):
+        retried = 0
+        for model_round in queryset.filter(state=ModelRound.State.FAILED):
+            if rounds.active_round(model_round.project) is not None:
+                self.message_user(
+                    request, f"{model_round}: the project already has a round in progress", messages.WARNING
+                )
+                continue
+            rounds.retry_failed_round(model_round)
+            retried += 1
+        self.message_user(request, f"{retried} round(s) queued again")
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(SimulationRun)
+class SimulationRunAdmin(admin.ModelAdmin):
+    list_display = ("project", "id", "strategies", "rounds", "batch_size", "seed", "seconds", "created_at")
+    list_filter = ("project",)
+    readonly_fields = [f.name for f in SimulationRun._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

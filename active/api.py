@@ -1,0 +1,113 @@
+"""REST API of active learning: list rounds (model versions), start one, read simulations."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from rest_framework import generics, serializers, status
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.response import Response
+
+from active import rounds, selectors
+from active.models import ModelRound, SimulationRun
+from labelhub.projects.selectors import is_manager, projects_for_user
+
+
+class ModelRoundSerializer(serializers.ModelSerializer):
+    accuracy = serializers.FloatField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = ModelRound
+        fields = [
+            "id",
+            "number",
+            "state",
+            "trigger",
+            "strategy",
+            "batch_size",
+            "device",
+            "device_used",
+            "attempts",
+            "max_attempts",
+            "error",
+            "labels_used",
+            "pool_size",
+            "selected_count",
+            "suggestions_written",
+            "accuracy",
+            "metrics",
+            "timings",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class SimulationRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SimulationRun
+        fields = [
+            "id",
+            "strategies",
+            "rounds",
+            "batch_size",
+            "initial_labels",
+            "seed",
+            "summary",
+            "curve",
+            "seconds",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ProjectScopedMixin:
+    """Resolves ``project_id`` among the user's projects: outsiders get 404, never a hint."""
+
+    def get_project(self):
+        if not hasattr(self, "_project"):
+            self._project = get_object_or_404(
+                projects_for_user(self.request.user), pk=self.kwargs["project_id"]
+            )
+        return self._project
+
+
+class RoundListCreate(ProjectScopedMixin, generics.ListCreateAPIView):
+    """GET: the project's rounds, newest first. POST (managers): start a round; 202 when queued,
+    200 with the round already pending or running otherwise."""
+
+    serializer_class = ModelRoundSerializer
+
+    def get_queryset(self):
+        return selectors.rounds_of(self.get_project())
+
+    def create(self, request, *args, **kwargs):
+        project = self.get_project()
+        if not is_manager(request.user, project):
+            raise PermissionDenied("Only project managers start active-learning rounds.")
+        device = request.data.get("device") if hasattr(request.data, "get") else None
+        if device not in (None, "", "auto", "cpu", "cuda"):
+            raise ValidationError({"device": f"{device!r} is not one of auto, cpu, cuda"})
+        try:
+            model_round, created = rounds.request_round(
+                project, trigger=ModelRound.Trigger.MANAGER, requested_by=request.user, device=device or None
+            )
+        except ValueError as exc:
+            raise ValidationError({"al_strategy": str(exc)}) from exc
+        data = {**ModelRoundSerializer(model_round).data, "created": created}
+        return Response(data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+
+class RoundDetail(ProjectScopedMixin, generics.RetrieveAPIView):
+    serializer_class = ModelRoundSerializer
+    lookup_url_kwarg = "round_id"
+
+    def get_queryset(self):
+        return selectors.rounds_of(self.get_project())
+
+
+class SimulationList(ProjectScopedMixin, generics.ListAPIView):
+    serializer_class = SimulationRunSerializer
+
+    def get_queryset(self):
+        return selectors.simulations_of(self.get_project())

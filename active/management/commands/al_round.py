@@ -1,0 +1,59 @@
+"""`manage.py al_round`: start an active-learning round (queued for the worker, or run here), or sweep stale ones."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from active import rounds
+from active.devices import DEVICE_CHOICES
+from active.management.commands.al_simulate import find_project
+from active.models import ModelRound
+
+
+class Command(BaseCommand):
+    help = "Queue (or with --now run) an active-learning round for a project; --sweep retries stale rounds."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--project", help="Project id or name.")
+        parser.add_argument(
+            "--device", choices=DEVICE_CHOICES, default=None, help="Default: LABELHUB_AL_DEVICE."
+        )
+        parser.add_argument(
+            "--now", action="store_true", help="Run the round in this process instead of a worker."
+        )
+        parser.add_argument(
+            "--sweep", action="store_true", help="Re-queue rounds whose worker stopped responding."
+        )
+
+    def handle(self, *args, project, device, now, sweep, **options):
+        if sweep:
+            for swept in rounds.sweep_stale_rounds():
+                self.stdout.write(f"{swept}: {swept.state}")
+            if not project:
+                return
+        if not project:
+            raise CommandError("--project is required (or --sweep alone)")
+        try:
+            model_round, created = rounds.request_round(
+                find_project(project), trigger=ModelRound.Trigger.COMMAND, device=device
+            )
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        if not created:
+            self.stdout.write(f"{model_round} is already {model_round.state}; not starting another")
+            return
+        if not now:
+            self.stdout.write(self.style.SUCCESS(f"{model_round} queued; `manage.py db_worker` runs it"))
+            return
+        try:
+            rounds.run_round(model_round.pk, device=device)
+        except Exception as exc:
+            rounds.record_failure(model_round.pk, f"{type(exc).__name__}: {exc}")
+            raise
+        model_round.refresh_from_db()
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{model_round}: {model_round.selected_count} items queued, metrics {model_round.metrics}, "
+                f"seconds {model_round.timings}"
+            )
+        )

@@ -1,0 +1,29 @@
+"""Reactions to other apps' events: enough new labels start an active-learning round."""
+
+from __future__ import annotations
+
+import logging
+
+logger = logging.getLogger(__name__)
+
+
+def start_round_on_new_labels(sender, annotation=None, project=None, **kwargs) -> None:
+    """Receiver of ``annotation_submitted`` (sent after the submit commits): enqueue a round when due.
+
+    Only database writes happen here (a round row and its task row); the worker does the heavy part.
+    """
+    from active.rounds import maybe_trigger_round
+
+    if project is None and annotation is not None:
+        project = annotation.item.project
+    if project is None:
+        return
+    try:
+        model_round = maybe_trigger_round(project)
+    except ValueError as exc:
+        # A manager's misconfiguration (e.g. an unknown al_strategy) must not fail an annotator's
+        # submit, which has already committed; it is logged, and shown when a manager starts a round.
+        logger.error("project %s: cannot start an active-learning round: %s", project.pk, exc)
+        return
+    if model_round is not None:
+        logger.info("project %s: %s queued after new labels", project.pk, model_round)

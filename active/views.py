@@ -1,0 +1,84 @@
+"""The project's active-learning page: rounds, their metrics, the learning curve; start a round."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from active import rounds, selectors
+from active.models import ModelRound
+from labelhub.projects.selectors import is_manager, projects_for_user
+
+
+def _project_for(request, project_id: int):
+    return get_object_or_404(projects_for_user(request.user), pk=project_id)
+
+
+@login_required
+def project_page(request, project_id: int):
+    project = _project_for(request, project_id)
+    page = Paginator(selectors.rounds_of(project), 20).get_page(request.GET.get("page"))
+    simulation = selectors.simulations_of(project).first()
+    series = selectors.accuracy_series(project)
+    return render(
+        request,
+        "active/project.html",
+        {
+            "project": project,
+            "page": page,
+            "active_round": rounds.active_round(project),
+            "latest": selectors.rounds_of(project).filter(state=ModelRound.State.DONE).first(),
+            "simulation": simulation,
+            "chart": selectors.svg_polyline(series),
+            "can_manage": is_manager(request.user, project),
+        },
+    )
+
+
+@login_required
+@require_POST
+def start_round(request, project_id: int):
+    project = _project_for(request, project_id)
+    if not is_manager(request.user, project):
+        messages.error(request, "Only project managers start active-learning rounds.")
+        return redirect("active-project", project_id=project.pk)
+    try:
+        model_round, created = rounds.request_round(
+            project, trigger=ModelRound.Trigger.MANAGER, requested_by=request.user
+        )
+    except ValueError as exc:
+        messages.error(request, f"Project setting al_strategy: {exc}")
+        return redirect("active-project", project_id=project.pk)
+    if created:
+        messages.success(request, f"Round {model_round.number} queued; a worker will pick it up.")
+    else:
+        messages.info(request, f"Round {model_round.number} is already {model_round.state}.")
+    return redirect("active-project", project_id=project.pk)
+
+
+@login_required
+def simulation_file(request, project_id: int, simulation_id: int, kind: str):
+    """The curve PNG or CSV of a simulation, streamed from LABELHUB_DATA_DIR."""
+    if kind not in ("png", "csv"):
+        raise Http404("Simulations have a .png curve and a .csv table.")
+    project = _project_for(request, project_id)
+    simulation = get_object_or_404(selectors.simulations_of(project), pk=simulation_id)
+    relative = simulation.png_path if kind == "png" else simulation.csv_path
+    root = Path(settings.LABELHUB_DATA_DIR).resolve()
+    path = (root / relative).resolve()
+    if not relative or root not in path.parents or not path.is_file():
+        raise Http404("This simulation's file is no longer on disk.")
+    content_type = "image/png" if kind == "png" else "text/csv"
+    return FileResponse(
+        open(path, "rb"),  # noqa: SIM115 - FileResponse closes it
+        content_type=content_type,
+        as_attachment=kind == "csv",
+        filename=path.name,
+    )

@@ -1,0 +1,215 @@
+"""Benchmark: one active-learning round over a large pool of cached embeddings, and MiniLM throughput.
+
+    .venv/bin/python bench/al_round.py [--pool 1000000] [--device auto|cpu|cuda] [--texts 2000]
+
+Creates a scratch project with ``--pool`` items in the database named by DATABASE_URL (SQLite by
+default), writes synthetic 384-d fp16 embeddings for them into a temporary embedding store (as the
+MiniLM backbone would have cached them), labels ``--labels`` items, and runs a real round in process
+(``active.rounds.run_round``: cache check, train, evaluate, score, select, queue write). Then it
+measures MiniLM text-embedding throughput. Prints one JSON object; cleans up after itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelhub.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+import numpy as np  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+
+from active import rounds  # noqa: E402
+from active.devices import resolve_device  # noqa: E402
+from active.embeddings import TEXT_BACKBONE, TEXT_DIM, TextEncoder  # noqa: E402
+from active.store import EmbeddingStore  # noqa: E402
+from labelhub.projects.models import Annotation, Item, LabelClass, Project  # noqa: E402
+from labelhub.queues.models import QueueEntry  # noqa: E402
+
+CLASSES = ("sports", "politics", "science", "music", "travel", "food", "finance", "health")
+WORDS = [
+    "the",
+    "a",
+    "wolf",
+    "dog",
+    "cat",
+    "model",
+    "label",
+    "queue",
+    "round",
+    "score",
+    "pool",
+    "batch",
+    "river",
+    "mountain",
+    "city",
+    "data",
+    "fast",
+    "slow",
+]
+
+
+def create_items(project: Project, count: int) -> float:
+    """Insert ``count`` text items; COPY on PostgreSQL, batched INSERTs elsewhere. Returns seconds."""
+    start = time.perf_counter()
+    if connection.vendor == "postgresql":
+        table = Item._meta.db_table
+        sql = f"COPY {table} (project_id, external_id, payload, content_hash, created_at) FROM STDIN"  # noqa: S608
+        with transaction.atomic(), connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+            for i in range(count):
+                copy.write_row((project.pk, f"b{i}", f'{{"text": "bench item {i}"}}', f"{i:064x}", "now"))
+    else:
+        batch = []
+        for i in range(count):
+            batch.append(
+                Item(
+                    project=project,
+                    external_id=f"b{i}",
+                    payload={"text": f"bench item {i}"},
+                    content_hash=f"{i:064x}",
+                )
+            )
+            if len(batch) == 20000:
+                Item.objects.bulk_create(batch)
+                batch = []
+        Item.objects.bulk_create(batch)
+    return time.perf_counter() - start
+
+
+def write_embeddings(
+    project: Project, rng: np.random.Generator, chunk: int = 200_000
+) -> tuple[np.ndarray, float]:
+    """Synthetic MiniLM-like vectors (unit norm, one cluster per class) cached for every item; returns classes."""
+    start = time.perf_counter()
+    store = EmbeddingStore(project.pk, TEXT_BACKBONE, TEXT_DIM)
+    centres = rng.normal(size=(len(CLASSES), TEXT_DIM)).astype(np.float32)
+    ids = np.fromiter(
+        Item.objects.filter(project=project).order_by("pk").values_list("pk", flat=True), np.int64
+    )
+    truth = rng.integers(0, len(CLASSES), len(ids))
+    for s in range(0, len(ids), chunk):
+        y = truth[s : s + chunk]
+        vectors = centres[y] * 0.2 + rng.normal(size=(len(y), TEXT_DIM)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        store.append(ids[s : s + chunk], vectors)
+    return ids, truth, time.perf_counter() - start
+
+
+def text_throughput(device: str, count: int) -> dict:
+    rng = np.random.default_rng(1)
+    texts = [" ".join(rng.choice(WORDS, size=rng.integers(4, 14))) for _ in range(count)]
+    start = time.perf_counter()
+    encoder = TextEncoder.get(device)
+    load = time.perf_counter() - start
+    encoder.encode(texts[:64])  # warm-up (first-call kernels)
+    start = time.perf_counter()
+    encoder.encode(texts, batch_size=256 if device == "cuda" else 128)
+    if device == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    return {
+        "device": device,
+        "texts": count,
+        "words_per_text": "4-13",
+        "load_s": round(load, 3),
+        "seconds": round(seconds, 3),
+        "items_per_s": round(count / seconds, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pool", type=int, default=1_000_000)
+    parser.add_argument("--labels", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--strategy", default="entropy")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument(
+        "--texts", type=int, default=2000, help="Texts for the MiniLM throughput figure (0: skip)."
+    )
+    args = parser.parse_args()
+
+    import torch
+
+    device = resolve_device(args.device)
+    data_dir = Path(tempfile.mkdtemp(prefix="labelhub-bench-al-"))
+    settings.LABELHUB_DATA_DIR = data_dir
+    rng = np.random.default_rng(0)
+    project = Project.objects.create(
+        name=f"bench-al-{uuid.uuid4().hex[:8]}",
+        al_strategy=args.strategy,
+        al_batch_size=args.batch,
+        al_trigger_labels=0,
+    )
+    result: dict = {
+        "database": connection.vendor,
+        "device": device,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "pool": args.pool,
+        "labels": args.labels,
+        "dim": TEXT_DIM,
+        "strategy": args.strategy,
+        "batch": args.batch,
+    }
+    try:
+        LabelClass.objects.bulk_create(
+            LabelClass(project=project, name=c, order=i) for i, c in enumerate(CLASSES)
+        )
+        result["setup_items_s"] = round(create_items(project, args.pool), 2)
+        ids, truth, seconds = write_embeddings(project, rng)
+        result["setup_embeddings_s"] = round(seconds, 2)
+        labelled = rng.choice(len(ids), size=args.labels, replace=False)
+        Annotation.objects.bulk_create(
+            Annotation(item_id=int(ids[i]), labels=[CLASSES[truth[i]]]) for i in labelled
+        )
+        model_round, _ = rounds.request_round(project, device=device)
+        start = time.perf_counter()
+        rounds.run_round(model_round.pk, device=device)
+        wall = time.perf_counter() - start
+        model_round.refresh_from_db()
+        result["round"] = {
+            "state": model_round.state,
+            "wall_s": round(wall, 3),
+            "stages_s": model_round.timings,
+            "train_eval_score_select_write_s": round(
+                sum(v for k, v in model_round.timings.items() if k not in ("embed", "total")), 3
+            ),
+            "pool_scored": model_round.pool_size,
+            "queued": model_round.selected_count,
+            "suggestions_written": model_round.suggestions_written,
+            "accuracy": model_round.metrics.get("accuracy"),
+            "error": model_round.error or None,
+        }
+        if args.texts:
+            result["text_embedding"] = text_throughput(device, args.texts)
+    finally:
+        QueueEntry.objects.filter(project=project)._raw_delete(QueueEntry.objects.db)
+        Annotation.objects.filter(item__project=project).delete()
+        Item.objects.filter(project=project)._raw_delete(Item.objects.db)
+        from active.models import ModelRound
+
+        ModelRound.objects.filter(project=project).delete()
+        project.delete()
+        shutil.rmtree(data_dir, ignore_errors=True)
+    result["loadavg"] = [round(x, 2) for x in os.getloadavg()]
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,387 @@
+"""REST API of the core domain: projects, label classes, members, items and imports.
+
+Every nested route resolves its project through ``projects_for_user``, so a project the user is
+not a member of is a 404 (no hint that it exists); writes then need the manager role (403).
+Items are served without anything that could reveal a gold answer or the demo ground truth.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django.db import transaction
+from django.db.models import Count, Prefetch, Q
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from labelhub.projects import services
+from labelhub.projects.importing import ImportRejected, import_file
+from labelhub.projects.label_config import ClassSpec, LabelConfigError
+from labelhub.projects.models import ImportBatch, Item, LabelClass, Project, ProjectMembership
+from labelhub.projects.permissions import IsProjectManagerOrReadOnly
+from labelhub.projects.selectors import can_create_projects, is_manager, projects_for_user
+
+PROJECT_PK = OpenApiParameter("project_pk", OpenApiTypes.INT, OpenApiParameter.PATH, description="Project id")
+
+
+# --- serializers --------------------------------------------------------------------------
+
+
+class LabelClassSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LabelClass
+        fields = ["id", "name", "key", "colour", "description", "order"]
+
+    def validate_colour(self, value: str) -> str:
+        if len(value) != 7 or not value.startswith("#"):
+            raise serializers.ValidationError("use #rrggbb")
+        return value
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    classes = LabelClassSerializer(many=True, required=False)
+    item_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Project
+        fields = [
+            "id",
+            "name",
+            "description",
+            "modality",
+            "multi_label",
+            "classes",
+            "item_count",
+            "created_at",
+            "lease_minutes",
+            "overlap_fraction",
+            "overlap_annotators",
+            "balance_target",
+            "gold_rate",
+            "qa_min_gold_accuracy",
+            "qa_min_agreement",
+            "qa_min_count",
+            "qa_pause_on_fail",
+            "qa_anonymous_adjudication",
+            "consensus_method",
+            "al_strategy",
+            "al_batch_size",
+            "al_trigger_labels",
+        ]
+        read_only_fields = ["created_at"]
+
+    def validate_classes(self, value: list[dict]) -> list[dict]:
+        names = [c["name"] for c in value]
+        if len(set(names)) != len(names):
+            raise serializers.ValidationError("class names must be unique")
+        keys = [c.get("key") for c in value if c.get("key")]
+        if len(set(keys)) != len(keys):
+            raise serializers.ValidationError("class keys must be unique")
+        return value
+
+    def create(self, validated_data: dict) -> Project:
+        classes = [ClassSpec(**spec) for spec in validated_data.pop("classes", [])]
+        return services.create_project(
+            classes=services.assign_default_keys(classes),
+            created_by=self.context["request"].user,
+            **validated_data,
+        )
+
+    def update(self, instance: Project, validated_data: dict) -> Project:
+        if "classes" in validated_data:
+            raise serializers.ValidationError(
+                {
+                    "classes": "edit classes through /api/projects/<id>/classes/, so annotations keep their names"
+                }
+            )
+        return super().update(instance, validated_data)
+
+
+class FromLabelConfigSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    label_config = serializers.CharField(help_text="Label Studio labeling config (XML).")
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+
+    def validate_name(self, value: str) -> str:
+        if Project.objects.filter(name=value).exists():
+            raise serializers.ValidationError(f"a project named {value!r} exists")
+        return value
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta:
+        model = ProjectMembership
+        fields = ["id", "user", "username", "role", "is_paused", "paused_reason", "joined_at"]
+        read_only_fields = ["joined_at"]
+
+
+class ItemSerializer(serializers.ModelSerializer):
+    """What a member may see of an item: never gold answers, ground truth or other annotations."""
+
+    class Meta:
+        model = Item
+        fields = ["id", "external_id", "payload", "suggestion", "import_batch", "created_at"]
+
+
+class ImportBatchSerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = ImportBatch
+        fields = [
+            "id",
+            "project",
+            "created_by",
+            "created_at",
+            "finished_at",
+            "source",
+            "filename",
+            "format",
+            "status",
+            "lines_read",
+            "imported_count",
+            "duplicate_count",
+            "annotation_count",
+            "errors",
+        ]
+        read_only_fields = fields
+
+
+class ImportUploadSerializer(serializers.Serializer):
+    file = serializers.FileField()
+    format = serializers.ChoiceField(
+        choices=ImportBatch.Format.choices,
+        required=False,
+        help_text="Guessed from the file name if left out.",
+    )
+
+
+IMPORT_ERRORS = inline_serializer(
+    "ImportRejected",
+    {
+        "detail": serializers.CharField(),
+        "batch": serializers.IntegerField(allow_null=True),
+        "errors": serializers.ListField(
+            child=inline_serializer(
+                "ImportError",
+                {
+                    "line": serializers.IntegerField(),
+                    "field": serializers.CharField(),
+                    "message": serializers.CharField(),
+                },
+            )
+        ),
+    },
+)
+
+
+# --- views --------------------------------------------------------------------------------
+
+
+class ItemPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class ProjectScopedMixin:
+    """Resolves ``project_pk`` among the user's projects: outsiders get 404."""
+
+    def get_project(self) -> Project:
+        if not hasattr(self, "_project"):
+            self._project = get_object_or_404(
+                projects_for_user(self.request.user), pk=self.kwargs["project_pk"]
+            )
+        return self._project
+
+    def require_manager(self) -> None:
+        if not is_manager(self.request.user, self.get_project()):
+            raise PermissionDenied("only the project's managers may change this")
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Projects you are a member of (all for staff)"),
+    create=extend_schema(summary="Create a project with its classes (staff and managers)"),
+)
+class ProjectViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = ProjectSerializer
+    permission_classes = [IsAuthenticated, IsProjectManagerOrReadOnly]
+
+    def get_queryset(self):
+        return (
+            projects_for_user(self.request.user)
+            .annotate(item_count=Count("items", distinct=True))
+            .prefetch_related(Prefetch("classes", queryset=LabelClass.objects.order_by("order", "id")))
+            .order_by("name")
+        )
+
+    def create(self, request, *args, **kwargs):
+        if not can_create_projects(request.user):
+            raise PermissionDenied("only staff and project managers may create projects")
+        return super().create(request, *args, **kwargs)
+
+    def perform_create(self, serializer):
+        project = serializer.save()
+        project.item_count = 0
+
+    @extend_schema(
+        request=FromLabelConfigSerializer,
+        responses={201: ProjectSerializer, 400: OpenApiTypes.OBJECT},
+        summary="Create a project from a Label Studio labeling config",
+    )
+    @action(detail=False, methods=["post"], url_path="from-label-config")
+    def from_label_config(self, request):
+        if not can_create_projects(request.user):
+            raise PermissionDenied("only staff and project managers may create projects")
+        form = FromLabelConfigSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            project = services.create_project_from_label_config(
+                form.validated_data["name"],
+                form.validated_data["label_config"],
+                request.user,
+                description=form.validated_data["description"],
+            )
+        except LabelConfigError as exc:
+            return Response({"label_config": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        project = self.get_queryset().get(pk=project.pk) if request.user.is_staff else project
+        project.item_count = 0
+        return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(parameters=[PROJECT_PK])
+class LabelClassViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
+    """A project's classes; members read, managers write."""
+
+    queryset = LabelClass.objects.none()  # for the schema; get_queryset scopes it to the project
+    serializer_class = LabelClassSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        return LabelClass.objects.filter(project=self.get_project()).order_by("order", "id")
+
+    def perform_create(self, serializer):
+        self.require_manager()
+        with transaction.atomic():
+            serializer.save(project=self.get_project())
+
+    def perform_update(self, serializer):
+        self.require_manager()
+        serializer.save()
+
+    def perform_destroy(self, instance):
+        self.require_manager()
+        instance.delete()
+
+
+@extend_schema(parameters=[PROJECT_PK])
+class MembershipViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
+    """A project's members and their roles; managers write."""
+
+    queryset = ProjectMembership.objects.none()  # for the schema; get_queryset scopes it to the project
+    serializer_class = MembershipSerializer
+
+    def get_queryset(self):
+        return (
+            ProjectMembership.objects.filter(project=self.get_project())
+            .select_related("user")
+            .order_by("role", "user__username")
+        )
+
+    def perform_create(self, serializer):
+        self.require_manager()
+        serializer.instance = services.set_membership(
+            self.get_project(), serializer.validated_data["user"], serializer.validated_data["role"]
+        )
+
+    def perform_update(self, serializer):
+        self.require_manager()
+        serializer.save()
+
+    def perform_destroy(self, instance):
+        self.require_manager()
+        instance.delete()
+
+
+class ItemFilter(django_filters.FilterSet):
+    import_batch = django_filters.NumberFilter(field_name="import_batch_id")
+    external_id = django_filters.CharFilter(field_name="external_id")
+    search = django_filters.CharFilter(method="search_items", label="Search external id or text")
+
+    class Meta:
+        model = Item
+        fields = ["import_batch", "external_id", "search"]
+
+    def search_items(self, queryset, name, value):
+        return queryset.filter(Q(external_id__icontains=value) | Q(payload__text__icontains=value))
+
+
+@extend_schema(parameters=[PROJECT_PK])
+class ItemViewSet(ProjectScopedMixin, viewsets.ReadOnlyModelViewSet):
+    """A project's items, paginated; filter by import batch, search by external id or text."""
+
+    queryset = Item.objects.none()  # for the schema; get_queryset scopes it to the project
+    serializer_class = ItemSerializer
+    pagination_class = ItemPagination
+    filterset_class = ItemFilter
+
+    def get_queryset(self):
+        return Item.objects.filter(project=self.get_project()).order_by("id")
+
+
+@extend_schema(parameters=[PROJECT_PK])
+class ImportBatchViewSet(ProjectScopedMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Import a file into a project (managers), and follow past and running imports."""
+
+    queryset = ImportBatch.objects.none()  # for the schema; get_queryset scopes it to the project
+    serializer_class = ImportBatchSerializer
+
+    def get_queryset(self):
+        return ImportBatch.objects.filter(project=self.get_project()).select_related("created_by")
+
+    parser_classes = [MultiPartParser, FormParser]  # the only write is a file upload
+
+    @extend_schema(
+        request={"multipart/form-data": ImportUploadSerializer},
+        responses={201: ImportBatchSerializer, 400: IMPORT_ERRORS},
+        summary="Import a JSONL, CSV or Label Studio JSON file; all lines or none",
+    )
+    def create(self, request, *args, **kwargs):
+        self.require_manager()
+        upload = ImportUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        uploaded = upload.validated_data["file"]
+        try:
+            batch = import_file(
+                self.get_project(),
+                uploaded,
+                upload.validated_data.get("format"),
+                user=request.user,
+                source="api",
+                filename=uploaded.name,
+            )
+        except ImportRejected as rejected:
+            return Response(
+                {
+                    "detail": str(rejected),
+                    "batch": rejected.batch.pk if rejected.batch else None,
+                    "errors": rejected.errors,
+                },
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        return Response(ImportBatchSerializer(batch).data, status=status.HTTP_201_CREATED)

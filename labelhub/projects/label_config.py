@@ -1,0 +1,158 @@
+"""Read a project's label schema out of a Label Studio labeling config (XML).
+
+Teams arrive with configs written for Label Studio; accepting them as-is saves retyping the
+classes. We support the classification subset labelhub serves (one ``Choices`` over one ``Text``
+or ``Image``) and reject everything else by tag name, so nobody silently loses a span or box tool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Layout-only tags that carry no data or labels: safe to ignore.
+LAYOUT_TAGS = frozenset({"View", "Header", "Style", "Filter", "Collapse", "Panel"})
+OBJECT_MODALITY = {"Text": "text", "HyperText": "text", "Image": "image"}
+CONTROL_TAGS = frozenset({"Choices"})
+DEFAULT_COLOURS = (
+    "#4c78a8",
+    "#f58518",
+    "#54a24b",
+    "#e45756",
+    "#72b7b2",
+    "#eeca3b",
+    "#b279a2",
+    "#ff9da6",
+    "#9d755d",
+    "#bab0ac",
+)
+
+
+class LabelConfigError(ValueError):
+    """A config labelhub cannot serve; the message names the offending tag or attribute."""
+
+
+@dataclass
+class ClassSpec:
+    name: str
+    key: str = ""
+    colour: str = DEFAULT_COLOURS[0]
+    description: str = ""
+
+
+@dataclass
+class LabelSchema:
+    """What a project needs from a config: modality, single/multi label, the classes, the data key."""
+
+    modality: str
+    multi_label: bool
+    data_key: str  # the task ``data`` field the object tag reads, e.g. "text" for value="$text"
+    classes: list[ClassSpec] = field(default_factory=list)
+
+
+def _visual_tags(xml: str) -> set[str]:
+    """Every tag name in the config, to catch tags LabelInterface does not classify."""
+    from xml.etree import ElementTree  # noqa: S405 - the config comes from a staff user, not the web
+
+    try:
+        root = ElementTree.fromstring(xml)  # noqa: S314
+    except ElementTree.ParseError as exc:
+        raise LabelConfigError(f"label config is not well-formed XML: {exc}") from exc
+    return {element.tag for element in root.iter()}
+
+
+def parse_label_config(xml: str) -> LabelSchema:
+    """Parse ``xml`` with label-studio-sdk's LabelInterface into a :class:`LabelSchema`.
+
+    Raises :class:`LabelConfigError` naming the first unsupported tag, a missing ``Choices``,
+    or a ``toName`` that points nowhere.
+    """
+    from label_studio_sdk.label_interface import LabelInterface
+
+    if not xml or not xml.strip():
+        raise LabelConfigError("label config is empty")
+    all_tags = _visual_tags(xml)
+    try:
+        interface = LabelInterface(xml)
+    except Exception as exc:  # the SDK raises several private exception types for bad XML
+        raise LabelConfigError(f"label config could not be parsed: {exc}") from exc
+
+    controls = list(interface.controls)
+    objects = list(interface.objects)
+    known = LAYOUT_TAGS | CONTROL_TAGS | set(OBJECT_MODALITY) | {"Choice"}
+    for control in controls:
+        if control.tag not in CONTROL_TAGS:
+            raise LabelConfigError(
+                f"unsupported tag <{control.tag}> (name={control.name!r}): labelhub supports "
+                "classification with <Choices> only"
+            )
+    for obj in objects:
+        if obj.tag not in OBJECT_MODALITY:
+            raise LabelConfigError(
+                f"unsupported tag <{obj.tag}> (name={obj.name!r}): labelhub labels <Text>, "
+                "<HyperText> or <Image>"
+            )
+    unknown = sorted(all_tags - known)
+    if unknown:
+        raise LabelConfigError(f"unsupported tag <{unknown[0]}> in label config")
+    if not controls:
+        raise LabelConfigError("label config has no <Choices> tag: there are no classes to label with")
+    if len(controls) > 1:
+        raise LabelConfigError(
+            f"label config has {len(controls)} <Choices> tags; labelhub supports one per project"
+        )
+    choices = controls[0]
+    targets = [obj for obj in objects if obj.name in choices.to_name]
+    if not targets:
+        raise LabelConfigError(
+            f"<Choices name={choices.name!r}> has toName={','.join(choices.to_name)!r}, "
+            "which names no <Text> or <Image> tag"
+        )
+    target = targets[0]
+    value = (target.value or "").strip()
+    if not value.startswith("$") or len(value) < 2:
+        raise LabelConfigError(f'<{target.tag} name={target.name!r}> needs value="$field", got {value!r}')
+    if not choices.labels:
+        raise LabelConfigError(f"<Choices name={choices.name!r}> has no <Choice> values")
+
+    classes = []
+    for index, name in enumerate(choices.labels):
+        attrs = choices.labels_attrs[name].attr
+        hotkey = (attrs.get("hotkey") or "").strip()
+        if len(hotkey) > 1:
+            raise LabelConfigError(f"<Choice value={name!r}>: hotkey {hotkey!r} must be a single key")
+        classes.append(
+            ClassSpec(
+                name=name,
+                key=hotkey,
+                colour=_colour(attrs.get("background"), index),
+                description=(attrs.get("hint") or attrs.get("alias") or "").strip(),
+            )
+        )
+    return LabelSchema(
+        modality=OBJECT_MODALITY[target.tag],
+        multi_label=(choices.attr.get("choice") or "single").lower() == "multiple",
+        data_key=value[1:],
+        classes=classes,
+    )
+
+
+def _colour(background: str | None, index: int) -> str:
+    """Label Studio accepts CSS colours; our field holds ``#rrggbb``, so keep only those."""
+    value = (background or "").strip()
+    if len(value) == 7 and value.startswith("#"):
+        try:
+            int(value[1:], 16)
+            return value.lower()
+        except ValueError:
+            pass
+    return DEFAULT_COLOURS[index % len(DEFAULT_COLOURS)]
+
+
+def data_key_of(label_config: str) -> str | None:
+    """The task data field a stored config reads (``None`` without a usable config)."""
+    if not label_config:
+        return None
+    try:
+        return parse_label_config(label_config).data_key
+    except LabelConfigError:
+        return None

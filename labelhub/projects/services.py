@@ -1,0 +1,134 @@
+"""Changes to projects, their schema and their members; imports live in ``importing``."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterable
+
+from django.db import transaction
+
+from labelhub.projects.label_config import DEFAULT_COLOURS, ClassSpec, parse_label_config
+from labelhub.projects.models import GroundTruth, ImportBatch, LabelClass, Project, ProjectMembership
+
+# Keys handed to classes without one: digits only, so letters stay free for the page's own shortcuts.
+DEFAULT_KEYS = "1234567890"
+
+
+def assign_default_keys(classes: list[ClassSpec]) -> list[ClassSpec]:
+    """Give every class without a hotkey the next free key, so the labeling page is keyboard-only."""
+    taken = {c.key for c in classes if c.key}
+    free = iter(k for k in DEFAULT_KEYS if k not in taken)
+    for spec in classes:
+        if not spec.key:
+            spec.key = next(free, "")
+    return classes
+
+
+@transaction.atomic
+def create_project(
+    *,
+    name: str,
+    modality: str,
+    classes: Iterable[ClassSpec],
+    multi_label: bool = False,
+    created_by=None,
+    label_config: str = "",
+    description: str = "",
+    **settings,
+) -> Project:
+    project = Project.objects.create(
+        name=name,
+        modality=modality,
+        multi_label=multi_label,
+        created_by=created_by,
+        label_config=label_config,
+        description=description,
+        **settings,
+    )
+    LabelClass.objects.bulk_create(
+        LabelClass(
+            project=project,
+            name=spec.name,
+            key=spec.key,
+            colour=spec.colour or DEFAULT_COLOURS[order % len(DEFAULT_COLOURS)],
+            description=spec.description,
+            order=order,
+        )
+        for order, spec in enumerate(classes)
+    )
+    if created_by is not None and not created_by.is_staff:
+        # Whoever creates a project manages it; staff see every project anyway.
+        ProjectMembership.objects.create(
+            project=project, user=created_by, role=ProjectMembership.Role.MANAGER
+        )
+    return project
+
+
+def create_project_from_label_config(name: str, xml: str, user=None, **settings) -> Project:
+    """A project whose modality, single/multi label and classes come from a Label Studio config.
+
+    Raises ``LabelConfigError`` (a ``ValueError``) naming the unsupported tag.
+    """
+    schema = parse_label_config(xml)
+    return create_project(
+        name=name,
+        modality=schema.modality,
+        classes=assign_default_keys(schema.classes),
+        multi_label=schema.multi_label,
+        created_by=user,
+        label_config=xml,
+        **settings,
+    )
+
+
+def set_membership(project: Project, user, role: str) -> ProjectMembership:
+    """Add ``user`` to ``project`` with ``role``, or change the role of an existing member."""
+    membership, _ = ProjectMembership.objects.update_or_create(
+        project=project, user=user, defaults={"role": role}
+    )
+    return membership
+
+
+def load_labelled_dataset(
+    *,
+    name: str,
+    modality: str,
+    classes: list[ClassSpec],
+    records: Iterable,
+    description: str = "",
+    user=None,
+    source: str = "demo",
+) -> tuple[Project, ImportBatch | None]:
+    """Create ``name`` from labelled records: items through the importer, labels to GroundTruth.
+
+    Idempotent: a project that already has items is returned untouched (batch ``None``). The
+    records stream through a spooled temporary file, so 100k+ records never sit in memory as
+    model objects; only the external id → label map does (a few MB).
+    """
+    from labelhub.projects.importing import import_file
+
+    project = Project.objects.filter(name=name).first()
+    if project is not None and project.items.exists():
+        return project, None
+    if project is None:
+        project = create_project(
+            name=name, modality=modality, classes=classes, description=description, created_by=user
+        )
+    labels: dict[str, str] = {}
+    with tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024) as spool:
+        for record in records:
+            labels[record.external_id] = record.label
+            line = {"external_id": record.external_id, **record.payload}
+            spool.write(json.dumps(line, ensure_ascii=False).encode("utf-8") + b"\n")
+        spool.seek(0)
+        batch = import_file(project, spool, ImportBatch.Format.JSONL, user=user, source=source, filename=name)
+    with transaction.atomic():
+        GroundTruth.objects.bulk_create(
+            (
+                GroundTruth(item_id=item_id, labels=[labels[external_id]])
+                for item_id, external_id in batch.items.values_list("id", "external_id").iterator(2000)
+            ),
+            batch_size=2000,
+        )
+    return project, batch

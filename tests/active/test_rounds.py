@@ -1,0 +1,224 @@
+"""Rounds end to end: labels → train → score → queue entries → a message on the project's group."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.utils import timezone
+from django_tasks import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
+
+from active import rounds
+from active.models import ModelRound
+from annotators.models import ConsensusLabel
+from labelhub.projects.models import Item
+from labelhub.queues.models import QueueEntry
+from labelhub.queues.push import project_group
+from labelhub.queues.signals import annotation_submitted
+from tests.active.builders import label_items, make_digits_project, run_queued_tasks
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def digits():
+    project, items, y = make_digits_project(300, al_strategy="entropy", al_batch_size=20, al_trigger_labels=0)
+    label_items(items[:80], y[:80])
+    return project, items, y
+
+
+def receive_or_none(layer, channel):
+    async def receive():
+        import asyncio
+
+        try:
+            return await asyncio.wait_for(layer.receive(channel), timeout=5)
+        except TimeoutError:
+            return None
+
+    return async_to_sync(receive)()
+
+
+def test_round_end_to_end_queues_suggests_and_announces(digits, django_capture_on_commit_callbacks):
+    project, items, _ = digits
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(project_group(project.pk), channel)
+
+    model_round, created = rounds.request_round(project)
+    assert created and model_round.state == ModelRound.State.PENDING
+    with django_capture_on_commit_callbacks(execute=True):
+        assert run_queued_tasks() == 1
+
+    model_round.refresh_from_db()
+    assert model_round.state == ModelRound.State.DONE, model_round.error
+    assert model_round.labels_used == 80 and model_round.pool_size == 220
+    assert model_round.metrics["accuracy"] > 0.6
+    assert {"embed", "train", "evaluate", "score", "select", "write", "total"} <= set(model_round.timings)
+    entries = QueueEntry.objects.filter(
+        project=project, reason="active", batch_key=f"al-round-{model_round.pk}"
+    )
+    assert entries.count() == 20
+    labelled = {item.pk for item in items[:80]}
+    assert not labelled & set(entries.values_list("item_id", flat=True))
+    suggested = Item.objects.filter(pk__in=entries.values("item_id"))
+    for item in suggested:
+        assert item.suggestion["model_version"] == model_round.pk
+        assert item.suggestion["labels"][0] in [str(d) for d in range(10)]
+        assert 0 < item.suggestion["confidence"] <= 1
+    message = receive_or_none(layer, channel)
+    assert message is not None
+    assert message["type"] == "queue.updated"
+    assert message["round"] == model_round.pk and message["count"] == 20
+
+
+def test_new_labels_trigger_one_round_and_no_duplicates(db):
+    project, items, y = make_digits_project(60, al_trigger_labels=5)
+    for annotation in label_items(items[:12], y[:12]):
+        annotation_submitted.send(sender=None, annotation=annotation, project=project)
+    assert ModelRound.objects.filter(project=project).count() == 1
+    assert ModelRound.objects.get(project=project).trigger == ModelRound.Trigger.LABELS
+    assert DBTaskResult.objects.filter(task_path__endswith="run_model_round").count() == 1
+
+
+def test_too_few_new_labels_start_no_round(db):
+    project, items, y = make_digits_project(30, al_trigger_labels=10)
+    for annotation in label_items(items[:9], y[:9]):
+        annotation_submitted.send(sender=None, annotation=annotation, project=project)
+    assert not ModelRound.objects.filter(project=project).exists()
+
+
+def test_crash_mid_round_leaves_no_partial_queue_and_retry_completes(digits, monkeypatch):
+    project, items, _ = digits
+    model_round, _ = rounds.request_round(project)
+    original = rounds.write_suggestions
+
+    def crash(*args, **kwargs):
+        # Queue entries are already written inside the round's transaction when this runs.
+        assert QueueEntry.objects.filter(project=project, reason="active").count() == 20
+        raise RuntimeError("worker lost the GPU")
+
+    monkeypatch.setattr(rounds, "write_suggestions", crash)
+    run_queued_tasks()
+    model_round.refresh_from_db()
+    assert model_round.state == ModelRound.State.PENDING and model_round.attempts == 1
+    assert "worker lost the GPU" in model_round.error
+    assert not QueueEntry.objects.filter(project=project).exists()
+    assert not Item.objects.filter(project=project, suggestion__isnull=False).exists()
+    failed = DBTaskResult.objects.get(status=TaskResultStatus.FAILED)
+    assert "RuntimeError" in failed.exception_class_path
+
+    monkeypatch.setattr(rounds, "write_suggestions", original)
+    assert run_queued_tasks() == 0  # the retry waits for its backoff
+    assert run_queued_tasks(include_delayed=True) == 1
+    model_round.refresh_from_db()
+    assert model_round.state == ModelRound.State.DONE and model_round.attempts == 2
+    assert QueueEntry.objects.filter(project=project, batch_key=model_round.batch_key).count() == 20
+
+
+def test_round_fails_for_good_after_its_last_attempt(digits, monkeypatch):
+    project, _, _ = digits
+    model_round, _ = rounds.request_round(project)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(rounds, "write_round", crash)
+    run_queued_tasks(include_delayed=True, limit=10)
+    model_round.refresh_from_db()
+    assert model_round.state == ModelRound.State.FAILED
+    assert model_round.attempts == model_round.max_attempts == 3
+    assert not QueueEntry.objects.filter(project=project).exists()
+    # A failed round does not block the next one.
+    assert rounds.request_round(project)[1] is True
+
+
+def test_stale_running_round_is_swept_and_retried(digits):
+    project, _, _ = digits
+    model_round, _ = rounds.request_round(project)
+    DBTaskResult.objects.update(status=TaskResultStatus.RUNNING)  # the worker died holding the task
+    ModelRound.objects.filter(pk=model_round.pk).update(
+        state=ModelRound.State.RUNNING, attempts=1, heartbeat_at=timezone.now() - timedelta(hours=1)
+    )
+    swept = rounds.sweep_stale_rounds()
+    assert [r.pk for r in swept] == [model_round.pk]
+    assert run_queued_tasks(include_delayed=True) == 1
+    model_round.refresh_from_db()
+    assert model_round.state == ModelRound.State.DONE and model_round.attempts == 2
+
+
+def test_superseded_attempt_writes_nothing(digits, monkeypatch):
+    project, _, _ = digits
+    model_round, _ = rounds.request_round(project)
+    original = rounds.write_round
+
+    def steal_then_write(mr, attempt, *args, **kwargs):
+        # Meanwhile a sweeper gave the round to a new attempt.
+        ModelRound.objects.filter(pk=mr.pk).update(attempts=attempt + 1)
+        return original(mr, attempt, *args, **kwargs)
+
+    monkeypatch.setattr(rounds, "write_round", steal_then_write)
+    run_queued_tasks()
+    assert not QueueEntry.objects.filter(project=project).exists()
+    assert ModelRound.objects.get(pk=model_round.pk).state == ModelRound.State.RUNNING
+
+
+def test_a_duplicate_task_for_a_finished_round_does_nothing(digits):
+    project, _, _ = digits
+    model_round, _ = rounds.request_round(project)
+    run_queued_tasks()
+    assert rounds.run_round(model_round.pk) is None
+    assert QueueEntry.objects.filter(project=project).count() == 20
+
+
+def test_cold_start_queues_a_random_batch(db):
+    project, _, _ = make_digits_project(50, al_batch_size=10, al_trigger_labels=0)
+    model_round, _ = rounds.request_round(project)
+    run_queued_tasks()
+    model_round.refresh_from_db()
+    assert model_round.state == ModelRound.State.DONE
+    assert model_round.metrics["cold_start"] is True
+    assert QueueEntry.objects.filter(project=project, reason="active").count() == 10
+
+
+def test_consensus_label_wins_over_the_latest_annotation_and_retracted_ones_do_not_count(db):
+    project, items, _ = make_digits_project(4)
+    label_items(items[:3], [1, 2, 3])
+    ConsensusLabel.objects.create(item=items[0], labels=["7"], method="majority")
+    retracted = label_items([items[1]], [9])[0]
+    retracted.retracted_at = timezone.now()
+    retracted.save()
+    ids, y = rounds.resolved_labels(project, [str(d) for d in range(10)])
+    assert dict(zip(ids.tolist(), y.tolist(), strict=True)) == {
+        items[0].pk: 7,
+        items[1].pk: 2,
+        items[2].pk: 3,
+    }
+
+
+def test_unknown_project_strategy_is_refused_when_requesting(db):
+    project, _, _ = make_digits_project(5, al_strategy="clairvoyant")
+    with pytest.raises(ValueError, match="clairvoyant"):
+        rounds.request_round(project)
+
+
+def test_pending_round_whose_task_was_lost_is_requeued_by_the_sweeper(digits):
+    project, _, _ = digits
+    model_round, _ = rounds.request_round(project)
+    DBTaskResult.objects.all().delete()  # e.g. pruned, or lost with a restored database
+    ModelRound.objects.filter(pk=model_round.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    assert [r.pk for r in rounds.sweep_stale_rounds()] == [model_round.pk]
+    assert run_queued_tasks(include_delayed=True) == 1
+    model_round.refresh_from_db()
+    assert model_round.state == ModelRound.State.DONE
+
+
+def test_misconfigured_strategy_does_not_break_the_annotators_submit(db, caplog):
+    project, items, y = make_digits_project(10, al_trigger_labels=1, al_strategy="clairvoyant")
+    [annotation] = label_items(items[:1], y[:1])
+    annotation_submitted.send(sender=None, annotation=annotation, project=project)
+    assert not ModelRound.objects.exists()
+    assert "clairvoyant" in caplog.text

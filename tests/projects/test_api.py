@@ -1,0 +1,172 @@
+"""The projects API: membership scoping, manager-only writes, items, imports, schema."""
+
+import io
+import json
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from annotators.models import GoldItem
+from labelhub.projects.models import GroundTruth, Item, Project
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+CONFIG = '<View><Text name="t" value="$text"/><Choices name="c" toName="t"><Choice value="yes"/><Choice value="no"/></Choices></View>'
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def upload(client, project, body: bytes, name: str, fmt: str | None = None):
+    data = {"file": io.BytesIO(body)}
+    data["file"].name = name
+    if fmt:
+        data["format"] = fmt
+    return client.post(f"/api/projects/{project.pk}/imports/", data, format="multipart")
+
+
+def test_member_lists_only_their_projects_with_classes(project, annotator):
+    factories.make_project("someone else's")
+    response = client_for(annotator).get("/api/projects/")
+    assert response.status_code == 200
+    assert [p["name"] for p in response.json()["results"]] == [project.name]
+    assert [c["name"] for c in response.json()["results"][0]["classes"]] == ["cat", "dog", "wolf"]
+
+
+def test_outsider_gets_404_on_project_items_and_imports(project, outsider):
+    factories.make_items(project, 3)
+    client = client_for(outsider)
+    assert client.get(f"/api/projects/{project.pk}/").status_code == 404
+    assert client.get(f"/api/projects/{project.pk}/items/").status_code == 404
+    assert client.get(f"/api/projects/{project.pk}/imports/").status_code == 404
+
+
+def test_anonymous_request_is_refused(project):
+    assert APIClient().get(f"/api/projects/{project.pk}/items/").status_code in (401, 403)
+
+
+def test_token_auth_works(project, annotator):
+    token = Token.objects.create(user=annotator)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert client.get(f"/api/projects/{project.pk}/items/").status_code == 200
+
+
+def test_annotator_cannot_create_project(annotator):
+    response = client_for(annotator).post(
+        "/api/projects/", {"name": "mine", "modality": "text"}, format="json"
+    )
+    assert response.status_code == 403
+
+
+def test_annotator_cannot_change_project_or_classes(project, annotator):
+    client = client_for(annotator)
+    assert client.patch(f"/api/projects/{project.pk}/", {"gold_rate": 0.5}, format="json").status_code == 403
+    response = client.post(f"/api/projects/{project.pk}/classes/", {"name": "fox"}, format="json")
+    assert response.status_code == 403
+
+
+def test_staff_creates_project_with_classes():
+    staff = factories.make_user(is_staff=True)
+    response = client_for(staff).post(
+        "/api/projects/",
+        {"name": "Birds", "modality": "image", "classes": [{"name": "owl"}, {"name": "hawk", "key": "h"}]},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    assert [(c["name"], c["key"]) for c in response.json()["classes"]] == [("owl", "1"), ("hawk", "h")]
+
+
+def test_manager_updates_settings_and_adds_member(project, manager):
+    client = client_for(manager)
+    assert client.patch(f"/api/projects/{project.pk}/", {"gold_rate": 0.2}, format="json").status_code == 200
+    newcomer = factories.make_user()
+    response = client.post(
+        f"/api/projects/{project.pk}/members/", {"user": newcomer.pk, "role": "reviewer"}, format="json"
+    )
+    assert response.status_code == 201
+    assert project.memberships.get(user=newcomer).role == "reviewer"
+
+
+def test_annotator_cannot_add_members(project, annotator):
+    response = client_for(annotator).post(
+        f"/api/projects/{project.pk}/members/", {"user": annotator.pk, "role": "manager"}, format="json"
+    )
+    assert response.status_code == 403
+
+
+def test_manager_creates_project_from_label_config(project, manager):
+    response = client_for(manager).post(
+        "/api/projects/from-label-config/", {"name": "Yes or no", "label_config": CONFIG}, format="json"
+    )
+    assert response.status_code == 201
+    assert [c["name"] for c in response.json()["classes"]] == ["yes", "no"]
+
+
+def test_label_config_error_is_a_400_naming_the_tag(manager):
+    bad = CONFIG.replace("</View>", '<Rating name="r" toName="t"/></View>')
+    response = client_for(manager).post(
+        "/api/projects/from-label-config/", {"name": "Rated", "label_config": bad}, format="json"
+    )
+    assert response.status_code == 400
+    assert "<Rating>" in response.json()["label_config"][0]
+    assert not Project.objects.filter(name="Rated").exists()
+
+
+def test_items_are_paginated_filtered_by_batch_and_searchable(project, annotator, manager):
+    factories.make_items(project, 3, prefix="old")
+    body = "".join(json.dumps({"id": f"new-{n}", "text": f"fresh sentence {n}"}) + "\n" for n in range(5))
+    batch_id = upload(client_for(manager), project, body.encode(), "new.jsonl").json()["id"]
+    client = client_for(annotator)
+    page = client.get(f"/api/projects/{project.pk}/items/", {"page_size": 2}).json()
+    assert page["count"] == 8 and len(page["results"]) == 2
+    by_batch = client.get(f"/api/projects/{project.pk}/items/", {"import_batch": batch_id}).json()
+    assert by_batch["count"] == 5
+    found = client.get(f"/api/projects/{project.pk}/items/", {"search": "sentence 3"}).json()
+    assert [i["external_id"] for i in found["results"]] == ["new-3"]
+
+
+def test_items_never_expose_ground_truth_or_gold(project, annotator):
+    item = factories.make_items(project, 1)[0]
+    GroundTruth.objects.create(item=item, labels=["wolf"])
+    GoldItem.objects.create(item=item, labels=["wolf"])
+    body = json.dumps(client_for(annotator).get(f"/api/projects/{project.pk}/items/{item.pk}/").json())
+    assert "wolf" not in body and "gold" not in body and "ground" not in body
+
+
+def test_upload_import_returns_201_batch(project, manager):
+    body = b'{"text": "one"}\n{"text": "two"}\n{"text": "one"}\n'
+    response = upload(client_for(manager), project, body, "items.jsonl")
+    assert response.status_code == 201
+    assert (response.json()["imported_count"], response.json()["duplicate_count"]) == (2, 1)
+    assert response.json()["status"] == "done"
+
+
+def test_upload_import_with_bad_line_returns_400_with_line_and_field(project, manager):
+    body = b"text,id\nfine,1\n,2\n"
+    response = upload(client_for(manager), project, body, "items.txt", fmt="csv")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["line"] == 3
+    assert response.json()["errors"][0]["field"] == "text"
+    failed = client_for(manager).get(f"/api/projects/{project.pk}/imports/{response.json()['batch']}/").json()
+    assert failed["status"] == "failed"
+    assert not Item.objects.filter(project=project).exists()
+
+
+def test_annotator_cannot_import(project, annotator):
+    assert upload(client_for(annotator), project, b'{"text": "x"}\n', "x.jsonl").status_code == 403
+
+
+def test_openapi_schema_generates_valid_and_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    target = tmp_path / "schema.yml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
+    schema = target.read_text()
+    assert "/api/projects/{project_pk}/imports/:" in schema
+    assert "/api/projects/from-label-config/:" in schema

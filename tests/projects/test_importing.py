@@ -1,0 +1,190 @@
+"""The importer: each format, line-by-line validation, atomicity, duplicates, progress."""
+
+import io
+import json
+
+import pytest
+
+from labelhub.projects.importing import ImportRejected, content_hash, import_file
+from labelhub.projects.models import Annotation, ImportBatch, Item
+from labelhub.projects.services import create_project_from_label_config
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def jsonl(*records) -> io.BytesIO:
+    return io.BytesIO("".join(json.dumps(r) + "\n" for r in records).encode())
+
+
+def ls_task(text, *, task_id=None, annotations=(), predictions=()):
+    def result(labels):
+        return [{"type": "choices", "from_name": "c", "to_name": "t", "value": {"choices": list(labels)}}]
+
+    task = {"data": {"text": text}}
+    if task_id is not None:
+        task["id"] = task_id
+    task["annotations"] = [{"result": result(a), "lead_time": 4.5} for a in annotations]
+    task["predictions"] = [
+        {"result": result(labels), "score": score, "model_version": version, "created_at": created}
+        for labels, score, version, created in predictions
+    ]
+    return task
+
+
+def test_jsonl_import_creates_items_with_metadata_and_batch(project):
+    batch = import_file(
+        project,
+        jsonl({"id": "a", "text": "first", "source": "web"}, {"external_id": 7, "text": "second"}),
+        "jsonl",
+        source="command",
+        filename="x.jsonl",
+    )
+    assert (batch.status, batch.imported_count, batch.lines_read) == ("done", 2, 2)
+    first = Item.objects.get(project=project, external_id="a")
+    assert first.payload == {"text": "first", "source": "web"}
+    assert first.import_batch == batch
+    assert first.content_hash == content_hash({"text": "first"})
+    assert Item.objects.filter(project=project, external_id="7").exists()
+
+
+def test_missing_external_id_is_derived_from_content(project):
+    import_file(project, jsonl({"text": "no id here"}), "jsonl")
+    item = Item.objects.get(project=project)
+    assert item.external_id == "h" + content_hash({"text": "no id here"})[:20]
+
+
+def test_csv_import_reads_header_and_keeps_other_columns(project):
+    csv_text = 'external_id,text,lang\nr1,"Hello, world",en\nr2,"multi\nline",de\n'
+    batch = import_file(project, io.StringIO(csv_text), "csv")
+    assert batch.imported_count == 2
+    assert Item.objects.get(external_id="r1").payload == {"text": "Hello, world", "lang": "en"}
+    assert Item.objects.get(external_id="r2").payload["text"] == "multi\nline"
+
+
+def test_csv_error_names_physical_line(project):
+    csv_text = "id,text\n1,ok\n2,\n"
+    with pytest.raises(ImportRejected) as rejected:
+        import_file(project, io.BytesIO(csv_text.encode()), "csv")
+    assert rejected.value.errors[0] == {
+        "line": 3,
+        "field": "text",
+        "message": "missing: a text project needs a 'text' field",
+    }
+
+
+def test_label_studio_json_imports_annotations_and_latest_prediction(project):
+    tasks = [
+        ls_task(
+            "a cat on a mat",
+            task_id=11,
+            annotations=[["cat"], ["dog"]],
+            predictions=[
+                (["dog"], 0.4, "v1", "2024-01-01T00:00:00Z"),
+                (["cat"], 0.9, "v2", "2024-02-01T00:00:00Z"),
+            ],
+        ),
+        ls_task("a lone wolf", task_id=12),
+    ]
+    batch = import_file(project, io.BytesIO(json.dumps(tasks).encode()), "label_studio")
+    assert (batch.imported_count, batch.annotation_count) == (2, 2)
+    item = Item.objects.get(project=project, external_id="11")
+    assert item.suggestion == {"labels": ["cat"], "confidence": 0.9, "model_version": "v2"}
+    annotations = Annotation.objects.filter(item=item).order_by("id")
+    assert [a.labels for a in annotations] == [["cat"], ["dog"]]
+    assert all(a.source == "import" and a.annotator is None and a.time_spent == 4.5 for a in annotations)
+    assert Item.objects.get(external_id="12").suggestion is None
+
+
+def test_label_studio_annotation_with_unknown_class_is_rejected(project):
+    tasks = [ls_task("fine"), ls_task("bad", annotations=[["zebra"]])]
+    with pytest.raises(ImportRejected) as rejected:
+        import_file(project, io.BytesIO(json.dumps(tasks).encode()), "label_studio")
+    error = rejected.value.errors[0]
+    assert (error["line"], error["field"]) == (2, "annotations[0].result[0].value.choices")
+    assert "zebra" in error["message"]
+    assert not Item.objects.filter(project=project).exists()
+
+
+def test_label_studio_data_key_from_the_project_config_is_accepted():
+    config = '<View><Text name="t" value="$review"/><Choices name="c" toName="t"><Choice value="pos"/></Choices></View>'
+    project = create_project_from_label_config("Reviews", config)
+    import_file(project, io.BytesIO(json.dumps([{"data": {"review": "great"}}]).encode()), "label_studio")
+    assert Item.objects.get(project=project).payload == {"text": "great"}
+
+
+def test_image_project_needs_an_image_field():
+    project = factories.make_project(modality="image")
+    with pytest.raises(ImportRejected) as rejected:
+        import_file(project, jsonl({"image": "https://x/1.png"}, {"text": "not an image"}), "jsonl")
+    assert (rejected.value.errors[0]["line"], rejected.value.errors[0]["field"]) == (2, "image")
+
+
+def test_bad_line_in_middle_of_10000_lines_rejects_whole_file(project):
+    lines = [json.dumps({"id": f"i{n}", "text": f"sentence number {n}"}) for n in range(1, 10_001)]
+    lines[5_000 - 1] = json.dumps({"id": "i5000", "txet": "typo in the field name"})
+    body = io.BytesIO(("\n".join(lines) + "\n").encode())
+    with pytest.raises(ImportRejected) as rejected:
+        import_file(project, body, "jsonl", filename="big.jsonl")
+    assert rejected.value.errors == [
+        {"line": 5000, "field": "text", "message": "missing: a text project needs a 'text' field"}
+    ]
+    assert Item.objects.filter(project=project).count() == 0
+    batch = ImportBatch.objects.get(project=project)
+    assert batch.status == "failed"
+    assert batch.errors[0]["line"] == 5000
+    assert batch.imported_count == 0
+
+
+def test_invalid_json_line_is_reported_with_its_number(project):
+    body = io.BytesIO(b'{"text": "ok"}\n{"text": oops}\n')
+    with pytest.raises(ImportRejected) as rejected:
+        import_file(project, body, "jsonl")
+    assert (rejected.value.errors[0]["line"], rejected.value.errors[0]["field"]) == (2, "json")
+
+
+def test_duplicates_within_file_and_against_database_are_skipped_and_counted(project, settings):
+    settings.IMPORT_BATCH_SIZE = 2  # several staging chunks
+    import_file(project, jsonl({"id": "old", "text": "already here"}), "jsonl")
+    batch = import_file(
+        project,
+        jsonl(
+            {"id": "n1", "text": "new one"},
+            {"id": "n2", "text": "already here"},
+            {"id": "n3", "text": "new one", "note": "metadata does not make it new"},
+            {"id": "n4", "text": "new two"},
+        ),
+        "jsonl",
+    )
+    assert (batch.imported_count, batch.duplicate_count, batch.lines_read) == (2, 2, 4)
+    assert set(Item.objects.filter(import_batch=batch).values_list("external_id", flat=True)) == {"n1", "n4"}
+
+
+def test_external_id_reused_with_other_content_is_rejected(project):
+    import_file(project, jsonl({"id": "same", "text": "one"}), "jsonl")
+    with pytest.raises(ImportRejected) as rejected:
+        import_file(project, jsonl({"id": "x", "text": "two"}, {"id": "same", "text": "three"}), "jsonl")
+    assert rejected.value.errors[0]["line"] == 2
+    assert rejected.value.errors[0]["field"] == "external_id"
+    assert Item.objects.filter(project=project).count() == 1
+
+
+def test_single_label_project_rejects_two_classes(project):
+    tasks = [ls_task("both", annotations=[["cat", "dog"]])]
+    with pytest.raises(ImportRejected, match="single-label"):
+        import_file(project, io.BytesIO(json.dumps(tasks).encode()), "label_studio")
+
+
+def test_progress_is_reported_per_chunk_and_stored_on_batch(project, settings):
+    settings.IMPORT_BATCH_SIZE = 10
+    seen = []
+    batch = import_file(
+        project, jsonl(*({"text": f"t{n}"} for n in range(25))), "jsonl", progress=seen.append
+    )
+    assert seen == [10, 20, 25]
+    assert ImportBatch.objects.get(pk=batch.pk).lines_read == 25
+
+
+def test_unknown_format_is_rejected_before_reading(project):
+    with pytest.raises(ImportRejected, match="unknown format"):
+        import_file(project, io.BytesIO(b""), "xml")

@@ -1,0 +1,89 @@
+"""Project schema from a Label Studio labeling config."""
+
+import pytest
+
+from labelhub.projects.label_config import LabelConfigError, parse_label_config
+from labelhub.projects.services import create_project_from_label_config
+from tests import factories
+
+SENTIMENT = """
+<View>
+  <Header value="How does the reviewer feel?"/>
+  <Text name="review" value="$review"/>
+  <Choices name="sentiment" toName="review" choice="single">
+    <Choice value="positive" hotkey="p" background="#00AA00"/>
+    <Choice value="negative" hint="Any complaint counts"/>
+    <Choice value="neutral"/>
+  </Choices>
+</View>
+"""
+
+ANIMALS = """
+<View>
+  <Image name="photo" value="$image"/>
+  <Choices name="animals" toName="photo" choice="multiple">
+    <Choice value="cat"/><Choice value="dog"/>
+  </Choices>
+</View>
+"""
+
+
+def test_text_config_gives_single_label_text_schema():
+    schema = parse_label_config(SENTIMENT)
+    assert schema.modality == "text"
+    assert schema.multi_label is False
+    assert schema.data_key == "review"
+    assert [c.name for c in schema.classes] == ["positive", "negative", "neutral"]
+
+
+def test_hotkey_background_and_hint_become_key_colour_and_description():
+    positive, negative, _ = parse_label_config(SENTIMENT).classes
+    assert (positive.key, positive.colour) == ("p", "#00aa00")
+    assert negative.description == "Any complaint counts"
+
+
+def test_image_config_with_multiple_choice_is_multi_label():
+    schema = parse_label_config(ANIMALS)
+    assert (schema.modality, schema.multi_label, schema.data_key) == ("image", True, "image")
+
+
+@pytest.mark.parametrize(
+    ("xml", "tag"),
+    [
+        (
+            ANIMALS.replace(
+                "</View>",
+                '<RectangleLabels name="box" toName="photo"><Label value="x"/></RectangleLabels></View>',
+            ),
+            "RectangleLabels",
+        ),
+        (
+            '<View><Audio name="a" value="$audio"/><Choices name="c" toName="a"><Choice value="x"/></Choices></View>',
+            "Audio",
+        ),
+        ('<View><Text name="t" value="$text"/><TextArea name="n" toName="t"/></View>', "TextArea"),
+    ],
+)
+def test_unsupported_tag_error_names_the_tag(xml, tag):
+    with pytest.raises(LabelConfigError, match=f"<{tag}>"):
+        parse_label_config(xml)
+
+
+def test_config_without_choices_is_rejected():
+    with pytest.raises(LabelConfigError, match="no <Choices>"):
+        parse_label_config('<View><Text name="t" value="$text"/></View>')
+
+
+def test_malformed_xml_is_rejected():
+    with pytest.raises(LabelConfigError, match="well-formed"):
+        parse_label_config("<View><Text name='t'")
+
+
+@pytest.mark.django_db
+def test_create_project_from_label_config_stores_classes_with_free_digit_keys():
+    user = factories.make_user()
+    project = create_project_from_label_config("Reviews", SENTIMENT, user)
+    classes = list(project.classes.order_by("order").values_list("name", "key"))
+    assert classes == [("positive", "p"), ("negative", "1"), ("neutral", "2")]
+    assert project.label_config == SENTIMENT
+    assert project.memberships.get(user=user).role == "manager"

@@ -222,3 +222,81 @@ def test_annotator_labels_five_items_with_the_keyboard_and_sees_a_pushed_update(
         with db_turns:
             released = Lease.objects.filter(annotator=annotator, release_reason="released").count()
     expect(page.locator("#upcoming-count")).to_have_text("3")
+
+
+# A 2x2 PNG: the image path of the page, with no file served.
+PIXEL_PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP8z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg=="
+
+
+def test_image_items_multi_label_toggle_skip_flag_and_undo(asgi_server, browser_page, db_turns):
+    from playwright.sync_api import expect
+
+    from labelhub.projects.models import Item
+    from labelhub.queues.models import ItemFlag
+
+    project = factories.make_project(
+        name="Photos", classes=("cat", "dog", "wolf"), modality="image", multi_label=True, gold_rate=0,
+        overlap_fraction=0,
+    )  # fmt: skip
+    annotator = factories.make_member(
+        project, "annotator", user=factories.make_user("img", password="pw-img-12345")
+    )
+    Item.objects.bulk_create(
+        Item(
+            project=project,
+            external_id=f"photo-{i}",
+            payload={"image": PIXEL_PNG, "n": i},
+            content_hash=f"{i:064d}",
+        )
+        for i in range(6)
+    )
+    page = browser_page
+    page.goto(f"{asgi_server}/accounts/login/")
+    page.fill("input[name=username]", "img")
+    page.fill("input[name=password]", "pw-img-12345")
+    page.click("button[type=submit]")
+    page.goto(f"{asgi_server}/projects/{project.pk}/label/")
+
+    expect(page.locator("#item-image")).to_be_visible()
+    expect(page.locator("#item-text")).to_be_hidden()
+    # Multi-label: keys toggle; "2" twice leaves only cat and wolf.
+    for key in ("1", "2", "3", "2"):
+        page.keyboard.press(key)
+    expect(page.locator('.class-btn[aria-pressed="true"]')).to_have_count(2)
+    first_ref = page.locator("#item-ref").inner_text()
+    page.keyboard.press("Enter")
+    expect(page.locator("#done-today")).to_have_text("1")
+
+    page.keyboard.press("s")  # skip
+    expect(page.locator("#notices")).to_contain_text("Skipped")
+    page.keyboard.press("f")  # flag, with a comment
+    expect(page.locator("#flag-comment")).to_be_focused()
+    page.keyboard.type("two animals in one photo")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#notices")).to_contain_text("Flagged")
+
+    page.keyboard.press("z")  # undo the submit: the first photo is back with its labels
+    expect(page.locator("#item-ref")).to_have_text(first_ref)
+    expect(page.locator('.class-btn[aria-pressed="true"]')).to_have_count(2)
+    expect(page.locator("#done-today")).to_have_text("0")
+
+    page.keyboard.press("?")
+    expect(page.locator("#help")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.locator("#help")).to_be_hidden()
+
+    deadline = time.monotonic() + 10
+    while True:
+        with db_turns:
+            flags = list(ItemFlag.objects.filter(annotator=annotator).values_list("comment", flat=True))
+            annotation = Annotation.objects.filter(annotator=annotator).first()
+            reasons = sorted(
+                Lease.objects.filter(annotator=annotator).values_list("release_reason", flat=True)
+            )
+        if flags and annotation is not None and annotation.retracted_at is not None:
+            break
+        assert time.monotonic() < deadline, "skip, flag and undo did not all reach the server"
+        time.sleep(0.1)
+    assert flags == ["two animals in one photo"]
+    assert sorted(annotation.labels) == ["cat", "wolf"]
+    assert "skipped" in reasons and "flagged" in reasons

@@ -127,13 +127,7 @@ def asgi_server(db_turns, monkeypatch):
     server.should_exit = True
     thread.join(timeout=10)
     sock.close()
-    if connections["default"].vendor == "postgresql":
-        # A request thread may still hold a connection (e.g. the page's release-on-leave call).
-        with connections["default"].cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
+    connections.close_all()
 
 
 @pytest.fixture
@@ -148,6 +142,8 @@ def browser_page(monkeypatch):
         page.set_default_timeout(15000)
         yield page
         browser.close()
+    # The test body ran inside Playwright's greenlet, whose database connection is its own.
+    connections.close_all()
 
 
 def post_json(url: str, token: str, body: dict) -> dict:
@@ -222,6 +218,7 @@ def test_annotator_labels_five_items_with_the_keyboard_and_sees_a_pushed_update(
         with db_turns:
             released = Lease.objects.filter(annotator=annotator, release_reason="released").count()
     expect(page.locator("#upcoming-count")).to_have_text("3")
+    connections.close_all()
 
 
 # A 2x2 PNG: the image path of the page, with no file served.
@@ -300,3 +297,4 @@ def test_image_items_multi_label_toggle_skip_flag_and_undo(asgi_server, browser_
     assert flags == ["two animals in one photo"]
     assert sorted(annotation.labels) == ["cat", "wolf"]
     assert "skipped" in reasons and "flagged" in reasons
+    connections.close_all()

@@ -357,7 +357,7 @@ def _lease_batch(annotator, project: Project, count: int, taken_items: set[int])
     background process), mix in gold, then lock and lease the next servable entries."""
     now = timezone.now()
     expires_at = now + timedelta(minutes=project.lease_minutes)
-    expire_leases(project=project, now=now)
+    _expire_overdue(project, now, announce=True)
     taken = set(taken_items)
     gold: list[Lease] = []
     for _ in range(count):
@@ -654,32 +654,37 @@ def expire_leases(
     """
     now = now or timezone.now()
     with transaction.atomic():
-        qs = Lease.objects.filter(released_at__isnull=True, completed_at__isnull=True, expires_at__lte=now)
-        if project is not None:
-            qs = qs.filter(entry__project=project)
-        if connection.features.has_select_for_update_skip_locked:
-            qs = qs.select_for_update(skip_locked=True, of=("self",))
-        rows = list(
-            qs.order_by("entry_id").values_list(
-                "pk", "entry_id", "entry__item_id", "annotator_id", "entry__project_id"
-            )
+        expired = _expire_overdue(project, now, announce=announce)
+    if expired:
+        logger.info("expired %d leases", len(expired))
+    return expired
+
+
+def _expire_overdue(project: Project | None, now: datetime, *, announce: bool) -> list[ExpiredLease]:
+    """The body of :func:`expire_leases`; call inside a transaction (``next`` uses its own)."""
+    qs = Lease.objects.filter(released_at__isnull=True, completed_at__isnull=True, expires_at__lte=now)
+    if project is not None:
+        qs = qs.filter(entry__project=project)
+    if connection.features.has_select_for_update_skip_locked:
+        qs = qs.select_for_update(skip_locked=True, of=("self",))
+    rows = list(
+        qs.order_by("entry_id").values_list(
+            "pk", "entry_id", "entry__item_id", "annotator_id", "entry__project_id"
         )
-        if not rows:
-            return []
-        Lease.objects.filter(pk__in=[r[0] for r in rows]).update(
-            released_at=now, release_reason=Lease.ReleaseReason.EXPIRED
-        )
-        per_entry: dict[int, int] = {}
-        for row in rows:
-            per_entry[row[1]] = per_entry.get(row[1], 0) + 1
-        for entry_id in sorted(per_entry):
-            QueueEntry.objects.filter(pk=entry_id).update(
-                leased_count=F("leased_count") - per_entry[entry_id]
-            )
-        expired = [ExpiredLease(*row) for row in rows]
-        if announce:
-            transaction.on_commit(lambda: _announce_expired(expired))
-    logger.info("expired %d leases", len(expired))
+    )
+    if not rows:
+        return []
+    Lease.objects.filter(pk__in=[r[0] for r in rows]).update(
+        released_at=now, release_reason=Lease.ReleaseReason.EXPIRED
+    )
+    per_entry: dict[int, int] = {}
+    for row in rows:
+        per_entry[row[1]] = per_entry.get(row[1], 0) + 1
+    for entry_id in sorted(per_entry):
+        QueueEntry.objects.filter(pk=entry_id).update(leased_count=F("leased_count") - per_entry[entry_id])
+    expired = [ExpiredLease(*row) for row in rows]
+    if announce:
+        transaction.on_commit(lambda: _announce_expired(expired))
     return expired
 
 

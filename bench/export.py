@@ -57,13 +57,7 @@ def fill(project_id: int, user_id: int, count: int) -> None:
             for i in range(count):
                 payload = json.dumps({"text": f"benchmark sentence number {i} about a {classes[i % 4]}"})
                 copy.write_row(
-                    (
-                        project_id,
-                        f"item-{i:07d}",
-                        payload,
-                        hashlib.sha256(payload.encode()).hexdigest(),
-                        "2026-01-01",
-                    )
+                    (project_id, f"item-{i:07d}", payload, hashlib.sha256(payload.encode()).hexdigest(), "2026-01-01")
                 )
         cursor.execute(
             """INSERT INTO projects_annotation (item_id, annotator_id, labels, time_spent, source,
@@ -149,9 +143,7 @@ def main() -> None:
     url, admin_url, name = scratch_url(base)
     recreate_database(admin_url, name)
     data_dir = tempfile.mkdtemp(prefix="labelhub-bench-export-")
-    os.environ.update(
-        DATABASE_URL=url, LABELHUB_DATA_DIR=data_dir, DJANGO_SETTINGS_MODULE="labelhub.settings"
-    )
+    os.environ.update(DATABASE_URL=url, LABELHUB_DATA_DIR=data_dir, DJANGO_SETTINGS_MODULE="labelhub.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django
 
@@ -188,17 +180,8 @@ def main() -> None:
         connections.close_all()
         port = free_port()
         server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "labelhub.asgi:application",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
+            [sys.executable, "-m", "uvicorn", "labelhub.asgi:application", "--port", str(port),
+             "--log-level", "warning", "--no-access-log"],
             cwd=ROOT,
             env={**os.environ, "DEBUG": "0", "ALLOWED_HOSTS": "127.0.0.1"},
         )
@@ -211,12 +194,8 @@ def main() -> None:
                 time.sleep(0.1)
         export = f"{base_url}/api/snapshots/{snapshot.content_hash}/export"
         results = {}
-        for label, fmt in [
-            ("jsonl_streamed", "jsonl"),
-            ("jsonl_cached", "jsonl"),
-            ("parquet_streamed", "parquet"),
-            ("parquet_cached", "parquet"),
-        ]:
+        for label, fmt in [("jsonl_streamed", "jsonl"), ("jsonl_cached", "jsonl"), ("parquet_streamed", "parquet"),
+                           ("parquet_cached", "parquet")]:
             result = download(f"{export}/{fmt}/", token, server.pid)
             result["items_per_second"] = round(args.items / result["seconds"])
             results[label] = result

@@ -258,7 +258,7 @@ def _servable_entries(annotator, project: Project):
 
 
 def _lock_servable(annotator, project: Project, count: int, exclude_items: set[int]) -> list[QueueEntry]:
-    qs = _servable_entries(annotator, project)
+    qs = _servable_entries(annotator, project).select_related("item")
     if exclude_items:
         qs = qs.exclude(item_id__in=exclude_items)
     if connection.features.has_select_for_update_skip_locked:
@@ -291,6 +291,10 @@ def _gold_lease(annotator, project: Project, expires_at: datetime, taken_items: 
     gold_item = pick_gold_item(annotator, project)
     if gold_item is None or gold_item.pk in taken_items:
         return None
+    if Lease.objects.filter(
+        annotator=annotator, entry__item=gold_item, released_at__isnull=True, completed_at__isnull=True
+    ).exists():
+        return None  # already on this annotator's page (prefetched)
     entry = (
         QueueEntry.objects.select_for_update().filter(project=project, item=gold_item, is_open=True).first()
     )
@@ -325,7 +329,6 @@ def lease_next_items(
     """
     count = max(1, min(count, MAX_PREFETCH))
     _check_may_be_served(annotator, project)
-    expire_leases(project=project)
     leases: list[Lease] = []
     filled = False
     for attempt in range(LEASE_ATTEMPTS):
@@ -350,14 +353,12 @@ def lease_next_items(
 
 
 def _lease_batch(annotator, project: Project, count: int, taken_items: set[int]) -> list[Lease]:
+    """One leasing transaction: expire this project's overdue leases (so expiry needs no
+    background process), mix in gold, then lock and lease the next servable entries."""
     now = timezone.now()
     expires_at = now + timedelta(minutes=project.lease_minutes)
-    held_items = set(
-        Lease.objects.filter(
-            annotator=annotator, entry__project=project, released_at__isnull=True, completed_at__isnull=True
-        ).values_list("entry__item_id", flat=True)
-    )
-    taken = taken_items | held_items
+    _expire_overdue(project, now, announce=True)
+    taken = set(taken_items)
     gold: list[Lease] = []
     for _ in range(count):
         lease = _gold_lease(annotator, project, expires_at, taken)
@@ -653,32 +654,37 @@ def expire_leases(
     """
     now = now or timezone.now()
     with transaction.atomic():
-        qs = Lease.objects.filter(released_at__isnull=True, completed_at__isnull=True, expires_at__lte=now)
-        if project is not None:
-            qs = qs.filter(entry__project=project)
-        if connection.features.has_select_for_update_skip_locked:
-            qs = qs.select_for_update(skip_locked=True, of=("self",))
-        rows = list(
-            qs.order_by("entry_id").values_list(
-                "pk", "entry_id", "entry__item_id", "annotator_id", "entry__project_id"
-            )
+        expired = _expire_overdue(project, now, announce=announce)
+    if expired:
+        logger.info("expired %d leases", len(expired))
+    return expired
+
+
+def _expire_overdue(project: Project | None, now: datetime, *, announce: bool) -> list[ExpiredLease]:
+    """The body of :func:`expire_leases`; call inside a transaction (``next`` uses its own)."""
+    qs = Lease.objects.filter(released_at__isnull=True, completed_at__isnull=True, expires_at__lte=now)
+    if project is not None:
+        qs = qs.filter(entry__project=project)
+    if connection.features.has_select_for_update_skip_locked:
+        qs = qs.select_for_update(skip_locked=True, of=("self",))
+    rows = list(
+        qs.order_by("entry_id").values_list(
+            "pk", "entry_id", "entry__item_id", "annotator_id", "entry__project_id"
         )
-        if not rows:
-            return []
-        Lease.objects.filter(pk__in=[r[0] for r in rows]).update(
-            released_at=now, release_reason=Lease.ReleaseReason.EXPIRED
-        )
-        per_entry: dict[int, int] = {}
-        for row in rows:
-            per_entry[row[1]] = per_entry.get(row[1], 0) + 1
-        for entry_id in sorted(per_entry):
-            QueueEntry.objects.filter(pk=entry_id).update(
-                leased_count=F("leased_count") - per_entry[entry_id]
-            )
-        expired = [ExpiredLease(*row) for row in rows]
-        if announce:
-            transaction.on_commit(lambda: _announce_expired(expired))
-    logger.info("expired %d leases", len(expired))
+    )
+    if not rows:
+        return []
+    Lease.objects.filter(pk__in=[r[0] for r in rows]).update(
+        released_at=now, release_reason=Lease.ReleaseReason.EXPIRED
+    )
+    per_entry: dict[int, int] = {}
+    for row in rows:
+        per_entry[row[1]] = per_entry.get(row[1], 0) + 1
+    for entry_id in sorted(per_entry):
+        QueueEntry.objects.filter(pk=entry_id).update(leased_count=F("leased_count") - per_entry[entry_id])
+    expired = [ExpiredLease(*row) for row in rows]
+    if announce:
+        transaction.on_commit(lambda: _announce_expired(expired))
     return expired
 
 

@@ -1,0 +1,292 @@
+"""Benchmark: "next item" and "submit" over HTTP with 1,000,000 items and 32 annotators.
+
+Creates a scratch PostgreSQL database next to ``DATABASE_URL`` (``<name>_bench_next_item``),
+migrates it, COPYs the items in, starts labelhub under uvicorn (several worker processes) on
+127.0.0.1, and lets 32 annotator clients (token auth, keep-alive connections, spread over a few
+client processes) loop next → submit for a bounded time. Prints one JSON object with p50/p95/p99
+latency of both calls and the request rate; drops the scratch database afterwards.
+
+    DATABASE_URL=postgres://… .venv/bin/python bench/next_item.py [--items N] [--clients K] [--seconds S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import json
+import multiprocessing
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelhub.settings")
+
+
+def scratch_url(base_url: str) -> tuple[str, str]:
+    parsed = urlparse(base_url)
+    name = f"{parsed.path.lstrip('/') or 'labelhub'}_bench_next_item"
+    return urlunparse(parsed._replace(path=f"/{name}")), name
+
+
+def admin_connection(base_url: str):
+    import psycopg
+
+    parsed = urlparse(base_url)
+    return psycopg.connect(urlunparse(parsed._replace(path="/postgres")), autocommit=True)
+
+
+def create_database(base_url: str, name: str) -> None:
+    with admin_connection(base_url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_database(base_url: str, name: str) -> None:
+    with admin_connection(base_url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def seed(n_items: int, n_clients: int) -> tuple[int, list[str], list[str]]:
+    """Migrate, then one project with ``n_items`` items (COPY) and ``n_clients`` annotators."""
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection, connections
+    from rest_framework.authtoken.models import Token
+
+    from labelhub.projects.models import Item, LabelClass, Project, ProjectMembership
+
+    call_command("migrate", interactive=False, verbosity=0)
+    classes = ["cat", "dog", "wolf"]
+    # Defaults of a real project: 10 % overlap to 3 annotators, 5 % gold rate (no gold marked).
+    project = Project.objects.create(name="bench next item")
+    LabelClass.objects.bulk_create(
+        LabelClass(project=project, name=c, key=str(i + 1), order=i) for i, c in enumerate(classes)
+    )
+    User = get_user_model()
+    users = User.objects.bulk_create(User(username=f"bench-annotator-{i}") for i in range(n_clients))
+    ProjectMembership.objects.bulk_create(ProjectMembership(project=project, user=u) for u in users)
+    tokens = [Token.objects.create(user=u).key for u in users]
+    tag = uuid.uuid4().hex[:8]
+    columns = "project_id, external_id, payload, content_hash, created_at"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT now()")
+        now = cursor.fetchone()[0].isoformat()
+        with cursor.cursor.copy(f"COPY {Item._meta.db_table} ({columns}) FROM STDIN") as copy:
+            chunk = io.StringIO()
+            for i in range(n_items):
+                payload = json.dumps({"text": f"benchmark sentence number {i} about an animal"})
+                chunk.write(f"{project.pk}\tb{i}\t{payload}\t{tag}{i:056d}\t{now}\n")
+                if i % 50000 == 49999:
+                    copy.write(chunk.getvalue())
+                    chunk = io.StringIO()
+            copy.write(chunk.getvalue())
+        cursor.execute("ANALYZE")
+    connections.close_all()
+    return project.pk, tokens, classes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_command(kind: str, port: int, workers: int, threads: int) -> list[str]:
+    """gunicorn (WSGI, threaded workers) or uvicorn (ASGI) serving labelhub on 127.0.0.1."""
+    if kind == "gunicorn":
+        return [
+            sys.executable, "-m", "gunicorn", "labelhub.wsgi:application",
+            "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class", "gthread",
+            "--threads", str(threads), "--log-level", "warning", "--backlog", "256",
+        ]  # fmt: skip
+    return [
+        sys.executable, "-m", "uvicorn", "labelhub.asgi:application", "--host", "127.0.0.1",
+        "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning",
+        "--lifespan", "off",
+    ]  # fmt: skip
+
+
+def start_server(command: list[str], port: int, env: dict) -> subprocess.Popen:
+    server = subprocess.Popen(command, cwd=ROOT, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit("the server did not start")
+
+
+def client_process(
+    port: int, project_id: int, tokens: list[str], classes: list[str], seconds: float, max_loops: int
+):
+    """One process of annotator threads; returns (next latencies, submit latencies, errors)."""
+    results = {"next": [], "submit": [], "errors": 0, "empty": 0}
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def annotator(token: str):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+        rng = random.Random(token)
+        nexts, submits, errors, empty = [], [], 0, 0
+        for _ in range(max_loops):
+            if time.monotonic() >= deadline:
+                break
+            started = time.perf_counter()
+            conn.request("POST", f"/api/projects/{project_id}/queue/next/", body=b"", headers=headers)
+            response = conn.getresponse()
+            body = response.read()
+            nexts.append((time.perf_counter() - started) * 1000)
+            if response.status == 204:
+                empty += 1
+                continue
+            if response.status != 200:
+                errors += 1
+                continue
+            lease_id = json.loads(body)["lease"]["id"]
+            submit = json.dumps({"labels": [rng.choice(classes)], "time_spent": 1.0}).encode()
+            started = time.perf_counter()
+            conn.request("POST", f"/api/leases/{lease_id}/submit/", body=submit, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            submits.append((time.perf_counter() - started) * 1000)
+            if response.status != 201:
+                errors += 1
+        conn.close()
+        with lock:
+            results["next"] += nexts
+            results["submit"] += submits
+            results["errors"] += errors
+            results["empty"] += empty
+
+    threads = [threading.Thread(target=annotator, args=(t,)) for t in tokens]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def percentiles(values: list[float]) -> dict:
+    import numpy as np
+
+    if not values:
+        return {"count": 0}
+    arr = np.asarray(values)
+    return {
+        "count": len(values),
+        "p50_ms": round(float(np.percentile(arr, 50)), 2),
+        "p95_ms": round(float(np.percentile(arr, 95)), 2),
+        "p99_ms": round(float(np.percentile(arr, 99)), 2),
+        "max_ms": round(float(arr.max()), 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=1_000_000)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=30.0, help="Measured time (after warm-up).")
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--max-loops", type=int, default=100_000, help="Bound per client.")
+    parser.add_argument("--workers", type=int, default=max(2, min(4, os.cpu_count() or 2)))
+    parser.add_argument("--client-processes", type=int, default=4)
+    parser.add_argument(
+        "--server",
+        choices=["gunicorn", "uvicorn"],
+        default="gunicorn",
+        help="gunicorn: WSGI gthread workers with persistent DB connections (the API tier); "
+        "uvicorn: the ASGI app, which opens a connection per request (CONN_MAX_AGE=0, see notes)",
+    )
+    parser.add_argument("--threads", type=int, default=16, help="Threads per gunicorn worker.")
+    parser.add_argument("--keep", action="store_true", help="Keep the scratch database.")
+    args = parser.parse_args()
+
+    base_url = os.environ.get("DATABASE_URL", "")
+    if not base_url.startswith(("postgres://", "postgresql://")):
+        raise SystemExit("set DATABASE_URL to a PostgreSQL server (the benchmark creates a scratch database)")
+    url, name = scratch_url(base_url)
+    create_database(base_url, name)
+    os.environ["DATABASE_URL"] = url
+    load_before = os.getloadavg()
+    try:
+        started = time.perf_counter()
+        project_id, tokens, classes = seed(args.items, args.clients)
+        seed_s = time.perf_counter() - started
+        port = free_port()
+        # Django under ASGI runs each request in its own thread: persistent connections would pile
+        # up one per thread (past max_connections), so the ASGI server connects per request.
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "DEBUG": "0",
+            "LOG_LEVEL": "WARNING",
+            "DB_CONN_MAX_AGE": "600" if args.server == "gunicorn" else "0",
+        }
+        env.pop("REDIS_URL", None)  # no pages listen here; the in-memory layer keeps announcements local
+        server = start_server(server_command(args.server, port, args.workers, args.threads), port, env)
+        try:
+            groups = [tokens[i :: args.client_processes] for i in range(args.client_processes)]
+            ctx = multiprocessing.get_context("spawn")
+            with ctx.Pool(len(groups)) as pool:
+                pool.starmap(
+                    client_process,
+                    [(port, project_id, g, classes, args.warmup, args.max_loops) for g in groups],
+                )
+                started = time.perf_counter()
+                parts = pool.starmap(
+                    client_process,
+                    [(port, project_id, g, classes, args.seconds, args.max_loops) for g in groups],
+                )
+                wall = time.perf_counter() - started
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        nexts = [v for p in parts for v in p["next"]]
+        submits = [v for p in parts for v in p["submit"]]
+        print(
+            json.dumps(
+                {
+                    "benchmark": "next_item",
+                    "items": args.items,
+                    "clients": args.clients,
+                    "server": f"{args.server}, {args.workers} worker processes"
+                    + (f" x {args.threads} threads" if args.server == "gunicorn" else "")
+                    + ", 127.0.0.1",
+                    "seconds": round(wall, 2),
+                    "seed_s": round(seed_s, 1),
+                    "next": percentiles(nexts),
+                    "submit": percentiles(submits),
+                    "requests_per_s": round((len(nexts) + len(submits)) / wall, 1),
+                    "items_labelled_per_s": round(len(submits) / wall, 1),
+                    "empty_204": sum(p["empty"] for p in parts),
+                    "errors": sum(p["errors"] for p in parts),
+                    "cpu_count": os.cpu_count(),
+                    "loadavg_before": [round(x, 2) for x in load_before],
+                    "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+                }
+            )
+        )
+    finally:
+        if not args.keep:
+            drop_database(base_url, name)
+
+
+if __name__ == "__main__":
+    main()

@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from labelhub.projects.models import ProjectMembership
 from labelhub.projects.selectors import projects_for_user
 from labelhub.queues import selectors
 from labelhub.queues.services import MAX_PREFETCH
@@ -17,6 +18,13 @@ PREFETCH = 3
 def home(request):
     """The project picker, with each project's progress."""
     projects = selectors.projects_with_progress(projects_for_user(request.user), request.user)
+    managed = set(
+        ProjectMembership.objects.filter(user=request.user, role=ProjectMembership.Role.MANAGER).values_list(
+            "project_id", flat=True
+        )
+    )
+    for project in projects:
+        project.can_manage = request.user.is_staff or project.pk in managed
     return render(request, "annotators/home.html", {"projects": projects})
 
 

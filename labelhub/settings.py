@@ -84,7 +84,9 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'labelhub.sqlite3'}",
-        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+        # 0 by default: under ASGI each request runs in its own thread, and persistent connections
+        # would pile up to PostgreSQL's client limit. Set it for WSGI/gunicorn processes.
+        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -60,3 +60,19 @@ def test_labeling_page_is_404_for_outsiders(client, project, outsider):
 def test_labeling_page_needs_login(client, project):
     response = client.get(f"/projects/{project.pk}/label/")
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_home_links_managers_to_the_console_pages_and_annotators_only_to_guidelines(client):
+    project = factories.make_project(name="Wolves")
+    manager = factories.make_member(project, "manager")
+    annotator = factories.make_member(project, "annotator")
+    qa_link = f'href="/qa/projects/{project.pk}/"'.encode()
+    guidelines_link = f'href="/guidelines/projects/{project.pk}/"'.encode()
+
+    client.force_login(manager)
+    page = client.get("/").content
+    assert qa_link in page and f'href="/snapshots/projects/{project.pk}/"'.encode() in page
+
+    client.force_login(annotator)
+    page = client.get("/").content
+    assert guidelines_link in page and qa_link not in page

@@ -29,9 +29,13 @@ class Command(BaseCommand):
         call_command("demo_data", members=users)
         if no_serve:
             return
-        worker = None
+        background = []
         if not no_worker:
-            worker = subprocess.Popen([sys.executable, "manage.py", "db_worker"])  # noqa: S603
+            # The active-learning worker, and a sweeper that expires leases and tells open pages.
+            background.append(subprocess.Popen([sys.executable, "manage.py", "db_worker"]))  # noqa: S603
+            background.append(
+                subprocess.Popen([sys.executable, "manage.py", "expire_leases", "--every", "30"])  # noqa: S603
+            )
         self.stdout.write(
             self.style.SUCCESS(
                 f"\nlabelhub demo on http://{addr}/\n"
@@ -42,8 +46,8 @@ class Command(BaseCommand):
         try:
             call_command("runserver", addr, use_reloader=False)
         finally:
-            if worker is not None:
-                worker.terminate()
+            for process in background:
+                process.terminate()
 
     def _ensure_users(self) -> list:
         users = []

@@ -231,7 +231,10 @@ def run_round(round_id: int, device: str | None = None) -> ModelRound | None:
     attempt = model_round.attempts
     project = model_round.project
     clock = StageClock(model_round.pk)
-    device = resolve_device(device or model_round.device)
+    requested = device or model_round.device
+    if requested == "auto":
+        requested = default_device()  # the worker's own policy (al_worker --device / LABELHUB_AL_DEVICE)
+    device = resolve_device(requested)
     class_names = class_names_of(project)
     n_classes = len(class_names)
     rng = np.random.default_rng(model_round.pk)

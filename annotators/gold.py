@@ -1,10 +1,21 @@
-"""Gold (honeypot) items: which one, if any, to mix into an annotator's next item."""
+"""Gold (honeypot) items: marking known answers, mixing them into queues, scoring annotators.
+
+Gold answers stay on the server: the queue serves a gold item exactly like any other item (same
+payload, no reason field) and only this module and managers' QA views ever read ``GoldItem``.
+"""
 
 from __future__ import annotations
 
+import math
 import random
+from collections.abc import Iterable
 
-from labelhub.projects.models import Annotation, Item
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+
+from annotators.models import AnnotatorStats, GoldItem
+from labelhub.projects.models import Annotation, Item, LabelClass, Project
 
 
 def pick_gold_item(annotator, project, *, rng: random.Random | None = None) -> Item | None:
@@ -21,3 +32,126 @@ def pick_gold_item(annotator, project, *, rng: random.Random | None = None) -> I
     if not candidates:
         return None
     return Item.objects.get(pk=rng.choice(candidates))
+
+
+def validate_labels(project: Project, labels, *, field: str = "labels") -> list[str]:
+    """A clean list of class names of the project, or a ValidationError naming the bad value."""
+    if not isinstance(labels, list | tuple) or not all(isinstance(x, str) for x in labels):
+        raise ValidationError({field: f"expected a list of class names, got {labels!r}"})
+    known = set(LabelClass.objects.filter(project=project).values_list("name", flat=True))
+    unknown = [x for x in labels if x not in known]
+    if unknown:
+        raise ValidationError({field: f"unknown class {unknown[0]!r} (project classes: {sorted(known)})"})
+    if not labels:
+        raise ValidationError({field: "choose at least one class"})
+    if not project.multi_label and len(set(labels)) != 1:
+        raise ValidationError({field: f"this project is single-label: choose one class, got {list(labels)}"})
+    return sorted(set(labels))
+
+
+def mark_gold(
+    project: Project,
+    answers: Iterable[tuple[int, list[str]]],
+    *,
+    user=None,
+    source: str = GoldItem.Source.MANUAL,
+) -> list[GoldItem]:
+    """Set the known answer of items of ``project`` (create or replace), all or nothing."""
+    answers = list(answers)
+    item_ids = [int(item_id) for item_id, _ in answers]
+    found = set(Item.objects.filter(project=project, pk__in=item_ids).values_list("pk", flat=True))
+    missing = [i for i in item_ids if i not in found]
+    if missing:
+        raise ValidationError({"item_id": f"item {missing[0]} is not in project {project.pk}"})
+    rows = [
+        GoldItem(
+            item_id=int(item_id), labels=validate_labels(project, labels), source=source, created_by=user
+        )
+        for item_id, labels in answers
+    ]
+    with transaction.atomic():
+        GoldItem.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["item"],
+            update_fields=["labels", "source", "created_by"],
+        )
+    return rows
+
+
+def unmark_gold(project: Project, item_ids: Iterable[int]) -> int:
+    deleted, _ = GoldItem.objects.filter(item__project=project, item_id__in=list(item_ids)).delete()
+    return deleted
+
+
+def is_correct(labels: Iterable[str], gold_labels: Iterable[str]) -> bool:
+    """Gold is matched exactly: the same set of classes (order never matters)."""
+    return set(labels) == set(gold_labels)
+
+
+def wilson_interval(correct: int, seen: int, *, z: float = 1.959964) -> tuple[float, float] | None:
+    """95% Wilson score interval of a proportion: honest for small counts, unlike p ± z·se."""
+    if seen <= 0:
+        return None
+    p = correct / seen
+    denominator = 1 + z * z / seen
+    centre = (p + z * z / (2 * seen)) / denominator
+    half = z * math.sqrt(p * (1 - p) / seen + z * z / (4 * seen * seen)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def record_submission(annotation: Annotation, project: Project) -> AnnotatorStats:
+    """Add one submitted annotation to the annotator's running counters (gold, volume, time)."""
+    gold = GoldItem.objects.filter(item_id=annotation.item_id).values_list("labels", flat=True).first()
+    with transaction.atomic():
+        stats, _ = AnnotatorStats.objects.get_or_create(project=project, annotator_id=annotation.annotator_id)
+        updates = {
+            "annotations": F("annotations") + 1,
+            "seconds_spent": F("seconds_spent") + float(annotation.time_spent or 0),
+        }
+        if gold is not None:
+            updates["gold_seen"] = F("gold_seen") + 1
+            if is_correct(annotation.labels, gold):
+                updates["gold_correct"] = F("gold_correct") + 1
+        AnnotatorStats.objects.filter(pk=stats.pk).update(**updates)
+    stats.refresh_from_db()
+    return stats
+
+
+def rebuild_stats(project: Project) -> list[AnnotatorStats]:
+    """Recount every annotator's gold and volume counters from the annotations themselves.
+
+    The submit path only ever adds; undo (retraction) and gold answers changed afterwards are
+    reconciled here, which on-demand policy evaluation calls first.
+    """
+    gold = dict(GoldItem.objects.filter(item__project=project).values_list("item_id", "labels"))
+    totals: dict[int, dict] = {}
+    rows = Annotation.objects.filter(
+        item__project=project, retracted_at__isnull=True, annotator__isnull=False
+    ).values_list("annotator_id", "item_id", "labels", "time_spent")
+    for annotator_id, item_id, labels, time_spent in rows.iterator(chunk_size=5000):
+        t = totals.setdefault(
+            annotator_id, {"annotations": 0, "seconds_spent": 0.0, "gold_seen": 0, "gold_correct": 0}
+        )
+        t["annotations"] += 1
+        t["seconds_spent"] += float(time_spent or 0)
+        if item_id in gold:
+            t["gold_seen"] += 1
+            t["gold_correct"] += int(is_correct(labels, gold[item_id]))
+    empty = {"annotations": 0, "seconds_spent": 0.0, "gold_seen": 0, "gold_correct": 0}
+    with transaction.atomic():
+        existing = {
+            s.annotator_id: s for s in AnnotatorStats.objects.select_for_update().filter(project=project)
+        }
+        for stats in existing.values():
+            for name, value in totals.get(stats.annotator_id, empty).items():
+                setattr(stats, name, value)
+        AnnotatorStats.objects.bulk_update(list(existing.values()), list(empty), batch_size=1000)
+        AnnotatorStats.objects.bulk_create(
+            [
+                AnnotatorStats(project=project, annotator_id=annotator_id, **counts)
+                for annotator_id, counts in totals.items()
+                if annotator_id not in existing
+            ]
+        )
+    return list(AnnotatorStats.objects.filter(project=project).select_related("annotator"))

@@ -6,4 +6,5 @@ from annotators import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("projects/<int:project_id>/label/", views.label, name="label"),
 ]

@@ -1,3 +1,9 @@
 """WebSocket routes (Channels)."""
 
-websocket_urlpatterns: list = []
+from django.urls import re_path
+
+from annotators.consumers import QueueConsumer
+
+websocket_urlpatterns: list = [
+    re_path(r"^ws/projects/(?P<project_id>\d+)/queue/$", QueueConsumer.as_asgi()),
+]

@@ -1,14 +1,28 @@
-"""Reads of guidelines that the annotation flow depends on."""
+"""Reads of guidelines: the current version and the acknowledgement gate the annotation flow
+depends on, plus version history, class sections, questions and impact for pages and the API."""
 
 from __future__ import annotations
 
-from labelhub.guidelines.models import GuidelineAcknowledgement, GuidelineVersion
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Count, Prefetch, QuerySet
+
+from labelhub.guidelines.models import (
+    ClassDefinition,
+    GuidelineAcknowledgement,
+    GuidelineExample,
+    GuidelineVersion,
+)
+from labelhub.projects.models import Annotation, LabelClass, Project
+from labelhub.projects.selectors import is_manager
 
 
 def current_version(project) -> GuidelineVersion | None:
     """The latest published version of a project's guidelines, or None before the first."""
     return (
         GuidelineVersion.objects.filter(project=project, status=GuidelineVersion.Status.PUBLISHED)
+        .select_related("published_by")
         .order_by("-number")
         .first()
     )
@@ -22,3 +36,172 @@ def pending_acknowledgement(user, project) -> GuidelineVersion | None:
     if GuidelineAcknowledgement.objects.filter(version=version, user=user).exists():
         return None
     return version
+
+
+def acknowledgement_required_body(version: GuidelineVersion) -> dict[str, Any]:
+    """The JSON body of the queue's HTTP 409 while ``version`` awaits the annotator's acknowledgement."""
+    return {
+        "code": "guideline_ack_required",
+        "detail": f"Guideline v{version.number} was published; read its change summary and acknowledge it.",
+        "version": {"id": version.pk, "number": version.number, "change_summary": version.change_summary},
+        "acknowledge_url": f"/api/guidelines/{version.pk}/acknowledge/",
+    }
+
+
+def versions_visible_to(user, project: Project | int) -> QuerySet[GuidelineVersion]:
+    """Versions of a project a member may read: managers (and staff) also see drafts."""
+    versions = GuidelineVersion.objects.filter(project=project).select_related("published_by", "created_by")
+    if not is_manager(user, project):
+        versions = versions.filter(status=GuidelineVersion.Status.PUBLISHED)
+    return versions.order_by("-number", "-created_at")
+
+
+def published_versions(project: Project | int) -> QuerySet[GuidelineVersion]:
+    return (
+        GuidelineVersion.objects.filter(project=project, status=GuidelineVersion.Status.PUBLISHED)
+        .select_related("published_by")
+        .order_by("-number")
+    )
+
+
+def with_content(versions: QuerySet[GuidelineVersion]) -> QuerySet[GuidelineVersion]:
+    """Prefetch class definitions and examples (with their classes) in three queries, whatever the count."""
+    return versions.prefetch_related(
+        Prefetch("class_definitions", queryset=ClassDefinition.objects.select_related("label_class")),
+        Prefetch("examples", queryset=GuidelineExample.objects.select_related("label_class")),
+    )
+
+
+@dataclass
+class ClassSection:
+    """One class as a guideline page shows it: its definition, then examples for and against."""
+
+    label_class: LabelClass
+    definition: str = ""
+    positives: list[GuidelineExample] = field(default_factory=list)
+    negatives: list[GuidelineExample] = field(default_factory=list)
+
+
+def class_sections(version: GuidelineVersion) -> list[ClassSection]:
+    """The version's classes in schema order, from prefetched rows when :func:`with_content` was used.
+
+    A class with examples but no definition row still gets a section, so nothing written is lost.
+    """
+    sections: dict[int, ClassSection] = {}
+    for definition in version.class_definitions.all():
+        sections[definition.label_class_id] = ClassSection(definition.label_class, definition.definition)
+    for example in version.examples.all():
+        section = sections.setdefault(example.label_class_id, ClassSection(example.label_class))
+        (section.positives if example.kind == GuidelineExample.Kind.POSITIVE else section.negatives).append(
+            example
+        )
+    return sorted(sections.values(), key=lambda s: (s.label_class.order, s.label_class.pk))
+
+
+def questions_for(project: Project | int, *, answered: bool | None = None):
+    """Items flagged as ambiguous in a project, newest first; ``answered`` filters either way."""
+    from labelhub.queues.models import ItemFlag
+
+    flags = ItemFlag.objects.filter(item__project=project).select_related(
+        "item", "annotator", "answered_in", "answered_by", "guideline_version"
+    )
+    if answered is not None:
+        flags = flags.filter(answered_at__isnull=not answered)
+    return flags.order_by("-created_at", "-pk")
+
+
+def open_question_count(project: Project | int) -> int:
+    from labelhub.queues.models import ItemFlag
+
+    return ItemFlag.objects.filter(item__project=project, answered_at__isnull=True).count()
+
+
+@dataclass
+class VersionImpact:
+    """What happened under one guideline version. ``version`` None: annotations made before any."""
+
+    version: GuidelineVersion | None
+    annotations: int = 0
+    annotators: int = 0
+    questions_answered: int = 0
+    agreement_before: dict[str, Any] | None = None
+    agreement_after: dict[str, Any] | None = None
+
+    @property
+    def alpha_change(self) -> float | None:
+        before = (self.agreement_before or {}).get("krippendorff_alpha")
+        after = (self.agreement_after or {}).get("krippendorff_alpha")
+        return None if before is None or after is None else after - before
+
+    @property
+    def percent_change(self) -> float | None:
+        before = (self.agreement_before or {}).get("percent_agreement")
+        after = (self.agreement_after or {}).get("percent_agreement")
+        return None if before is None or after is None else after - before
+
+
+@dataclass
+class GuidelineImpact:
+    rows: list[VersionImpact]
+    agreement_available: bool
+
+
+def _agreement_by_version(project: Project) -> dict | None:
+    """The QA app's agreement per guideline version, or None while that part is not installed."""
+    try:
+        from annotators.agreement import agreement_by_guideline_version
+    except ImportError:
+        return None
+    return agreement_by_guideline_version(project)
+
+
+def guideline_impact(project: Project) -> GuidelineImpact:
+    """Per published version (oldest first): annotations and annotators under it, questions it
+    answered, and agreement under the version before it vs under it.
+
+    "Before" for v1 is the annotations made with no guideline at all. Retracted annotations do not
+    count. Agreement comes from the QA app; it is never computed here.
+    """
+    from labelhub.queues.models import ItemFlag
+
+    versions = list(published_versions(project).order_by("number"))
+    counts = {
+        row["guideline_version"]: row
+        for row in Annotation.objects.filter(item__project=project, retracted_at__isnull=True)
+        .values("guideline_version")
+        .annotate(n=Count("id"), people=Count("annotator", distinct=True))
+        .order_by()
+    }
+    answered = dict(
+        ItemFlag.objects.filter(item__project=project, answered_in__isnull=False)
+        .values_list("answered_in")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    agreement = _agreement_by_version(project)
+    rows: list[VersionImpact] = []
+    before_key = None
+    unversioned = counts.get(None)
+    if unversioned:
+        rows.append(
+            VersionImpact(
+                None,
+                annotations=unversioned["n"],
+                annotators=unversioned["people"],
+                agreement_after=(agreement or {}).get(None),
+            )
+        )
+    for version in versions:
+        row = counts.get(version.pk, {"n": 0, "people": 0})
+        rows.append(
+            VersionImpact(
+                version,
+                annotations=row["n"],
+                annotators=row["people"],
+                questions_answered=answered.get(version.pk, 0),
+                agreement_before=None if agreement is None else agreement.get(before_key),
+                agreement_after=None if agreement is None else agreement.get(version.pk),
+            )
+        )
+        before_key = version.pk
+    return GuidelineImpact(rows=rows, agreement_available=agreement is not None)

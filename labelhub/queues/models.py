@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F, Q
+
+from labelhub.projects.models import Project
 
 
 class QueueEntry(models.Model):
@@ -21,6 +24,9 @@ class QueueEntry(models.Model):
     reason = models.CharField(max_length=10, choices=Reason.choices, default=Reason.RANDOM)
     required_annotations = models.PositiveIntegerField(default=1)
     completed_annotations = models.PositiveIntegerField(default=0)
+    # Live (unexpired, unreleased, uncompleted) leases. Kept on the row itself so that the
+    # "has a free slot" test is re-checked by PostgreSQL after a SKIP LOCKED row lock.
+    leased_count = models.PositiveIntegerField(default=0)
     is_open = models.BooleanField(default=True, help_text="False once enough annotators finished it.")
     # Idempotency key of the writer (e.g. "al-round-17"): a retried writer never duplicates entries.
     batch_key = models.CharField(max_length=64, blank=True)
@@ -35,6 +41,11 @@ class QueueEntry(models.Model):
             models.UniqueConstraint(
                 fields=["project", "item"], condition=models.Q(is_open=True), name="one_open_entry_per_item"
             ),
+            # Never more annotators on an entry than it asks for: the overlap invariant, in the DB.
+            models.CheckConstraint(
+                condition=Q(completed_annotations__lte=F("required_annotations") - F("leased_count")),
+                name="entry_never_over_leased",
+            ),
         ]
         verbose_name_plural = "queue entries"
 
@@ -43,14 +54,31 @@ class QueueEntry(models.Model):
 
 
 class Lease(models.Model):
+    class ReleaseReason(models.TextChoices):
+        RELEASED = "released", "Released (unused prefetch)"
+        SKIPPED = "skipped", "Skipped"
+        FLAGGED = "flagged", "Flagged"
+        EXPIRED = "expired", "Expired"
+
     entry = models.ForeignKey(QueueEntry, on_delete=models.CASCADE, related_name="leases")
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="leases")
     leased_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(db_index=True)
     released_at = models.DateTimeField(null=True, blank=True, help_text="Skipped, released or expired.")
     completed_at = models.DateTimeField(null=True, blank=True)
+    release_reason = models.CharField(max_length=10, choices=ReleaseReason.choices, blank=True)
 
     class Meta:
+        indexes = [
+            # "Does this annotator hold / did they skip this entry?" in the serve query.
+            models.Index(fields=["entry", "annotator"], name="lease_entry_annotator"),
+            # The expiry sweep reads only live leases, oldest deadline first.
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(released_at__isnull=True, completed_at__isnull=True),
+                name="live_lease_expiry",
+            ),
+        ]
         constraints = [
             # One live lease per (entry, annotator): nobody holds the same copy twice.
             models.UniqueConstraint(
@@ -59,6 +87,13 @@ class Lease(models.Model):
                 name="one_live_lease_per_entry_annotator",
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"lease {self.pk} of entry {self.entry_id} to {self.annotator_id}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.released_at is None and self.completed_at is None
 
 
 class ItemFlag(models.Model):
@@ -86,3 +121,12 @@ class ItemFlag(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+
+class ProjectQueue(Project):
+    """The admin's view of a project's queue and class balance (a proxy: no table of its own)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "queue and class balance"
+        verbose_name_plural = "queues and class balance"

@@ -55,3 +55,73 @@ def class_deficit(project: Project, class_names: list[str]) -> dict[str, float] 
     if norm == 0:
         return target
     return {name: s / norm for name, s in shortfall.items()}
+
+
+#: With a balance target, fills score this many random candidates per entry they add...
+BALANCE_POOL_FACTOR = 10
+#: ...and never fewer than this, so rare classes (1 % of the pool) show up among them.
+BALANCE_MIN_POOL = 2000
+
+
+def class_probabilities(suggestion: dict | None, class_names: list[str]) -> dict[str, float] | None:
+    """The model's probability per class from ``Item.suggestion``, or None without a suggestion.
+
+    Uses ``suggestion["probabilities"]`` (``{class: p}``) when the worker wrote one; otherwise
+    spreads ``confidence`` over the suggested labels and the rest evenly over the other classes.
+    """
+    if not suggestion:
+        return None
+    probabilities = suggestion.get("probabilities")
+    if isinstance(probabilities, dict) and probabilities:
+        raw = {name: max(float(probabilities.get(name, 0) or 0), 0.0) for name in class_names}
+        total = sum(raw.values())
+        return {name: p / total for name, p in raw.items()} if total > 0 else None
+    labels = [name for name in suggestion.get("labels") or [] if name in class_names]
+    if not labels:
+        return None
+    confidence = min(max(float(suggestion.get("confidence") or 0), 0.0), 1.0)
+    others = [name for name in class_names if name not in labels]
+    rest = (1 - confidence) / len(others) if others else 0.0
+    spread = confidence / len(labels) if others else 1 / len(labels)
+    return {name: (spread if name in labels else rest) for name in class_names}
+
+
+def balance_scores(items, class_names: list[str], deficit: dict[str, float]) -> dict[int, float]:
+    """Per item id, the expected share of the classes' shortfall it fills: sum_c deficit[c] * p(c).
+
+    Items without a model suggestion get the uniform prior, so with no model at all every item
+    scores the same and the fill stays random; with one, likely members of under-represented
+    classes rank first.
+    """
+    uniform = 1 / len(class_names)
+    scores = {}
+    for item in items:
+        probabilities = class_probabilities(item.suggestion, class_names)
+        if probabilities is None:
+            scores[item.pk] = sum(deficit[name] * uniform for name in class_names)
+        else:
+            scores[item.pk] = sum(deficit[name] * probabilities[name] for name in class_names)
+    return scores
+
+
+def balance_report(project: Project) -> dict:
+    """Target vs actual share per class, for the admin and ``GET /api/projects/<id>/balance/``."""
+    class_names = list(project.classes.values_list("name", flat=True))
+    target = target_distribution(project, class_names)
+    counts = current_label_counts(project)
+    total = sum(counts[name] for name in class_names)
+    deficit = class_deficit(project, class_names)
+    return {
+        "target_set": target is not None,
+        "labelled": total,
+        "classes": [
+            {
+                "name": name,
+                "count": counts[name],
+                "actual_share": counts[name] / total if total else 0.0,
+                "target_share": target[name] if target else None,
+                "deficit": deficit[name] if deficit else None,
+            }
+            for name in class_names
+        ],
+    }

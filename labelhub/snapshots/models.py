@@ -1,1 +1,114 @@
-"""Immutable, content-addressed snapshots of resolved labels (models added with the snapshot issue)."""
+"""Immutable, content-addressed snapshots of resolved labels, and the model runs trained on them.
+
+A snapshot's public id is ``content_hash`` (sha256 over its canonical contents, see
+``canonical.py``); the integer primary key only keeps the per-item table compact (an 8-byte
+foreign key on every row instead of a 64-character hash).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class ImmutableError(Exception):
+    """Raised on any attempt to change or delete a snapshot once cut."""
+
+
+class Snapshot(models.Model):
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="snapshots")
+    content_hash = models.CharField(max_length=64, unique=True, help_text="sha256 of the canonical contents.")
+    name = models.CharField(max_length=200, blank=True)
+    split_ratios = models.JSONField(help_text='{"train": 0.8, "val": 0.1, "test": 0.1}')
+    stratified = models.BooleanField(default=False)
+    item_count = models.PositiveIntegerField(default=0)
+    class_names = models.JSONField(
+        default=list, help_text="The project's classes at cut time, in label order."
+    )
+    guideline_versions = models.JSONField(
+        default=list, help_text="Guideline version ids the labels were made under."
+    )
+    # Computed once at cut time (the contents never change): per split per class counts, methods.
+    stats = models.JSONField(default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Set in the same transaction that inserts the items; from then on nothing may change.
+    sealed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "-created_at"], name="snapshot_project_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.name or 'snapshot'} {self.content_hash[:12]}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None and self.sealed_at is not None:
+            previous = type(self).objects.filter(pk=self.pk).values_list("sealed_at", flat=True).first()
+            if previous is not None:
+                raise ImmutableError(f"snapshot {self.content_hash[:12]} is sealed and cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableError(f"snapshot {self.content_hash[:12]} cannot be deleted")
+
+    @property
+    def short_id(self) -> str:
+        return self.content_hash[:12]
+
+
+class SnapshotItem(models.Model):
+    """One resolved item in one snapshot: the compact row everything else is derived from."""
+
+    class Split(models.TextChoices):
+        TRAIN = "train", "Train"
+        VAL = "val", "Validation"
+        TEST = "test", "Test"
+
+    # Rows are inserted in external-id order, so (snapshot, id) reads them back sorted without a sort.
+    snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="items", db_index=False)
+    # RESTRICT: an item in a snapshot cannot be deleted on its own, only with its whole project.
+    item = models.ForeignKey("projects.Item", on_delete=models.RESTRICT, related_name="+")
+    external_id = models.CharField(max_length=255)
+    payload_sha256 = models.CharField(max_length=64)
+    labels = models.JSONField()
+    confidence = models.FloatField()
+    method = models.CharField(max_length=15)
+    annotator_count = models.PositiveIntegerField()
+    guideline_versions = models.JSONField(default=list)
+    split = models.CharField(max_length=5, choices=Split.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["snapshot", "external_id"], name="one_row_per_item_per_snapshot"),
+        ]
+        indexes = [models.Index(fields=["snapshot", "id"], name="snapshotitem_in_order")]
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ImmutableError("snapshot items cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableError("snapshot items cannot be deleted")
+
+
+class ModelRun(models.Model):
+    """A model trained on a snapshot: lineage from a model artefact back to its exact data."""
+
+    snapshot = models.ForeignKey(Snapshot, on_delete=models.PROTECT, related_name="model_runs")
+    name = models.CharField(max_length=200)
+    metrics = models.JSONField(default=dict, blank=True, help_text='{"accuracy": 0.91, ...}')
+    artifact_uri = models.CharField(max_length=1000, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} on {self.snapshot_id}"

@@ -1,0 +1,169 @@
+"""Adjudication: disputed items wait in a reviewer queue until a reviewer sets the final label.
+
+An item enters the queue when its overlapping labels disagree (or the vote ties), or when a QA
+policy sends a flagged annotator's recent labels for review. Resolving writes the item's
+ConsensusLabel with method ``adjudicated`` (never overwritten by a recomputation) and can promote
+the answer to gold.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from annotators.gold import mark_gold, validate_labels
+from annotators.models import AdjudicationTask, ConsensusLabel, GoldItem
+from labelhub.projects.models import Annotation, Project, ProjectMembership
+from labelhub.projects.selectors import has_role
+
+if TYPE_CHECKING:
+    from annotators.consensus import Resolution
+
+REVIEW_ROLES = (ProjectMembership.Role.REVIEWER, ProjectMembership.Role.MANAGER)
+
+
+def can_adjudicate(user, project: Project | int) -> bool:
+    return has_role(user, project, *REVIEW_ROLES)
+
+
+def open_adjudications(project: Project, resolution: Resolution) -> int:
+    """Open a task for each disputed item that has none open and was not adjudicated already."""
+    disputed = resolution.disagreement | resolution.tie
+    if not disputed.any():
+        return 0
+    candidates = {
+        int(item_id): (bool(tie), float(confidence))
+        for item_id, tie, confidence, flag in zip(
+            resolution.item_ids, resolution.tie, resolution.confidence, disputed, strict=True
+        )
+        if flag
+    }
+    return _create_tasks(
+        project,
+        {
+            item_id: (
+                AdjudicationTask.Reason.TIE if tie else AdjudicationTask.Reason.DISAGREEMENT,
+                confidence,
+                "",
+            )
+            for item_id, (tie, confidence) in candidates.items()
+        },
+    )
+
+
+def send_for_review(project: Project, item_ids: Iterable[int], *, reason: str, detail: str = "") -> int:
+    """Queue items for review (policy or manager); items already waiting keep their task."""
+    return _create_tasks(project, {int(i): (reason, 0.0, detail) for i in item_ids})
+
+
+def _create_tasks(project: Project, wanted: dict[int, tuple[str, float, str]]) -> int:
+    with transaction.atomic():
+        already = set(
+            AdjudicationTask.objects.filter(
+                project=project, item_id__in=list(wanted), status=AdjudicationTask.Status.OPEN
+            ).values_list("item_id", flat=True)
+        )
+        settled = set(
+            ConsensusLabel.objects.filter(
+                item_id__in=list(wanted), method=ConsensusLabel.Method.ADJUDICATED
+            ).values_list("item_id", flat=True)
+        )
+        new = [
+            AdjudicationTask(
+                project=project, item_id=item_id, reason=reason, confidence=confidence, detail=detail
+            )
+            for item_id, (reason, confidence, detail) in wanted.items()
+            if item_id not in already and (item_id not in settled or reason == AdjudicationTask.Reason.POLICY)
+        ]
+        # ignore_conflicts: a concurrent submit may open the same item's task between read and write.
+        AdjudicationTask.objects.bulk_create(new, batch_size=2000, ignore_conflicts=True)
+    return len(new)
+
+
+def anonymous_name(index: int) -> str:
+    """'Annotator A', 'Annotator B', … 'Annotator AA' for the index-th annotator of an item."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = string.ascii_uppercase[rest] + letters
+    return f"Annotator {letters}"
+
+
+def task_labels(task: AdjudicationTask) -> list[dict]:
+    """Every countable label of the task's item, anonymised when the project says so."""
+    annotations = (
+        Annotation.objects.filter(item_id=task.item_id, retracted_at__isnull=True)
+        .select_related("annotator", "guideline_version")
+        .order_by("created_at", "id")
+    )
+    anonymous = task.project.qa_anonymous_adjudication
+    names: dict = {}
+    result = []
+    for annotation in annotations:
+        key = annotation.annotator_id
+        if key not in names:
+            names[key] = (
+                anonymous_name(len(names))
+                if anonymous or annotation.annotator is None
+                else annotation.annotator.get_username()
+            )
+        result.append(
+            {
+                "annotator": names[key],
+                "labels": annotation.labels,
+                "time_spent": annotation.time_spent,
+                "guideline_version": annotation.guideline_version.number
+                if annotation.guideline_version
+                else None,
+                "created_at": annotation.created_at.isoformat(),
+            }
+        )
+    return result
+
+
+@transaction.atomic
+def resolve_task(
+    task: AdjudicationTask, reviewer, labels, *, promote_to_gold: bool = False, note: str = ""
+) -> AdjudicationTask:
+    """Set the item's final label; optionally make it a gold answer for future checks."""
+    task = AdjudicationTask.objects.select_for_update().select_related("project").get(pk=task.pk)
+    if not can_adjudicate(reviewer, task.project):
+        raise PermissionDenied("only reviewers and managers adjudicate")
+    if task.status != AdjudicationTask.Status.OPEN:
+        raise ValidationError({"status": f"task {task.pk} is already {task.status}"})
+    labels = validate_labels(task.project, labels)
+    count = Annotation.objects.filter(item_id=task.item_id, retracted_at__isnull=True).count()
+    ConsensusLabel.objects.update_or_create(
+        item_id=task.item_id,
+        defaults={
+            "labels": labels,
+            "confidence": 1.0,
+            "method": ConsensusLabel.Method.ADJUDICATED,
+            "annotator_count": count,
+        },
+    )
+    task.status = AdjudicationTask.Status.RESOLVED
+    task.resolved_labels = labels
+    task.resolved_by = reviewer
+    task.resolved_at = timezone.now()
+    task.note = note
+    task.save(update_fields=["status", "resolved_labels", "resolved_by", "resolved_at", "note"])
+    if promote_to_gold:
+        mark_gold(task.project, [(task.item_id, labels)], user=reviewer, source=GoldItem.Source.ADJUDICATION)
+    return task
+
+
+def promote_resolutions_to_gold(project: Project, task_ids: Iterable[int], *, user=None) -> int:
+    """Make resolved tasks' answers gold (admin action and API); open tasks are skipped."""
+    resolved = AdjudicationTask.objects.filter(
+        project=project, pk__in=list(task_ids), status=AdjudicationTask.Status.RESOLVED
+    ).values_list("item_id", "resolved_labels")
+    answers = list(resolved)
+    mark_gold(project, answers, user=user, source=GoldItem.Source.ADJUDICATION)
+    return len(answers)

@@ -1,0 +1,497 @@
+"""Inter-annotator agreement on overlapping items: Krippendorff, Fleiss, Cohen, percent agreement.
+
+Ratings are loaded once into integer-coded numpy arrays (one row per item × annotator) and every
+metric is computed from per-item class counts, so a million annotations take seconds, not minutes.
+
+Where a well-kept library does the job at this scale we call it: scikit-learn's
+``cohen_kappa_score`` (per annotator pair) and statsmodels' ``fleiss_kappa`` / ``aggregate_raters``.
+Krippendorff's alpha is computed here from the coincidence matrix: crowd-kit's
+``alpha_krippendorff`` gives the same numbers (the tests check it, and the GPL ``krippendorff``
+package, on random data with missing ratings) but walks every pair of ratings in pure Python through
+NLTK, which is far too slow for the benchmark's million annotations.
+
+Multi-label projects: Krippendorff's alpha and Fleiss' kappa are the mean of per-class binary
+(chosen / not chosen) values; percent agreement and Cohen's kappa compare the exact label sets.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from django.db import connection
+
+from labelhub.projects.models import Annotation, LabelClass, Project
+
+MIN_PAIR_ITEMS = 5  # a pair of annotators sharing fewer items gets no Cohen's kappa (too noisy)
+
+
+@dataclass
+class Ratings:
+    """Non-retracted labels of a project, integer-coded: row r says annotator ``annotator[r]`` gave
+    item ``item[r]`` the label set ``label_set[r]``. ``indicator[s, c]`` is 1 when set s holds class c.
+
+    ``value`` is the nominal code used for single-label metrics: the class index for one-class sets,
+    and ``len(classes)`` (an extra "other" category) for empty or multi-class sets.
+    """
+
+    item: np.ndarray
+    annotator: np.ndarray
+    label_set: np.ndarray
+    version: np.ndarray  # guideline version id, -1 for none
+    created: np.ndarray  # datetime64[ns] of the annotation
+    item_ids: np.ndarray  # item code -> Item.pk
+    annotator_ids: np.ndarray  # annotator code -> User.pk
+    sets: list[tuple[str, ...]]
+    classes: list[str]
+    multi_label: bool
+    indicator: np.ndarray = field(repr=False)
+
+    @property
+    def value(self) -> np.ndarray:
+        return self._set_value[self.label_set]
+
+    @property
+    def _set_value(self) -> np.ndarray:
+        n = len(self.classes)
+        out = np.full(len(self.sets), n, dtype=np.int64)
+        for s, labels in enumerate(self.sets):
+            if len(labels) == 1:
+                out[s] = self.classes.index(labels[0])
+        return out
+
+    @property
+    def n_values(self) -> int:
+        return len(self.classes) + 1
+
+    def __len__(self) -> int:
+        return len(self.item)
+
+    def subset(self, mask: np.ndarray) -> Ratings:
+        """The same coding restricted to some rows (codes stay valid; unused codes are harmless)."""
+        return Ratings(
+            item=self.item[mask],
+            annotator=self.annotator[mask],
+            label_set=self.label_set[mask],
+            version=self.version[mask],
+            created=self.created[mask],
+            item_ids=self.item_ids,
+            annotator_ids=self.annotator_ids,
+            sets=self.sets,
+            classes=self.classes,
+            multi_label=self.multi_label,
+            indicator=self.indicator,
+        )
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+
+_RATINGS_SQL = (
+    "SELECT a.id, a.item_id, a.annotator_id, CAST(a.labels AS TEXT), a.guideline_version_id, a.created_at "
+    "FROM {annotation} a JOIN {item} i ON i.id = a.item_id "
+    "WHERE i.project_id = %s AND a.retracted_at IS NULL AND a.annotator_id IS NOT NULL"
+)
+_COLUMNS = ["id", "item_id", "annotator_id", "labels", "version_id", "created_at"]
+
+
+def _fetch_frame(project_id: int) -> pd.DataFrame:
+    """All countable annotations of a project as a DataFrame with the labels still JSON text.
+
+    On PostgreSQL we stream ``COPY … TO STDOUT`` into pandas' CSV reader: decoding a million JSON
+    values row by row through the ORM costs more than everything computed from them afterwards.
+    """
+    from labelhub.projects.models import Item
+
+    sql = _RATINGS_SQL.format(annotation=Annotation._meta.db_table, item=Item._meta.db_table)
+    if connection.vendor == "postgresql":
+        buffer = io.BytesIO()
+        with connection.cursor() as cursor:
+            raw = cursor.cursor  # the psycopg 3 cursor under Django's wrapper
+            query = sql.replace("%s", str(int(project_id)))
+            with raw.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT CSV)") as copy:
+                for chunk in copy:
+                    buffer.write(chunk)
+        buffer.seek(0)
+        if buffer.getbuffer().nbytes == 0:
+            return pd.DataFrame(columns=_COLUMNS)
+        frame = pd.read_csv(
+            buffer,
+            names=_COLUMNS,
+            dtype={"id": "int64", "item_id": "int64", "annotator_id": "int64", "labels": "string"},
+            keep_default_na=False,
+            na_values={"version_id": [""]},
+        )
+        frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True, format="ISO8601")
+        return frame
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [project_id])
+        rows = cursor.fetchall()
+    frame = pd.DataFrame(rows, columns=_COLUMNS)
+    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True, format="ISO8601")
+    return frame
+
+
+def load_ratings(project: Project) -> Ratings:
+    """The project's non-retracted labels, keeping each annotator's latest label per item."""
+    frame = _fetch_frame(project.pk)
+    classes = list(
+        LabelClass.objects.filter(project=project).order_by("order", "id").values_list("name", flat=True)
+    )
+    return ratings_from_frame(frame, classes, multi_label=project.multi_label)
+
+
+def ratings_from_frame(frame: pd.DataFrame, classes: list[str], *, multi_label: bool) -> Ratings:
+    """Code a frame with columns id, item_id, annotator_id, labels (JSON text), version_id, created_at."""
+    classes = list(classes)
+    if len(frame):
+        frame = frame.sort_values("id").drop_duplicates(["item_id", "annotator_id"], keep="last")
+    # Only the distinct label texts are decoded: a project has a handful, however many rows.
+    set_codes, texts = pd.factorize(frame["labels"].astype("string"), sort=False)
+    sets: list[tuple[str, ...]] = []
+    for text in texts:
+        labels = json.loads(text) if isinstance(text, str) else text
+        labels = tuple(sorted({str(x) for x in (labels or [])}))
+        for name in labels:
+            if name not in classes:
+                classes.append(name)  # a class removed from the schema still counts as a category
+        sets.append(labels)
+    # Identical sets written as different JSON text ('["a", "b"]' vs '["b","a"]') share one code.
+    canonical: dict[tuple[str, ...], int] = {}
+    remap = np.array([canonical.setdefault(s, len(canonical)) for s in sets], dtype=np.int64)
+    unique_sets = list(canonical)
+    indicator = np.zeros((len(unique_sets), len(classes)), dtype=np.int8)
+    index = {c: i for i, c in enumerate(classes)}
+    for s, labels in enumerate(unique_sets):
+        for name in labels:
+            indicator[s, index[name]] = 1
+    item_codes, item_ids = pd.factorize(frame["item_id"], sort=True)
+    annotator_codes, annotator_ids = pd.factorize(frame["annotator_id"], sort=True)
+    versions = pd.to_numeric(frame["version_id"], errors="coerce").fillna(-1).astype("int64").to_numpy()
+    return Ratings(
+        item=np.asarray(item_codes, dtype=np.int64),
+        annotator=np.asarray(annotator_codes, dtype=np.int64),
+        label_set=remap[set_codes] if len(frame) else np.zeros(0, dtype=np.int64),
+        version=versions,
+        created=frame["created_at"].to_numpy(dtype="datetime64[ns]") if len(frame) else np.zeros(0, "M8[ns]"),
+        item_ids=np.asarray(item_ids, dtype=np.int64),
+        annotator_ids=np.asarray(annotator_ids, dtype=np.int64),
+        sets=unique_sets,
+        classes=classes,
+        multi_label=multi_label,
+        indicator=indicator,
+    )
+
+
+# ----------------------------------------------------------------------------------- core statistics
+#
+# Everything below works on an items × values count matrix (how many annotators gave item u
+# value c), restricted to "pairable" items (rated 2+ times). Building it is one bincount.
+
+
+def item_value_counts(items: np.ndarray, values: np.ndarray, n_values: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-item value counts (pairable items only) and the number of ratings of each.
+
+    ``items`` are small non-negative codes (as ``Ratings`` holds them), so a bincount over
+    ``item * n_values + value`` builds the matrix without sorting.
+    """
+    items = np.asarray(items, dtype=np.int64)
+    values = np.asarray(values, dtype=np.int64)
+    if len(items) == 0:
+        return np.zeros((0, n_values), dtype=np.int64), np.zeros(0, dtype=np.int64)
+    n_items = int(items.max()) + 1
+    counts = np.bincount(items * n_values + values, minlength=n_items * n_values).reshape(n_items, n_values)
+    m = counts.sum(axis=1)
+    keep = m >= 2
+    return counts[keep], m[keep]
+
+
+def _n_values(values: np.ndarray, n_values: int | None) -> int:
+    if n_values is not None:
+        return int(n_values)
+    return int(values.max()) + 1 if len(values) else 1
+
+
+def alpha_from_counts(counts: np.ndarray, m: np.ndarray) -> float | None:
+    """Nominal Krippendorff's alpha from pairable item counts (Krippendorff 2011, section C)."""
+    if len(m) == 0:
+        return None
+    observed_agree = float((counts * (counts - 1)).sum(axis=1) @ (1.0 / (m - 1)))  # sum_c o_cc
+    n_c = counts.sum(axis=0).astype(np.float64)
+    n = float(n_c.sum())
+    expected = n * n - float((n_c**2).sum())
+    if expected <= 0:
+        return None  # a single value throughout: alpha is undefined
+    return 1.0 - (n - 1.0) * (n - observed_agree) / expected
+
+
+def percent_from_counts(counts: np.ndarray, m: np.ndarray) -> float | None:
+    if len(m) == 0:
+        return None
+    return float(((counts * (counts - 1)).sum(axis=1) / (m * (m - 1))).mean())
+
+
+def fleiss_from_counts(counts: np.ndarray, m: np.ndarray) -> float | None:
+    """statsmodels' Fleiss' kappa over the items rated by the most common number of raters.
+
+    Fleiss' kappa needs the same number of ratings per item; items with other counts are left
+    out rather than padded (Krippendorff's alpha is the metric that uses every rating). The count
+    rows are exactly statsmodels' ``aggregate_raters`` table (the tests check it), built without
+    its per-category Python loop.
+    """
+    from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
+
+    if len(m) == 0:
+        return None
+    raters = int(np.bincount(m).argmax())
+    table = counts[m == raters]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kappa = float(sm_fleiss_kappa(table, method="fleiss"))
+    return None if np.isnan(kappa) else kappa
+
+
+def krippendorff_alpha_nominal(
+    items: np.ndarray, values: np.ndarray, n_values: int | None = None
+) -> float | None:
+    """Krippendorff's alpha for nominal data; ``items``/``values`` are integer codes per rating.
+
+    Items rated once carry no pairable value and drop out, which is how alpha handles missing
+    ratings. ``None`` when no item is rated twice or only one value occurs (alpha is undefined).
+    """
+    values = np.asarray(values, dtype=np.int64)
+    return alpha_from_counts(*item_value_counts(items, values, _n_values(values, n_values)))
+
+
+def percent_agreement(items: np.ndarray, values: np.ndarray, n_values: int | None = None) -> float | None:
+    """Mean over items rated 2+ times of the share of rating pairs that agree."""
+    values = np.asarray(values, dtype=np.int64)
+    return percent_from_counts(*item_value_counts(items, values, _n_values(values, n_values)))
+
+
+def fleiss_kappa(items: np.ndarray, values: np.ndarray, n_values: int | None = None) -> float | None:
+    """Fleiss' kappa (statsmodels) of integer-coded ratings; see ``fleiss_from_counts``."""
+    values = np.asarray(values, dtype=np.int64)
+    return fleiss_from_counts(*item_value_counts(items, values, _n_values(values, n_values)))
+
+
+def coincidence_from_counts(counts: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Krippendorff's coincidence matrix o[c, k]: how often value c was paired with k within items."""
+    if len(m) == 0:
+        return np.zeros((counts.shape[1], counts.shape[1]))
+    weighted = counts / (m - 1)[:, None]
+    return weighted.T @ counts - np.diag(weighted.sum(axis=0))
+
+
+def coincidence_matrix(items: np.ndarray, values: np.ndarray, n_values: int) -> np.ndarray:
+    return coincidence_from_counts(*item_value_counts(items, values, n_values))
+
+
+def _rating_pairs(ratings: Ratings) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair of ratings of the same item: (annotator_a, annotator_b, label_a, label_b), a < b.
+
+    Sorting by (item, annotator) puts an item's ratings side by side; pairing each row with the
+    row d places later, for d = 1 … (most ratings per item − 1), yields every pair exactly once.
+    """
+    order = np.lexsort((ratings.annotator, ratings.item))
+    item, who, lab = ratings.item[order], ratings.annotator[order], ratings.label_set[order]
+    max_m = int(np.bincount(item).max()) if len(item) else 0
+    parts: list[tuple[np.ndarray, ...]] = []
+    for d in range(1, max_m):
+        same = item[:-d] == item[d:]
+        parts.append((who[:-d][same], who[d:][same], lab[:-d][same], lab[d:][same]))
+    if not parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty, empty
+    return tuple(np.concatenate(column) for column in zip(*parts, strict=True))  # type: ignore[return-value]
+
+
+def cohen_by_pair(ratings: Ratings, *, min_items: int = MIN_PAIR_ITEMS) -> list[dict]:
+    """Cohen's kappa (scikit-learn) and raw agreement for every annotator pair sharing items.
+
+    Each pair's shared items are first reduced to (label_a, label_b) combinations with counts,
+    which scikit-learn takes as ``sample_weight``: the same kappa, on at most labels² rows.
+    """
+    from sklearn.metrics import cohen_kappa_score
+
+    who_a, who_b, lab_a, lab_b = _rating_pairs(ratings)
+    if len(who_a) == 0:
+        return []
+    n_sets, n_annotators = len(ratings.sets), len(ratings.annotator_ids)
+    key = ((who_a * n_annotators + who_b) * n_sets + lab_a) * n_sets + lab_b
+    combos, weight = np.unique(key, return_counts=True)
+    label_b = combos % n_sets
+    label_a = (combos // n_sets) % n_sets
+    pair = combos // (n_sets * n_sets)
+    bounds = np.flatnonzero(np.diff(pair)) + 1
+    all_labels = np.arange(n_sets)
+    results = []
+    for start, stop in zip(np.r_[0, bounds], np.r_[bounds, len(pair)], strict=True):
+        shared = int(weight[start:stop].sum())
+        if shared < min_items:
+            continue
+        a, b = divmod(int(pair[start]), n_annotators)
+        first, second, w = label_a[start:stop], label_b[start:stop], weight[start:stop]
+        if len(np.union1d(first, second)) < 2:
+            kappa = None  # both used one identical label throughout: kappa is undefined
+        else:
+            kappa = float(cohen_kappa_score(first, second, labels=all_labels, sample_weight=w))
+        results.append(
+            {
+                "annotator_a": int(ratings.annotator_ids[a]),
+                "annotator_b": int(ratings.annotator_ids[b]),
+                "items": shared,
+                "cohen_kappa": kappa,
+                "percent_agreement": float(w[first == second].sum() / shared),
+            }
+        )
+    return results
+
+
+# ----------------------------------------------------------------------------------------- reports
+
+
+def _clean(x: float | None) -> float | None:
+    return None if x is None or not np.isfinite(x) else round(float(x), 6)
+
+
+def _mean_or_none(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(np.mean(present)) if present else None
+
+
+def _class_counts(ratings: Ratings, c: int) -> tuple[np.ndarray, np.ndarray]:
+    """Binary (not chosen, chosen) counts of class c per pairable item."""
+    chosen = (
+        ratings.indicator[ratings.label_set, c].astype(np.int64) if len(ratings) else np.zeros(0, np.int64)
+    )
+    return item_value_counts(ratings.item, chosen, 2)
+
+
+def overall_agreement(ratings: Ratings, *, with_fleiss: bool = True) -> dict:
+    """Items rated 2+ times, percent agreement, Krippendorff's alpha and Fleiss' kappa."""
+    set_counts, m = item_value_counts(ratings.item, ratings.label_set, max(len(ratings.sets), 1))
+    summary = {
+        "items": int(len(m)),
+        "ratings": int(m.sum()),
+        "percent_agreement": _clean(percent_from_counts(set_counts, m)),
+    }
+    if ratings.multi_label:
+        per_class = [_class_counts(ratings, c) for c in range(len(ratings.classes))]
+        summary["krippendorff_alpha"] = _clean(_mean_or_none([alpha_from_counts(*cm) for cm in per_class]))
+        if with_fleiss:
+            summary["fleiss_kappa"] = _clean(_mean_or_none([fleiss_from_counts(*cm) for cm in per_class]))
+    else:
+        counts, m = item_value_counts(ratings.item, ratings.value, ratings.n_values)
+        summary["krippendorff_alpha"] = _clean(alpha_from_counts(counts, m))
+        if with_fleiss:
+            summary["fleiss_kappa"] = _clean(fleiss_from_counts(counts, m))
+    return summary
+
+
+def agreement_by_class(ratings: Ratings) -> list[dict]:
+    """Per class: binary (this class or not) alpha, and specific agreement.
+
+    Specific agreement of class c is the share of rating pairs involving c in which both ratings
+    chose c: it says which classes annotators confuse, where one overall number cannot.
+    """
+    results = []
+    for c, name in enumerate(ratings.classes):
+        counts, m = _class_counts(ratings, c)
+        positive = counts[:, 1] if len(m) else np.zeros(0, dtype=np.int64)
+        involved = float((positive * (m - 1)).sum())
+        specific = float((positive * (positive - 1)).sum()) / involved if involved else None
+        results.append(
+            {
+                "class": name,
+                "ratings": int(positive.sum()),
+                "specific_agreement": _clean(specific),
+                "krippendorff_alpha": _clean(alpha_from_counts(counts, m)),
+            }
+        )
+    return results
+
+
+def class_coincidence(ratings: Ratings) -> dict:
+    """Row-normalised coincidence between classes (with an "other" row for empty/multi sets)."""
+    if ratings.multi_label:
+        # Counts of annotators choosing each class per item: which classes co-occur across annotators.
+        n_items = int(ratings.item.max()) + 1 if len(ratings) else 0
+        counts = np.zeros((n_items, len(ratings.classes)))
+        for c in range(len(ratings.classes)):
+            counts[:, c] = np.bincount(
+                ratings.item, weights=ratings.indicator[ratings.label_set, c], minlength=n_items
+            )
+        m = np.bincount(ratings.item, minlength=n_items)
+        keep = m >= 2
+        matrix = coincidence_from_counts(counts[keep], m[keep])
+        labels = list(ratings.classes)
+    else:
+        matrix = coincidence_matrix(ratings.item, ratings.value, ratings.n_values)
+        labels = [*ratings.classes, "(other)"]
+        if matrix[-1].sum() == 0:
+            matrix, labels = matrix[:-1, :-1], labels[:-1]
+    totals = matrix.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        normalised = np.where(totals > 0, matrix / totals, 0.0)
+    return {
+        "classes": labels,
+        "counts": np.round(matrix, 3).tolist(),
+        "row_share": np.round(normalised, 4).tolist(),
+    }
+
+
+def agreement_over_time(ratings: Ratings, *, freq: str = "D") -> list[dict]:
+    """Agreement of items grouped by when their last rating came in (day by default)."""
+    if len(ratings) == 0:
+        return []
+    n_items = int(ratings.item.max()) + 1
+    last = np.full(n_items, np.datetime64("NaT", "ns"))
+    stamps = ratings.created.astype("datetime64[ns]")
+    order = np.argsort(stamps, kind="stable")
+    last[ratings.item[order]] = stamps[order]  # later writes win: each item's latest rating
+    periods = pd.PeriodIndex(pd.DatetimeIndex(last), freq=freq)
+    codes, labels = pd.factorize(periods, sort=True)
+    row_period = codes[ratings.item]
+    results = []
+    for code, period in enumerate(labels):
+        summary = overall_agreement(ratings.subset(row_period == code), with_fleiss=False)
+        if summary["items"]:
+            results.append({"period": str(period), **summary})
+    return results
+
+
+def agreement_by_guideline_version(project: Project, ratings: Ratings | None = None) -> dict:
+    """``{version_id or None: {"items", "percent_agreement", "krippendorff_alpha"}}``.
+
+    Each version is scored on the ratings made under it, so items re-labelled after a guideline
+    change count for the new version only with the new labels (the contract other parts rely on).
+    """
+    ratings = ratings if ratings is not None else load_ratings(project)
+    results: dict = {}
+    for version in sorted(set(np.unique(ratings.version).tolist())):
+        summary = overall_agreement(ratings.subset(ratings.version == version), with_fleiss=False)
+        results[None if version == -1 else int(version)] = {
+            "items": summary["items"],
+            "percent_agreement": summary["percent_agreement"],
+            "krippendorff_alpha": summary["krippendorff_alpha"],
+        }
+    return results
+
+
+def project_agreement(project: Project, ratings: Ratings | None = None) -> dict:
+    """Every agreement figure of a project: overall, per class, per pair, per version, over time."""
+    ratings = ratings if ratings is not None else load_ratings(project)
+    return {
+        "overall": overall_agreement(ratings),
+        "by_class": agreement_by_class(ratings),
+        "by_pair": cohen_by_pair(ratings),
+        "by_guideline_version": {
+            ("none" if k is None else str(k)): v
+            for k, v in agreement_by_guideline_version(project, ratings).items()
+        },
+        "over_time": agreement_over_time(ratings),
+        "coincidence": class_coincidence(ratings),
+    }

@@ -1,0 +1,26 @@
+"""QA reactions to the annotation flow: what happens after every submitted label."""
+
+from __future__ import annotations
+
+from annotators.consensus import refresh_item_consensus
+from annotators.gold import record_submission
+from annotators.policies import evaluate_annotator
+from labelhub.projects.models import Annotation, Project
+
+
+def handle_submission(annotation: Annotation, project: Project) -> None:
+    """Score the label against gold, refresh the item's consensus, then re-check the policy.
+
+    Runs after the submit transaction committed (the signal is sent from ``on_commit``), so a
+    failure here never loses the annotator's label; it surfaces in the logs instead.
+    """
+    if annotation.annotator_id is None or annotation.retracted_at is not None:
+        return
+    record_submission(annotation, project)
+    refresh_item_consensus(annotation.item)
+    evaluate_annotator(project, annotation.annotator_id)
+
+
+def on_annotation_submitted(sender, *, annotation: Annotation, project: Project, **kwargs) -> None:
+    """Receiver of ``labelhub.queues.signals.annotation_submitted`` (connected in apps.ready)."""
+    handle_submission(annotation, project)

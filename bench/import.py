@@ -1,0 +1,126 @@
+"""Benchmark: import N JSONL text items (default 1,000,000) through ``import_file`` into PostgreSQL.
+
+Runs in a scratch database next to the one ``DATABASE_URL`` names (created, migrated and dropped
+here), so it never touches real data. Prints one JSON object: items/second and peak memory.
+Memory should be flat in the file size: run with ``--items 200000`` and compare ``peak_rss_mb``.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/labelhub .venv/bin/python bench/import.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+WORDS_TEXT = (
+    "the a an this that some every customer order delivery parcel arrived late early broken damaged "
+    "perfect great terrible support agent answered quickly slowly refund replacement price quality "
+    "battery screen phone laptop charger cable box warranty store online app update crashed works "
+    "fine never again would recommend friends family colour size fits small large comfortable shoes "
+    "jacket coffee taste fresh stale service restaurant table waiter booked room hotel clean noisy "
+    "view staff friendly rude flight delayed cancelled seat luggage lost found gate train station "
+    "ticket cheap expensive value money time week month day yesterday today after before because "
+    "but and or not very really quite too much more less best worst new old"
+)
+WORDS = WORDS_TEXT.split()
+
+
+def rss_mb() -> float:
+    """Peak resident set size of this process so far (ru_maxrss is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def write_items(path: Path, count: int, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    sources = ("email", "chat", "review", "survey")
+    with open(path, "w", encoding="utf-8") as out:
+        for n in range(count):
+            text = " ".join(rng.choices(WORDS, k=rng.randint(6, 24))).capitalize() + "."
+            out.write(json.dumps({"id": f"doc-{n}", "text": text, "source": sources[n % 4]}) + "\n")
+
+
+def scratch_url(database_url: str) -> tuple[str, str, str]:
+    """(admin URL on the ``postgres`` db, scratch URL, scratch db name)."""
+    parts = urlsplit(database_url)
+    name = (parts.path.lstrip("/") or "labelhub") + "_bench_import"
+    return (
+        urlunsplit(parts._replace(path="/postgres")),
+        urlunsplit(parts._replace(path=f"/{name}")),
+        name,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=1_000_000)
+    args = parser.parse_args()
+
+    database_url = os.environ.get("DATABASE_URL", "")
+    if not database_url.startswith(("postgres://", "postgresql://")):
+        sys.exit("bench/import.py measures the PostgreSQL COPY path: set DATABASE_URL=postgres://…")
+    import psycopg
+
+    admin_url, bench_url, bench_db = scratch_url(database_url)
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{bench_db}"')
+        admin.execute(f'CREATE DATABASE "{bench_db}"')
+    try:
+        result = run(bench_url, args.items)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{bench_db}" WITH (FORCE)')
+    print(json.dumps(result))
+
+
+def run(bench_url: str, count: int) -> dict:
+    os.environ["DATABASE_URL"] = bench_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelhub.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    from labelhub.projects.importing import import_file
+    from labelhub.projects.models import Project
+
+    call_command("migrate", verbosity=0)
+    project = Project.objects.create(name="bench import", modality="text")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "items.jsonl"
+        write_items(path, count)
+        file_mb = path.stat().st_size / 2**20
+        rss_before = rss_mb()
+        started = time.perf_counter()
+        with open(path, "rb") as handle:
+            batch = import_file(project, handle, "jsonl", source="bench", filename=path.name)
+        seconds = time.perf_counter() - started
+    connection.close()
+    return {
+        "benchmark": "import_jsonl_postgresql",
+        "items": count,
+        "imported": batch.imported_count,
+        "duplicates": batch.duplicate_count,
+        "file_mb": round(file_mb, 1),
+        "seconds": round(seconds, 2),
+        "items_per_s": round(count / seconds),
+        "rss_before_import_mb": round(rss_before, 1),
+        "peak_rss_mb": round(rss_mb(), 1),
+        "chunk_size": int(os.environ.get("IMPORT_BATCH_SIZE", "5000")),
+        "load_avg_1_5_15": [round(x, 2) for x in os.getloadavg()],
+        "cpus": os.cpu_count(),
+    }
+
+
+if __name__ == "__main__":
+    main()

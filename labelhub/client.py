@@ -1,0 +1,285 @@
+"""A small training-side client for labelhub snapshots: fetch by id, verify, cache, train.
+
+Only the standard library's urllib for HTTP; torch is imported when a Dataset is first asked for.
+Usage::
+
+    from labelhub.client import LabelhubClient
+
+    client = LabelhubClient("https://labelhub.example.org", token="…")
+    snapshot = client.fetch_snapshot("3f2a9c…")          # full id or a unique prefix (>= 8)
+    train = snapshot.dataset("train", transform=tokenize)  # torch.utils.data.Dataset
+    ...
+    client.register_model_run(snapshot.id, "bert-base-v3", metrics={"f1": 0.91},
+                              artifact_uri="s3://models/bert-base-v3.pt")
+
+A snapshot is downloaded once as JSONL (resuming a partial download with HTTP Range when the
+server has the file cached), its content hash recomputed from the rows and compared with the id,
+and kept under ``~/.cache/labelhub/snapshots/<id>/`` (``cache_dir=`` or ``LABELHUB_CACHE`` to move
+it). A cached, verified snapshot is never fetched again: snapshots are immutable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from labelhub.snapshots.canonical import ContentHasher
+
+CHUNK = 1024 * 1024
+
+
+class LabelhubError(Exception):
+    """The server refused a request; ``status`` and ``detail`` say why."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"HTTP {status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+class SnapshotVerificationError(Exception):
+    """Downloaded rows do not hash to the snapshot id: the data is not the snapshot asked for."""
+
+
+def _default_cache_dir() -> Path:
+    return Path(os.environ.get("LABELHUB_CACHE") or Path.home() / ".cache" / "labelhub")
+
+
+def verify_rows(path: Path, manifest: dict) -> int:
+    """Recompute the snapshot's content hash from a JSONL file; return the row count or raise."""
+    hasher = ContentHasher(manifest["project"]["id"])
+    with path.open("rb") as handle:
+        for line in handle:
+            row = json.loads(line)
+            hasher.add(
+                row["external_id"],
+                row["payload_sha256"],
+                row["labels"],
+                row["confidence"],
+                row["method"],
+                row["guideline_versions"],
+                row["annotator_count"],
+                row["split"],
+            )
+    if hasher.hexdigest() != manifest["snapshot_id"]:
+        raise SnapshotVerificationError(
+            f"rows in {path} hash to {hasher.hexdigest()}, not to snapshot {manifest['snapshot_id']}"
+        )
+    if hasher.count != manifest["item_count"]:
+        raise SnapshotVerificationError(f"{hasher.count} rows, the manifest says {manifest['item_count']}")
+    return hasher.count
+
+
+@dataclass(frozen=True)
+class LocalSnapshot:
+    """A verified snapshot on local disk: ``manifest.json`` and ``items.jsonl``."""
+
+    path: Path
+    manifest: dict
+
+    @property
+    def id(self) -> str:
+        return self.manifest["snapshot_id"]
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.manifest["class_names"])
+
+    def rows(self, split: str | None = None) -> Iterator[dict]:
+        with (self.path / "items.jsonl").open("rb") as handle:
+            for line in handle:
+                row = json.loads(line)
+                if split is None or row["split"] == split:
+                    yield row
+
+    def dataset(
+        self, split: str, transform: Callable | None = None, target_transform: Callable | None = None
+    ):
+        """A ``torch.utils.data.Dataset`` of (input, target) for one split.
+
+        input: the item's text for text projects, its image reference for image projects, the whole
+        payload otherwise, passed through ``transform``. target: a 0-d long tensor with the class
+        index (single-label projects) or a float multi-hot vector over ``class_names`` (multi-label).
+        """
+        if split not in ("train", "val", "test"):
+            raise ValueError(f"split: {split!r} is not one of train, val, test")
+        return _dataset_class()(self, split, transform, target_transform)
+
+
+_DATASET_CLASS = None
+
+
+def _dataset_class():
+    """Build the Dataset class on first use, so importing this module does not import torch."""
+    global _DATASET_CLASS
+    if _DATASET_CLASS is not None:
+        return _DATASET_CLASS
+    import torch
+    from torch.utils.data import Dataset
+
+    class SnapshotDataset(Dataset):
+        def __init__(self, snapshot: LocalSnapshot, split: str, transform, target_transform) -> None:
+            self.snapshot = snapshot
+            self.split = split
+            self.transform = transform
+            self.target_transform = target_transform
+            self.class_names = snapshot.class_names
+            self.multi_label = bool(snapshot.manifest["project"]["multi_label"])
+            modality = snapshot.manifest["project"]["modality"]
+            index = {name: i for i, name in enumerate(self.class_names)}
+            self.inputs: list[Any] = []
+            targets: list[list[int]] = []
+            for row in snapshot.rows(split):
+                payload = row["payload"]
+                self.inputs.append(payload.get(modality, payload) if isinstance(payload, dict) else payload)
+                targets.append([index[name] for name in row["labels"]])
+            self.external_ids = [row["external_id"] for row in snapshot.rows(split)]
+            if self.multi_label:
+                self.targets = torch.zeros((len(targets), len(self.class_names)), dtype=torch.float32)
+                for i, indices in enumerate(targets):
+                    self.targets[i, indices] = 1.0
+            else:
+                # Single-label projects resolve to exactly one class; an empty label is -100, the
+                # index torch's cross-entropy ignores.
+                self.targets = torch.tensor([t[0] if t else -100 for t in targets], dtype=torch.long)
+
+        def __len__(self) -> int:
+            return len(self.inputs)
+
+        def __getitem__(self, i: int):
+            x = self.inputs[i]
+            y = self.targets[i]
+            if self.transform is not None:
+                x = self.transform(x)
+            if self.target_transform is not None:
+                y = self.target_transform(y)
+            return x, y
+
+    _DATASET_CLASS = SnapshotDataset
+    return SnapshotDataset
+
+
+class LabelhubClient:
+    def __init__(
+        self, base_url: str, token: str, *, cache_dir: str | Path | None = None, timeout: float = 60
+    ) -> None:
+        self.base_url = base_url.rstrip("/") + "/"
+        self.token = token
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
+        self.timeout = timeout
+
+    # --- HTTP -----------------------------------------------------------------------------------
+
+    def _open(self, path: str, *, method: str = "GET", body: dict | None = None, headers: dict | None = None):
+        url = urllib.parse.urljoin(self.base_url, path.lstrip("/"))
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url: {self.base_url!r} is not an http(s) URL")
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - scheme checked above
+        request.add_header("Authorization", f"Token {self.token}")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
+        try:
+            return urllib.request.urlopen(request, timeout=self.timeout)  # noqa: S310
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode(errors="replace")[:500]
+            raise LabelhubError(error.code, detail) from None
+
+    def _json(self, path: str, **kwargs) -> Any:
+        with self._open(path, **kwargs) as response:
+            return json.loads(response.read())
+
+    # --- snapshots ------------------------------------------------------------------------------
+
+    def manifest(self, snapshot_id: str) -> dict:
+        return self._json(f"/api/snapshots/{snapshot_id}/manifest/")
+
+    def fetch_snapshot(self, snapshot_id: str) -> LocalSnapshot:
+        """The snapshot on local disk, verified; downloaded (or resumed) only when not cached."""
+        cached = self._cached(snapshot_id)
+        if cached is not None:
+            return cached
+        manifest = self.manifest(snapshot_id)
+        full_id = manifest["snapshot_id"]
+        target = self.cache_dir / "snapshots" / full_id
+        if (target / "items.jsonl").exists() and (target / "manifest.json").exists():
+            return LocalSnapshot(target, json.loads((target / "manifest.json").read_text()))
+        target.mkdir(parents=True, exist_ok=True)
+        partial = target / "items.jsonl.part"
+        checksum = self._download(f"/api/snapshots/{full_id}/export/jsonl/", partial, full_id)
+        if checksum is not None:
+            digest = hashlib.sha256()
+            with partial.open("rb") as handle:
+                while block := handle.read(CHUNK):
+                    digest.update(block)
+            if digest.hexdigest() != checksum:
+                partial.unlink()
+                raise SnapshotVerificationError(f"download of {full_id} does not match its X-Checksum-SHA256")
+        try:
+            verify_rows(partial, manifest)
+        except SnapshotVerificationError:
+            partial.unlink()
+            raise
+        (target / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        partial.replace(target / "items.jsonl")
+        return LocalSnapshot(target, manifest)
+
+    def _cached(self, snapshot_id: str) -> LocalSnapshot | None:
+        root = self.cache_dir / "snapshots"
+        if len(snapshot_id) == 64:
+            candidates = [root / snapshot_id]
+        elif root.exists():
+            candidates = [p for p in root.iterdir() if p.name.startswith(snapshot_id)]
+        else:
+            candidates = []
+        if len(candidates) != 1:
+            return None
+        path = candidates[0]
+        if (path / "items.jsonl").exists() and (path / "manifest.json").exists():
+            return LocalSnapshot(path, json.loads((path / "manifest.json").read_text()))
+        return None
+
+    def _download(self, path: str, partial: Path, snapshot_id: str) -> str | None:
+        """Download into ``partial``, resuming from its size; return the server's checksum if sent."""
+        offset = partial.stat().st_size if partial.exists() else 0
+        headers = {"Range": f"bytes={offset}-", "If-Range": f'"{snapshot_id}"'} if offset else {}
+        try:
+            response = self._open(path, headers=headers)
+        except LabelhubError as error:
+            if error.status != 416:
+                raise
+            partial.unlink()  # the partial copy is longer than the file: start again
+            response = self._open(path)
+            offset = 0
+        with response:
+            mode = "ab" if offset and response.status == 206 else "wb"
+            with partial.open(mode) as handle:
+                shutil.copyfileobj(response, handle, CHUNK)
+            return response.headers.get("X-Checksum-SHA256")
+
+    def dataset(self, snapshot_id: str, split: str, transform: Callable | None = None, **kwargs):
+        """Shortcut: fetch (or reuse) the snapshot and return one split as a torch Dataset."""
+        return self.fetch_snapshot(snapshot_id).dataset(split, transform, **kwargs)
+
+    # --- lineage --------------------------------------------------------------------------------
+
+    def register_model_run(
+        self, snapshot_id: str, name: str, *, metrics: dict | None = None, artifact_uri: str = ""
+    ) -> dict:
+        """Record a model trained on the snapshot; returns the model run (with its id)."""
+        return self._json(
+            f"/api/snapshots/{snapshot_id}/model-runs/",
+            method="POST",
+            body={"name": name, "metrics": metrics or {}, "artifact_uri": artifact_uri},
+        )

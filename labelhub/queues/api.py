@@ -1,0 +1,267 @@
+"""The queue API: next item (with prefetch), submit, skip, flag, release, undo, fill and balance.
+
+Views only parse input, call one service or selector, and shape the output. A
+:class:`~labelhub.queues.services.QueueError` becomes its status code with the field it names.
+"""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labelhub.projects.models import Project
+from labelhub.projects.selectors import has_role, is_manager, projects_for_user
+from labelhub.queues import selectors, services
+from labelhub.queues.models import Lease
+from labelhub.queues.sampling import balance_report
+
+
+def error_response(error: services.QueueError) -> Response:
+    body = {"code": error.code, "detail": error.message, "field": error.field, error.field: [error.message]}
+    if isinstance(error, services.GuidelineAckRequired):
+        version = error.version
+        body = {
+            "code": error.code,
+            "detail": error.message,
+            "version": {"id": version.pk, "number": version.number, "change_summary": version.change_summary},
+            "acknowledge_url": f"/api/guidelines/{version.pk}/acknowledge/",
+        }
+    return Response(body, status=error.status_code)
+
+
+def lease_payload(lease: Lease) -> dict:
+    """What an annotator sees of a lease: the item and its suggestion — never why it was queued."""
+    item = lease.entry.item
+    return {
+        "lease": {"id": lease.pk, "expires_at": lease.expires_at},
+        "item": {
+            "id": item.pk,
+            "external_id": item.external_id,
+            "payload": item.payload,
+            "suggestion": item.suggestion,
+        },
+    }
+
+
+class ProjectScopedView(APIView):
+    """Resolves ``project_id`` among the user's projects: outsiders get 404, never a hint."""
+
+    def get_project(self, project_id: int) -> Project:
+        project = get_object_or_404(projects_for_user(self.request.user), pk=project_id)
+        if not has_role(self.request.user, project):
+            raise PermissionDenied("You are not a member of this project.")
+        return project
+
+
+class LeaseScopedView(APIView):
+    def get_lease(self, lease_id: int) -> Lease:
+        visible = projects_for_user(self.request.user)
+        return get_object_or_404(Lease.objects.filter(entry__project__in=visible), pk=lease_id)
+
+
+class NextItemView(ProjectScopedView):
+    """Lease the next item; ``?count=N`` (at most 10) leases several for prefetching."""
+
+    @extend_schema(request=None, responses={200: dict, 204: None, 403: dict, 409: dict})
+    def post(self, request, project_id: int):
+        project = self.get_project(project_id)
+        raw_count = request.query_params.get("count")
+        try:
+            count = int(raw_count) if raw_count is not None else 1
+        except ValueError:
+            return Response({"count": [f"count must be an integer, got {raw_count!r}."]}, status=400)
+        if not 1 <= count <= services.MAX_PREFETCH:
+            return Response(
+                {"count": [f"count must be between 1 and {services.MAX_PREFETCH}, got {count}."]}, status=400
+            )
+        try:
+            leases = services.lease_next_items(request.user, project, count)
+        except services.QueueError as error:
+            return error_response(error)
+        if not leases:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        if raw_count is None:
+            return Response(lease_payload(leases[0]))
+        return Response({"results": [lease_payload(lease) for lease in leases]})
+
+
+class SubmitSerializer(serializers.Serializer):
+    labels = serializers.ListField(child=serializers.CharField(allow_blank=False), allow_empty=True)
+    time_spent = serializers.FloatField(min_value=0, required=False, default=0)
+
+
+class SubmitView(LeaseScopedView):
+    @extend_schema(request=SubmitSerializer, responses={201: dict, 400: dict})
+    def post(self, request, lease_id: int):
+        lease = self.get_lease(lease_id)
+        payload = SubmitSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            annotation = services.submit_annotation(
+                lease,
+                payload.validated_data["labels"],
+                payload.validated_data["time_spent"],
+                annotator=request.user,
+            )
+        except services.QueueError as error:
+            return error_response(error)
+        return Response(
+            {
+                "annotation": {
+                    "id": annotation.pk,
+                    "item": annotation.item_id,
+                    "labels": annotation.labels,
+                    "guideline_version": annotation.guideline_version_id,
+                }
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class SkipView(LeaseScopedView):
+    @extend_schema(request=None, responses={200: dict, 400: dict})
+    def post(self, request, lease_id: int):
+        try:
+            lease = services.skip(self.get_lease(lease_id), request.user)
+        except services.QueueError as error:
+            return error_response(error)
+        return Response({"lease": lease.pk, "released": lease.release_reason})
+
+
+class ReleaseView(LeaseScopedView):
+    @extend_schema(request=None, responses={200: dict, 400: dict})
+    def post(self, request, lease_id: int):
+        try:
+            lease = services.release_lease(self.get_lease(lease_id), request.user)
+        except services.QueueError as error:
+            return error_response(error)
+        return Response({"lease": lease.pk, "released": lease.release_reason})
+
+
+class RenewView(LeaseScopedView):
+    @extend_schema(request=None, responses={200: dict, 400: dict})
+    def post(self, request, lease_id: int):
+        try:
+            lease = services.renew_lease(self.get_lease(lease_id), request.user)
+        except services.QueueError as error:
+            return error_response(error)
+        return Response({"lease": {"id": lease.pk, "expires_at": lease.expires_at}})
+
+
+class FlagSerializer(serializers.Serializer):
+    comment = serializers.CharField(allow_blank=True, required=False, default="", max_length=5000)
+
+
+class FlagView(LeaseScopedView):
+    @extend_schema(request=FlagSerializer, responses={201: dict, 400: dict})
+    def post(self, request, lease_id: int):
+        lease = self.get_lease(lease_id)
+        payload = FlagSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            item_flag = services.flag(lease, request.user, payload.validated_data["comment"])
+        except services.QueueError as error:
+            return error_response(error)
+        return Response(
+            {"flag": {"id": item_flag.pk, "item": item_flag.item_id}}, status=status.HTTP_201_CREATED
+        )
+
+
+class ReleaseManySerializer(serializers.Serializer):
+    leases = serializers.ListField(child=serializers.IntegerField(min_value=1), max_length=100)
+
+
+class ReleaseManyView(ProjectScopedView):
+    """Release the page's unused prefetched leases when the annotator leaves or the queue changes."""
+
+    @extend_schema(request=ReleaseManySerializer, responses={200: dict})
+    def post(self, request, project_id: int):
+        self.get_project(project_id)
+        payload = ReleaseManySerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        released = services.release_leases(payload.validated_data["leases"], request.user)
+        return Response({"released": released})
+
+
+class UndoView(ProjectScopedView):
+    @extend_schema(request=None, responses={200: dict, 400: dict})
+    def post(self, request, project_id: int):
+        project = self.get_project(project_id)
+        try:
+            annotation, lease = services.undo_last_submit(request.user, project)
+        except services.QueueError as error:
+            return error_response(error)
+        body = lease_payload(lease)
+        body["retracted"] = {"id": annotation.pk, "labels": annotation.labels}
+        return Response(body)
+
+
+class FillSerializer(serializers.Serializer):
+    count = serializers.IntegerField(
+        min_value=1, max_value=10000, required=False, default=services.DEFAULT_FILL_SIZE
+    )
+    items = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        help_text='[{"id": item id, "priority": float}] to reprioritise',
+    )
+
+    def validate_items(self, value: list[dict]) -> list[tuple[int, float]]:
+        pairs = []
+        for index, entry in enumerate(value):
+            try:
+                pairs.append((int(entry["id"]), float(entry.get("priority", 0))))
+            except (KeyError, TypeError, ValueError):
+                raise serializers.ValidationError(
+                    f"items[{index}] must be {{'id': int, 'priority': number}}, got {entry!r}."
+                ) from None
+        return pairs
+
+
+class FillQueueView(ProjectScopedView):
+    """Manager: refill the queue (random / balance sampling) or set priorities; pages are told."""
+
+    @extend_schema(request=FillSerializer, responses={200: dict, 403: dict})
+    def post(self, request, project_id: int):
+        project = self.get_project(project_id)
+        if not is_manager(request.user, project):
+            raise PermissionDenied("Only the project's managers may refill or re-prioritise its queue.")
+        payload = FillSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        pairs = payload.validated_data.get("items")
+        if pairs:
+            unknown = set(dict(pairs)) - set(
+                project.items.filter(pk__in=[p[0] for p in pairs]).values_list("pk", flat=True)
+            )
+            if unknown:
+                return Response(
+                    {"items": [f"Item {min(unknown)} is not in project {project.pk}."]}, status=400
+                )
+            changed = services.reprioritise(project, pairs, created_by=request.user)
+            return Response({"reprioritised": changed, "queue": selectors.queue_counts(project)})
+        added = services.fill_queue(project, payload.validated_data["count"], created_by=request.user)
+        return Response({"added": added, "queue": selectors.queue_counts(project)})
+
+
+class QueueStatusView(ProjectScopedView):
+    @extend_schema(responses={200: dict})
+    def get(self, request, project_id: int):
+        project = self.get_project(project_id)
+        return Response(
+            {
+                "progress": selectors.annotator_progress(request.user, project),
+                **selectors.queue_counts(project),
+            }
+        )
+
+
+class BalanceView(ProjectScopedView):
+    """Target vs actual label share per class."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, project_id: int):
+        return Response(balance_report(self.get_project(project_id)))

@@ -1,0 +1,80 @@
+"""Reads of the queues: progress figures for the labeling page, the home page and the admin."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from labelhub.projects.models import Annotation, Item, Project
+from labelhub.queues.models import Lease, QueueEntry
+
+
+def start_of_today() -> datetime:
+    now = timezone.localtime()
+    return timezone.make_aware(datetime.combine(now.date(), time.min), now.tzinfo)
+
+
+def queue_counts(project: Project) -> dict[str, int]:
+    """Open entries, their free slots, and live leases of a project's queue."""
+    figures = QueueEntry.objects.filter(project=project, is_open=True).aggregate(
+        open_entries=Count("pk"),
+        waiting=Count(
+            "pk", filter=Q(completed_annotations__lt=F("required_annotations") - F("leased_count"))
+        ),
+    )
+    figures["live_leases"] = Lease.objects.filter(
+        entry__project=project, released_at__isnull=True, completed_at__isnull=True
+    ).count()
+    return figures
+
+
+def annotator_progress(annotator, project: Project) -> dict[str, int]:
+    """What the labeling page shows: labelled today / in total by this annotator, and queue left."""
+    mine = Annotation.objects.filter(item__project=project, annotator=annotator, retracted_at__isnull=True)
+    counts = queue_counts(project)
+    return {
+        "done_today": mine.filter(created_at__gte=start_of_today()).count(),
+        "done_total": mine.count(),
+        "queue_left": counts["waiting"],
+        "unlabelled": unlabelled_count(project),
+    }
+
+
+def unlabelled_count(project: Project) -> int:
+    return (
+        Item.objects.filter(project=project)
+        .exclude(Exists(Annotation.objects.filter(item=OuterRef("pk"), retracted_at__isnull=True)))
+        .count()
+    )
+
+
+def projects_with_progress(projects: QuerySet[Project], user) -> list[Project]:
+    """Projects annotated with ``item_count``, ``labelled_count``, ``queue_left``, ``my_today``."""
+    today = start_of_today()
+    labelled = Item.objects.filter(project=OuterRef("pk")).filter(
+        Exists(Annotation.objects.filter(item=OuterRef("pk"), retracted_at__isnull=True))
+    )
+
+    def count_of(qs, group: str = "project") -> Coalesce:
+        grouped = qs.order_by().values(group).annotate(n=Count("pk")).values("n")[:1]
+        return Coalesce(Subquery(grouped, output_field=IntegerField()), 0)
+
+    annotated = projects.annotate(
+        item_count=count_of(Item.objects.filter(project=OuterRef("pk"))),
+        labelled_count=count_of(labelled),
+        queue_left=count_of(
+            QueueEntry.objects.filter(project=OuterRef("pk"), is_open=True).filter(
+                completed_annotations__lt=F("required_annotations") - F("leased_count")
+            )
+        ),
+        my_today=count_of(
+            Annotation.objects.filter(
+                item__project=OuterRef("pk"), annotator=user, retracted_at__isnull=True, created_at__gte=today
+            ),
+            group="item__project",
+        ),
+    )
+    return list(annotated)

@@ -1,0 +1,242 @@
+"""REST API of snapshots: cut, list, detail, manifest, export, diff, and model-run lineage."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from rest_framework import generics, serializers, status
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labelhub.projects.selectors import is_manager, projects_for_user
+from labelhub.snapshots import selectors, services
+from labelhub.snapshots.downloads import export_response
+from labelhub.snapshots.exports import FORMATS, build_manifest
+from labelhub.snapshots.models import ModelRun, Snapshot
+
+
+def snapshot_for(user, snapshot_id: str) -> Snapshot:
+    """A snapshot the user may see by its content hash or an unambiguous prefix (>= 8 characters);
+    404 for anything else, so outsiders learn nothing."""
+    snapshot_id = snapshot_id.lower()
+    visible = selectors.snapshots_for_user(user)
+    if len(snapshot_id) == 64:
+        return get_object_or_404(visible, content_hash=snapshot_id)
+    if len(snapshot_id) < 8:
+        raise Http404("snapshot ids are the 64-character hash or a prefix of at least 8")
+    matches = list(visible.filter(content_hash__startswith=snapshot_id)[:2])
+    if len(matches) != 1:
+        raise Http404("no snapshot with a unique id starting with that prefix")
+    return matches[0]
+
+
+class ModelRunSerializer(serializers.ModelSerializer):
+    snapshot_id = serializers.CharField(source="snapshot.content_hash", read_only=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    manifest_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelRun
+        fields = [
+            "id",
+            "snapshot_id",
+            "name",
+            "metrics",
+            "artifact_uri",
+            "created_by",
+            "created_at",
+            "manifest_url",
+        ]
+        read_only_fields = ["id", "created_at"]
+
+    def get_manifest_url(self, run: ModelRun) -> str:
+        return f"/api/snapshots/{run.snapshot.content_hash}/manifest/"
+
+
+class SnapshotSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="content_hash", read_only=True)
+    project = serializers.IntegerField(source="project_id", read_only=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    splits = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Snapshot
+        fields = [
+            "id",
+            "project",
+            "name",
+            "item_count",
+            "split_ratios",
+            "stratified",
+            "splits",
+            "class_names",
+            "guideline_versions",
+            "created_by",
+            "created_at",
+        ]
+
+    def get_splits(self, snapshot: Snapshot) -> dict:
+        return snapshot.stats.get("splits", {})
+
+
+class SnapshotDetailSerializer(SnapshotSerializer):
+    statistics = serializers.SerializerMethodField()
+    model_runs = ModelRunSerializer(many=True, read_only=True)
+    exports = serializers.SerializerMethodField()
+
+    class Meta(SnapshotSerializer.Meta):
+        fields = [*SnapshotSerializer.Meta.fields, "statistics", "model_runs", "exports"]
+
+    def get_statistics(self, snapshot: Snapshot) -> dict:
+        return selectors.snapshot_statistics(snapshot)
+
+    def get_exports(self, snapshot: Snapshot) -> dict:
+        return {fmt: f"/api/snapshots/{snapshot.content_hash}/export/{fmt}/" for fmt in FORMATS}
+
+
+class CutSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+    ratios = serializers.DictField(child=serializers.FloatField(min_value=0), required=False)
+    stratify = serializers.BooleanField(required=False, default=False)
+
+
+class ProjectSnapshots(generics.ListAPIView):
+    """GET: the project's snapshots, newest first. POST (managers): cut one; 201 when new, 200 with
+    the existing snapshot when the contents are unchanged since it was cut."""
+
+    serializer_class = SnapshotSerializer
+
+    def get_project(self):
+        return get_object_or_404(projects_for_user(self.request.user), pk=self.kwargs["project_id"])
+
+    def get_queryset(self):
+        return selectors.snapshots_for_user(self.request.user).filter(project=self.get_project())
+
+    def post(self, request, project_id: int):
+        project = self.get_project()
+        if not is_manager(request.user, project):
+            raise PermissionDenied("only project managers cut snapshots")
+        params = CutSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        try:
+            snapshot, created = services.cut_snapshot(
+                project,
+                name=params.validated_data["name"],
+                ratios=params.validated_data.get("ratios"),
+                stratify=params.validated_data["stratify"],
+                user=request.user,
+            )
+        except ValueError as error:
+            field, _, message = str(error).partition(": ")
+            raise ValidationError(
+                {field if message else "non_field_errors": [message or str(error)]}
+            ) from None
+        body = SnapshotDetailSerializer(snapshot).data
+        body["created"] = created
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class SnapshotDetail(APIView):
+    def get(self, request, snapshot_id: str):
+        snapshot = snapshot_for(request.user, snapshot_id)
+        return Response(SnapshotDetailSerializer(snapshot).data)
+
+
+class SnapshotManifest(APIView):
+    def get(self, request, snapshot_id: str):
+        snapshot = snapshot_for(request.user, snapshot_id)
+        response = Response(build_manifest(snapshot, base_path=f"/api/snapshots/{snapshot.content_hash}/"))
+        response["ETag"] = f'"{snapshot.content_hash}"'
+        return response
+
+
+class _FirstRenderer(BaseContentNegotiation):
+    """Downloads are files, not API representations: an Accept header for the file's own type must
+    not make DRF answer 406 (errors still render as JSON)."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0]
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class SnapshotExport(APIView):
+    """The snapshot as a streaming download: jsonl, csv, parquet or labelstudio (see downloads.py
+    for ETag, Range and checksum headers)."""
+
+    content_negotiation_class = _FirstRenderer
+
+    def get(self, request, snapshot_id: str, fmt: str):
+        if fmt not in FORMATS:
+            raise Http404(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+        snapshot = snapshot_for(request.user, snapshot_id)
+        return export_response(request._request, snapshot, fmt)
+
+
+class SnapshotDiff(APIView):
+    """What changed from this snapshot to ``other``: counts, per-class deltas and one page
+    (``offset``, ``limit`` ≤ 500) of added, removed and relabelled items."""
+
+    def get(self, request, snapshot_id: str, other_id: str):
+        before = snapshot_for(request.user, snapshot_id)
+        after = snapshot_for(request.user, other_id)
+        try:
+            offset = max(int(request.query_params.get("offset", 0)), 0)
+            limit = min(max(int(request.query_params.get("limit", 50)), 1), 500)
+        except ValueError:
+            raise ValidationError({"offset": ["offset and limit must be integers"]}) from None
+        diff = selectors.diff_snapshots(before, after, offset=offset, limit=limit)
+        return Response(
+            {
+                "before": before.content_hash,
+                "after": after.content_hash,
+                "offset": offset,
+                "limit": limit,
+                "counts": {
+                    "added": diff.added,
+                    "removed": diff.removed,
+                    "relabelled": diff.relabelled,
+                    "unchanged": diff.unchanged,
+                },
+                "classes": diff.class_counts,
+                "added": diff.added_rows,
+                "removed": diff.removed_rows,
+                "relabelled": diff.relabelled_rows,
+            }
+        )
+
+
+class SnapshotModelRuns(generics.ListAPIView):
+    """GET: models trained on this snapshot. POST (managers): register one
+    ``{"name", "metrics": {...}, "artifact_uri"}``."""
+
+    serializer_class = ModelRunSerializer
+
+    def get_queryset(self):
+        snapshot = snapshot_for(self.request.user, self.kwargs["snapshot_id"])
+        return ModelRun.objects.filter(snapshot=snapshot).select_related("snapshot", "created_by")
+
+    def post(self, request, snapshot_id: str):
+        snapshot = snapshot_for(request.user, snapshot_id)
+        if not is_manager(request.user, snapshot.project):
+            raise PermissionDenied("only project managers register model runs")
+        params = ModelRunSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        run = services.register_model_run(
+            snapshot,
+            name=params.validated_data["name"],
+            metrics=params.validated_data.get("metrics"),
+            artifact_uri=params.validated_data.get("artifact_uri", ""),
+            user=request.user,
+        )
+        return Response(ModelRunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+class ModelRunDetail(generics.RetrieveAPIView):
+    serializer_class = ModelRunSerializer
+
+    def get_queryset(self):
+        return selectors.model_runs_for_user(self.request.user)

@@ -1,0 +1,343 @@
+"""Snapshot exports: JSONL, CSV, Parquet and Label Studio JSON, written as a stream of byte chunks
+straight from a server-side cursor, plus the manifest that describes them and a file cache.
+
+Each writer is a generator of ``bytes``; nothing holds the whole snapshot. The first complete
+download of a format is teed into ``LABELHUB_DATA_DIR/exports/`` (a snapshot never changes, so the
+file never goes stale); later downloads are served from there with a length, ranges and a checksum.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import tempfile
+import xml.etree.ElementTree as ET  # noqa: S405 - parses the project's own label config, not user uploads
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from labelhub.guidelines.models import GuidelineVersion
+from labelhub.snapshots.canonical import FORMAT
+from labelhub.snapshots.models import Snapshot
+from labelhub.snapshots.selectors import iter_export_rows
+
+PARQUET_ROW_GROUP = 50_000
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    name: str
+    extension: str
+    media_type: str
+
+
+FORMATS: dict[str, ExportFormat] = {
+    "jsonl": ExportFormat("jsonl", "jsonl", "application/x-ndjson"),
+    "csv": ExportFormat("csv", "csv", "text/csv; charset=utf-8"),
+    "parquet": ExportFormat("parquet", "parquet", "application/vnd.apache.parquet"),
+    "labelstudio": ExportFormat("labelstudio", "labelstudio.json", "application/json"),
+}
+
+# What one exported row holds (JSONL keys, CSV columns, Parquet fields).
+SCHEMA: dict[str, str] = {
+    "external_id": "string: the item's id in the project",
+    "item_id": "int: labelhub's item id",
+    "split": "string: train | val | test",
+    "labels": "list of class names (CSV: a JSON list)",
+    "confidence": "float in [0, 1]",
+    "method": "string: single | majority | dawid_skene | adjudicated",
+    "annotator_count": "int",
+    "guideline_versions": "list of guideline version ids (CSV: a JSON list)",
+    "payload_sha256": "string: sha256 of the item's content",
+    "payload": 'object: the item, e.g. {"text": ...} (CSV and Parquet: JSON text)',
+}
+
+
+# --- manifest -----------------------------------------------------------------------------------
+
+
+def label_studio_names(snapshot: Snapshot) -> tuple[str, str, str]:
+    """(config XML, from_name, to_name) for Label Studio: the project's own config when it has a
+    Choices tag, else a generated one for its modality and classes."""
+    project = snapshot.project
+    if project.label_config.strip():
+        try:
+            root = ET.fromstring(project.label_config)  # noqa: S314 - the project's own config
+            choices = root.find(".//Choices")
+            if choices is not None and choices.get("name") and choices.get("toName"):
+                return project.label_config, choices.get("name"), choices.get("toName")
+        except ET.ParseError:
+            pass  # fall through to a generated config; the manifest says which one the file uses
+    obj = "image" if project.modality == "image" else "text"
+    tag = "Image" if obj == "image" else "Text"
+    choice = "multiple" if project.multi_label else "single"
+    options = "".join(f'<Choice value="{_xml_attr(c)}"/>' for c in snapshot.class_names)
+    config = (
+        f'<View><{tag} name="{obj}" value="${obj}"/>'
+        f'<Choices name="label" toName="{obj}" choice="{choice}" showInline="true">{options}</Choices></View>'
+    )
+    return config, "label", obj
+
+
+def _xml_attr(value: str) -> str:
+    return value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def build_manifest(snapshot: Snapshot, *, base_path: str = "") -> dict:
+    """Everything a training job needs to trust and interpret the rows, without the rows."""
+    project = snapshot.project
+    versions = GuidelineVersion.objects.filter(pk__in=snapshot.guideline_versions).order_by("number")
+    config, _, _ = label_studio_names(snapshot)
+    exports = {}
+    for fmt in FORMATS.values():
+        cached = cached_export(snapshot, fmt.name)
+        exports[fmt.name] = {
+            "url": f"{base_path}export/{fmt.name}/",
+            "media_type": fmt.media_type,
+            "size": cached.size if cached else None,
+            "sha256": cached.sha256 if cached else None,
+        }
+    return {
+        "snapshot_id": snapshot.content_hash,
+        "content_hash": snapshot.content_hash,
+        "hash_format": FORMAT,
+        "hash_algorithm": "sha256 over canonical rows sorted by external_id (labelhub.snapshots.canonical)",
+        "name": snapshot.name,
+        "created_at": snapshot.created_at.isoformat(),
+        "project": {
+            "id": project.pk,
+            "name": project.name,
+            "modality": project.modality,
+            "multi_label": project.multi_label,
+        },
+        "class_names": snapshot.class_names,
+        "label_config": config,
+        "item_count": snapshot.item_count,
+        "counts": {
+            "items": snapshot.item_count,
+            "splits": snapshot.stats.get("splits", {}),
+            "classes": snapshot.stats.get("classes", {}),
+            "methods": snapshot.stats.get("methods", {}),
+        },
+        "split_ratios": snapshot.split_ratios,
+        "stratified": snapshot.stratified,
+        "guideline_versions": [
+            {
+                "id": v.pk,
+                "number": v.number,
+                "published_at": v.published_at.isoformat() if v.published_at else None,
+                "change_summary": v.change_summary,
+            }
+            for v in versions
+        ],
+        "schema": SCHEMA,
+        "exports": exports,
+    }
+
+
+# --- writers ------------------------------------------------------------------------------------
+
+
+# The C string encoder behind json.dumps(..., ensure_ascii=False), without building an encoder per
+# call: the hot path of every export.
+_quote = json.encoder.encode_basestring
+
+
+def jsonl_chunks(snapshot: Snapshot) -> Iterator[bytes]:
+    """One JSON object per line; JSON columns are spliced as stored, never decoded."""
+    dumps = _quote
+    for rows in iter_export_rows(snapshot):
+        lines = [
+            f'{{"external_id":{dumps(ext)},"item_id":{item_id},"split":"{split}",'
+            f'"labels":{labels},"confidence":{conf!r},"method":"{method}","annotator_count":{count},'
+            f'"guideline_versions":{versions},"payload_sha256":"{sha}","payload":{payload}}}\n'
+            for item_id, ext, sha, labels, conf, method, count, versions, split, payload in rows
+        ]
+        yield "".join(lines).encode()
+
+
+CSV_COLUMNS = list(SCHEMA)
+
+
+def csv_chunks(snapshot: Snapshot) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for rows in iter_export_rows(snapshot):
+        writer.writerows(
+            (ext, item_id, split, labels, conf, method, count, versions, sha, payload)
+            for item_id, ext, sha, labels, conf, method, count, versions, split, payload in rows
+        )
+        yield buffer.getvalue().encode()
+        buffer.seek(0)
+        buffer.truncate()
+
+
+class _ChunkSink(io.RawIOBase):
+    """A write-only file that keeps what pyarrow wrote until the stream takes it."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.position = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        data = bytes(b)
+        self.parts.append(data)
+        self.position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.position
+
+    def drain(self) -> bytes:
+        data = b"".join(self.parts)
+        self.parts.clear()
+        return data
+
+
+def parquet_chunks(snapshot: Snapshot) -> Iterator[bytes]:
+    """Parquet written row group by row group into a sink drained after each group: the file
+    streams out as it is built. The manifest rides in the schema metadata (key ``labelhub``)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema(
+        [
+            ("external_id", pa.string()),
+            ("item_id", pa.int64()),
+            ("split", pa.string()),
+            ("labels", pa.list_(pa.string())),
+            ("confidence", pa.float64()),
+            ("method", pa.string()),
+            ("annotator_count", pa.int32()),
+            ("guideline_versions", pa.list_(pa.int64())),
+            ("payload_sha256", pa.string()),
+            ("payload", pa.string()),
+        ],
+        metadata={"labelhub": json.dumps(_embedded_manifest(snapshot))},
+    )
+    sink = _ChunkSink()
+    writer = pq.ParquetWriter(sink, schema, compression="zstd")
+    columns: list[list] = [[] for _ in range(10)]
+
+    def flush() -> None:
+        table = pa.Table.from_arrays(
+            [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)], schema=schema
+        )
+        writer.write_table(table, row_group_size=PARQUET_ROW_GROUP)
+        for col in columns:
+            col.clear()
+
+    loads = json.loads
+    for rows in iter_export_rows(snapshot):
+        for item_id, ext, sha, labels, conf, method, count, versions, split, payload in rows:
+            for col, value in zip(
+                columns,
+                (ext, item_id, split, loads(labels), conf, method, count, loads(versions), sha, payload),
+                strict=True,
+            ):
+                col.append(value)
+        if len(columns[0]) >= PARQUET_ROW_GROUP:
+            flush()
+            yield sink.drain()
+    if columns[0]:
+        flush()
+    writer.close()
+    yield sink.drain()
+
+
+def labelstudio_chunks(snapshot: Snapshot) -> Iterator[bytes]:
+    """A JSON array of Label Studio tasks, each with its resolved label as one annotation."""
+    _, from_name, to_name = label_studio_names(snapshot)
+    dumps = _quote
+    head = (
+        f'{{"from_name":{dumps(from_name)},"to_name":{dumps(to_name)},"type":"choices","value":{{"choices":'
+    )
+    yield b"["
+    first = True
+    for rows in iter_export_rows(snapshot):
+        tasks = [
+            f'{{"data":{payload},"annotations":[{{"result":[{head}{labels}}}}}],'
+            f'"ground_truth":false,"lead_time":0}}],'
+            f'"meta":{{"external_id":{dumps(ext)},"split":"{split}","confidence":{conf!r},'
+            f'"method":"{method}","annotator_count":{count},"guideline_versions":{versions},'
+            f'"payload_sha256":"{sha}","item_id":{item_id}}}}}'
+            for item_id, ext, sha, labels, conf, method, count, versions, split, payload in rows
+        ]
+        text = ",\n".join(tasks)
+        yield ((b"\n" if first else b",\n") + text.encode()) if tasks else b""
+        first = False
+    yield b"\n]\n"
+
+
+WRITERS = {
+    "jsonl": jsonl_chunks,
+    "csv": csv_chunks,
+    "parquet": parquet_chunks,
+    "labelstudio": labelstudio_chunks,
+}
+
+
+def _embedded_manifest(snapshot: Snapshot) -> dict:
+    manifest = build_manifest(snapshot)
+    manifest.pop("exports")  # sizes and checksums of files cannot sit inside those files
+    return manifest
+
+
+# --- cache --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CachedExport:
+    path: Path
+    size: int
+    sha256: str
+
+
+def export_dir() -> Path:
+    return Path(settings.LABELHUB_DATA_DIR) / "exports"
+
+
+def _cache_path(snapshot: Snapshot, fmt: str) -> Path:
+    return export_dir() / f"{snapshot.content_hash}.{FORMATS[fmt].extension}"
+
+
+def cached_export(snapshot: Snapshot, fmt: str) -> CachedExport | None:
+    path = _cache_path(snapshot, fmt)
+    digest_path = path.with_name(path.name + ".sha256")
+    if not (path.exists() and digest_path.exists()):
+        return None
+    return CachedExport(path, path.stat().st_size, digest_path.read_text().strip())
+
+
+def stream_and_cache(snapshot: Snapshot, fmt: str) -> Iterator[bytes]:
+    """The export's chunks, also written to a temporary file that becomes the cached export
+    (with its sha256 beside it) only when the stream finished; an aborted download leaves nothing."""
+    directory = export_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    target = _cache_path(snapshot, fmt)
+    digest = hashlib.sha256()
+    handle = tempfile.NamedTemporaryFile(dir=directory, prefix=f".{target.name}.", delete=False)  # noqa: SIM115
+    finished = False
+    try:
+        for chunk in WRITERS[fmt](snapshot):
+            if chunk:
+                handle.write(chunk)
+                digest.update(chunk)
+                yield chunk
+        handle.close()
+        target.with_name(target.name + ".sha256").write_text(digest.hexdigest() + "\n")
+        os.replace(handle.name, target)
+        finished = True
+    finally:
+        if not finished:
+            handle.close()
+            Path(handle.name).unlink(missing_ok=True)

@@ -1,0 +1,301 @@
+"""Reads behind snapshots: resolved labels of a project, snapshots a user may see, rows in order,
+diffs between two snapshots and the statistics shown on the snapshot page."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from django.db import connection, transaction
+from django.db.models import Count, QuerySet
+
+from annotators.models import ConsensusLabel
+from labelhub.projects.models import Annotation, Item, Project
+from labelhub.projects.selectors import projects_for_user
+from labelhub.queues.sampling import target_distribution
+from labelhub.snapshots.models import ModelRun, Snapshot, SnapshotItem
+
+FETCH_SIZE = 20000
+SINGLE = ConsensusLabel.Method.SINGLE.value
+
+
+# One resolved item, as the cut consumes it: (item_id, external_id, payload_sha256, labels,
+# confidence, method, annotator_count, guideline_versions, labels as JSON text). Plain tuples: a
+# million of them go by, and the JSON text is written back as read, never re-encoded.
+ResolvedRow = tuple[int, str, str, list, float, str, int, list, str]
+
+
+def _json(value):
+    # Django loads jsonb as text for JSONField to decode; raw cursors see that text (or, on other
+    # drivers, the decoded value).
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _binary_order() -> str:
+    """ORDER BY suffix that sorts strings by code point on both backends, i.e. like Python's sort,
+    so the content hash is the same whichever database produced the rows."""
+    return ' COLLATE "C"' if connection.vendor == "postgresql" else ""
+
+
+def iter_resolved_chunks(project: Project) -> Iterator[list[ResolvedRow]]:
+    """Every labelled item of the project in external-id order, with its resolved label.
+
+    The consensus label when QA wrote one; otherwise the latest non-retracted annotation (method
+    "single", confidence 1.0, one annotator). Guideline versions are those of the annotations behind
+    the label. Items nobody labelled are left out. Streams chunks through a server-side cursor.
+    """
+    item_table = Item._meta.db_table
+    annotation_table = Annotation._meta.db_table
+    consensus_table = ConsensusLabel._meta.db_table
+    if connection.vendor == "postgresql":
+        version_agg = "string_agg(DISTINCT a.guideline_version_id::text, ',')"
+    else:
+        version_agg = "group_concat(DISTINCT a.guideline_version_id)"
+    sql = f"""
+        WITH latest AS (
+            SELECT a.item_id, a.labels, a.guideline_version_id,
+                   ROW_NUMBER() OVER (PARTITION BY a.item_id ORDER BY a.created_at DESC, a.id DESC) AS rn
+            FROM {annotation_table} a JOIN {item_table} i ON i.id = a.item_id
+            WHERE i.project_id = %s AND a.retracted_at IS NULL
+        ), versions AS (
+            SELECT a.item_id, {version_agg} AS ids
+            FROM {annotation_table} a JOIN {item_table} i ON i.id = a.item_id
+            WHERE i.project_id = %s AND a.retracted_at IS NULL AND a.guideline_version_id IS NOT NULL
+            GROUP BY a.item_id
+        )
+        SELECT i.id, i.external_id, i.content_hash,
+               c.labels, c.confidence, c.method, c.annotator_count,
+               l.labels, l.guideline_version_id, v.ids
+        FROM {item_table} i
+        LEFT JOIN {consensus_table} c ON c.item_id = i.id
+        LEFT JOIN latest l ON l.item_id = i.id AND l.rn = 1
+        LEFT JOIN versions v ON v.item_id = i.id
+        WHERE i.project_id = %s AND (c.item_id IS NOT NULL OR l.item_id IS NOT NULL)
+        ORDER BY i.external_id{_binary_order()}
+    """  # noqa: S608 - table names come from model metadata, values are parameters
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, [project.pk, project.pk, project.pk])
+        while rows := cursor.fetchmany(FETCH_SIZE):
+            yield [_resolve(row) for row in rows]
+
+
+def _resolve(row: tuple) -> ResolvedRow:
+    item_id, external_id, payload_sha, c_labels, c_conf, c_method, c_count, l_labels, l_gv, gv_ids = row
+    if c_method is not None:
+        versions = sorted({int(v) for v in str(gv_ids).split(",")}) if gv_ids else []
+        labels, text = _json_and_text(c_labels)
+        return (
+            item_id,
+            external_id,
+            payload_sha,
+            labels,
+            float(c_conf),
+            c_method,
+            int(c_count),
+            versions,
+            text,
+        )
+    labels, text = _json_and_text(l_labels)
+    return item_id, external_id, payload_sha, labels, 1.0, SINGLE, 1, [l_gv] if l_gv is not None else [], text
+
+
+def _json_and_text(value) -> tuple[list, str]:
+    """The labels decoded (for the hash) and as JSON text (written back as read)."""
+    if isinstance(value, str):
+        labels = json.loads(value) or []
+        return labels, value if labels else "[]"
+    labels = list(value or [])
+    return labels, json.dumps(labels)
+
+
+def snapshots_for_user(user) -> QuerySet[Snapshot]:
+    """Sealed snapshots of the user's projects (outsiders get 404 on the others)."""
+    return Snapshot.objects.filter(
+        project__in=projects_for_user(user), sealed_at__isnull=False
+    ).select_related("project", "created_by")
+
+
+def model_runs_for_user(user) -> QuerySet[ModelRun]:
+    return ModelRun.objects.filter(snapshot__project__in=projects_for_user(user)).select_related(
+        "snapshot", "created_by"
+    )
+
+
+def latest_snapshot(project: Project) -> Snapshot | None:
+    return (
+        Snapshot.objects.filter(project=project, sealed_at__isnull=False)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def previous_splits(snapshot: Snapshot | None) -> dict[str, str]:
+    if snapshot is None:
+        return {}
+    return dict(
+        SnapshotItem.objects.filter(snapshot=snapshot)
+        .values_list("external_id", "split")
+        .iterator(FETCH_SIZE)
+    )
+
+
+EXPORT_COLUMNS = (
+    "item_id",
+    "external_id",
+    "payload_sha256",
+    "labels",
+    "confidence",
+    "method",
+    "annotator_count",
+    "guideline_versions",
+    "split",
+    "payload",
+)
+
+
+def iter_export_rows(snapshot: Snapshot, chunk_size: int | None = None) -> Iterator[list[tuple]]:
+    """The snapshot's rows in external-id order, in chunks, joined to the item payloads.
+
+    Columns are ``EXPORT_COLUMNS``; ``labels``, ``guideline_versions`` and ``payload`` come as JSON
+    text so exporters can splice them without a decode/encode round trip. A server-side cursor
+    keeps memory flat however large the snapshot.
+    """
+    sql = f"""
+        SELECT s.item_id, s.external_id, s.payload_sha256, s.labels, s.confidence, s.method,
+               s.annotator_count, s.guideline_versions, s.split, i.payload
+        FROM {SnapshotItem._meta.db_table} s JOIN {Item._meta.db_table} i ON i.id = s.item_id
+        WHERE s.snapshot_id = %s
+        ORDER BY s.id
+    """  # noqa: S608 - table names come from model metadata
+    # Inside a transaction PostgreSQL's server-side cursor streams; in autocommit Django declares it
+    # WITH HOLD, which materialises the whole result before the first row.
+    with transaction.atomic(), connection.chunked_cursor() as cursor:
+        cursor.execute(sql, [snapshot.pk])
+        while rows := cursor.fetchmany(chunk_size or FETCH_SIZE):
+            if rows and not isinstance(rows[0][3], str):
+                rows = [
+                    (*r[:3], json.dumps(r[3]), *r[4:7], json.dumps(r[7]), r[8], json.dumps(r[9]))
+                    for r in rows
+                ]
+            yield rows
+
+
+# --- diff ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class SnapshotDiff:
+    """What changed from ``before`` to ``after``: counts in full, rows for one page of each kind."""
+
+    added: int = 0
+    removed: int = 0
+    relabelled: int = 0
+    unchanged: int = 0
+    class_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # class -> before/after/delta
+    added_rows: list[dict] = field(default_factory=list)
+    removed_rows: list[dict] = field(default_factory=list)
+    relabelled_rows: list[dict] = field(default_factory=list)
+
+
+def _diff_rows(snapshot: Snapshot) -> Iterator[tuple[str, list[str], str]]:
+    rows = (
+        SnapshotItem.objects.filter(snapshot=snapshot)
+        .order_by("id")
+        .values_list("external_id", "labels", "split")
+        .iterator(chunk_size=FETCH_SIZE)
+    )
+    for external_id, labels, split in rows:
+        yield external_id, sorted(labels), split
+
+
+def diff_snapshots(before: Snapshot, after: Snapshot, *, offset: int = 0, limit: int = 50) -> SnapshotDiff:
+    """Merge-join both snapshots in external-id order (both are stored sorted), so a diff of two
+    million-row snapshots holds one page of rows, never the snapshots."""
+    diff = SnapshotDiff()
+    before_counts: Counter[str] = Counter()
+    after_counts: Counter[str] = Counter()
+    end = offset + limit
+
+    def keep(bucket: list[dict], index: int, row: dict) -> None:
+        if offset <= index < end:
+            bucket.append(row)
+
+    left, right = _diff_rows(before), _diff_rows(after)
+    a, b = next(left, None), next(right, None)
+    while a is not None or b is not None:
+        if b is None or (a is not None and a[0] < b[0]):
+            before_counts.update(a[1])
+            keep(diff.removed_rows, diff.removed, {"external_id": a[0], "labels": a[1], "split": a[2]})
+            diff.removed += 1
+            a = next(left, None)
+        elif a is None or b[0] < a[0]:
+            after_counts.update(b[1])
+            keep(diff.added_rows, diff.added, {"external_id": b[0], "labels": b[1], "split": b[2]})
+            diff.added += 1
+            b = next(right, None)
+        else:
+            before_counts.update(a[1])
+            after_counts.update(b[1])
+            if a[1] != b[1]:
+                keep(
+                    diff.relabelled_rows,
+                    diff.relabelled,
+                    {"external_id": a[0], "before": a[1], "after": b[1], "split": b[2]},
+                )
+                diff.relabelled += 1
+            else:
+                diff.unchanged += 1
+            a, b = next(left, None), next(right, None)
+    names = list(dict.fromkeys([*before.class_names, *after.class_names, *before_counts, *after_counts]))
+    diff.class_counts = {
+        name: {
+            "before": before_counts[name],
+            "after": after_counts[name],
+            "delta": after_counts[name] - before_counts[name],
+        }
+        for name in names
+    }
+    return diff
+
+
+# --- statistics ---------------------------------------------------------------------------------
+
+
+def snapshot_statistics(snapshot: Snapshot) -> dict:
+    """What the snapshot page plots: class distribution against the project's balance target,
+    label sources and per-split counts (from the stats frozen at cut time)."""
+    stats = snapshot.stats or {}
+    class_totals = stats.get("classes", {})
+    total_labels = sum(class_totals.values()) or 1
+    target = target_distribution(snapshot.project, snapshot.class_names)
+    classes = [
+        {
+            "name": name,
+            "count": class_totals.get(name, 0),
+            "share": class_totals.get(name, 0) / total_labels,
+            "target": None if target is None else target.get(name, 0.0),
+            "by_split": {
+                s: stats.get("split_classes", {}).get(s, {}).get(name, 0) for s in ("train", "val", "test")
+            },
+        }
+        for name in snapshot.class_names
+    ]
+    return {
+        "classes": classes,
+        "has_target": target is not None,
+        "methods": stats.get("methods", {}),
+        "splits": stats.get("splits", {}),
+        "annotator_counts": stats.get("annotator_counts", {}),
+        "mean_confidence": stats.get("mean_confidence"),
+    }
+
+
+def snapshot_counts_by_project(projects: QuerySet[Project]) -> dict[int, int]:
+    return dict(
+        Snapshot.objects.filter(project__in=projects, sealed_at__isnull=False)
+        .values_list("project")
+        .annotate(n=Count("id"))
+        .values_list("project", "n")
+    )

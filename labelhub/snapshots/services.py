@@ -1,0 +1,189 @@
+"""Cutting snapshots and registering the model runs trained on them."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from functools import partial
+
+from django.db import connection, transaction
+from django.db.models import Count, Sum
+from django.utils import timezone
+
+from labelhub.projects.models import Project
+from labelhub.snapshots import selectors
+from labelhub.snapshots.canonical import ContentHasher
+from labelhub.snapshots.models import ModelRun, Snapshot, SnapshotItem
+from labelhub.snapshots.splits import hash_split, normalise_ratios, stratified_splits
+
+_COLUMNS = (
+    "snapshot_id",
+    "item_id",
+    "external_id",
+    "payload_sha256",
+    "labels",
+    "confidence",
+    "method",
+    "annotator_count",
+    "guideline_versions",
+    "split",
+)
+
+
+class NothingToSnapshot(ValueError):
+    """The project has no labelled item: a snapshot of nothing is refused."""
+
+
+class _AlreadyCut(Exception):
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+
+
+def _write_rows(rows: list[tuple]) -> None:
+    """Bulk-insert snapshot rows: COPY on PostgreSQL (the 1M-row cut budget), executemany elsewhere."""
+    table = SnapshotItem._meta.db_table
+    columns = ", ".join(_COLUMNS)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join(["%s"] * len(_COLUMNS))
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)  # noqa: S608
+
+
+def _int_list(values: list[int]) -> str:
+    return "[" + ",".join([str(v) for v in values]) + "]"
+
+
+def _stratum(labels: Iterable[str]) -> str:
+    return "|".join(sorted(labels))
+
+
+def _statistics(snapshot: Snapshot, ratios: Mapping[str, float]) -> dict:
+    """Counts the snapshot page plots, frozen with the snapshot: one GROUP BY over its rows (a few
+    hundred groups at most) instead of counting a million rows one by one in Python."""
+    groups = (
+        SnapshotItem.objects.filter(snapshot=snapshot)
+        .values_list("split", "labels", "method", "annotator_count")
+        .annotate(n=Count("id"), confidence=Sum("confidence"))
+        .order_by()
+    )
+    splits: Counter[str] = Counter()
+    classes: Counter[str] = Counter()
+    split_classes: dict[str, Counter[str]] = defaultdict(Counter)
+    methods: Counter[str] = Counter()
+    annotator_counts: Counter[int] = Counter()
+    confidence_sum = 0.0
+    for split, labels, method, annotators, n, confidence in groups:
+        splits[split] += n
+        for name in labels:
+            classes[name] += n
+            split_classes[split][name] += n
+        methods[method] += n
+        annotator_counts[annotators] += n
+        confidence_sum += confidence
+    total = sum(splits.values()) or 1
+    return {
+        "splits": {s: splits[s] for s in ratios},
+        "classes": dict(classes),
+        "split_classes": {s: dict(c) for s, c in split_classes.items()},
+        "methods": dict(methods),
+        "annotator_counts": {str(k): v for k, v in sorted(annotator_counts.items())},
+        "mean_confidence": round(confidence_sum / total, 6),
+    }
+
+
+def cut_snapshot(
+    project: Project,
+    *,
+    name: str = "",
+    ratios: Mapping[str, float] | None = None,
+    stratify: bool = False,
+    user=None,
+) -> tuple[Snapshot, bool]:
+    """Freeze the project's resolved labels into a sealed snapshot. Returns (snapshot, created).
+
+    Content addressing makes cutting idempotent: when the same contents (same labels, same splits)
+    were already cut, the rows just written are rolled back and the existing snapshot is returned
+    with created=False; its name is kept. Raises ValueError for bad ratios and NothingToSnapshot
+    for a project with no labelled item.
+    """
+    ratios = normalise_ratios(ratios)
+    class_names = list(project.classes.order_by("order", "id").values_list("name", flat=True))
+    previous = selectors.previous_splits(selectors.latest_snapshot(project)) if stratify else {}
+    try:
+        with transaction.atomic():
+            snapshot = Snapshot.objects.create(
+                project=project,
+                content_hash=f"cutting-{uuid.uuid4().hex}",
+                name=name,
+                split_ratios=ratios,
+                stratified=stratify,
+                class_names=class_names,
+                created_by=user if user is not None and user.is_authenticated else None,
+            )
+            chunks = selectors.iter_resolved_chunks(project)
+            if stratify:
+                # Stratification needs every key's class before assigning: rows are held in memory.
+                chunks = list(chunks)
+                splits = stratified_splits(
+                    project.pk, ((r[1], _stratum(r[3])) for chunk in chunks for r in chunk), ratios, previous
+                )
+                split_of = splits.__getitem__
+            else:
+                split_of = partial(hash_split, project.pk, ratios=ratios)
+            hasher = ContentHasher(project.pk)
+            versions: set[int] = set()
+            pk = snapshot.pk
+            for chunk in chunks:
+                splits_of_chunk = [split_of(r[1]) for r in chunk]
+                hasher.add_batch(
+                    [
+                        (r[1], r[2], r[3], r[4], r[5], r[7], r[6], split)
+                        for r, split in zip(chunk, splits_of_chunk, strict=True)
+                    ]
+                )
+                _write_rows(
+                    [
+                        (pk, r[0], r[1], r[2], r[8], r[4], r[5], r[6], _int_list(r[7]), split)
+                        for r, split in zip(chunk, splits_of_chunk, strict=True)
+                    ]
+                )
+                for r in chunk:
+                    if r[7]:
+                        versions.update(r[7])
+            if hasher.count == 0:
+                raise NothingToSnapshot(f"project {project.name!r} has no labelled items to snapshot")
+            digest = hasher.hexdigest()
+            existing = Snapshot.objects.filter(content_hash=digest).first()
+            if existing is not None:
+                raise _AlreadyCut(existing)
+            snapshot.content_hash = digest
+            snapshot.item_count = hasher.count
+            snapshot.guideline_versions = sorted(versions)
+            snapshot.stats = _statistics(snapshot, ratios)
+            snapshot.sealed_at = timezone.now()
+            snapshot.save()
+    except _AlreadyCut as already:
+        return already.snapshot, False
+    return snapshot, True
+
+
+def register_model_run(
+    snapshot: Snapshot, *, name: str, metrics: dict | None = None, artifact_uri: str = "", user=None
+) -> ModelRun:
+    """Record that a model was trained on exactly this snapshot."""
+    if not name.strip():
+        raise ValueError("name: a model run needs a name")
+    if metrics is not None and not isinstance(metrics, dict):
+        raise ValueError('metrics: must be a JSON object such as {"accuracy": 0.9}')
+    return ModelRun.objects.create(
+        snapshot=snapshot,
+        name=name.strip(),
+        metrics=metrics or {},
+        artifact_uri=artifact_uri,
+        created_by=user if user is not None and user.is_authenticated else None,
+    )

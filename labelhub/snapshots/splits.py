@@ -1,0 +1,97 @@
+"""Stable train / val / test assignment.
+
+An item's split is a pure function of its stable key (project id + external id) and the ratios:
+sha256 of the key, read as a number in [0, 1), falls into one of the cumulative ratio buckets.
+Adding or relabelling items therefore never moves an old item, so test items cannot leak into
+train between snapshots. Changing the ratios does move items; the ratios are recorded on every
+snapshot.
+
+Stratified mode keeps the same guarantee by being *sticky*: every item that was in the project's
+previous snapshot keeps the split it had there; only items new to this snapshot are assigned,
+class by class, in the order of their key hash, to whichever split is furthest below its share of
+that class. Small classes therefore still get val/test examples, and the assignment is
+deterministic for the same history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+
+from labelhub.snapshots.canonical import SPLITS
+
+DEFAULT_RATIOS: dict[str, float] = {"train": 0.8, "val": 0.1, "test": 0.1}
+
+
+def normalise_ratios(ratios: Mapping[str, float] | None) -> dict[str, float]:
+    """Validate user-given ratios and scale them to sum to 1. Raises ValueError naming the field."""
+    if not ratios:
+        return dict(DEFAULT_RATIOS)
+    unknown = set(ratios) - set(SPLITS)
+    if unknown:
+        raise ValueError(f"ratios: unknown split {sorted(unknown)[0]!r}; use train, val and test")
+    values = {}
+    for name in SPLITS:
+        try:
+            value = float(ratios.get(name, 0))
+        except (TypeError, ValueError):
+            raise ValueError(f"ratios.{name}: {ratios.get(name)!r} is not a number") from None
+        if value < 0:
+            raise ValueError(f"ratios.{name}: must be >= 0, got {value}")
+        values[name] = value
+    total = sum(values.values())
+    if total <= 0:
+        raise ValueError("ratios: at least one of train, val, test must be > 0")
+    return {name: round(v / total, 6) for name, v in values.items()}
+
+
+def key_fraction(project_id: int, external_id: str) -> float:
+    """The item's stable key hashed to [0, 1)."""
+    digest = hashlib.sha256(f"{int(project_id)}:{external_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def hash_split(project_id: int, external_id: str, ratios: Mapping[str, float]) -> str:
+    fraction = key_fraction(project_id, external_id)
+    edge = 0.0
+    for name in SPLITS:
+        edge += ratios[name]
+        if fraction < edge:
+            return name
+    return SPLITS[-1] if ratios[SPLITS[-1]] > 0 else next(n for n in reversed(SPLITS) if ratios[n] > 0)
+
+
+def stratified_splits(
+    project_id: int,
+    items: Iterable[tuple[str, str]],
+    ratios: Mapping[str, float],
+    previous: Mapping[str, str],
+) -> dict[str, str]:
+    """Splits for (external_id, stratum) pairs, where the stratum is the item's class key.
+
+    ``previous`` maps external ids of the previous snapshot to their split; those never move.
+    """
+    assigned: dict[str, str] = {}
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    new_by_stratum: dict[str, list[str]] = defaultdict(list)
+    for external_id, stratum in items:
+        split = previous.get(external_id)
+        if split is not None:
+            assigned[external_id] = split
+            counts[stratum][split] += 1
+        else:
+            new_by_stratum[stratum].append(external_id)
+    for stratum, new_ids in new_by_stratum.items():
+        new_ids.sort(key=lambda e: key_fraction(project_id, e))
+        have = counts[stratum]
+        for external_id in new_ids:
+            total = sum(have.values()) + 1
+            # The split with the largest shortfall against its target count; ties by SPLITS order.
+            split = max(
+                (n for n in SPLITS if ratios[n] > 0),
+                key=lambda n: (ratios[n] * total - have[n], -SPLITS.index(n)),
+            )
+            assigned[external_id] = split
+            have[split] += 1
+    return assigned

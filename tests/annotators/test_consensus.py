@@ -1,0 +1,166 @@
+"""Consensus: majority vote, Dawid–Skene, the bulk write and the recompute command."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import numpy as np
+import pandas as pd
+import pytest
+from crowdkit.aggregation import DawidSkene
+from django.core.management import call_command
+from django.utils import timezone
+
+from annotators.agreement import load_ratings
+from annotators.consensus import (
+    DS_MAX_ITERATIONS,
+    DS_TOLERANCE,
+    compute_consensus,
+    dawid_skene,
+    majority_vote,
+    refresh_item_consensus,
+)
+from annotators.models import AdjudicationTask, ConsensusLabel
+from tests import factories
+from tests.annotators.qa_builders import (
+    fast_passwords,  # noqa: F401 - used by pytestmark
+    label,
+    simulate_crowd,
+)
+
+# crowd-kit 1.4 passes pandas 3 deprecated keywords (inplace=, copy=) inside its reference models.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*(inplace|copy) keyword"),
+    pytest.mark.usefixtures("fast_passwords"),
+]
+
+
+@pytest.fixture
+def voted(db):
+    project = factories.make_project(classes=("cat", "dog", "wolf"))
+    items = factories.make_items(project, 4)
+    people = [factories.make_member(project) for _ in range(3)]
+    votes = [["cat", "cat", "dog"], ["dog", "wolf", None], ["wolf", None, None], ["cat", "cat", "cat"]]
+    for item, row in zip(items, votes, strict=True):
+        for who, answer in zip(people, row, strict=True):
+            if answer:
+                label(item, who, [answer])
+    return project, items, people
+
+
+def test_majority_vote_takes_the_most_frequent_label_with_its_share_as_confidence(voted):
+    project, items, _ = voted
+    compute_consensus(project, method="majority")
+    first = ConsensusLabel.objects.get(item=items[0])
+    assert (first.labels, first.method, first.annotator_count) == (["cat"], "majority", 3)
+    assert first.confidence == pytest.approx(2 / 3, abs=1e-6)
+
+
+def test_a_tie_gets_low_confidence_and_goes_to_adjudication(voted):
+    project, items, _ = voted
+    compute_consensus(project, method="majority")
+    tied = ConsensusLabel.objects.get(item=items[1])
+    assert tied.confidence == pytest.approx(0.5)
+    task = AdjudicationTask.objects.get(item=items[1], status="open")
+    assert task.reason == AdjudicationTask.Reason.TIE
+
+
+def test_single_annotation_gets_method_single(voted):
+    project, items, _ = voted
+    compute_consensus(project, method="majority")
+    single = ConsensusLabel.objects.get(item=items[2])
+    assert (single.labels, single.method, single.annotator_count) == (["wolf"], "single", 1)
+
+
+def test_unanimous_items_do_not_go_to_adjudication(voted):
+    project, items, _ = voted
+    compute_consensus(project, method="majority")
+    assert not AdjudicationTask.objects.filter(item__in=[items[2], items[3]]).exists()
+    assert AdjudicationTask.objects.filter(item=items[0], reason="disagreement").exists()
+
+
+def test_recompute_never_overwrites_an_adjudicated_label(voted):
+    project, items, _ = voted
+    ConsensusLabel.objects.create(item=items[0], labels=["dog"], method="adjudicated", annotator_count=3)
+    compute_consensus(project, method="majority")
+    assert ConsensusLabel.objects.get(item=items[0]).labels == ["dog"]
+
+
+def test_consensus_of_an_item_whose_labels_were_all_retracted_is_removed(voted):
+    project, items, _ = voted
+    compute_consensus(project, method="majority")
+    items[2].annotations.update(retracted_at=timezone.now())
+    compute_consensus(project, method="majority")
+    assert not ConsensusLabel.objects.filter(item=items[2]).exists()
+
+
+def test_dawid_skene_labels_equal_crowd_kit_on_the_same_answers(db):
+    crowd = simulate_crowd(n_items=60, seed=11)
+    ratings = load_ratings(crowd.project)
+    ours = dawid_skene(ratings)
+    answers = pd.DataFrame({"task": ratings.item, "worker": ratings.annotator, "label": ratings.label_set})
+    reference = DawidSkene(n_iter=DS_MAX_ITERATIONS, tol=DS_TOLERANCE).fit(answers).probas_.sort_index()
+    expected = [list(ratings.sets[int(reference.columns[i])]) for i in reference.to_numpy().argmax(axis=1)]
+    assert ours.labels == expected
+    assert np.allclose(ours.confidence, reference.to_numpy().max(axis=1))
+
+
+def test_multi_label_majority_keeps_classes_chosen_by_more_than_half(db):
+    project = factories.make_project(classes=("red", "green", "blue"), multi_label=True)
+    (item,) = factories.make_items(project, 1)
+    for labels in (["red", "green"], ["red"], ["red", "blue", "green"]):
+        label(item, factories.make_member(project), labels)
+    resolution = majority_vote(load_ratings(project))
+    assert resolution.labels == [["green", "red"]]
+    # red 3/3, green 2/3, blue 1/3 -> mean certainty (1 + 2/3 + 2/3) / 3
+    assert resolution.confidence[0] == pytest.approx((1 + 2 / 3 + 2 / 3) / 3)
+
+
+def test_multi_label_dawid_skene_runs_one_binary_model_per_class(db):
+    project = factories.make_project(classes=("red", "green"), multi_label=True)
+    items = factories.make_items(project, 20)
+    people = [factories.make_member(project) for _ in range(3)]
+    for i, item in enumerate(items):
+        truth = ["red"] if i % 2 else ["red", "green"]
+        for who in people:
+            label(item, who, truth)
+    resolution = dawid_skene(load_ratings(project))
+    assert resolution.labels == [["red"] if i % 2 else ["green", "red"] for i in range(20)]
+
+
+def test_refresh_item_consensus_on_submit_uses_majority_and_opens_disputes(voted):
+    _, items, people = voted
+    consensus = refresh_item_consensus(items[3])
+    assert (consensus.labels, consensus.method) == (["cat"], "majority")
+    label(items[2], people[1], ["dog"])
+    refresh_item_consensus(items[2])
+    assert AdjudicationTask.objects.filter(item=items[2], status="open").exists()
+
+
+def test_compute_consensus_command_prints_figures(voted):
+    project, _, _ = voted
+    out = StringIO()
+    call_command("compute_consensus", "--project", str(project.pk), "--method", "dawid_skene", stdout=out)
+    figures = json.loads(out.getvalue())
+    assert figures["method"] == "dawid_skene" and figures["items"] == 4
+    assert ConsensusLabel.objects.filter(item__project=project, method="dawid_skene").count() == 3
+
+
+def test_compute_consensus_command_names_an_unknown_project(db):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="no project 'nope'"):
+        call_command("compute_consensus", "--project", "nope")
+
+
+def test_dawid_skene_beats_majority_vote_on_a_crowd_with_two_random_annotators(db):
+    crowd = simulate_crowd()
+    ratings = load_ratings(crowd.project)
+
+    def accuracy(resolution) -> float:
+        truth = [crowd.truth[int(i)] for i in resolution.item_ids]
+        return float(np.mean([labels == [t] for labels, t in zip(resolution.labels, truth, strict=True)]))
+
+    majority, ds = accuracy(majority_vote(ratings)), accuracy(dawid_skene(ratings))
+    assert ds > majority, (ds, majority)

@@ -1,0 +1,118 @@
+"""Gold answers: marking them, mixing them into queues, and scoring annotators on submit."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from statsmodels.stats.proportion import proportion_confint
+
+from annotators import gold
+from annotators.models import AnnotatorStats, GoldItem
+from labelhub.queues.signals import annotation_submitted
+from tests import factories
+from tests.annotators.qa_builders import (
+    fast_passwords,  # noqa: F401 - used by pytestmark
+    label,
+)
+
+pytestmark = pytest.mark.usefixtures("fast_passwords")
+
+
+def submit(item, annotator, labels, **fields):
+    """What the queue's submit does for QA: store the label, then send the signal."""
+    annotation = label(item, annotator, labels, **fields)
+    annotation_submitted.send(sender=None, annotation=annotation, project=item.project)
+    return annotation
+
+
+@pytest.mark.parametrize(("correct", "seen"), [(0, 1), (3, 4), (17, 20), (50, 50), (412, 1000)])
+def test_wilson_interval_equals_statsmodels(correct, seen):
+    low, high = gold.wilson_interval(correct, seen)
+    ref_low, ref_high = proportion_confint(correct, seen, alpha=0.05, method="wilson")
+    assert (low, high) == (pytest.approx(ref_low, abs=1e-6), pytest.approx(ref_high, abs=1e-6))
+
+
+def test_wilson_interval_is_none_without_checks():
+    assert gold.wilson_interval(0, 0) is None
+
+
+def test_mark_gold_stores_sorted_labels_and_replaces_existing(project, manager):
+    (item,) = factories.make_items(project, 1)
+    gold.mark_gold(project, [(item.pk, ["dog"])], user=manager)
+    gold.mark_gold(project, [(item.pk, ["wolf"])], user=manager)
+    assert GoldItem.objects.get(item=item).labels == ["wolf"]
+
+
+def test_mark_gold_names_an_unknown_class(project):
+    (item,) = factories.make_items(project, 1)
+    with pytest.raises(ValidationError, match="unknown class 'tiger'"):
+        gold.mark_gold(project, [(item.pk, ["tiger"])])
+
+
+def test_mark_gold_rejects_items_of_another_project_and_writes_nothing(project):
+    other = factories.make_project()
+    (mine,) = factories.make_items(project, 1)
+    (theirs,) = factories.make_items(other, 1, prefix="other")
+    with pytest.raises(ValidationError, match=f"item {theirs.pk} is not in project"):
+        gold.mark_gold(project, [(mine.pk, ["cat"]), (theirs.pk, ["cat"])])
+    assert not GoldItem.objects.exists()
+
+
+def test_single_label_project_refuses_two_gold_classes(project):
+    (item,) = factories.make_items(project, 1)
+    with pytest.raises(ValidationError, match="single-label"):
+        gold.mark_gold(project, [(item.pk, ["cat", "dog"])])
+
+
+def test_pick_gold_item_mixes_gold_at_the_project_rate(project, annotator):
+    items = factories.make_items(project, 10)
+    gold.mark_gold(project, [(i.pk, ["cat"]) for i in items[:5]])
+    project.gold_rate = 0.25
+    rng = random.Random(5)
+    picks = [gold.pick_gold_item(annotator, project, rng=rng) for _ in range(2000)]
+    share = sum(p is not None for p in picks) / len(picks)
+    assert share == pytest.approx(0.25, abs=0.03)
+    assert {p.pk for p in picks if p} <= {i.pk for i in items[:5]}
+
+
+def test_pick_gold_item_skips_gold_the_annotator_already_labelled(project, annotator):
+    items = factories.make_items(project, 2)
+    gold.mark_gold(project, [(items[0].pk, ["cat"])])
+    project.gold_rate = 1.0
+    label(items[0], annotator, ["cat"])
+    assert gold.pick_gold_item(annotator, project) is None
+
+
+def test_submit_on_a_gold_item_updates_gold_accuracy(project, annotator):
+    items = factories.make_items(project, 3)
+    gold.mark_gold(project, [(items[0].pk, ["cat"]), (items[1].pk, ["dog"])])
+    submit(items[0], annotator, ["cat"], time_spent=4)
+    submit(items[1], annotator, ["wolf"], time_spent=6)
+    submit(items[2], annotator, ["wolf"], time_spent=2)
+    stats = AnnotatorStats.objects.get(project=project, annotator=annotator)
+    assert (stats.gold_seen, stats.gold_correct, stats.annotations) == (2, 1, 3)
+    assert stats.seconds_spent == pytest.approx(12)
+    assert stats.gold_accuracy == 0.5
+
+
+def test_rebuild_stats_forgets_retracted_gold_answers(project, annotator):
+    (item,) = factories.make_items(project, 1)
+    gold.mark_gold(project, [(item.pk, ["cat"])])
+    annotation = submit(item, annotator, ["dog"])
+    annotation.retracted_at = timezone.now()
+    annotation.save()
+    (stats,) = gold.rebuild_stats(project)
+    assert (stats.gold_seen, stats.gold_correct, stats.annotations) == (0, 0, 0)
+
+
+def test_multi_label_gold_must_match_the_whole_set(db):
+    project = factories.make_project(classes=("red", "green"), multi_label=True)
+    (item,) = factories.make_items(project, 1)
+    annotator = factories.make_member(project)
+    gold.mark_gold(project, [(item.pk, ["red", "green"])])
+    submit(item, annotator, ["green", "red"])
+    assert AnnotatorStats.objects.get(annotator=annotator).gold_correct == 1
+    assert not gold.is_correct(["red"], ["red", "green"])

@@ -1,0 +1,78 @@
+"""QA pages: the dashboard draws its plots server-side and only managers see it."""
+
+from __future__ import annotations
+
+import pytest
+
+from annotators import gold, policies
+from annotators.models import AnnotatorFlag, ConsensusLabel
+from tests import factories
+from tests.annotators.qa_builders import (
+    fast_passwords,  # noqa: F401 - used by pytestmark
+    label,
+)
+
+pytestmark = pytest.mark.usefixtures("fast_passwords")
+
+
+@pytest.fixture
+def busy_project(project, manager):
+    project.qa_min_count = 2
+    project.save()
+    items = factories.make_items(project, 8)
+    people = [factories.make_member(project) for _ in range(3)]
+    for i, item in enumerate(items):
+        for j, who in enumerate(people):
+            label(item, who, ["wolf" if j == 2 else ("cat" if i % 2 else "dog")], time_spent=3 + i)
+    gold.mark_gold(project, [(items[0].pk, ["dog"]), (items[1].pk, ["cat"])])
+    policies.evaluate_project(project)
+    return project, people
+
+
+def test_dashboard_renders_every_plot_as_inline_svg(client, manager, busy_project):
+    project, _ = busy_project
+    client.force_login(manager)
+    response = client.get(f"/qa/projects/{project.pk}/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.count("<svg") >= 6
+    assert "Confusion between classes" in html and "Gold accuracy" in html
+
+
+def test_dashboard_shows_why_an_annotator_is_flagged(client, manager, busy_project):
+    project, people = busy_project
+    client.force_login(manager)
+    flag = AnnotatorFlag.objects.get(annotator=people[2], kind="gold_accuracy")
+    html = client.get(f"/qa/projects/{project.pk}/").content.decode()
+    assert "Flagged annotators" in html and flag.reason.split(" (")[0] in html
+
+
+def test_dashboard_of_an_empty_project_still_renders(client, project, manager):
+    client.force_login(manager)
+    html = client.get(f"/qa/projects/{project.pk}/").content.decode()
+    assert "No overlapping items yet" in html
+
+
+def test_annotators_are_refused_and_outsiders_do_not_see_the_project(client, project, annotator, outsider):
+    client.force_login(annotator)
+    assert client.get(f"/qa/projects/{project.pk}/").status_code == 403
+    client.force_login(outsider)
+    assert client.get(f"/qa/projects/{project.pk}/").status_code == 404
+
+
+def test_recompute_button_writes_consensus(client, manager, busy_project):
+    project, _ = busy_project
+    client.force_login(manager)
+    response = client.post(f"/qa/projects/{project.pk}/consensus/", follow=True)
+    assert "Consensus (majority) written for 8 items" in response.content.decode()
+    assert ConsensusLabel.objects.filter(item__project=project).count() == 8
+
+
+def test_resolve_flag_button_unpauses(client, manager, busy_project):
+    project, people = busy_project
+    client.force_login(manager)
+    flag = AnnotatorFlag.objects.filter(annotator=people[2]).first()
+    response = client.post(f"/qa/projects/{project.pk}/flags/{flag.pk}/resolve/", {"unpause": "1"})
+    assert response.status_code == 302
+    flag.refresh_from_db()
+    assert flag.resolved_by == manager

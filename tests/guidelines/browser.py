@@ -1,0 +1,58 @@
+"""Shared pieces of the real-browser tests: Debian's Chromium, never a downloaded browser."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def chromium_missing() -> bool:
+    return not os.path.exists(CHROMIUM)
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator:
+    """A headless Chromium; the Playwright driver runs an event loop, so the ORM must be told
+    that sync calls from the test thread are fine (the live server answers in its own thread)."""
+    from playwright.sync_api import sync_playwright
+
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            try:
+                yield browser
+            finally:
+                browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+def log_in(browser, base_url: str, username: str, password: str, *, admin: bool = False):
+    """A new browser context logged in through the real login form."""
+    context = browser.new_context()
+    page = context.new_page()
+    if admin:
+        page.goto(f"{base_url}/admin/login/")
+    else:
+        page.goto(f"{base_url}/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.locator("input[type=submit], button[type=submit]").last.click()
+    page.wait_for_load_state("networkidle")
+    return page

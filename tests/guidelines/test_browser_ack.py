@@ -1,0 +1,80 @@
+"""Real browser, end to end: a manager publishes a new version in the console; the annotator's next
+request on the labeling page shows the acknowledgement with its change summary; once acknowledged,
+labeling goes on.
+
+The labeling page (``/projects/<id>/label/``) belongs to the queues part; this test is written
+against its contract (``#guideline-ack``, ``#guideline-ack-confirm``, class keys, the 409 of
+"next item") and is skipped until that page is routed.
+"""
+
+import pytest
+from django.urls import Resolver404, resolve
+
+from labelhub.guidelines import services
+from labelhub.guidelines.models import GuidelineAcknowledgement, GuidelineVersion
+from labelhub.queues.services import enqueue_items
+from tests import factories
+from tests.guidelines.browser import chromium, chromium_missing, log_in
+
+
+def _labeling_page_missing() -> bool:
+    try:
+        resolve("/projects/1/label/")
+    except Resolver404:
+        return True
+    return False
+
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(chromium_missing(), reason="Debian's chromium is not installed"),
+    pytest.mark.skipif(
+        _labeling_page_missing(), reason="the labeling page /projects/<id>/label/ is not routed yet"
+    ),
+]
+SUMMARY = "Huskies are dogs, not wolves."
+
+
+def test_annotator_acknowledges_a_new_version_before_labeling_on(live_server, transactional_db):
+    project = factories.make_project(overlap_fraction=0, gold_rate=0)
+    lead = factories.make_user("lead", is_staff=True)
+    lead.is_superuser = True
+    lead.save()
+    factories.make_member(project, "manager", user=lead)
+    annotator = factories.make_member(project, "annotator", user=factories.make_user("ann"))
+    items = factories.make_items(project, 6)
+    enqueue_items(project, [(item.pk, 1.0) for item in items], reason="random", batch_key="browser-test")
+    v1 = services.publish_version(
+        services.create_draft(project, lead, body="Label animals."), lead, change_summary="v1"
+    )
+    services.acknowledge(v1, annotator)
+    draft = services.start_draft_from(v1, lead)
+
+    with chromium() as browser:
+        labeler = log_in(browser, live_server.url, "ann", "pw-for-tests-1")
+        with labeler.expect_response(lambda r: "/queue/next/" in r.url and r.status == 200):
+            labeler.goto(f"{live_server.url}/projects/{project.pk}/label/")
+        assert not labeler.locator("#guideline-ack").is_visible()
+
+        console = log_in(browser, live_server.url, "lead", "pw-for-tests-1", admin=True)
+        console.goto(f"{live_server.url}/admin/guidelines/guidelineversion/{draft.pk}/change/")
+        console.fill("#id_body", "Label animals. **Huskies are dogs.**")
+        console.fill("#id_change_summary", SUMMARY)
+        console.click("#guideline-publish")
+        console.wait_for_load_state("networkidle")
+        draft.refresh_from_db()
+        assert draft.status == GuidelineVersion.Status.PUBLISHED
+
+        # The annotator labels the item on screen (key of the first class); the next request is
+        # refused until they acknowledge, and the page says why.
+        with labeler.expect_response(lambda r: "/queue/next/" in r.url and r.status == 409):
+            labeler.keyboard.press("1")
+        ack = labeler.locator("#guideline-ack")
+        ack.wait_for(state="visible", timeout=5000)
+        assert SUMMARY in ack.inner_text()
+
+        with labeler.expect_response(lambda r: "/queue/next/" in r.url and r.status == 200):
+            labeler.click("#guideline-ack-confirm")
+        ack.wait_for(state="hidden", timeout=5000)
+
+    assert GuidelineAcknowledgement.objects.filter(version=draft, user=annotator).exists()

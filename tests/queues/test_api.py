@@ -1,0 +1,257 @@
+"""The queue API: the contract shapes and the 400s that name the field and value."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from annotators.models import GoldItem
+from labelhub.guidelines.models import GuidelineVersion
+from labelhub.projects.models import Annotation, ProjectMembership
+from labelhub.queues import services
+from labelhub.queues.models import Lease, QueueEntry
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def setup():
+    project = factories.make_project(gold_rate=0, overlap_fraction=0)
+    user = factories.make_member(project)
+    items = factories.make_items(project, 5)
+    services.enqueue_items(project, [(item.pk, float(-i)) for i, item in enumerate(items)], reason="random")
+    client = APIClient()
+    client.force_authenticate(user)
+    return project, user, items, client
+
+
+def next_url(project, count=None):
+    return f"/api/projects/{project.pk}/queue/next/" + (f"?count={count}" if count else "")
+
+
+def test_next_returns_lease_and_item_without_the_reason(setup):
+    project, _, items, client = setup
+    response = client.post(next_url(project))
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"lease", "item"}
+    assert set(body["lease"]) == {"id", "expires_at"}
+    assert body["item"] == {
+        "id": items[0].pk,
+        "external_id": "item-0",
+        "payload": {"text": "item number 0"},
+        "suggestion": None,
+    }
+
+
+def test_next_with_count_returns_results_for_prefetch(setup):
+    project, _, items, client = setup
+    body = client.post(next_url(project, 3)).json()
+    assert [r["item"]["id"] for r in body["results"]] == [item.pk for item in items[:3]]
+
+
+def test_next_count_out_of_range_names_the_field(setup):
+    project, _, _, client = setup
+    response = client.post(next_url(project, 50))
+    assert response.status_code == 400
+    assert "count must be between 1 and 10, got 50" in response.json()["count"][0]
+
+
+def test_next_answers_204_when_nothing_is_left(setup):
+    project, _, _, client = setup
+    client.post(next_url(project, 5))
+    assert client.post(next_url(project)).status_code == 204
+
+
+def test_gold_item_looks_like_any_other(setup):
+    project, user, items, client = setup
+    project.gold_rate = 1.0
+    project.save()
+    gold_item = factories.make_items(project, 1, prefix="gold")[0]
+    GoldItem.objects.create(item=gold_item, labels=["cat"])
+    body = client.post(next_url(project)).json()
+    assert body["item"]["id"] == gold_item.pk
+    assert set(body) == {"lease", "item"} and set(body["item"]) == {
+        "id",
+        "external_id",
+        "payload",
+        "suggestion",
+    }
+    assert "cat" not in str(body)
+
+
+def test_next_is_409_with_the_version_while_acknowledgement_is_pending(setup):
+    project, _, _, client = setup
+    version = GuidelineVersion.objects.create(
+        project=project, number=3, status="published", change_summary="Huskies are dogs."
+    )
+    response = client.post(next_url(project))
+    assert response.status_code == 409
+    assert response.json() == {
+        "code": "guideline_ack_required",
+        "detail": response.json()["detail"],
+        "version": {"id": version.pk, "number": 3, "change_summary": "Huskies are dogs."},
+        "acknowledge_url": f"/api/guidelines/{version.pk}/acknowledge/",
+    }
+
+
+def test_next_is_403_for_a_paused_member(setup):
+    project, user, _, client = setup
+    ProjectMembership.objects.filter(user=user).update(is_paused=True)
+    response = client.post(next_url(project))
+    assert response.status_code == 403
+    assert response.json()["code"] == "annotator_paused"
+
+
+def test_outsider_gets_404(setup, outsider):
+    project, _, _, _ = setup
+    client = APIClient()
+    client.force_authenticate(outsider)
+    assert client.post(next_url(project)).status_code == 404
+
+
+def test_submit_creates_the_annotation(setup):
+    project, user, items, client = setup
+    lease_id = client.post(next_url(project)).json()["lease"]["id"]
+    response = client.post(
+        f"/api/leases/{lease_id}/submit/", {"labels": ["dog"], "time_spent": 2.5}, format="json"
+    )
+    assert response.status_code == 201
+    annotation = Annotation.objects.get()
+    assert (annotation.item_id, annotation.labels, annotation.time_spent) == (items[0].pk, ["dog"], 2.5)
+
+
+def test_submit_label_not_in_schema_is_400_naming_the_value(setup):
+    project, _, _, client = setup
+    lease_id = client.post(next_url(project)).json()["lease"]["id"]
+    response = client.post(f"/api/leases/{lease_id}/submit/", {"labels": ["horse"]}, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["field"] == "labels" and body["code"] == "unknown_label"
+    assert "'horse' is not in the schema" in body["labels"][0]
+
+
+def test_submit_two_labels_on_single_label_is_400(setup):
+    project, _, _, client = setup
+    lease_id = client.post(next_url(project)).json()["lease"]["id"]
+    response = client.post(f"/api/leases/{lease_id}/submit/", {"labels": ["cat", "dog"]}, format="json")
+    assert response.status_code == 400
+    assert "exactly one label, got 2" in response.json()["detail"]
+
+
+def test_submit_on_expired_lease_is_400(setup):
+    project, _, _, client = setup
+    lease_id = client.post(next_url(project)).json()["lease"]["id"]
+    Lease.objects.filter(pk=lease_id).update(expires_at=timezone.now() - timedelta(seconds=5))
+    response = client.post(f"/api/leases/{lease_id}/submit/", {"labels": ["cat"]}, format="json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "lease_expired"
+    assert f"Lease {lease_id} expired" in response.json()["detail"]
+
+
+def test_submit_on_someone_elses_lease_is_400(setup):
+    project, _, _, client = setup
+    lease_id = client.post(next_url(project)).json()["lease"]["id"]
+    other = APIClient()
+    other.force_authenticate(factories.make_member(project))
+    response = other.post(f"/api/leases/{lease_id}/submit/", {"labels": ["cat"]}, format="json")
+    assert response.status_code == 400
+    assert response.json()["detail"] == f"Lease {lease_id} belongs to another annotator."
+
+
+def test_submit_with_labels_missing_names_the_field(setup):
+    project, _, _, client = setup
+    lease_id = client.post(next_url(project)).json()["lease"]["id"]
+    response = client.post(f"/api/leases/{lease_id}/submit/", {"time_spent": 1}, format="json")
+    assert response.status_code == 400
+    assert "labels" in response.json()
+
+
+def test_skip_release_and_flag(setup):
+    project, _, _, client = setup
+    leases = [r["lease"]["id"] for r in client.post(next_url(project, 3)).json()["results"]]
+    assert client.post(f"/api/leases/{leases[0]}/skip/").json()["released"] == "skipped"
+    assert client.post(f"/api/leases/{leases[1]}/release/").json()["released"] == "released"
+    response = client.post(f"/api/leases/{leases[2]}/flag/", {"comment": "two animals"}, format="json")
+    assert response.status_code == 201
+    assert sorted(Lease.objects.values_list("release_reason", flat=True)) == [
+        "flagged",
+        "released",
+        "skipped",
+    ]
+    assert client.post(f"/api/leases/{leases[0]}/skip/").status_code == 400
+
+
+def test_release_many_frees_unused_prefetched_leases(setup):
+    project, _, _, client = setup
+    leases = [r["lease"]["id"] for r in client.post(next_url(project, 3)).json()["results"]]
+    response = client.post(
+        f"/api/projects/{project.pk}/queue/release/", {"leases": leases[1:]}, format="json"
+    )
+    assert response.json() == {"released": 2}
+    assert QueueEntry.objects.filter(leased_count=1).count() == 1
+
+
+def test_undo_returns_the_item_with_the_retracted_labels(setup):
+    project, _, items, client = setup
+    lease_id = client.post(next_url(project)).json()["lease"]["id"]
+    client.post(f"/api/leases/{lease_id}/submit/", {"labels": ["wolf"]}, format="json")
+    body = client.post(f"/api/projects/{project.pk}/queue/undo/").json()
+    assert body["item"]["id"] == items[0].pk and body["retracted"]["labels"] == ["wolf"]
+    assert client.post(f"/api/projects/{project.pk}/queue/undo/").status_code == 400
+
+
+def test_fill_is_for_managers_and_announces(setup, monkeypatch, django_capture_on_commit_callbacks):
+    project, _, _, client = setup
+    factories.make_items(project, 10, prefix="more")
+    assert (
+        client.post(f"/api/projects/{project.pk}/queue/fill/", {"count": 5}, format="json").status_code == 403
+    )
+    manager = APIClient()
+    manager.force_authenticate(factories.make_member(project, "manager"))
+    sent = []
+    monkeypatch.setattr(services, "announce_queue_update", lambda pid, **details: sent.append((pid, details)))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = manager.post(f"/api/projects/{project.pk}/queue/fill/", {"count": 5}, format="json")
+    assert response.json()["added"] == 5
+    assert sent == [(project.pk, {"reason": "filled", "added": 5})]
+
+
+def test_fill_reprioritises_given_items(setup, django_capture_on_commit_callbacks):
+    project, _, items, _ = setup
+    manager = APIClient()
+    manager.force_authenticate(factories.make_member(project, "manager"))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = manager.post(
+            f"/api/projects/{project.pk}/queue/fill/",
+            {"items": [{"id": items[4].pk, "priority": 99}]},
+            format="json",
+        )
+    assert response.json()["reprioritised"] == 1
+    assert QueueEntry.objects.order_by("-priority").first().item_id == items[4].pk
+    bad = manager.post(f"/api/projects/{project.pk}/queue/fill/", {"items": [{"id": 10**9}]}, format="json")
+    assert bad.status_code == 400 and f"Item {10**9} is not in project" in bad.json()["items"][0]
+
+
+def test_balance_reports_target_and_actual_share(setup):
+    project, user, items, client = setup
+    project.balance_target = {"cat": 1, "dog": 1}
+    project.save()
+    Annotation.objects.create(item=items[0], annotator=user, labels=["dog"])
+    body = client.get(f"/api/projects/{project.pk}/balance/").json()
+    assert body["labelled"] == 1 and body["target_set"]
+    by_name = {row["name"]: row for row in body["classes"]}
+    assert by_name["dog"]["actual_share"] == 1.0 and by_name["dog"]["target_share"] == 0.5
+    assert by_name["wolf"]["target_share"] == 0.0 and by_name["cat"]["deficit"] == 1.0
+
+
+def test_queue_status_reports_progress(setup):
+    project, _, _, client = setup
+    lease_id = client.post(next_url(project)).json()["lease"]["id"]
+    client.post(f"/api/leases/{lease_id}/submit/", {"labels": ["cat"]}, format="json")
+    body = client.get(f"/api/projects/{project.pk}/queue/").json()
+    assert body["progress"]["done_today"] == 1 and body["progress"]["queue_left"] == 4

@@ -1,0 +1,85 @@
+"""Snapshot pages: cutting from the page, statistics with plots, lineage, diff, access."""
+
+from __future__ import annotations
+
+import pytest
+
+from labelhub.snapshots import services
+from labelhub.snapshots.models import Snapshot
+from tests.snapshots.conftest import label
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def snapshot(project, labelled):
+    return services.cut_snapshot(project, name="baseline")[0]
+
+
+def test_manager_cuts_from_the_project_page(client, project, labelled, manager):
+    client.force_login(manager)
+    response = client.post(
+        f"/snapshots/projects/{project.pk}/",
+        {"name": "from page", "train": "0.7", "val": "0.15", "test": "0.15"},
+    )
+    snapshot = Snapshot.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/snapshots/{snapshot.content_hash}/"
+    assert snapshot.name == "from page" and snapshot.split_ratios["train"] == 0.7
+
+
+def test_annotator_sees_history_but_no_cut_form(client, project, snapshot, annotator):
+    client.force_login(annotator)
+    page = client.get(f"/snapshots/projects/{project.pk}/").content.decode()
+    assert snapshot.short_id in page and 'id="cut-form"' not in page
+    assert client.post(f"/snapshots/projects/{project.pk}/", {"name": "x"}).status_code == 404
+
+
+def test_snapshot_page_shows_statistics_plots_and_model_runs(client, project, snapshot, manager):
+    project.balance_target = {"uniform": True}
+    project.save()
+    services.register_model_run(snapshot, name="bert-small", metrics={"f1": 0.8}, user=manager)
+    client.force_login(manager)
+    page = client.get(f"/snapshots/{snapshot.content_hash}/").content.decode()
+    assert page.count("<svg") == 3
+    assert "target 33.3%" in page  # the balance target drawn on the class chart
+    assert "bert-small" in page and "f1=0.8" in page
+    assert "majority" in page and "single" in page
+    assert f"/api/snapshots/{snapshot.content_hash}/export/parquet/" in page
+
+
+def test_snapshot_page_filters_rows_by_split(client, snapshot, manager):
+    client.force_login(manager)
+    page = client.get(f"/snapshots/{snapshot.content_hash}/", {"split": "train"}).content.decode()
+    assert "<td>val</td>" not in page and "<td>test</td>" not in page
+
+
+def test_diff_page_lists_changes(client, project, labelled, snapshot, annotator, manager):
+    label(labelled[0], ["wolf"], annotator)
+    after, _ = services.cut_snapshot(project, name="after")
+    client.force_login(manager)
+    response = client.get(f"/snapshots/compare/?before={snapshot.content_hash}&after={after.content_hash}")
+    page = client.get(response["Location"]).content.decode()
+    assert 'id="count-relabelled">1<' in page
+    assert "item-0" in page
+
+
+def test_class_names_are_escaped_in_plots(client, manager, annotator):
+    from tests import factories
+
+    project = factories.make_project(classes=("<script>x</script>", "ok"))
+    factories.make_member(project, "manager", user=manager)
+    label(factories.make_items(project, 1)[0], ["<script>x</script>"], annotator)
+    snapshot, _ = services.cut_snapshot(project)
+    client.force_login(manager)
+    page = client.get(f"/snapshots/{snapshot.content_hash}/").content.decode()
+    assert "<script>x</script>" not in page
+
+
+def test_outsider_gets_404_on_pages(client, project, snapshot, outsider):
+    client.force_login(outsider)
+    assert client.get(f"/snapshots/{snapshot.content_hash}/").status_code == 404
+    assert client.get(f"/snapshots/projects/{project.pk}/").status_code == 404
+
+
+def test_pages_need_a_login(client, snapshot):
+    assert client.get(f"/snapshots/{snapshot.content_hash}/").status_code == 302

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
+from django.db.models.functions import Greatest
 
 from annotators.models import AnnotatorStats, GoldItem
 from labelhub.projects.models import Annotation, Item, LabelClass, Project
@@ -116,6 +117,20 @@ def record_submission(annotation: Annotation, project: Project) -> AnnotatorStat
         AnnotatorStats.objects.filter(pk=stats.pk).update(**updates)
     stats.refresh_from_db()
     return stats
+
+
+def forget_submission(annotation: Annotation, project: Project) -> None:
+    """Take a retracted (undone) annotation back out of the annotator's running counters."""
+    gold = GoldItem.objects.filter(item_id=annotation.item_id).values_list("labels", flat=True).first()
+    updates = {
+        "annotations": Greatest(F("annotations") - 1, 0),
+        "seconds_spent": Greatest(F("seconds_spent") - float(annotation.time_spent or 0), 0.0),
+    }
+    if gold is not None:
+        updates["gold_seen"] = Greatest(F("gold_seen") - 1, 0)
+        if is_correct(annotation.labels, gold):
+            updates["gold_correct"] = Greatest(F("gold_correct") - 1, 0)
+    AnnotatorStats.objects.filter(project=project, annotator_id=annotation.annotator_id).update(**updates)
 
 
 def rebuild_stats(project: Project) -> list[AnnotatorStats]:

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from annotators.adjudication import send_for_review
 from annotators.gold import is_correct, rebuild_stats, wilson_interval
-from annotators.models import AdjudicationTask, AnnotatorFlag, AnnotatorStats, ConsensusLabel
+from annotators.models import AdjudicationTask, AnnotatorFlag, AnnotatorStats
 from labelhub.projects.models import Annotation, Project, ProjectMembership
 
 RECENT_FOR_REVIEW = 50  # a paused annotator's latest labels a reviewer re-checks
@@ -51,22 +51,21 @@ def consensus_agreement_counts(
 
     Only items with 2+ annotators count: a single label trivially "agrees" with itself.
     """
-    consensus = ConsensusLabel.objects.filter(item__project=project, annotator_count__gte=2)
-    labels_of = dict(consensus.values_list("item_id", "labels"))
     rows = Annotation.objects.filter(
-        item__project=project, retracted_at__isnull=True, item__consensus__annotator_count__gte=2
+        item__project=project,
+        retracted_at__isnull=True,
+        annotator__isnull=False,
+        item__consensus__annotator_count__gte=2,
     )
     if annotator_id is not None:
-        rows = rows.filter(annotator_id=annotator_id)
+        rows = rows.filter(annotator_id=annotator_id)  # the submit path: one annotator's items only
     counts: dict[int, list[int]] = {}
-    for who, item_id, labels in rows.values_list("annotator_id", "item_id", "labels").iterator(
-        chunk_size=5000
-    ):
-        if who is None or item_id not in labels_of:
-            continue
+    for who, labels, consensus in rows.values_list(
+        "annotator_id", "labels", "item__consensus__labels"
+    ).iterator(chunk_size=5000):
         pair = counts.setdefault(who, [0, 0])
         pair[0] += 1
-        pair[1] += int(is_correct(labels, labels_of[item_id]))
+        pair[1] += int(is_correct(labels, consensus))
     return {who: (seen, agreed) for who, (seen, agreed) in counts.items()}
 
 

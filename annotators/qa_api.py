@@ -10,6 +10,8 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.pagination import PageNumberPagination
@@ -40,17 +42,20 @@ def _drf_validation(error: DjangoValidationError) -> ValidationError:
 class DashboardView(APIView):
     """Agreement (overall, per class, pair, version, over time), confusion, annotators, flags."""
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, project_id: int):
         return Response(selectors.dashboard(project_for(request, project_id, MANAGER)))
 
 
 class AgreementView(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, project_id: int):
         project = project_for(request, project_id, MANAGER)
         return Response(project_agreement(project))
 
 
 class AgreementByVersionView(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, project_id: int):
         project = project_for(request, project_id, MANAGER)
         by_version = agreement_by_guideline_version(project)
@@ -58,6 +63,7 @@ class AgreementByVersionView(APIView):
 
 
 class AnnotatorsView(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, project_id: int):
         return Response(selectors.annotator_overview(project_for(request, project_id, MANAGER)))
 
@@ -74,6 +80,7 @@ class GoldMarkSerializer(serializers.Serializer):
 class GoldView(APIView):
     """GET: the project's gold answers (paginated). POST ``{"items": [{"item_id", "labels"}]}``."""
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, project_id: int):
         project = project_for(request, project_id, MANAGER)
         queryset = GoldItem.objects.filter(item__project=project).select_related("item").order_by("item_id")
@@ -92,6 +99,7 @@ class GoldView(APIView):
             ]
         )
 
+    @extend_schema(request=GoldMarkSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request, project_id: int):
         project = project_for(request, project_id, MANAGER)
         body = GoldMarkSerializer(data=request.data)
@@ -108,6 +116,7 @@ class GoldView(APIView):
 
 
 class GoldItemView(APIView):
+    @extend_schema(responses={204: None})
     def delete(self, request, project_id: int, item_id: int):
         project = project_for(request, project_id, MANAGER)
         if not gold.unmark_gold(project, [item_id]):
@@ -118,6 +127,7 @@ class GoldItemView(APIView):
 class ConsensusView(APIView):
     """GET: resolved labels (paginated; ``?method=``). Managers and reviewers."""
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, project_id: int):
         project = project_for(request, project_id, MANAGER, ProjectMembership.Role.REVIEWER)
         queryset = (
@@ -143,6 +153,7 @@ class ConsensusView(APIView):
 
 
 class ConsensusRecomputeView(APIView):
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
     def post(self, request, project_id: int):
         project = project_for(request, project_id, MANAGER)
         return Response(consensus.compute_consensus(project))
@@ -151,6 +162,7 @@ class ConsensusRecomputeView(APIView):
 class EvaluateView(APIView):
     """Run the QA policy over every annotator now (recounting from the annotations)."""
 
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
     def post(self, request, project_id: int):
         project = project_for(request, project_id, MANAGER)
         results = policies.evaluate_project(project)
@@ -168,13 +180,19 @@ class EvaluateView(APIView):
 
 
 class FlagsView(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, project_id: int):
         return Response(selectors.open_flags(project_for(request, project_id, MANAGER)))
+
+
+class FlagResolveSerializer(serializers.Serializer):
+    unpause = serializers.BooleanField(default=True)
 
 
 class FlagResolveView(APIView):
     """POST ``{"unpause": true}``: close a flag (and unpause when it was the last open one)."""
 
+    @extend_schema(request=FlagResolveSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request, flag_id: int):
         flag = get_object_or_404(
             AnnotatorFlag.objects.filter(project__in=projects_for_user(request.user)), pk=flag_id
@@ -182,7 +200,9 @@ class FlagResolveView(APIView):
         project_for(request, flag.project_id, MANAGER)
         if flag.resolved_at is not None:
             raise ValidationError({"flag": f"flag {flag.pk} is already resolved"})
-        policies.resolve_flag(flag, request.user, unpause=bool(request.data.get("unpause", True)))
+        body = FlagResolveSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        policies.resolve_flag(flag, request.user, unpause=body.validated_data["unpause"])
         return Response({"id": flag.pk, "resolved_at": flag.resolved_at.isoformat()})
 
 
@@ -208,6 +228,7 @@ def task_json(task: AdjudicationTask, *, with_labels: bool = False) -> dict:
 class AdjudicationListView(APIView):
     """The reviewer queue, least confident first (``?status=open|resolved``)."""
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, project_id: int):
         project = project_for(request, project_id, *adjudication.REVIEW_ROLES)
         queryset = AdjudicationTask.objects.filter(project=project).select_related("item")
@@ -231,6 +252,7 @@ def _task_for(request, task_id: int) -> AdjudicationTask:
 
 
 class AdjudicationDetailView(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, task_id: int):
         return Response(task_json(_task_for(request, task_id), with_labels=True))
 
@@ -244,6 +266,7 @@ class ResolveSerializer(serializers.Serializer):
 class AdjudicationResolveView(APIView):
     """POST ``{"labels": [...], "promote_to_gold": bool, "note": ""}``: the final label."""
 
+    @extend_schema(request=ResolveSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request, task_id: int):
         task = _task_for(request, task_id)
         body = ResolveSerializer(data=request.data)
@@ -272,6 +295,7 @@ class PromoteSerializer(serializers.Serializer):
 class AdjudicationPromoteView(APIView):
     """POST ``{"task_ids": [...]}``: make resolved adjudications gold answers."""
 
+    @extend_schema(request=PromoteSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request, project_id: int):
         project = project_for(request, project_id, MANAGER)
         body = PromoteSerializer(data=request.data)

@@ -39,6 +39,21 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def backend_cpu_seconds(pid: int) -> float | None:
+    """CPU time of a PostgreSQL backend process, when the server runs on this machine."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5), in clock ticks
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
 def write_items(path: Path, count: int, seed: int = 7) -> None:
     rng = random.Random(seed)
     sources = ("email", "chat", "review", "survey")
@@ -100,11 +115,19 @@ def run(bench_url: str, count: int) -> dict:
         path = Path(tmp) / "items.jsonl"
         write_items(path, count)
         file_mb = path.stat().st_size / 2**20
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backend_pid = cursor.fetchone()[0]
         rss_before = rss_mb()
+        backend_before = backend_cpu_seconds(backend_pid)
+        cpu_before = cpu_seconds()
         started = time.perf_counter()
         with open(path, "rb") as handle:
             batch = import_file(project, handle, "jsonl", source="bench", filename=path.name)
         seconds = time.perf_counter() - started
+        python_cpu = cpu_seconds() - cpu_before
+        backend_after = backend_cpu_seconds(backend_pid)
+        backend_cpu = None if backend_before is None else backend_after - backend_before
     connection.close()
     return {
         "benchmark": "import_jsonl_postgresql",
@@ -114,6 +137,11 @@ def run(bench_url: str, count: int) -> dict:
         "file_mb": round(file_mb, 1),
         "seconds": round(seconds, 2),
         "items_per_s": round(count / seconds),
+        # CPU spent by this process and by its PostgreSQL backend: unlike wall time, these do not
+        # depend on what else the shared machine is running.
+        "python_cpu_s": round(python_cpu, 2),
+        "postgres_backend_cpu_s": None if backend_cpu is None else round(backend_cpu, 2),
+        "items_per_cpu_s": None if backend_cpu is None else round(count / (python_cpu + backend_cpu)),
         "rss_before_import_mb": round(rss_before, 1),
         "peak_rss_mb": round(rss_mb(), 1),
         "chunk_size": int(os.environ.get("IMPORT_BATCH_SIZE", "5000")),

@@ -26,6 +26,7 @@ from labelhub.guidelines.models import (
     GuidelineExample,
     GuidelineVersion,
 )
+from labelhub.guidelines.presentation import version_html
 from labelhub.guidelines.widgets import MarkdownEditor
 from labelhub.projects.models import LabelClass
 
@@ -146,9 +147,14 @@ class GuidelineVersionAdmin(admin.ModelAdmin):
         # Classes are chosen among the version's project's: the draft must exist (have a project) first.
         return self.inlines if obj is not None else []
 
+    @admin.display(description="rendered")
+    def rendered(self, obj: GuidelineVersion):
+        """What annotators read: the published version's cached, sanitised HTML."""
+        return format_html('<div class="markdown-preview guideline">{}</div>', version_html(obj))
+
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.is_published:
-            return [*self.form.Meta.fields, "number", "published_by", "published_at", "based_on"]
+            return [*self.form.Meta.fields, "number", "published_by", "published_at", "based_on", "rendered"]
         if obj is not None:
             return ["project", "based_on"]
         return []

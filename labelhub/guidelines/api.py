@@ -67,6 +67,8 @@ class ClassDefinitionSerializer(serializers.Serializer):
 
 class VersionSerializer(serializers.ModelSerializer):
     label = serializers.CharField(read_only=True)
+    # A plain string in the schema: a "status" enum would collide with other apps' status enums.
+    status = serializers.CharField(read_only=True, help_text='"draft" or "published".')
     body_html = serializers.SerializerMethodField()
     ambiguous_cases_html = serializers.SerializerMethodField()
     change_summary_html = serializers.SerializerMethodField()

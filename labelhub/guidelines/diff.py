@@ -181,13 +181,3 @@ def diff_versions(old: GuidelineVersion, new: GuidelineVersion) -> list[SectionD
         if key not in new_keys:
             result.append(SectionDiff(section.title, "removed", diff_markdown(section.markdown, "")[1]))
     return result
-
-
-def has_changes(diffs: list[SectionDiff]) -> bool:
-    return any(d.changed for d in diffs)
-
-
-def diff_summary_text(diffs: list[SectionDiff]) -> str:
-    """One line for listings: which sections changed."""
-    changed = [f"{d.title} ({d.status})" for d in diffs if d.changed]
-    return ", ".join(changed) if changed else "no changes"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
 
 from labelhub.guidelines.models import (
     ClassDefinition,
@@ -29,11 +29,19 @@ def current_version(project) -> GuidelineVersion | None:
 
 
 def pending_acknowledgement(user, project) -> GuidelineVersion | None:
-    """The current version when ``user`` has not acknowledged it yet; None when they may go on."""
-    version = current_version(project)
-    if version is None:
-        return None
-    if GuidelineAcknowledgement.objects.filter(version=version, user=user).exists():
+    """The current version when ``user`` has not acknowledged it yet; None when they may go on.
+
+    One query: "next item" asks this on every call.
+    """
+    version = (
+        GuidelineVersion.objects.filter(project=project, status=GuidelineVersion.Status.PUBLISHED)
+        .annotate(
+            acknowledged=Exists(GuidelineAcknowledgement.objects.filter(version=OuterRef("pk"), user=user))
+        )
+        .order_by("-number")
+        .first()
+    )
+    if version is None or version.acknowledged:
         return None
     return version
 

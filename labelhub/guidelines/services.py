@@ -20,6 +20,7 @@ from labelhub.guidelines.models import (
     GuidelineAcknowledgement,
     GuidelineExample,
     GuidelineVersion,
+    ImmutableVersionError,
 )
 from labelhub.projects.models import Item, LabelClass, Project
 
@@ -123,13 +124,19 @@ def update_draft(version: GuidelineVersion, **fields: str) -> GuidelineVersion:
         )
     for name, value in fields.items():
         setattr(version, name, value or "")
-    version.save(update_fields=list(fields))
+    try:
+        version.save(update_fields=list(fields))
+    except ImmutableVersionError as error:  # published by someone else since it was read
+        raise GuidelineError("status", str(error)) from error
     return version
 
 
 def delete_draft(version: GuidelineVersion) -> None:
     _refuse_published(version)
-    version.delete()
+    try:
+        version.delete()
+    except ImmutableVersionError as error:  # published by someone else since it was read
+        raise GuidelineError("status", str(error)) from error
 
 
 def replace_class_definitions(version: GuidelineVersion, specs: Iterable[ClassDefinitionSpec]) -> None:

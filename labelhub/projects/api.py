@@ -225,7 +225,7 @@ class ProjectViewSet(
     def get_queryset(self):
         return (
             projects_for_user(self.request.user)
-            .annotate(item_count=Count("items", distinct=True))
+            .annotate(item_count=Count("items"))  # one join only (classes are prefetched)
             .prefetch_related(Prefetch("classes", queryset=LabelClass.objects.order_by("order", "id")))
             .order_by("name")
         )
@@ -259,8 +259,8 @@ class ProjectViewSet(
             )
         except LabelConfigError as exc:
             return Response({"label_config": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
-        project = self.get_queryset().get(pk=project.pk) if request.user.is_staff else project
-        project.item_count = 0
+        # The creator is staff or now manages it, so it is in their queryset (with its counts).
+        project = self.get_queryset().get(pk=project.pk)
         return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
 
 

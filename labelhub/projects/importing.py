@@ -256,8 +256,27 @@ def _binary(fileobj: BinaryIO | TextIO):
     return _BytesReader(source) if isinstance(source, io.TextIOBase) else source
 
 
+def _numbered_lines(fileobj) -> Iterator[tuple[int, str | RecordError]]:
+    """(line number, text) pairs; a line that is not UTF-8 ends the file with an error on it."""
+    number = 0
+    lines = iter(_text_lines(fileobj))
+    while True:
+        try:
+            line = next(lines)
+        except StopIteration:
+            return
+        except UnicodeDecodeError as exc:
+            yield number + 1, RecordError("encoding", f"not UTF-8: {exc.reason} at byte {exc.start}")
+            return
+        number += 1
+        yield number, line
+
+
 def _read_jsonl(fileobj, validator: RecordValidator) -> Iterator[tuple[int, StagedRow | RecordError]]:
-    for number, line in enumerate(_text_lines(fileobj), start=1):
+    for number, line in _numbered_lines(fileobj):
+        if isinstance(line, RecordError):
+            yield number, line
+            return
         if not line.strip():
             continue
         try:
@@ -275,20 +294,32 @@ def _read_jsonl(fileobj, validator: RecordValidator) -> Iterator[tuple[int, Stag
             yield number, exc
 
 
+# Image data URLs in a CSV cell easily pass the csv module's 128 KiB default.
+CSV_FIELD_LIMIT = 64 * 1024 * 1024
+
+
 def _read_csv(fileobj, validator: RecordValidator) -> Iterator[tuple[int, StagedRow | RecordError]]:
-    reader = csv.DictReader(_text_lines(fileobj))
-    if not reader.fieldnames:
-        yield 1, RecordError("header", "the CSV file is empty; its first line must name the columns")
-        return
-    for record in reader:
+    csv.field_size_limit(CSV_FIELD_LIMIT)
+    reader = csv.DictReader(_text_lines(fileobj), strict=True)  # a stray quote is an error, not data
+    records = iter(reader)
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            break
+        except UnicodeDecodeError as exc:
+            yield reader.line_num + 1, RecordError("encoding", f"not UTF-8: {exc.reason} at byte {exc.start}")
+            return
+        except csv.Error as exc:
+            yield max(reader.line_num, 1), RecordError("csv", str(exc))
+            return
         number = reader.line_num
         if None in record:
+            extra = len(record[None])
             yield (
                 number,
                 RecordError(
-                    "columns",
-                    f"{len(reader.fieldnames) + len(record[None])} values for "
-                    f"{len(reader.fieldnames)} columns",
+                    "columns", f"{len(reader.fieldnames) + extra} values for {len(reader.fieldnames)} columns"
                 ),
             )
             continue
@@ -297,6 +328,8 @@ def _read_csv(fileobj, validator: RecordValidator) -> Iterator[tuple[int, Staged
             yield number, validator.row(number, payload)
         except RecordError as exc:
             yield number, exc
+    if not reader.fieldnames:
+        yield 1, RecordError("header", "the CSV file is empty; its first line must name the columns")
 
 
 def _read_label_studio(fileobj, validator: RecordValidator) -> Iterator[tuple[int, StagedRow | RecordError]]:
@@ -377,11 +410,12 @@ class Staging:
             else:
                 cursor.executemany(f"INSERT INTO {self.name} VALUES (%s, %s, %s, %s, %s, %s)", rows)
 
-    def drop_duplicates(self, project: Project) -> int:
+    def drop_duplicates(self, project: Project, *, project_has_items: bool = True) -> int:
         """Delete rows whose content is repeated in the file (keeping the first) or already in the project.
 
         Grouping finds the (usually few) repeated hashes with one hash aggregate; that beat
-        indexing the staging table and self-joining it by 3× at a million rows.
+        indexing the staging table and self-joining it by 3× at a million rows. A project without
+        items needs no lookup per row (a first bulk import skips a million index probes).
         """
         item_table = Item._meta.db_table
         with connection.cursor() as cursor:
@@ -397,6 +431,8 @@ class Staging:
             )
             in_file = max(cursor.rowcount, 0)
             cursor.execute(f"DROP TABLE {self.name}_dup")
+            if not project_has_items:
+                return in_file
             cursor.execute(
                 f"DELETE FROM {self.name} WHERE EXISTS (SELECT 1 FROM {item_table} item "
                 f"WHERE item.project_id = %s AND item.content_hash = {self.name}.content_hash)",
@@ -404,7 +440,7 @@ class Staging:
             )
             return in_file + max(cursor.rowcount, 0)
 
-    def external_id_clashes(self, project: Project) -> list[dict]:
+    def external_id_clashes(self, project: Project, *, project_has_items: bool = True) -> list[dict]:
         """Different content under one external id: in the file twice, or already in the project."""
         item_table = Item._meta.db_table
         errors = []
@@ -421,6 +457,8 @@ class Staging:
                         line, "external_id", f"{external_id!r} is used by an earlier line with other content"
                     )
                 )
+            if not project_has_items:
+                return errors[:MAX_ERRORS]
             cursor.execute(
                 f"SELECT line, external_id FROM {self.name} WHERE EXISTS (SELECT 1 FROM {item_table} item "
                 f"WHERE item.project_id = %s AND item.external_id = {self.name}.external_id) "
@@ -485,14 +523,18 @@ def import_file(
     """
     fmt = fmt or format_for_filename(filename)
     if fmt not in READERS:
-        raise ImportRejected(
-            [_error(0, "format", f"unknown format {fmt!r}; use one of {', '.join(READERS)}")]
+        problem = (
+            f"unknown format {fmt!r}" if fmt else f"cannot tell the format of {filename!r} from its name"
         )
+        raise ImportRejected([_error(0, "format", f"{problem}; use one of {', '.join(READERS)}")])
     batch = ImportBatch.objects.create(
         project=project, created_by=user, source=source, filename=filename[:255], format=fmt
     )
     validator = RecordValidator(project)
     reporter = _ProgressReporter(batch, progress)
+    # Asked before reading: a concurrent first import still cannot slip rows in unnoticed, as the
+    # final INSERT skips repeated content and fails (rejecting this file) on a clashing id.
+    project_has_items = Item.objects.filter(project=project).exists()
     chunk_size = settings.IMPORT_BATCH_SIZE
     errors: list[dict] = []
     lines_read = 0
@@ -520,8 +562,8 @@ def import_file(
                 staging.write(chunk)
             reporter(lines_read, final=True)
 
-            duplicates = staging.drop_duplicates(project)
-            errors = staging.external_id_clashes(project)
+            duplicates = staging.drop_duplicates(project, project_has_items=project_has_items)
+            errors = staging.external_id_clashes(project, project_has_items=project_has_items)
             if errors:
                 raise ImportRejected(errors, batch)
             try:
@@ -586,15 +628,19 @@ class _ProgressReporter:
         self.batch = batch
         self.progress = progress
         self.last_write = time.monotonic()
+        self.written = 0  # the count the batch row holds
+        self.reported = 0  # the count ``progress`` last got
 
     def __call__(self, lines_read: int, *, final: bool = False) -> None:
         now = time.monotonic()
-        if final or now - self.last_write >= PROGRESS_INTERVAL:
+        due = final or now - self.last_write >= PROGRESS_INTERVAL
+        if due and lines_read != self.written:
             ImportBatch.objects.filter(pk=self.batch.pk).update(lines_read=lines_read)
-            self.last_write = now
+            self.last_write, self.written = now, lines_read
         self.batch.lines_read = lines_read
-        if self.progress is not None:
+        if self.progress is not None and lines_read != self.reported:
             self.progress(lines_read)
+            self.reported = lines_read
 
 
 def _mark_failed(batch: ImportBatch, errors: list[dict], lines_read: int) -> None:

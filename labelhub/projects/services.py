@@ -124,11 +124,11 @@ def load_labelled_dataset(
         spool.seek(0)
         batch = import_file(project, spool, ImportBatch.Format.JSONL, user=user, source=source, filename=name)
     with transaction.atomic():
-        GroundTruth.objects.bulk_create(
-            (
-                GroundTruth(item_id=item_id, labels=[labels[external_id]])
-                for item_id, external_id in batch.items.values_list("id", "external_id").iterator(2000)
-            ),
-            batch_size=2000,
-        )
+        pending: list[GroundTruth] = []
+        for item_id, external_id in batch.items.values_list("id", "external_id").iterator(5000):
+            pending.append(GroundTruth(item_id=item_id, labels=[labels[external_id]]))
+            if len(pending) >= 5000:
+                GroundTruth.objects.bulk_create(pending)
+                pending = []
+        GroundTruth.objects.bulk_create(pending)
     return project, batch

@@ -165,3 +165,19 @@ def test_adjudication_page_resolves_with_the_form_and_moves_to_the_next(disputed
     assert response.status_code == 302
     assert ConsensusLabel.objects.get(item=item).labels == ["wolf"]
     assert "Nothing to adjudicate" in client.get(f"/qa/projects/{project.pk}/adjudication/").content.decode()
+
+
+def test_a_large_recompute_opens_every_disputed_item_once(db, monkeypatch):
+    """The bulk path (COPY on PostgreSQL) skips items already waiting, like the small path."""
+    monkeypatch.setattr(adjudication, "COPY_THRESHOLD", 2)
+    project = factories.make_project(classes=("cat", "dog"))
+    items = factories.make_items(project, 6)
+    people = [factories.make_member(project) for _ in range(2)]
+    for item in items:
+        label(item, people[0], ["cat"])
+        label(item, people[1], ["dog"])
+    AdjudicationTask.objects.create(project=project, item=items[0], reason="manual")
+    compute_consensus(project, method="majority")
+    open_tasks = AdjudicationTask.objects.filter(project=project, status="open")
+    assert sorted(open_tasks.values_list("item_id", flat=True)) == sorted(i.pk for i in items)
+    assert open_tasks.get(item=items[1]).reason == AdjudicationTask.Reason.TIE

@@ -18,6 +18,7 @@ from annotators.consensus import (
     DS_TOLERANCE,
     compute_consensus,
     dawid_skene,
+    dawid_skene_posteriors,
     majority_vote,
     refresh_item_consensus,
 )
@@ -103,7 +104,25 @@ def test_dawid_skene_labels_equal_crowd_kit_on_the_same_answers(db):
     reference = DawidSkene(n_iter=DS_MAX_ITERATIONS, tol=DS_TOLERANCE).fit(answers).probas_.sort_index()
     expected = [list(ratings.sets[int(reference.columns[i])]) for i in reference.to_numpy().argmax(axis=1)]
     assert ours.labels == expected
-    assert np.allclose(ours.confidence, reference.to_numpy().max(axis=1))
+    assert np.allclose(ours.confidence, reference.to_numpy().max(axis=1), atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_dawid_skene_posteriors_equal_crowd_kit_on_random_sparse_answers(seed):
+    rng = np.random.default_rng(seed)
+    n_items, n_workers, k = 150, 7, 4
+    truth = rng.integers(0, k, n_items)
+    skill = rng.uniform(0.2, 0.95, n_workers)
+    rows = [
+        (item, worker, truth[item] if rng.random() < skill[worker] else int(rng.integers(k)))
+        for item in range(n_items)
+        for worker in rng.choice(n_workers, size=int(rng.integers(1, 5)), replace=False)
+    ]
+    answers = pd.DataFrame(rows, columns=["task", "worker", "label"])
+    values, probas = dawid_skene_posteriors(answers["task"], answers["worker"], answers["label"])
+    model = DawidSkene(n_iter=DS_MAX_ITERATIONS, tol=DS_TOLERANCE).fit(answers)
+    reference = model.probas_.sort_index()[list(values)].to_numpy()
+    assert np.allclose(probas, reference, atol=1e-6)
 
 
 def test_multi_label_majority_keeps_classes_chosen_by_more_than_half(db):
@@ -134,6 +153,19 @@ def test_refresh_item_consensus_on_submit_uses_majority_and_opens_disputes(voted
     consensus = refresh_item_consensus(items[3])
     assert (consensus.labels, consensus.method) == (["cat"], "majority")
     label(items[2], people[1], ["dog"])
+    refresh_item_consensus(items[2])
+    assert AdjudicationTask.objects.filter(item=items[2], status="open").exists()
+
+
+def test_a_dispute_waits_for_the_remaining_overlap_copies_before_adjudication(voted):
+    from labelhub.queues.models import QueueEntry
+
+    project, items, people = voted
+    QueueEntry.objects.create(project=project, item=items[2], required_annotations=3, completed_annotations=2)
+    label(items[2], people[1], ["dog"])
+    refresh_item_consensus(items[2])
+    assert not AdjudicationTask.objects.filter(item=items[2]).exists()
+    QueueEntry.objects.filter(item=items[2]).update(is_open=False)
     refresh_item_consensus(items[2])
     assert AdjudicationTask.objects.filter(item=items[2], status="open").exists()
 

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.usefixtures("fast_passwords")
 
 ANSWER = "lynx"  # the gold answer: a class name used nowhere else in the fixture
 SKIP_PREFIXES = ("admin/", "accounts/", "api/schema", "api/docs", "api/redoc")
-PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
+# Path converters (<int:project_id>) and router regex groups ((?P<pk>[^/.]+)).
+PARAM = re.compile(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>[^)]*\)")
 
 
 def walk(patterns, prefix: str = ""):
@@ -36,16 +37,33 @@ def walk(patterns, prefix: str = ""):
 
 
 def concrete_urls(project_id: int, item_id: int) -> list[str]:
-    """Routes whose only parameters are a project id / item id, filled in; regex routes skipped."""
-    values = {"project_id": project_id, "pk": project_id, "item_id": item_id}
+    """Routes whose parameters are a project or an item id, filled in (format-suffix routes skipped).
+
+    ``pk`` means whatever the segment before it names: a project after ``projects/``, an item
+    after ``items/``; any other parameter makes the route irrelevant here.
+    """
+    named = {"project_id": project_id, "project_pk": project_id, "item_id": item_id}
     urls = []
     for route in walk(get_resolver().url_patterns):
-        if route.startswith(SKIP_PREFIXES) or route.startswith("^"):
+        route = route.replace("^", "").replace("$", "")
+        if route.startswith(SKIP_PREFIXES) or "\\." in route or "?" in route.replace("(?P<", ""):
             continue
-        names = [name for _, name in PARAM.findall(route)]
-        if any(name not in values for name in names):
-            continue
-        urls.append("/" + PARAM.sub(lambda m: str(values[m.group(2)]), route))
+        filled, missing = route, False
+        for match in PARAM.finditer(route):
+            name = match.group(1) or match.group(2)
+            before = route[: match.start()]
+            if name in named:
+                value = named[name]
+            elif name == "pk" and before.endswith("projects/"):
+                value = project_id
+            elif name == "pk" and before.endswith("items/"):
+                value = item_id
+            else:
+                missing = True
+                break
+            filled = filled.replace(match.group(0), str(value), 1)
+        if not missing:
+            urls.append("/" + filled)
     return sorted(set(urls))
 
 
@@ -68,6 +86,7 @@ def test_marking_gold_changes_nothing_an_annotator_can_read(setting):
     client.force_login(annotator)
     urls = concrete_urls(project.pk, items[0].pk)
     assert f"/qa/projects/{project.pk}/" in urls and f"/api/projects/{project.pk}/gold/" in urls
+    assert f"/api/projects/{project.pk}/items/{items[0].pk}/" in urls  # the items API is walked too
     before = {url: exposure(client.get(url).content.decode(errors="replace")) for url in urls}
     gold.mark_gold(project, [(items[0].pk, [ANSWER])])
     after = {url: exposure(client.get(url).content.decode(errors="replace")) for url in urls}

@@ -79,6 +79,7 @@ def test_published_version_is_read_only_in_the_admin(admin_client_, project, man
     url = reverse("admin:guidelines_guidelineversion_change", args=[version.pk])
     html = admin_client_.get(url).content.decode()
     assert 'name="body"' not in html and 'name="_publish"' not in html
+    assert "<p>frozen</p>" in html  # the rendered version is shown beside the source
     assert admin_client_.post(url, _post_data(version, body="thawed")).status_code == 403
     version.refresh_from_db()
     assert version.body == "frozen"

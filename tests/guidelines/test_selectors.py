@@ -115,3 +115,9 @@ def test_impact_pairs_agreement_before_and_after_each_version(project, manager, 
     assert rows[v2].agreement_before == by_version[v1.pk]
     assert rows[v2].alpha_change == pytest.approx(0.25)
     assert rows[v2].percent_change == pytest.approx(0.2)
+
+
+def test_the_gate_costs_one_query(project, manager, annotator, django_assert_num_queries):
+    publish(project, manager)
+    with django_assert_num_queries(1):
+        assert selectors.pending_acknowledgement(annotator, project) is not None

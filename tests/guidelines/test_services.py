@@ -225,3 +225,12 @@ def test_concurrent_publishes_get_consecutive_numbers(project, manager):
     with ThreadPoolExecutor(len(drafts)) as pool:
         numbers = list(pool.map(publish_one, drafts))
     assert sorted(numbers) == [1, 2, 3, 4]
+
+
+def test_editing_a_stale_draft_after_someone_published_it_is_a_guideline_error(project, manager):
+    draft = services.create_draft(project, manager, change_summary="x")
+    stale = GuidelineVersion.objects.get(pk=draft.pk)
+    services.publish_version(draft, manager)
+    with pytest.raises(services.GuidelineError) as caught:
+        services.update_draft(stale, body="late edit")
+    assert caught.value.field == "status"

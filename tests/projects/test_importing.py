@@ -188,3 +188,68 @@ def test_progress_is_reported_per_chunk_and_stored_on_batch(project, settings):
 def test_unknown_format_is_rejected_before_reading(project):
     with pytest.raises(ImportRejected, match="unknown format"):
         import_file(project, io.BytesIO(b""), "xml")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_progress_is_visible_to_other_connections_while_importing(monkeypatch, settings):
+    """Another connection (a thread has its own) sees lines_read grow during the import."""
+    import threading
+
+    from django.db import connections
+
+    from labelhub.projects import importing
+
+    monkeypatch.setattr(importing, "PROGRESS_INTERVAL", 0)
+    settings.IMPORT_BATCH_SIZE = 10
+    project = factories.make_project()
+    seen_elsewhere = []
+
+    def look_from_another_connection(_lines):
+        def read():
+            seen_elsewhere.append(ImportBatch.objects.get(project=project).lines_read)
+            connections.close_all()
+
+        thread = threading.Thread(target=read)
+        thread.start()
+        thread.join()
+
+    import_file(
+        project,
+        jsonl(*({"text": f"t{n}"} for n in range(30))),
+        "jsonl",
+        progress=look_from_another_connection,
+    )
+    assert seen_elsewhere == [10, 20, 30]
+
+
+def test_file_that_is_not_utf8_is_rejected_at_the_bad_line(project):
+    body = io.BytesIO(b'{"text": "fine"}\n{"text": "caf\xe9"}\n')
+    with pytest.raises(ImportRejected) as rejected:
+        import_file(project, body, "jsonl")
+    assert rejected.value.errors[0]["field"] == "encoding"
+    assert not Item.objects.filter(project=project).exists()
+
+
+def test_csv_with_an_unterminated_quote_is_rejected(project):
+    with pytest.raises(ImportRejected) as rejected:
+        import_file(project, io.StringIO('id,text\n1,"open quote\n'), "csv")
+    assert rejected.value.errors[0]["field"] == "csv"
+
+
+def test_empty_csv_is_rejected_naming_the_header(project):
+    with pytest.raises(ImportRejected, match="header"):
+        import_file(project, io.StringIO(""), "csv")
+
+
+def test_csv_cells_may_hold_large_image_data_urls():
+    project = factories.make_project(modality="image")
+    image = "data:image/png;base64," + "A" * 300_000
+    batch = import_file(project, io.StringIO(f'id,image\npic,"{image}"\n'), "csv")
+    assert batch.imported_count == 1
+
+
+def test_external_id_repeated_in_file_with_other_content_is_rejected(project):
+    with pytest.raises(ImportRejected) as rejected:
+        import_file(project, jsonl({"id": "a", "text": "one"}, {"id": "a", "text": "two"}), "jsonl")
+    assert (rejected.value.errors[0]["line"], rejected.value.errors[0]["field"]) == (2, "external_id")
+    assert not Item.objects.filter(project=project).exists()

@@ -69,7 +69,7 @@ class Command(BaseCommand):
                 user=importer,
                 source="command",
                 filename=os.path.basename(file),
-                progress=lambda lines: bar.set_postfix(lines=lines),
+                progress=lambda lines: bar.set_postfix_str(f"{lines:,} lines"),
             )
         except ImportRejected as rejected:
             bar.close()

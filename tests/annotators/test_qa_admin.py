@@ -1,0 +1,52 @@
+"""Admin console actions for QA: consensus → gold, resolved adjudication → gold."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from annotators import adjudication
+from annotators.models import AdjudicationTask, ConsensusLabel, GoldItem
+from tests import factories
+from tests.annotators.qa_builders import fast_passwords  # noqa: F401 - used by pytestmark
+
+pytestmark = pytest.mark.usefixtures("fast_passwords")
+
+
+@pytest.fixture
+def admin_client(client, db):
+    admin = get_user_model().objects.create_superuser("qa-admin", password="pw-for-tests-1")
+    client.force_login(admin)
+    return client
+
+
+def test_mark_consensus_as_gold_action(admin_client, project):
+    items = factories.make_items(project, 2)
+    for item in items:
+        ConsensusLabel.objects.create(item=item, labels=["dog"], method="majority", annotator_count=3)
+    response = admin_client.post(
+        "/admin/annotators/consensuslabel/",
+        {"action": "mark_as_gold", "_selected_action": [i.pk for i in items]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert sorted(GoldItem.objects.values_list("item_id", "labels")) == [
+        (items[0].pk, ["dog"]),
+        (items[1].pk, ["dog"]),
+    ]
+
+
+def test_promote_resolved_adjudications_action(admin_client, project, manager):
+    (item,) = factories.make_items(project, 1)
+    task = AdjudicationTask.objects.create(project=project, item=item, reason="disagreement")
+    adjudication.resolve_task(task, manager, ["wolf"])
+    admin_client.post(
+        "/admin/annotators/adjudicationtask/", {"action": "promote_to_gold", "_selected_action": [task.pk]}
+    )
+    gold = GoldItem.objects.get(item=item)
+    assert (gold.labels, gold.source) == (["wolf"], GoldItem.Source.ADJUDICATION)
+
+
+def test_qa_admin_pages_render(admin_client, project):
+    for model in ("golditem", "consensuslabel", "annotatorstats", "annotatorflag", "adjudicationtask"):
+        assert admin_client.get(f"/admin/annotators/{model}/").status_code == 200, model

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
@@ -43,6 +44,22 @@ class ModelRoundSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class RoundRequestSerializer(serializers.Serializer):
+    device = serializers.ChoiceField(
+        choices=["auto", "cpu", "cuda"], required=False, help_text="Default: the worker's LABELHUB_AL_DEVICE."
+    )
+
+
+class StartedRoundSerializer(ModelRoundSerializer):
+    created = serializers.BooleanField(
+        help_text="False when a pending or running round was returned instead."
+    )
+
+    class Meta(ModelRoundSerializer.Meta):
+        fields = [*ModelRoundSerializer.Meta.fields, "created"]
+        read_only_fields = fields
+
+
 class SimulationRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = SimulationRun
@@ -79,22 +96,31 @@ class RoundListCreate(ProjectScopedMixin, generics.ListCreateAPIView):
     serializer_class = ModelRoundSerializer
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ModelRound.objects.none()
         return selectors.rounds_of(self.get_project())
+
+    @extend_schema(
+        request=RoundRequestSerializer, responses={202: StartedRoundSerializer, 200: StartedRoundSerializer}
+    )
+    def post(self, request, *args, **kwargs):
+        return self.create(request, *args, **kwargs)
 
     def create(self, request, *args, **kwargs):
         project = self.get_project()
         if not is_manager(request.user, project):
             raise PermissionDenied("Only project managers start active-learning rounds.")
-        device = request.data.get("device") if hasattr(request.data, "get") else None
-        if device not in (None, "", "auto", "cpu", "cuda"):
-            raise ValidationError({"device": f"{device!r} is not one of auto, cpu, cuda"})
+        params = RoundRequestSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        device = params.validated_data.get("device")
         try:
             model_round, created = rounds.request_round(
                 project, trigger=ModelRound.Trigger.MANAGER, requested_by=request.user, device=device or None
             )
         except ValueError as exc:
             raise ValidationError({"al_strategy": str(exc)}) from exc
-        data = {**ModelRoundSerializer(model_round).data, "created": created}
+        model_round.created = created
+        data = StartedRoundSerializer(model_round).data
         return Response(data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
 
@@ -103,6 +129,8 @@ class RoundDetail(ProjectScopedMixin, generics.RetrieveAPIView):
     lookup_url_kwarg = "round_id"
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ModelRound.objects.none()
         return selectors.rounds_of(self.get_project())
 
 
@@ -110,4 +138,6 @@ class SimulationList(ProjectScopedMixin, generics.ListAPIView):
     serializer_class = SimulationRunSerializer
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return SimulationRun.objects.none()
         return selectors.simulations_of(self.get_project())

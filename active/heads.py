@@ -130,6 +130,7 @@ class TorchHeadClassifier(ClassifierMixin, BaseEstimator):
                 optimiser.step()
         model.eval()
         self._fold_standardisation(model)
+        self._silence_unseen_classes(model, np.bincount(y, minlength=self.n_classes) > 0)
         self.model_ = model
         self.final_loss_ = float(loss.detach().cpu())
         return self
@@ -146,6 +147,25 @@ class TorchHeadClassifier(ClassifierMixin, BaseEstimator):
         with torch.no_grad():
             first.weight.div_(torch.from_numpy(self.scale_).to(first.weight.device))
             first.bias.sub_(first.weight @ torch.from_numpy(self.mean_).to(first.weight.device))
+
+    def _silence_unseen_classes(self, model, present: np.ndarray) -> None:
+        """Give classes absent from the training labels probability ~0.
+
+        Their logits were never trained, so on items unlike the training set they can come out on
+        top: the suggestion would name a class the head has never seen, and entropy would favour
+        items that are merely far from everything. The class-balance target, not the head, is what
+        steers labelers towards missing classes.
+        """
+        import torch
+
+        self.present_classes_ = present
+        if present.all():
+            return
+        last = model if isinstance(model, torch.nn.Linear) else model[-1]
+        absent = torch.from_numpy(~present).to(last.weight.device)
+        with torch.no_grad():
+            last.weight[absent] = 0
+            last.bias[absent] = -1e4
 
     def predict_proba_tensor(self, X, chunk: int = SCORE_CHUNK):
         """Class probabilities as a float32 tensor on the head's device, streamed in chunks."""

@@ -15,6 +15,12 @@ def simulations_of(project) -> QuerySet[SimulationRun]:
     return SimulationRun.objects.filter(project=project)
 
 
+def has_ground_truth(project) -> bool:
+    from labelhub.projects.models import GroundTruth
+
+    return GroundTruth.objects.filter(item__project=project).exists()
+
+
 def accuracy_series(project, limit: int = 50) -> list[dict]:
     """Held-out accuracy of the last ``limit`` done rounds, oldest first, for the page's chart."""
     rows = (

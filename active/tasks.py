@@ -27,3 +27,19 @@ def run_model_round(round_id: int, device: str | None = None) -> dict:
     if model_round is None:
         return {"round": round_id, "skipped": True}
     return {"round": model_round.pk, "state": model_round.state, "selected": model_round.selected_count}
+
+
+@task()
+def run_simulation(
+    project_id: int, strategies: list[str], rounds: int, batch: int, seed: int = 0, device: str | None = None
+) -> dict:
+    """A simulation started from the project page (the same code as ``manage.py al_simulate``)."""
+    from active.rounds import default_device
+    from active.simulation import simulate
+    from labelhub.projects.models import Project
+
+    project = Project.objects.get(pk=project_id)
+    run = simulate(
+        project, strategies, rounds=rounds, batch=batch, seed=seed, device=device or default_device()
+    )
+    return {"simulation": run.pk, "summary": run.summary}

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from active import rounds, selectors
 from active.models import ModelRound
+from active.strategies import STRATEGIES
 from labelhub.projects.selectors import is_manager, projects_for_user
 
 
@@ -38,6 +39,8 @@ def project_page(request, project_id: int):
             "simulation": simulation,
             "chart": selectors.svg_polyline(series),
             "can_manage": is_manager(request.user, project),
+            "strategies": [s for s in STRATEGIES if s != "random"],
+            "can_simulate": is_manager(request.user, project) and selectors.has_ground_truth(project),
         },
     )
 
@@ -60,6 +63,38 @@ def start_round(request, project_id: int):
         messages.success(request, f"Round {model_round.number} queued; a worker will pick it up.")
     else:
         messages.info(request, f"Round {model_round.number} is already {model_round.state}.")
+    return redirect("active-project", project_id=project.pk)
+
+
+@login_required
+@require_POST
+def start_simulation(request, project_id: int):
+    """Queue a simulation (oracle = the project's ground truth) with the project's strategy against random."""
+    from active.strategies import normalise_strategy
+    from active.tasks import run_simulation
+
+    project = _project_for(request, project_id)
+    if not is_manager(request.user, project):
+        messages.error(request, "Only project managers start simulations.")
+        return redirect("active-project", project_id=project.pk)
+    try:
+        strategy = normalise_strategy(request.POST.get("strategy") or project.al_strategy)
+        rounds_count = int(request.POST.get("rounds", 18))
+        batch = int(request.POST.get("batch", 25))
+    except ValueError as exc:
+        messages.error(request, f"Simulation settings: {exc}")
+        return redirect("active-project", project_id=project.pk)
+    if not (1 <= rounds_count <= 200 and 1 <= batch <= 10000):
+        messages.error(request, "Simulation settings: rounds must be 1–200 and batch 1–10000.")
+        return redirect("active-project", project_id=project.pk)
+    if not selectors.has_ground_truth(project):
+        messages.error(request, "This project has no ground truth to simulate against.")
+        return redirect("active-project", project_id=project.pk)
+    run_simulation.enqueue(project.pk, [strategy], rounds_count, batch)
+    messages.success(
+        request,
+        f"Simulation of {strategy} vs random queued ({rounds_count} rounds of {batch}); reload in a minute.",
+    )
     return redirect("active-project", project_id=project.pk)
 
 

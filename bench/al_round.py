@@ -147,8 +147,6 @@ def main() -> None:
     import torch
 
     device = resolve_device(args.device)
-    data_dir = Path(tempfile.mkdtemp(prefix="labelhub-bench-al-"))
-    settings.LABELHUB_DATA_DIR = data_dir
     rng = np.random.default_rng(0)
     project = Project.objects.create(
         name=f"bench-al-{uuid.uuid4().hex[:8]}",
@@ -167,6 +165,8 @@ def main() -> None:
         "strategy": args.strategy,
         "batch": args.batch,
     }
+    data_dir = Path(tempfile.mkdtemp(prefix="labelhub-bench-al-"))
+    settings.LABELHUB_DATA_DIR = data_dir
     try:
         LabelClass.objects.bulk_create(
             LabelClass(project=project, name=c, order=i) for i, c in enumerate(CLASSES)
@@ -199,6 +199,9 @@ def main() -> None:
         if args.texts:
             result["text_embedding"] = text_throughput(device, args.texts)
     finally:
+        shutil.rmtree(
+            data_dir, ignore_errors=True
+        )  # first: a failing clean-up below must not leave 0.8 GB behind
         QueueEntry.objects.filter(project=project)._raw_delete(QueueEntry.objects.db)
         Annotation.objects.filter(item__project=project).delete()
         Item.objects.filter(project=project)._raw_delete(Item.objects.db)
@@ -206,7 +209,6 @@ def main() -> None:
 
         ModelRound.objects.filter(project=project).delete()
         project.delete()
-        shutil.rmtree(data_dir, ignore_errors=True)
     result["loadavg"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result))
 

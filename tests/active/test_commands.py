@@ -41,3 +41,15 @@ def test_cuda_on_a_machine_without_it_fails_clearly(monkeypatch):
     assert resolve_device("auto") == "cpu"
     with pytest.raises(ValueError, match="'cuda' was requested"):
         resolve_device("cuda")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_al_worker_runs_queued_rounds_on_its_device():
+    # transaction=True: the real worker loop closes connections between tasks.
+    project, items, y = make_digits_project(40, al_batch_size=4, al_trigger_labels=0)
+    label_items(items[:20], y[:20])
+    call_command("al_round", project=str(project.pk))
+    call_command("al_worker", device="cpu", batch=True)
+    model_round = ModelRound.objects.get(project=project)
+    assert model_round.state == ModelRound.State.DONE and model_round.device_used == "cpu"
+    assert QueueEntry.objects.filter(project=project, reason="active").count() == 4

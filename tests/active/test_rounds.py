@@ -222,3 +222,26 @@ def test_misconfigured_strategy_does_not_break_the_annotators_submit(db, caplog)
     annotation_submitted.send(sender=None, annotation=annotation, project=project)
     assert not ModelRound.objects.exists()
     assert "clairvoyant" in caplog.text
+
+
+def test_labels_submitted_through_the_queue_api_start_a_round(django_capture_on_commit_callbacks):
+    from rest_framework.test import APIClient
+
+    from labelhub.queues.services import enqueue_items
+    from tests import factories
+
+    project, items, y = make_digits_project(20, al_trigger_labels=3, overlap_fraction=0, gold_rate=0)
+    enqueue_items(project, [(item.pk, 0.0) for item in items], reason="random")
+    client = APIClient()
+    client.force_authenticate(factories.make_member(project, "annotator"))
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            served = client.post(f"/api/projects/{project.pk}/queue/next/")
+            assert served.status_code == 200, served.content
+            lease = served.json()["lease"]["id"]
+            submitted = client.post(
+                f"/api/leases/{lease}/submit/", {"labels": ["3"], "time_spent": 1.5}, format="json"
+            )
+            assert submitted.status_code == 201, submitted.content
+    model_round = ModelRound.objects.get(project=project)
+    assert model_round.trigger == ModelRound.Trigger.LABELS and model_round.state == ModelRound.State.PENDING

@@ -110,3 +110,14 @@ def test_top_k_torch_breaks_ties_by_lower_position():
 def test_unknown_strategy_is_refused_with_the_valid_names():
     with pytest.raises(ValueError, match="'smartest'.*entropy"):
         strategies.normalise_strategy("smartest")
+
+
+def test_head_never_predicts_a_class_missing_from_its_labels():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 8)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)  # classes 0 and 1 of 4
+    head = TorchHeadClassifier(4, epochs=30).fit(X, y)
+    far_away = rng.normal(size=(200, 8)).astype(np.float32) * 50
+    proba = head.predict_proba(far_away)
+    assert proba[:, 2:].max() < 1e-6
+    assert set(head.predict(far_away)) <= {0, 1}

@@ -52,3 +52,28 @@ def test_outsider_gets_404(client):
     project, _, _ = make_digits_project(5)
     client.force_login(factories.make_user())
     assert client.get(f"/active/projects/{project.pk}/").status_code == 404
+
+
+def test_manager_runs_a_simulation_from_the_page(client):
+    from active.models import SimulationRun
+
+    project, _, _ = make_digits_project(300)
+    client.force_login(factories.make_member(project, "manager"))
+    page = client.get(f"/active/projects/{project.pk}/")
+    assert "Simulate against the ground truth" in page.content.decode()
+    response = client.post(
+        f"/active/projects/{project.pk}/simulations/", {"strategy": "margin", "rounds": 2, "batch": 10}
+    )
+    assert response.status_code == 302
+    assert run_queued_tasks() == 1
+    run = SimulationRun.objects.get(project=project)
+    assert run.strategies == ["margin", "random"] and run.rounds == 2
+
+
+def test_simulation_settings_are_validated_naming_the_field(client):
+    project, _, _ = make_digits_project(30)
+    client.force_login(factories.make_member(project, "manager"))
+    response = client.post(
+        f"/active/projects/{project.pk}/simulations/", {"strategy": "psychic"}, follow=True
+    )
+    assert "Simulation settings" in response.content.decode() and "psychic" in response.content.decode()

@@ -1,0 +1,44 @@
+"""`manage.py al_worker --device auto|cpu|cuda`: the task worker (``db_worker``) with a device policy.
+
+Rounds requested with device "auto" (the default) run on whatever this worker is told to use, so a
+GPU machine runs ``al_worker --device cuda`` and a laptop plain ``db_worker``; every other option is
+passed through to ``db_worker``.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from active.devices import DEVICE_CHOICES, resolve_device
+
+
+class Command(BaseCommand):
+    help = "Run the background task worker (db_worker) with a torch device for active-learning rounds."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+        parser.add_argument(
+            "--batch", action="store_true", help="Exit when no task is left (db_worker --batch)."
+        )
+        parser.add_argument(
+            "--queue-name", default="default", help="Queues to serve (db_worker --queue-name)."
+        )
+        parser.add_argument("--reload", action="store_true", help="Restart on code changes (development).")
+
+    def handle(self, *args, device: str, batch: bool, queue_name: str, reload: bool, **options):
+        try:
+            resolved = resolve_device(device)  # fail now, not at the first round, when CUDA is missing
+        except ValueError as exc:
+            raise CommandError(f"--{exc}") from exc
+        settings.LABELHUB_AL_DEVICE = resolved
+        self.stdout.write(f"active-learning rounds on {resolved}")
+        call_command(
+            "db_worker",
+            batch=batch,
+            queue_name=queue_name,
+            reload=reload,
+            startup_delay=False,
+            verbosity=options.get("verbosity", 1),
+        )

@@ -32,7 +32,7 @@ class Command(BaseCommand):
         background = []
         if not no_worker:
             # The active-learning worker, and a sweeper that expires leases and tells open pages.
-            background.append(subprocess.Popen([sys.executable, "manage.py", "db_worker"]))  # noqa: S603
+            background.append(subprocess.Popen([sys.executable, "manage.py", "al_worker"]))  # noqa: S603
             background.append(
                 subprocess.Popen([sys.executable, "manage.py", "expire_leases", "--every", "30"])  # noqa: S603
             )

@@ -133,7 +133,13 @@ def start_server(command: list[str], port: int, env: dict) -> subprocess.Popen:
 
 
 def client_process(
-    port: int, project_id: int, tokens: list[str], classes: list[str], seconds: float, max_loops: int
+    port: int,
+    project_id: int,
+    tokens: list[str],
+    classes: list[str],
+    seconds: float,
+    max_loops: int,
+    think: float = 0.0,
 ):
     """One process of annotator threads; returns (next latencies, submit latencies, errors)."""
     results = {"next": [], "submit": [], "errors": 0, "empty": 0}
@@ -160,6 +166,9 @@ def client_process(
                 errors += 1
                 continue
             lease_id = json.loads(body)["lease"]["id"]
+            if think:
+                # An annotator reads the item before submitting: exponential around the mean.
+                time.sleep(min(rng.expovariate(1 / think), 10 * think))
             submit = json.dumps({"labels": [rng.choice(classes)], "time_spent": 1.0}).encode()
             started = time.perf_counter()
             conn.request("POST", f"/api/leases/{lease_id}/submit/", body=submit, headers=headers)
@@ -204,6 +213,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=30.0, help="Measured time (after warm-up).")
     parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="Mean seconds an annotator spends on an item between next and submit (0: saturate).",
+    )
     parser.add_argument("--max-loops", type=int, default=100_000, help="Bound per client.")
     parser.add_argument("--workers", type=int, default=max(2, min(4, os.cpu_count() or 2)))
     parser.add_argument("--client-processes", type=int, default=4)
@@ -247,12 +262,15 @@ def main() -> None:
             with ctx.Pool(len(groups)) as pool:
                 pool.starmap(
                     client_process,
-                    [(port, project_id, g, classes, args.warmup, args.max_loops) for g in groups],
+                    [(port, project_id, g, classes, args.warmup, args.max_loops, args.think) for g in groups],
                 )
                 started = time.perf_counter()
                 parts = pool.starmap(
                     client_process,
-                    [(port, project_id, g, classes, args.seconds, args.max_loops) for g in groups],
+                    [
+                        (port, project_id, g, classes, args.seconds, args.max_loops, args.think)
+                        for g in groups
+                    ],
                 )
                 wall = time.perf_counter() - started
         finally:
@@ -266,6 +284,7 @@ def main() -> None:
                     "benchmark": "next_item",
                     "items": args.items,
                     "clients": args.clients,
+                    "think_s": args.think,
                     "server": f"{args.server}, {args.workers} worker processes"
                     + (f" x {args.threads} threads" if args.server == "gunicorn" else "")
                     + ", 127.0.0.1",

@@ -110,7 +110,7 @@ def server_command(kind: str, port: int, workers: int, threads: int) -> list[str
         return [
             sys.executable, "-m", "gunicorn", "labelhub.wsgi:application",
             "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class", "gthread",
-            "--threads", str(threads), "--log-level", "warning", "--backlog", "256",
+            "--threads", str(threads), "--log-level", "warning", "--backlog", "256", "--keep-alive", "120",
         ]  # fmt: skip
     return [
         sys.executable, "-m", "uvicorn", "labelhub.asgi:application", "--host", "127.0.0.1",

@@ -8,7 +8,6 @@ triggered over HTTP (the manager's fill endpoint), i.e. from the server, like a 
 from __future__ import annotations
 
 import json
-import os
 import socket
 import threading
 import time
@@ -21,20 +20,11 @@ from rest_framework.authtoken.models import Token
 from labelhub.projects.models import Annotation
 from labelhub.queues.models import Lease
 from tests import factories
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.browser import chromium, chromium_missing
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"Chromium is not installed at {CHROMIUM}"),
+    pytest.mark.skipif(chromium_missing(), reason="Debian's chromium is not installed"),
 ]
 
 
@@ -131,17 +121,11 @@ def asgi_server(db_turns, monkeypatch):
 
 
 @pytest.fixture
-def browser_page(monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the test's ORM calls are still sync.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+def browser_page():
+    with chromium() as browser:
         page = browser.new_page()
         page.set_default_timeout(15000)
         yield page
-        browser.close()
     # The test body ran inside Playwright's greenlet, whose database connection is its own.
     connections.close_all()
 

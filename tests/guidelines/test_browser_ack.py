@@ -14,7 +14,7 @@ from labelhub.guidelines.models import GuidelineAcknowledgement, GuidelineVersio
 from labelhub.projects.models import Annotation
 from labelhub.queues.services import enqueue_items
 from tests import factories
-from tests.guidelines.browser import chromium, chromium_missing, log_in
+from tests.browser import chromium, chromium_missing, log_in
 
 
 def _on_sqlite() -> bool:

@@ -5,7 +5,7 @@ import pytest
 from labelhub.guidelines import services
 from labelhub.guidelines.models import GuidelineVersion
 from tests import factories
-from tests.guidelines.browser import chromium, chromium_missing, log_in
+from tests.browser import chromium, chromium_missing, log_in
 
 pytestmark = [
     pytest.mark.browser,

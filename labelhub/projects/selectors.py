@@ -16,6 +16,22 @@ def projects_for_user(user) -> QuerySet[Project]:
     return Project.objects.filter(memberships__user=user).distinct()
 
 
+def projects_with_visible_labels(user) -> QuerySet[Project]:
+    """Projects whose resolved labels the user may read in bulk (snapshots, exports, diffs).
+
+    Staff, managers and reviewers. Annotators are left out: they never see other people's labels
+    on an item before they submit, and a snapshot is exactly that for every item.
+    """
+    if not user.is_authenticated:
+        return Project.objects.none()
+    if user.is_staff:
+        return Project.objects.all()
+    return Project.objects.filter(
+        memberships__user=user,
+        memberships__role__in=[ProjectMembership.Role.MANAGER, ProjectMembership.Role.REVIEWER],
+    ).distinct()
+
+
 def membership_of(user, project: Project | int) -> ProjectMembership | None:
     project_id = project if isinstance(project, int) else project.pk
     if not user.is_authenticated:

@@ -12,7 +12,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from labelhub.projects.selectors import is_manager, projects_for_user
+from labelhub.projects.selectors import is_manager, projects_with_visible_labels
 from labelhub.snapshots import selectors, services
 from labelhub.snapshots.downloads import export_response
 from labelhub.snapshots.exports import FORMATS, build_manifest
@@ -111,7 +111,9 @@ class ProjectSnapshots(generics.ListAPIView):
     serializer_class = SnapshotSerializer
 
     def get_project(self):
-        return get_object_or_404(projects_for_user(self.request.user), pk=self.kwargs["project_id"])
+        return get_object_or_404(
+            projects_with_visible_labels(self.request.user), pk=self.kwargs["project_id"]
+        )
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

@@ -13,7 +13,7 @@ from django.db.models import Count, QuerySet
 
 from annotators.models import ConsensusLabel
 from labelhub.projects.models import Annotation, Item, Project
-from labelhub.projects.selectors import projects_for_user
+from labelhub.projects.selectors import projects_with_visible_labels
 from labelhub.queues.sampling import target_distribution
 from labelhub.snapshots.models import ModelRun, Snapshot, SnapshotItem
 
@@ -123,14 +123,14 @@ def parse_json_list(text: str | None) -> list:
 
 
 def snapshots_for_user(user) -> QuerySet[Snapshot]:
-    """Sealed snapshots of the user's projects (outsiders get 404 on the others)."""
+    """Sealed snapshots the user may read (annotators and outsiders get 404 on the others)."""
     return Snapshot.objects.filter(
-        project__in=projects_for_user(user), sealed_at__isnull=False
+        project__in=projects_with_visible_labels(user), sealed_at__isnull=False
     ).select_related("project", "created_by")
 
 
 def model_runs_for_user(user) -> QuerySet[ModelRun]:
-    return ModelRun.objects.filter(snapshot__project__in=projects_for_user(user)).select_related(
+    return ModelRun.objects.filter(snapshot__project__in=projects_with_visible_labels(user)).select_related(
         "snapshot", "created_by"
     )
 

@@ -10,7 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from labelhub.projects.selectors import is_manager, projects_for_user
+from labelhub.projects.selectors import is_manager, projects_with_visible_labels
 from labelhub.snapshots import charts, selectors, services
 from labelhub.snapshots.api import snapshot_for
 from labelhub.snapshots.exports import FORMATS
@@ -21,7 +21,7 @@ from labelhub.snapshots.splits import DEFAULT_RATIOS
 @login_required
 @require_http_methods(["GET", "POST"])
 def project_snapshots(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = get_object_or_404(projects_for_user(request.user), pk=project_id)
+    project = get_object_or_404(projects_with_visible_labels(request.user), pk=project_id)
     manager = is_manager(request.user, project)
     if request.method == "POST":
         if not manager:

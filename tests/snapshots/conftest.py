@@ -54,3 +54,8 @@ def labelled(project, annotator, guideline):
         label(item, ["dog"], annotator, version=guideline)
         consensus(item, ["wolf"])
     return items
+
+
+@pytest.fixture
+def reviewer(db, project):
+    return factories.make_member(project, "reviewer")

@@ -47,6 +47,11 @@ def test_cutting_again_answers_200_with_the_same_id(project, labelled, manager):
 
 def test_annotator_cannot_cut(project, labelled, annotator):
     response = api(annotator).post(f"/api/projects/{project.pk}/snapshots/", {}, format="json")
+    assert response.status_code == 404
+
+
+def test_reviewer_reads_but_cannot_cut(project, labelled, reviewer):
+    response = api(reviewer).post(f"/api/projects/{project.pk}/snapshots/", {}, format="json")
     assert response.status_code == 403
 
 
@@ -58,17 +63,25 @@ def test_bad_ratio_is_reported_on_its_field(project, labelled, manager):
     assert "unknown split 'dev'" in str(response.json()["ratios"])
 
 
-def test_members_list_and_read_snapshots(project, snapshot, annotator):
-    listing = api(annotator).get(f"/api/projects/{project.pk}/snapshots/").json()
+def test_reviewers_list_and_read_snapshots(project, snapshot, reviewer):
+    listing = api(reviewer).get(f"/api/projects/{project.pk}/snapshots/").json()
     assert [s["id"] for s in listing["results"]] == [snapshot.content_hash]
-    detail = api(annotator).get(f"/api/snapshots/{snapshot.content_hash}/").json()
+    detail = api(reviewer).get(f"/api/snapshots/{snapshot.content_hash}/").json()
     assert detail["statistics"]["splits"] == snapshot.stats["splits"]
     assert detail["exports"]["jsonl"].endswith("/export/jsonl/")
 
 
-def test_short_prefix_finds_the_snapshot(snapshot, annotator):
-    assert api(annotator).get(f"/api/snapshots/{snapshot.content_hash[:10]}/").status_code == 200
-    assert api(annotator).get(f"/api/snapshots/{snapshot.content_hash[:5]}/").status_code == 404
+def test_annotators_never_read_snapshots_of_their_own_project(project, snapshot, annotator):
+    """A snapshot holds everyone's resolved labels: annotators must not see them before they submit."""
+    client = api(annotator)
+    assert client.get(f"/api/projects/{project.pk}/snapshots/").status_code == 404
+    for suffix in ("", "manifest/", "export/jsonl/", "export/labelstudio/", "model-runs/"):
+        assert client.get(f"/api/snapshots/{snapshot.content_hash}/{suffix}").status_code == 404
+
+
+def test_short_prefix_finds_the_snapshot(snapshot, reviewer):
+    assert api(reviewer).get(f"/api/snapshots/{snapshot.content_hash[:10]}/").status_code == 200
+    assert api(reviewer).get(f"/api/snapshots/{snapshot.content_hash[:5]}/").status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -137,7 +150,7 @@ def test_diff_pages_through_long_lists(project, annotator, manager):
     assert not {r["external_id"] for r in page1["added"]} & {r["external_id"] for r in page3["added"]}
 
 
-def test_model_run_lineage(snapshot, manager, annotator):
+def test_model_run_lineage(snapshot, manager, reviewer):
     response = api(manager).post(
         f"/api/snapshots/{snapshot.content_hash}/model-runs/",
         {"name": "resnet-a", "metrics": {"accuracy": 0.91}, "artifact_uri": "s3://models/resnet-a.pt"},
@@ -146,16 +159,16 @@ def test_model_run_lineage(snapshot, manager, annotator):
     assert response.status_code == 201, response.content
     run = response.json()
     assert run["snapshot_id"] == snapshot.content_hash and run["created_by"] == manager.username
-    back = api(annotator).get(f"/api/model-runs/{run['id']}/").json()
+    back = api(reviewer).get(f"/api/model-runs/{run['id']}/").json()
     assert back["manifest_url"] == f"/api/snapshots/{snapshot.content_hash}/manifest/"
-    listed = api(annotator).get(f"/api/snapshots/{snapshot.content_hash}/model-runs/").json()["results"]
+    listed = api(reviewer).get(f"/api/snapshots/{snapshot.content_hash}/model-runs/").json()["results"]
     assert [r["name"] for r in listed] == ["resnet-a"]
-    detail = api(annotator).get(f"/api/snapshots/{snapshot.content_hash}/").json()
+    detail = api(reviewer).get(f"/api/snapshots/{snapshot.content_hash}/").json()
     assert detail["model_runs"][0]["metrics"] == {"accuracy": 0.91}
 
 
-def test_annotator_cannot_register_a_model_run(snapshot, annotator):
-    response = api(annotator).post(
+def test_reviewer_cannot_register_a_model_run(snapshot, reviewer):
+    response = api(reviewer).post(
         f"/api/snapshots/{snapshot.content_hash}/model-runs/", {"name": "x"}, format="json"
     )
     assert response.status_code == 403

@@ -27,11 +27,17 @@ def test_manager_cuts_from_the_project_page(client, project, labelled, manager):
     assert snapshot.name == "from page" and snapshot.split_ratios["train"] == 0.7
 
 
-def test_annotator_sees_history_but_no_cut_form(client, project, snapshot, annotator):
-    client.force_login(annotator)
+def test_reviewer_sees_history_but_no_cut_form(client, project, snapshot, reviewer):
+    client.force_login(reviewer)
     page = client.get(f"/snapshots/projects/{project.pk}/").content.decode()
     assert snapshot.short_id in page and 'id="cut-form"' not in page
     assert client.post(f"/snapshots/projects/{project.pk}/", {"name": "x"}).status_code == 404
+
+
+def test_annotator_gets_404_on_the_snapshot_pages(client, project, snapshot, annotator):
+    client.force_login(annotator)
+    assert client.get(f"/snapshots/projects/{project.pk}/").status_code == 404
+    assert client.get(f"/snapshots/{snapshot.content_hash}/").status_code == 404
 
 
 def test_snapshot_page_shows_statistics_plots_and_model_runs(client, project, snapshot, manager):

@@ -15,7 +15,6 @@ import argparse
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,24 +24,10 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from scratch import free_port, postgres_url_or_exit, process_cpu_seconds, scratch_database
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-
-def scratch_url(url: str) -> tuple[str, str, str]:
-    parts = urllib.parse.urlsplit(url)
-    name = parts.path.lstrip("/") + "_bench_export"
-    admin = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
-    return urllib.parse.urlunsplit(parts._replace(path="/" + name)), admin, name
-
-
-def recreate_database(admin_url: str, name: str, *, drop_only: bool = False) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def fill(project_id: int, user_id: int, count: int) -> None:
@@ -110,8 +95,8 @@ class RssSampler(threading.Thread):
 def download(url: str, token: str, pid: int, db_name: str) -> dict:
     sampler = RssSampler(pid)
     backends = database_backends(db_name)
-    server_cpu = cpu_seconds(pid)
-    backend_cpu = {b: cpu_seconds(b) for b in backends}
+    server_cpu = process_cpu_seconds(pid)
+    backend_cpu = {b: process_cpu_seconds(b) for b in backends}
     before = sampler.rss_kib()
     sampler.start()
     request = urllib.request.Request(url, headers={"Authorization": f"Token {token}"})  # noqa: S310
@@ -125,25 +110,19 @@ def download(url: str, token: str, pid: int, db_name: str) -> dict:
     seconds = time.perf_counter() - started
     peak = sampler.stop()
     new_backends = set(database_backends(db_name)) - set(backend_cpu)
-    db_cpu = sum(cpu_seconds(b) - backend_cpu[b] for b in backend_cpu if Path(f"/proc/{b}").exists())
-    db_cpu += sum(cpu_seconds(b) for b in new_backends if Path(f"/proc/{b}").exists())
+    db_cpu = sum(process_cpu_seconds(b) - backend_cpu[b] for b in backend_cpu if Path(f"/proc/{b}").exists())
+    db_cpu += sum(process_cpu_seconds(b) for b in new_backends if Path(f"/proc/{b}").exists())
     return {
         "seconds": round(seconds, 3),
         "bytes": size,
         "newlines": lines,
-        "server_cpu_seconds": round(cpu_seconds(pid) - server_cpu, 2),
+        "server_cpu_seconds": round(process_cpu_seconds(pid) - server_cpu, 2),
         "postgres_cpu_seconds": round(db_cpu, 2),
         "server_rss_before_mib": round(before / 1024, 1),
         "server_rss_peak_mib": round(peak / 1024, 1),
         "content_length": headers.get("Content-Length"),
         "checksum": headers.get("X-Checksum-SHA256"),
     }
-
-
-def cpu_seconds(pid: int) -> float:
-    """user + system CPU time of a process, from /proc (clock ticks)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def database_backends(name: str) -> list[int]:
@@ -154,22 +133,17 @@ def database_backends(name: str) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
-    base = os.environ.get("DATABASE_URL", "")
-    if not base.startswith("postgres"):
-        sys.exit("bench/export.py needs DATABASE_URL=postgres://… (the cut target is a PostgreSQL figure)")
-    url, admin_url, name = scratch_url(base)
-    recreate_database(admin_url, name)
+    with scratch_database(postgres_url_or_exit("export.py"), "export", keep=args.keep) as (url, name):
+        figures = measure(args, url, name)
+    print(json.dumps(figures, indent=2))
+
+
+def measure(args: argparse.Namespace, url: str, name: str) -> dict:
     data_dir = tempfile.mkdtemp(prefix="labelhub-bench-export-")
     os.environ.update(
         DATABASE_URL=url, LABELHUB_DATA_DIR=data_dir, DJANGO_SETTINGS_MODULE="labelhub.settings"
@@ -201,13 +175,13 @@ def main() -> None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_backend_pid()")
             backend = cursor.fetchone()[0]
-        started, cpu, db_cpu = time.perf_counter(), time.process_time(), cpu_seconds(backend)
+        started, cpu, db_cpu = time.perf_counter(), time.process_time(), process_cpu_seconds(backend)
         snapshot, created = cut_snapshot(project, name="bench")
         figures["cut_seconds"] = round(time.perf_counter() - started, 2)
         # On a shared machine wall time depends on the load; CPU time of both sides does not.
         figures["cut_cpu_seconds"] = {
             "python": round(time.process_time() - cpu, 2),
-            "postgres_backend": round(cpu_seconds(backend) - db_cpu, 2),
+            "postgres_backend": round(process_cpu_seconds(backend) - db_cpu, 2),
         }
         started = time.perf_counter()
         _, again = cut_snapshot(project, name="bench again")
@@ -262,9 +236,7 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        if not args.keep:
-            recreate_database(admin_url, name, drop_only=True)
-    print(json.dumps(figures, indent=2))
+    return figures
 
 
 if __name__ == "__main__":

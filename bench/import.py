@@ -18,7 +18,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from scratch import postgres_url_or_exit, process_cpu_seconds, scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 WORDS_TEXT = (
@@ -44,16 +45,6 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def backend_cpu_seconds(pid: int) -> float | None:
-    """CPU time of a PostgreSQL backend process, when the server runs on this machine."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5), in clock ticks
-    return (utime + stime) / os.sysconf("SC_CLK_TCK")
-
-
 def write_items(path: Path, count: int, seed: int = 7) -> None:
     rng = random.Random(seed)
     sources = ("email", "chat", "review", "survey")
@@ -63,36 +54,13 @@ def write_items(path: Path, count: int, seed: int = 7) -> None:
             out.write(json.dumps({"id": f"doc-{n}", "text": text, "source": sources[n % 4]}) + "\n")
 
 
-def scratch_url(database_url: str) -> tuple[str, str, str]:
-    """(admin URL on the ``postgres`` db, scratch URL, scratch db name)."""
-    parts = urlsplit(database_url)
-    name = (parts.path.lstrip("/") or "labelhub") + "_bench_import"
-    return (
-        urlunsplit(parts._replace(path="/postgres")),
-        urlunsplit(parts._replace(path=f"/{name}")),
-        name,
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=1_000_000)
     args = parser.parse_args()
 
-    database_url = os.environ.get("DATABASE_URL", "")
-    if not database_url.startswith(("postgres://", "postgresql://")):
-        sys.exit("bench/import.py measures the PostgreSQL COPY path: set DATABASE_URL=postgres://…")
-    import psycopg
-
-    admin_url, bench_url, bench_db = scratch_url(database_url)
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{bench_db}"')
-        admin.execute(f'CREATE DATABASE "{bench_db}"')
-    try:
+    with scratch_database(postgres_url_or_exit("import.py"), "import") as (bench_url, _):
         result = run(bench_url, args.items)
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{bench_db}" WITH (FORCE)')
     print(json.dumps(result))
 
 
@@ -119,14 +87,14 @@ def run(bench_url: str, count: int) -> dict:
             cursor.execute("SELECT pg_backend_pid()")
             backend_pid = cursor.fetchone()[0]
         rss_before = rss_mb()
-        backend_before = backend_cpu_seconds(backend_pid)
+        backend_before = process_cpu_seconds(backend_pid)
         cpu_before = cpu_seconds()
         started = time.perf_counter()
         with open(path, "rb") as handle:
             batch = import_file(project, handle, "jsonl", source="bench", filename=path.name)
         seconds = time.perf_counter() - started
         python_cpu = cpu_seconds() - cpu_before
-        backend_after = backend_cpu_seconds(backend_pid)
+        backend_after = process_cpu_seconds(backend_pid)
         backend_cpu = None if backend_before is None else backend_after - backend_before
     connection.close()
     return {

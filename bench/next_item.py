@@ -25,35 +25,12 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+
+from scratch import free_port, postgres_url_or_exit, scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelhub.settings")
-
-
-def scratch_url(base_url: str) -> tuple[str, str]:
-    parsed = urlparse(base_url)
-    name = f"{parsed.path.lstrip('/') or 'labelhub'}_bench_next_item"
-    return urlunparse(parsed._replace(path=f"/{name}")), name
-
-
-def admin_connection(base_url: str):
-    import psycopg
-
-    parsed = urlparse(base_url)
-    return psycopg.connect(urlunparse(parsed._replace(path="/postgres")), autocommit=True)
-
-
-def create_database(base_url: str, name: str) -> None:
-    with admin_connection(base_url) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database(base_url: str, name: str) -> None:
-    with admin_connection(base_url) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def seed(n_items: int, n_clients: int) -> tuple[int, list[str], list[str]]:
@@ -96,12 +73,6 @@ def seed(n_items: int, n_clients: int) -> tuple[int, list[str], list[str]]:
         cursor.execute("ANALYZE")
     connections.close_all()
     return project.pk, tokens, classes
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def server_command(kind: str, port: int, workers: int, threads: int) -> list[str]:
@@ -233,78 +204,70 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="Keep the scratch database.")
     args = parser.parse_args()
 
-    base_url = os.environ.get("DATABASE_URL", "")
-    if not base_url.startswith(("postgres://", "postgresql://")):
-        raise SystemExit("set DATABASE_URL to a PostgreSQL server (the benchmark creates a scratch database)")
-    url, name = scratch_url(base_url)
-    create_database(base_url, name)
-    os.environ["DATABASE_URL"] = url
+    with scratch_database(postgres_url_or_exit("next_item.py"), "next_item", keep=args.keep) as (url, _):
+        os.environ["DATABASE_URL"] = url
+        measure(args)
+
+
+def measure(args: argparse.Namespace) -> None:
     load_before = os.getloadavg()
+    started = time.perf_counter()
+    project_id, tokens, classes = seed(args.items, args.clients)
+    seed_s = time.perf_counter() - started
+    port = free_port()
+    # Django under ASGI runs each request in its own thread: persistent connections would pile
+    # up one per thread (past max_connections), so the ASGI server connects per request.
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "LOG_LEVEL": "WARNING",
+        "DB_CONN_MAX_AGE": "600" if args.server == "gunicorn" else "0",
+    }
+    env.pop("REDIS_URL", None)  # no pages listen here; the in-memory layer keeps announcements local
+    server = start_server(server_command(args.server, port, args.workers, args.threads), port, env)
     try:
-        started = time.perf_counter()
-        project_id, tokens, classes = seed(args.items, args.clients)
-        seed_s = time.perf_counter() - started
-        port = free_port()
-        # Django under ASGI runs each request in its own thread: persistent connections would pile
-        # up one per thread (past max_connections), so the ASGI server connects per request.
-        env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "DEBUG": "0",
-            "LOG_LEVEL": "WARNING",
-            "DB_CONN_MAX_AGE": "600" if args.server == "gunicorn" else "0",
-        }
-        env.pop("REDIS_URL", None)  # no pages listen here; the in-memory layer keeps announcements local
-        server = start_server(server_command(args.server, port, args.workers, args.threads), port, env)
-        try:
-            groups = [tokens[i :: args.client_processes] for i in range(args.client_processes)]
-            ctx = multiprocessing.get_context("spawn")
-            with ctx.Pool(len(groups)) as pool:
-                pool.starmap(
-                    client_process,
-                    [(port, project_id, g, classes, args.warmup, args.max_loops, args.think) for g in groups],
-                )
-                started = time.perf_counter()
-                parts = pool.starmap(
-                    client_process,
-                    [
-                        (port, project_id, g, classes, args.seconds, args.max_loops, args.think)
-                        for g in groups
-                    ],
-                )
-                wall = time.perf_counter() - started
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-        nexts = [v for p in parts for v in p["next"]]
-        submits = [v for p in parts for v in p["submit"]]
-        print(
-            json.dumps(
-                {
-                    "benchmark": "next_item",
-                    "items": args.items,
-                    "clients": args.clients,
-                    "think_s": args.think,
-                    "server": f"{args.server}, {args.workers} worker processes"
-                    + (f" x {args.threads} threads" if args.server == "gunicorn" else "")
-                    + ", 127.0.0.1",
-                    "seconds": round(wall, 2),
-                    "seed_s": round(seed_s, 1),
-                    "next": percentiles(nexts),
-                    "submit": percentiles(submits),
-                    "requests_per_s": round((len(nexts) + len(submits)) / wall, 1),
-                    "items_labelled_per_s": round(len(submits) / wall, 1),
-                    "empty_204": sum(p["empty"] for p in parts),
-                    "errors": sum(p["errors"] for p in parts),
-                    "cpu_count": os.cpu_count(),
-                    "loadavg_before": [round(x, 2) for x in load_before],
-                    "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-                }
+        groups = [tokens[i :: args.client_processes] for i in range(args.client_processes)]
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(len(groups)) as pool:
+            pool.starmap(
+                client_process,
+                [(port, project_id, g, classes, args.warmup, args.max_loops, args.think) for g in groups],
             )
-        )
+            started = time.perf_counter()
+            parts = pool.starmap(
+                client_process,
+                [(port, project_id, g, classes, args.seconds, args.max_loops, args.think) for g in groups],
+            )
+            wall = time.perf_counter() - started
     finally:
-        if not args.keep:
-            drop_database(base_url, name)
+        server.terminate()
+        server.wait(timeout=30)
+    nexts = [v for p in parts for v in p["next"]]
+    submits = [v for p in parts for v in p["submit"]]
+    print(
+        json.dumps(
+            {
+                "benchmark": "next_item",
+                "items": args.items,
+                "clients": args.clients,
+                "think_s": args.think,
+                "server": f"{args.server}, {args.workers} worker processes"
+                + (f" x {args.threads} threads" if args.server == "gunicorn" else "")
+                + ", 127.0.0.1",
+                "seconds": round(wall, 2),
+                "seed_s": round(seed_s, 1),
+                "next": percentiles(nexts),
+                "submit": percentiles(submits),
+                "requests_per_s": round((len(nexts) + len(submits)) / wall, 1),
+                "items_labelled_per_s": round(len(submits) / wall, 1),
+                "empty_204": sum(p["empty"] for p in parts),
+                "errors": sum(p["errors"] for p in parts),
+                "cpu_count": os.cpu_count(),
+                "loadavg_before": [round(x, 2) for x in load_before],
+                "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

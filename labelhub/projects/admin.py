@@ -9,8 +9,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, IntegerField, OuterRef, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import OuterRef
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -28,6 +27,7 @@ from labelhub.projects.models import (
     Project,
     ProjectMembership,
 )
+from labelhub.projects.selectors import correlated_count
 
 
 class LabelClassInline(admin.TabularInline):
@@ -69,12 +69,6 @@ class FromLabelConfigForm(forms.Form):
         return xml
 
 
-def _count_per_project(model):
-    """A correlated COUNT per project: joining items and classes at once would multiply the rows."""
-    counts = model.objects.filter(project=OuterRef("pk")).order_by().values("project").annotate(n=Count("pk"))
-    return Coalesce(Subquery(counts.values("n"), output_field=IntegerField()), 0)
-
-
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
     list_display = ["name", "modality", "multi_label", "item_count", "class_count", "created_at"]
@@ -111,7 +105,10 @@ class ProjectAdmin(admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
-            .annotate(_item_count=_count_per_project(Item), _class_count=_count_per_project(LabelClass))
+            .annotate(
+                _item_count=correlated_count(Item.objects.filter(project=OuterRef("pk"))),
+                _class_count=correlated_count(LabelClass.objects.filter(project=OuterRef("pk"))),
+            )
         )
 
     @admin.display(description="items", ordering="_item_count")

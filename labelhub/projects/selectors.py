@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Count, IntegerField, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from labelhub.projects.models import Project, ProjectMembership
 
@@ -60,3 +61,13 @@ def can_create_projects(user) -> bool:
     if user.is_staff or user.has_perm("projects.add_project"):
         return True
     return ProjectMembership.objects.filter(user=user, role=ProjectMembership.Role.MANAGER).exists()
+
+
+def correlated_count(rows: QuerySet, group: str = "project") -> Coalesce:
+    """COUNT of ``rows`` (filtered on ``OuterRef("pk")``) for each outer project, as an annotation.
+
+    A correlated subquery per count: joining several related tables in one query instead would
+    multiply their rows (items x classes) before counting.
+    """
+    grouped = rows.order_by().values(group).annotate(n=Count("pk")).values("n")[:1]
+    return Coalesce(Subquery(grouped, output_field=IntegerField()), 0)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, time
 
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from labelhub.projects.models import Annotation, Item, Project
+from labelhub.projects.selectors import correlated_count
 from labelhub.queues.models import Lease, QueueEntry
 
 
@@ -58,19 +58,15 @@ def projects_with_progress(projects: QuerySet[Project], user) -> list[Project]:
         Exists(Annotation.objects.filter(item=OuterRef("pk"), retracted_at__isnull=True))
     )
 
-    def count_of(qs, group: str = "project") -> Coalesce:
-        grouped = qs.order_by().values(group).annotate(n=Count("pk")).values("n")[:1]
-        return Coalesce(Subquery(grouped, output_field=IntegerField()), 0)
-
     annotated = projects.annotate(
-        item_count=count_of(Item.objects.filter(project=OuterRef("pk"))),
-        labelled_count=count_of(labelled),
-        queue_left=count_of(
+        item_count=correlated_count(Item.objects.filter(project=OuterRef("pk"))),
+        labelled_count=correlated_count(labelled),
+        queue_left=correlated_count(
             QueueEntry.objects.filter(project=OuterRef("pk"), is_open=True).filter(
                 completed_annotations__lt=F("required_annotations") - F("leased_count")
             )
         ),
-        my_today=count_of(
+        my_today=correlated_count(
             Annotation.objects.filter(
                 item__project=OuterRef("pk"), annotator=user, retracted_at__isnull=True, created_at__gte=today
             ),

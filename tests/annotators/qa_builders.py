@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pytest
 from django.contrib.auth import get_user_model
 
 from labelhub.projects.models import Annotation, Item, Project, ProjectMembership
@@ -74,9 +73,3 @@ def simulate_crowd(
     crowd = Crowd(project, items, annotators, [annotators[i] for i in bad_indices], truth)
     crowd.pending = rows  # type: ignore[attr-defined]
     return crowd
-
-
-@pytest.fixture
-def fast_passwords(settings):
-    """MD5 hashing for test users: PBKDF2 costs ~0.3 s per user and QA tests create many."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

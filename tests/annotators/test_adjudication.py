@@ -11,11 +11,8 @@ from annotators.consensus import compute_consensus
 from annotators.models import AdjudicationTask, ConsensusLabel, GoldItem
 from tests import factories
 from tests.annotators.qa_builders import (
-    fast_passwords,  # noqa: F401 - used by pytestmark
     label,
 )
-
-pytestmark = pytest.mark.usefixtures("fast_passwords")
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from annotators import agreement
 from labelhub.guidelines.models import GuidelineVersion
 from tests import factories
 from tests.annotators.qa_builders import (
-    fast_passwords,  # noqa: F401 - used by pytestmark
     label,
 )
 
@@ -28,8 +27,6 @@ KRIPPENDORFF_EXAMPLE = np.array(
         [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, NAN],
     ]
 )
-
-pytestmark = pytest.mark.usefixtures("fast_passwords")
 
 
 def long_form(wide: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -25,7 +25,6 @@ from annotators.consensus import (
 from annotators.models import AdjudicationTask, ConsensusLabel
 from tests import factories
 from tests.annotators.qa_builders import (
-    fast_passwords,  # noqa: F401 - used by pytestmark
     label,
     simulate_crowd,
 )
@@ -33,7 +32,6 @@ from tests.annotators.qa_builders import (
 # crowd-kit 1.4 passes pandas 3 deprecated keywords (inplace=, copy=) inside its reference models.
 pytestmark = [
     pytest.mark.filterwarnings("ignore:.*(inplace|copy) keyword"),
-    pytest.mark.usefixtures("fast_passwords"),
 ]
 
 

@@ -14,11 +14,8 @@ from annotators.models import AnnotatorStats, GoldItem
 from labelhub.queues.signals import annotation_submitted
 from tests import factories
 from tests.annotators.qa_builders import (
-    fast_passwords,  # noqa: F401 - used by pytestmark
     label,
 )
-
-pytestmark = pytest.mark.usefixtures("fast_passwords")
 
 
 def submit(item, annotator, labels, **fields):

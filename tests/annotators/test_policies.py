@@ -11,14 +11,12 @@ from labelhub.projects.models import ProjectMembership
 from labelhub.queues.signals import annotation_submitted
 from tests import factories
 from tests.annotators.qa_builders import (
-    fast_passwords,  # noqa: F401 - used by pytestmark
     label,
     simulate_crowd,
 )
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:.*(inplace|copy) keyword"),
-    pytest.mark.usefixtures("fast_passwords"),
 ]
 
 

@@ -8,9 +8,6 @@ from django.contrib.auth import get_user_model
 from annotators import adjudication
 from annotators.models import AdjudicationTask, ConsensusLabel, GoldItem
 from tests import factories
-from tests.annotators.qa_builders import fast_passwords  # noqa: F401 - used by pytestmark
-
-pytestmark = pytest.mark.usefixtures("fast_passwords")
 
 
 @pytest.fixture

@@ -10,12 +10,10 @@ from annotators.models import AnnotatorFlag, ConsensusLabel, GoldItem
 from labelhub.projects.models import ProjectMembership
 from tests import factories
 from tests.annotators.qa_builders import (
-    fast_passwords,  # noqa: F401 - used by pytestmark
     label,
 )
 
 pytestmark = [
-    pytest.mark.usefixtures("fast_passwords"),
     pytest.mark.filterwarnings("ignore:.*(inplace|copy) keyword"),
 ]
 

@@ -8,9 +8,8 @@ from rest_framework.test import APIClient
 from annotators import gold
 from annotators.models import AnnotatorFlag, AnnotatorStats, ConsensusLabel
 from tests import factories
-from tests.annotators.qa_builders import fast_passwords  # noqa: F401 - used by pytestmark
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = pytest.mark.django_db
 
 
 def api(user) -> APIClient:

@@ -18,9 +18,6 @@ from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, reso
 from annotators import gold
 from labelhub.queues.services import enqueue_items
 from tests import factories
-from tests.annotators.qa_builders import fast_passwords  # noqa: F401 - used by pytestmark
-
-pytestmark = pytest.mark.usefixtures("fast_passwords")
 
 ANSWER = "lynx"  # the gold answer: a class name used nowhere else in the fixture
 SKIP_PREFIXES = ("admin/", "accounts/", "api/schema", "api/docs", "api/redoc")

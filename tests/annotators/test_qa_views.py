@@ -8,11 +8,8 @@ from annotators import gold, policies
 from annotators.models import AnnotatorFlag, ConsensusLabel
 from tests import factories
 from tests.annotators.qa_builders import (
-    fast_passwords,  # noqa: F401 - used by pytestmark
     label,
 )
-
-pytestmark = pytest.mark.usefixtures("fast_passwords")
 
 
 @pytest.fixture

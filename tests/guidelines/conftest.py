@@ -31,12 +31,6 @@ def api(client):
 
 
 @pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """Every test builds users; the production hasher costs ~0.3 s a user on a busy machine."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def empty_cache():
     """Rendered published versions are cached; each test starts from an empty cache."""
     from django.core.cache import cache

@@ -97,11 +97,18 @@ def active_round(project: Project) -> ModelRound | None:
     ).first()
 
 
-def labels_since_last_round(project: Project) -> int:
+def labels_since_last_round(project: Project, *, up_to: int | None = None) -> int:
+    """New (non-retracted) labels since the last round, counting at most ``up_to`` of them.
+
+    Called after every submit: the cap keeps it a bounded ``LIMIT`` count instead of a scan of
+    every label of a large project that has not had a round yet.
+    """
     last = ModelRound.objects.filter(project=project).order_by("-created_at").values("created_at").first()
     labels = Annotation.objects.filter(item__project=project, retracted_at__isnull=True)
     if last is not None:
         labels = labels.filter(created_at__gt=last["created_at"])
+    if up_to is not None:
+        labels = labels[:up_to]
     return labels.count()
 
 
@@ -112,7 +119,7 @@ def maybe_trigger_round(project: Project) -> ModelRound | None:
     sweep_stale_rounds(project=project)
     if active_round(project) is not None:
         return None
-    if labels_since_last_round(project) < project.al_trigger_labels:
+    if labels_since_last_round(project, up_to=project.al_trigger_labels) < project.al_trigger_labels:
         return None
     model_round, created = request_round(project, trigger=ModelRound.Trigger.LABELS)
     return model_round if created else None

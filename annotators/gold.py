@@ -101,22 +101,29 @@ def wilson_interval(correct: int, seen: int, *, z: float = 1.959964) -> tuple[fl
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def record_submission(annotation: Annotation, project: Project) -> AnnotatorStats:
-    """Add one submitted annotation to the annotator's running counters (gold, volume, time)."""
+def record_submission(annotation: Annotation, project: Project) -> bool:
+    """Add one submitted annotation to the annotator's running counters (gold, volume, time).
+
+    Returns whether the item is gold (its gold counters moved).
+    """
     gold = GoldItem.objects.filter(item_id=annotation.item_id).values_list("labels", flat=True).first()
+    updates = {
+        "annotations": F("annotations") + 1,
+        "seconds_spent": F("seconds_spent") + float(annotation.time_spent or 0),
+    }
+    if gold is not None:
+        updates["gold_seen"] = F("gold_seen") + 1
+        if is_correct(annotation.labels, gold):
+            updates["gold_correct"] = F("gold_correct") + 1
     with transaction.atomic():
-        stats, _ = AnnotatorStats.objects.get_or_create(project=project, annotator_id=annotation.annotator_id)
-        updates = {
-            "annotations": F("annotations") + 1,
-            "seconds_spent": F("seconds_spent") + float(annotation.time_spent or 0),
-        }
-        if gold is not None:
-            updates["gold_seen"] = F("gold_seen") + 1
-            if is_correct(annotation.labels, gold):
-                updates["gold_correct"] = F("gold_correct") + 1
-        AnnotatorStats.objects.filter(pk=stats.pk).update(**updates)
-    stats.refresh_from_db()
-    return stats
+        if not AnnotatorStats.objects.filter(project=project, annotator_id=annotation.annotator_id).update(
+            **updates
+        ):
+            AnnotatorStats.objects.get_or_create(project=project, annotator_id=annotation.annotator_id)
+            AnnotatorStats.objects.filter(project=project, annotator_id=annotation.annotator_id).update(
+                **updates
+            )
+    return gold is not None
 
 
 def forget_submission(annotation: Annotation, project: Project) -> None:

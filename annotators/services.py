@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from django.db import transaction
-
 from annotators.consensus import refresh_item_consensus
 from annotators.gold import forget_submission, record_submission
 from annotators.policies import evaluate_annotator
@@ -13,14 +11,18 @@ from labelhub.projects.models import Annotation, Project
 def handle_submission(annotation: Annotation, project: Project) -> None:
     """Score the label against gold, refresh the item's consensus, then re-check the policy.
 
-    Runs after the submit transaction committed (the signal is sent from ``on_commit``), so a
-    failure here never loses the annotator's label; it surfaces in the logs instead.
+    Runs after the submit transaction committed (the queue's outbox delivers the signal), so a
+    failure here never loses the annotator's label: it is rolled back whole and tried again.
+    The policy only looks at gold accuracy and agreement with multi-annotator consensus, so it is
+    re-checked only when this label moved one of them (a gold item, or an item with 2+ labels);
+    a plain single-annotator label changes neither and costs no recount.
     """
     if annotation.annotator_id is None or annotation.retracted_at is not None:
         return
-    record_submission(annotation, project)
-    refresh_item_consensus(annotation.item)
-    evaluate_annotator(project, annotation.annotator_id)
+    gold_checked = record_submission(annotation, project)
+    consensus = refresh_item_consensus(annotation.item)
+    if gold_checked or (consensus is not None and consensus.annotator_count >= 2):
+        evaluate_annotator(project, annotation.annotator_id)
 
 
 def on_annotation_submitted(sender, *, annotation: Annotation, project: Project, **kwargs) -> None:
@@ -28,19 +30,16 @@ def on_annotation_submitted(sender, *, annotation: Annotation, project: Project,
     handle_submission(annotation, project)
 
 
-def handle_retraction(annotation: Annotation) -> None:
-    """An annotator undid a label: it leaves their counters and the item's consensus."""
+def handle_retraction(annotation: Annotation, *, counted: bool = True) -> None:
+    """An annotator undid a label: it leaves their counters (when it was ever counted) and the
+    item's consensus."""
     if annotation.annotator_id is None:
         return
-    forget_submission(annotation, annotation.item.project)
+    if counted:
+        forget_submission(annotation, annotation.item.project)
     refresh_item_consensus(annotation.item)
 
 
-def on_annotation_saved(sender, *, instance: Annotation, created: bool, update_fields=None, **kwargs) -> None:
-    """post_save receiver: the queue's undo saves ``retracted_at`` alone (there is no undo signal).
-
-    Reacting after the commit keeps QA out of the undo transaction, as for submits.
-    """
-    if created or instance.retracted_at is None or not update_fields or "retracted_at" not in update_fields:
-        return
-    transaction.on_commit(lambda: handle_retraction(instance))
+def on_annotation_retracted(sender, *, annotation: Annotation, counted: bool = True, **kwargs) -> None:
+    """Receiver of ``labelhub.queues.signals.annotation_retracted`` (sent after an undo commits)."""
+    handle_retraction(annotation, counted=counted)

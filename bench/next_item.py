@@ -2,7 +2,8 @@
 
 Creates a scratch PostgreSQL database next to ``DATABASE_URL`` (``<name>_bench_next_item``),
 migrates it, COPYs the items in, starts labelhub under uvicorn (several worker processes) on
-127.0.0.1, and lets 32 annotator clients (token auth, keep-alive connections, spread over a few
+127.0.0.1 with its housekeeper (``keep_queues``: submit reactions, queue top-ups, lease
+expiry), and lets 32 annotator clients (token auth, keep-alive connections, spread over a few
 client processes) loop next → submit for a bounded time. Prints one JSON object with p50/p95/p99
 latency of both calls and the request rate; drops the scratch database afterwards.
 
@@ -26,7 +27,7 @@ import time
 import uuid
 from pathlib import Path
 
-from scratch import free_port, postgres_url_or_exit, scratch_database
+from scratch import free_port, postgres_url_or_exit, process_cpu_seconds, scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -108,46 +109,57 @@ def client_process(
     project_id: int,
     tokens: list[str],
     classes: list[str],
-    seconds: float,
+    window: tuple[float, float],
     max_loops: int,
     think: float = 0.0,
 ):
-    """One process of annotator threads; returns (next latencies, submit latencies, errors)."""
+    """One process of annotator threads; returns (next latencies, submit latencies, errors).
+
+    Annotators work from the start without pause; only calls that begin inside ``window``
+    (wall-clock seconds) are recorded, so the warm-up's first fills and the simultaneous first
+    "next" of every client never reach the figures. With ``think`` the annotators also arrive
+    at random moments, as people do, instead of all at the same instant.
+    """
     results = {"next": [], "submit": [], "errors": 0, "empty": 0}
     lock = threading.Lock()
-    deadline = time.monotonic() + seconds
+    record_from, stop_at = window
 
     def annotator(token: str):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
         rng = random.Random(token)
         nexts, submits, errors, empty = [], [], 0, 0
+        if think:
+            time.sleep(rng.uniform(0, think))
         for _ in range(max_loops):
-            if time.monotonic() >= deadline:
+            if time.time() >= stop_at:
                 break
+            recording = time.time() >= record_from
             started = time.perf_counter()
             conn.request("POST", f"/api/projects/{project_id}/queue/next/", body=b"", headers=headers)
             response = conn.getresponse()
             body = response.read()
-            nexts.append((time.perf_counter() - started) * 1000)
+            if recording:
+                nexts.append((time.perf_counter() - started) * 1000)
             if response.status == 204:
-                empty += 1
+                empty += recording
                 continue
             if response.status != 200:
-                errors += 1
+                errors += recording
                 continue
             lease_id = json.loads(body)["lease"]["id"]
             if think:
                 # An annotator reads the item before submitting: exponential around the mean.
                 time.sleep(min(rng.expovariate(1 / think), 10 * think))
             submit = json.dumps({"labels": [rng.choice(classes)], "time_spent": 1.0}).encode()
+            recording = time.time() >= record_from
             started = time.perf_counter()
             conn.request("POST", f"/api/leases/{lease_id}/submit/", body=submit, headers=headers)
             response = conn.getresponse()
             response.read()
-            submits.append((time.perf_counter() - started) * 1000)
-            if response.status != 201:
-                errors += 1
+            if recording:
+                submits.append((time.perf_counter() - started) * 1000)
+                errors += response.status != 201
         conn.close()
         with lock:
             results["next"] += nexts
@@ -161,6 +173,28 @@ def client_process(
     for thread in threads:
         thread.join()
     return results
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its children (gunicorn's workers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(k) for k in children.read_text().split()] if children.exists() else []
+    return (process_cpu_seconds(pid) or 0.0) + sum(tree_cpu_seconds(k) for k in kids)
+
+
+def drain_reactions(env: dict) -> tuple[int, float]:
+    """Reactions still pending when the clients stop, and how long the keeper takes to finish them."""
+    import psycopg
+
+    from labelhub.queues.models import PendingReaction
+
+    count = f"SELECT count(*) FROM {PendingReaction._meta.db_table}"  # noqa: S608
+    started = time.perf_counter()
+    with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
+        backlog = conn.execute(count).fetchone()[0]
+        while conn.execute(count).fetchone()[0] and time.perf_counter() - started < 60:
+            time.sleep(0.1)
+    return backlog, round(time.perf_counter() - started, 2)
 
 
 def percentiles(values: list[float]) -> dict:
@@ -183,7 +217,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=30.0, help="Measured time (after warm-up).")
-    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--warmup", type=float, default=5.0, help="Seconds of work before recording.")
     parser.add_argument(
         "--think",
         type=float,
@@ -201,6 +235,13 @@ def main() -> None:
         "uvicorn: the ASGI app, which opens a connection per request (CONN_MAX_AGE=0, see notes)",
     )
     parser.add_argument("--threads", type=int, default=16, help="Threads per gunicorn worker.")
+    parser.add_argument(
+        "--reactions",
+        choices=["deferred", "inline"],
+        default="deferred",
+        help="LABELHUB_REACTIONS of the server: deferred leaves QA/active-learning reactions to "
+        "keep_queues (the web tier's setting under load); inline runs them in the submit request",
+    )
     parser.add_argument("--keep", action="store_true", help="Keep the scratch database.")
     args = parser.parse_args()
 
@@ -222,26 +263,38 @@ def measure(args: argparse.Namespace) -> None:
         "DEBUG": "0",
         "LOG_LEVEL": "WARNING",
         "DB_CONN_MAX_AGE": "600" if args.server == "gunicorn" else "0",
+        "LABELHUB_REACTIONS": args.reactions,
     }
     env.pop("REDIS_URL", None)  # no pages listen here; the in-memory layer keeps announcements local
     server = start_server(server_command(args.server, port, args.workers, args.threads), port, env)
+    keeper = subprocess.Popen(  # noqa: S603
+        [sys.executable, "manage.py", "keep_queues", "--every", "0.5"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     try:
         groups = [tokens[i :: args.client_processes] for i in range(args.client_processes)]
         ctx = multiprocessing.get_context("spawn")
+        record_from = time.time() + 2 + args.warmup  # 2 s for the client processes to start
+        window = (record_from, record_from + args.seconds)
         with ctx.Pool(len(groups)) as pool:
-            pool.starmap(
+            pending = pool.starmap_async(
                 client_process,
-                [(port, project_id, g, classes, args.warmup, args.max_loops, args.think) for g in groups],
+                [(port, project_id, g, classes, window, args.max_loops, args.think) for g in groups],
             )
-            started = time.perf_counter()
-            parts = pool.starmap(
-                client_process,
-                [(port, project_id, g, classes, args.seconds, args.max_loops, args.think) for g in groups],
-            )
-            wall = time.perf_counter() - started
+            processes = (("server", server), ("keeper", keeper))
+            time.sleep(max(0.0, window[0] - time.time()))
+            cpu_before = {name: tree_cpu_seconds(proc.pid) for name, proc in processes}
+            time.sleep(max(0.0, window[1] - time.time()))
+            cpu = {name: round(tree_cpu_seconds(proc.pid) - cpu_before[name], 1) for name, proc in processes}
+            parts = pending.get()
+        wall = args.seconds
+        backlog, drain_s = drain_reactions(env)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for process in (server, keeper):
+            process.terminate()
+            process.wait(timeout=30)
     nexts = [v for p in parts for v in p["next"]]
     submits = [v for p in parts for v in p["submit"]]
     print(
@@ -260,6 +313,10 @@ def measure(args: argparse.Namespace) -> None:
                 "submit": percentiles(submits),
                 "requests_per_s": round((len(nexts) + len(submits)) / wall, 1),
                 "items_labelled_per_s": round(len(submits) / wall, 1),
+                "reactions": args.reactions,
+                "cpu_seconds": cpu,
+                "reactions_pending_at_end": backlog,
+                "reactions_drained_in_s": drain_s,
                 "empty_204": sum(p["empty"] for p in parts),
                 "errors": sum(p["errors"] for p in parts),
                 "cpu_count": os.cpu_count(),

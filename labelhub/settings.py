@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("LABELHUB_VAR_DIR", BASE_DIR / "var"))
@@ -162,6 +163,14 @@ LABELHUB_DATA_DIR = Path(os.environ.get("LABELHUB_DATA_DIR", VAR_DIR / "data"))
 IMPORT_BATCH_SIZE = int(os.environ.get("IMPORT_BATCH_SIZE", "5000"))
 # Torch device of active-learning workers: auto (CUDA when present), cpu or cuda.
 LABELHUB_AL_DEVICE = os.environ.get("LABELHUB_AL_DEVICE", "auto")
+# Reactions to a submit (gold scoring, consensus, QA policy, active-learning trigger):
+# "inline" runs them right after the submit commits, in the request; "deferred" leaves them to
+# `manage.py keep_queues`, which delivers them in batches (the web tier's setting under load).
+LABELHUB_REACTIONS = os.environ.get("LABELHUB_REACTIONS", "inline")
+if LABELHUB_REACTIONS not in ("inline", "deferred"):
+    raise ImproperlyConfigured(f"LABELHUB_REACTIONS must be inline or deferred, not {LABELHUB_REACTIONS!r}")
+# Queues are topped up by `keep_queues` when fewer entries than this have a free slot.
+LABELHUB_QUEUE_LOW_WATER = int(os.environ.get("LABELHUB_QUEUE_LOW_WATER", "300"))
 
 LOGGING = {
     "version": 1,

@@ -6,8 +6,8 @@ from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from labelhub.queues import selectors, services
-from labelhub.queues.models import ItemFlag, Lease, ProjectQueue, QueueEntry
+from labelhub.queues import reactions, selectors, services
+from labelhub.queues.models import ItemFlag, Lease, PendingReaction, ProjectQueue, QueueEntry
 from labelhub.queues.sampling import balance_report
 
 
@@ -57,6 +57,28 @@ class LeaseAdmin(admin.ModelAdmin):
     def expire_now(self, request, queryset):
         expired = services.expire_leases()
         self.message_user(request, f"{len(expired)} lease(s) expired and returned to their queues.")
+
+
+@admin.register(PendingReaction)
+class PendingReactionAdmin(admin.ModelAdmin):
+    """Submits whose QA / active-learning reactions have not run: normally none for long; a row
+    with attempts shows a reaction that keeps failing, and why."""
+
+    list_display = ("annotation", "project", "created_at", "attempts", "last_error")
+    list_filter = ("project",)
+    readonly_fields = ("annotation", "project", "created_at", "attempts", "last_error")
+    actions = ("retry",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Deliver the selected reactions again now")
+    def retry(self, request, queryset):
+        ids = list(queryset.values_list("annotation_id", flat=True))
+        queryset.update(attempts=0)
+        result = reactions.deliver(ids)
+        level = messages.WARNING if result.failed else messages.SUCCESS
+        self.message_user(request, f"Delivered {result.delivered}; {result.failed} failed again.", level)
 
 
 @admin.register(ItemFlag)

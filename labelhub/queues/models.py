@@ -96,6 +96,31 @@ class Lease(models.Model):
         return self.released_at is None and self.completed_at is None
 
 
+class PendingReaction(models.Model):
+    """A submitted annotation whose reactions (QA scoring, consensus, active-learning trigger) have
+    not run yet: an outbox row written in the submit's own transaction, deleted when delivered.
+
+    The row makes the reactions durable: a process that dies between the commit and the
+    reactions leaves it behind, and ``keep_queues`` delivers it later. With
+    ``LABELHUB_REACTIONS=deferred`` every submit leaves its reactions to ``keep_queues``, which
+    delivers them in batches off the request path.
+    """
+
+    annotation = models.OneToOneField(
+        "projects.Annotation", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["attempts", "created_at"], name="pending_reaction_order")]
+
+    def __str__(self) -> str:
+        return f"reactions of annotation {self.annotation_id}"
+
+
 class ItemFlag(models.Model):
     """An annotator's "this is ambiguous" on an item; managers answer it with a guideline version."""
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
@@ -24,10 +25,10 @@ from annotators.gold import pick_gold_item
 from annotators.models import GoldItem
 from labelhub.guidelines.selectors import current_version, pending_acknowledgement
 from labelhub.projects.models import Annotation, Item, Project, ProjectMembership
-from labelhub.queues import sampling
+from labelhub.queues import reactions, sampling
 from labelhub.queues.models import ItemFlag, Lease, QueueEntry
 from labelhub.queues.push import announce_queue_update
-from labelhub.queues.signals import annotation_submitted
+from labelhub.queues.signals import annotation_retracted
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ DEFAULT_FILL_SIZE = 200
 MAX_PREFETCH = 10
 #: Tries of one "next" call: rows locked by concurrent callers are looked at again.
 LEASE_ATTEMPTS = 8
+#: First key of the PostgreSQL advisory locks that serialise fills (the second is the project id).
+FILL_LOCK_CLASS = 0x4C48
 
 
 class QueueError(Exception):
@@ -176,6 +179,34 @@ def _random_candidates(project: Project, n: int, rng: random.Random) -> list[Ite
     return chosen[:n]
 
 
+def _serialise_fills(project: Project, *, wait: bool = True) -> bool:
+    """Take the project's fill lock for the rest of the transaction; False when ``wait`` is off
+    and another fill holds it.
+
+    A PostgreSQL advisory lock, not ``SELECT … FOR UPDATE`` on the project row: that row lock
+    would also block every insert that references the project (foreign-key checks take KEY SHARE
+    locks) and pile concurrent "next" calls up behind one fill. SQLite runs its transactions
+    IMMEDIATE (settings), so writers are serialised already.
+    """
+    if connection.vendor != "postgresql":
+        return True
+    function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s, %s)", [FILL_LOCK_CLASS, project.pk])
+        row = cursor.fetchone()
+    return wait or bool(row[0])
+
+
+def free_slots(project: Project, *, up_to: int) -> int:
+    """Open entries of the project with a free slot, counted up to ``up_to`` (a bounded count)."""
+    return (
+        QueueEntry.objects.filter(project=project, is_open=True)
+        .filter(completed_annotations__lt=F("required_annotations") - F("leased_count"))
+        .values("pk")[:up_to]
+        .count()
+    )
+
+
 def fill_queue(
     project: Project,
     n: int = DEFAULT_FILL_SIZE,
@@ -183,6 +214,9 @@ def fill_queue(
     created_by=None,
     rng: random.Random | None = None,
     announce: bool = True,
+    unless_servable_for=None,
+    only_below: int | None = None,
+    wait: bool = True,
 ) -> int:
     """Add up to ``n`` unlabelled items to the queue; returns how many entries were created.
 
@@ -191,12 +225,21 @@ def fill_queue(
     classes (model probabilities from ``Item.suggestion`` when present, see
     :func:`sampling.balance_scores`) and the best are queued (reason ``balance``). A share
     ``project.overlap_fraction`` of the new entries asks for ``overlap_annotators`` annotators
-    (reason ``overlap``) for the agreement checks. Fills of one project are serialised by a row
-    lock on the project so concurrent "queue ran dry" callers do not double-fill.
+    (reason ``overlap``) for the agreement checks.
+
+    Fills of one project are serialised (:func:`_serialise_fills`); the conditions are checked
+    after the lock, so callers that queued behind a fill do not fill again: nothing is added when
+    ``unless_servable_for`` (an annotator) now has something to label, or when the queue already
+    has ``only_below`` free slots. With ``wait`` off a fill already running means "skip".
     """
     rng = rng or random.Random()
     with transaction.atomic():
-        Project.objects.select_for_update().filter(pk=project.pk).first()
+        if not _serialise_fills(project, wait=wait):
+            return 0
+        if unless_servable_for is not None and _servable_entries(unless_servable_for, project).exists():
+            return 0
+        if only_below is not None and free_slots(project, up_to=only_below) >= only_below:
+            return 0
         class_names = list(project.classes.values_list("name", flat=True))
         deficit = sampling.class_deficit(project, class_names) if class_names else None
         pool_size = n if deficit is None else max(n * sampling.BALANCE_POOL_FACTOR, sampling.BALANCE_MIN_POOL)
@@ -227,6 +270,30 @@ def fill_queue(
                 lambda: announce_queue_update(project.pk, reason="filled", added=len(entries))
             )
     return len(entries)
+
+
+def top_up_queue(project: Project, *, low_water: int | None = None) -> int:
+    """Refill ahead of need: when fewer than ``low_water`` entries have a free slot, add enough
+    for twice that. ``keep_queues`` calls it for projects with annotators at work, so "next"
+    finds a full queue instead of filling it while an annotator waits. Skips when a fill of the
+    project is already running."""
+    low_water = settings.LABELHUB_QUEUE_LOW_WATER if low_water is None else low_water
+    if low_water <= 0:
+        return 0
+    free = free_slots(project, up_to=low_water)
+    if free >= low_water:
+        return 0
+    return fill_queue(project, 2 * low_water - free, only_below=low_water, wait=False)
+
+
+def projects_at_work() -> list[Project]:
+    """Projects where someone holds a live lease (the partial live-lease index answers it)."""
+    ids = (
+        Lease.objects.filter(released_at__isnull=True, completed_at__isnull=True)
+        .values_list("entry__project_id", flat=True)
+        .distinct()
+    )
+    return list(Project.objects.filter(pk__in=ids))
 
 
 def _stochastic_round(value: float, rng: random.Random) -> int:
@@ -347,7 +414,7 @@ def lease_next_items(
             break
         # Even a fill that adds nothing is worth one more look: a concurrent fill may just have
         # queued the rest of the pool.
-        fill_queue(project, fill_size or max(DEFAULT_FILL_SIZE, count))
+        fill_queue(project, fill_size or max(DEFAULT_FILL_SIZE, count), unless_servable_for=annotator)
         filled = True
     return leases
 
@@ -458,7 +525,8 @@ def submit_annotation(
 
     ``annotator`` defaults to the lease holder (pass the requesting user from views: a lease of
     someone else is refused). The entry closes once it has all its annotations; QA and active
-    learning hear about it through ``annotation_submitted`` after the commit.
+    learning hear about it through ``annotation_submitted``, delivered from the outbox row
+    written here (:mod:`labelhub.queues.reactions`).
     """
     if annotator is None:
         annotator = lease.annotator if isinstance(lease, Lease) else Lease.objects.get(pk=lease).annotator
@@ -495,9 +563,7 @@ def submit_annotation(
         QueueEntry.objects.filter(pk=entry.pk, completed_annotations__gte=F("required_annotations")).update(
             is_open=False
         )
-        transaction.on_commit(
-            lambda: annotation_submitted.send(Annotation, annotation=annotation, project=project)
-        )
+        reactions.record(annotation)
     return annotation
 
 
@@ -584,9 +650,15 @@ def undo_last_submit(annotator, project: Project) -> tuple[Annotation, Lease]:
             )
         annotation.retracted_at = now
         annotation.save(update_fields=["retracted_at"])
+        counted = reactions.withdraw(annotation)
         entry = _reopen_entry_for(annotation, project)
         lease = Lease.objects.create(
             entry=entry, annotator=annotator, expires_at=now + timedelta(minutes=project.lease_minutes)
+        )
+        transaction.on_commit(
+            lambda: annotation_retracted.send(
+                Annotation, annotation=annotation, project=project, counted=counted
+            )
         )
     return annotation, lease
 

@@ -1,9 +1,15 @@
 """Cross-app reactions to the annotation flow (QA scoring, active-learning triggers).
 
-``annotation_submitted`` is sent after the submitting transaction commits, with
-``annotation`` (the new Annotation) and ``project``.
+``annotation_submitted`` is sent with ``annotation`` (the new Annotation) and ``project`` when
+the submit's reactions are delivered (see :mod:`labelhub.queues.reactions`): after the submit
+committed, inside a transaction of its own that a failing receiver rolls back whole.
+
+``annotation_retracted`` is sent after an undo commits, with ``annotation``, ``project`` and
+``counted``: whether ``annotation_submitted`` had already been delivered for it (when not, its
+reactions were withdrawn and there is nothing to take back out of running counters).
 """
 
 from django.dispatch import Signal
 
 annotation_submitted = Signal()
+annotation_retracted = Signal()

@@ -132,3 +132,24 @@ def test_submitting_a_crowd_label_by_label_pauses_both_bad_annotators(db):
         )
     )
     assert paused == {a.pk for a in crowd.bad}
+
+
+def test_the_policy_is_rechecked_only_when_a_label_moves_its_inputs(db, monkeypatch):
+    """A plain single-annotator label changes neither gold accuracy nor consensus agreement."""
+    from annotators import services as qa_services
+
+    project = factories.make_project()
+    first, second = factories.make_member(project), factories.make_member(project)
+    plain, shared, golden = factories.make_items(project, 3)
+    gold.mark_gold(project, [(golden.pk, ["cat"])])
+    checked = []
+    monkeypatch.setattr(qa_services, "evaluate_annotator", lambda project, who: checked.append(who))
+
+    submit(plain, first, ["cat"])
+    assert checked == []
+    submit(shared, first, ["cat"])
+    assert checked == []  # one label on the item so far: no agreement to compare
+    submit(shared, second, ["dog"])
+    assert checked == [second.pk]
+    submit(golden, first, ["dog"])
+    assert checked == [second.pk, first.pk]

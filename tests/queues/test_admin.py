@@ -51,3 +51,24 @@ def test_fill_action_queues_items(superuser_client):
 def test_changelists_load(superuser_client, model):
     client = superuser_client
     assert client.get(f"/admin/queues/{model}/").status_code == 200
+
+
+def test_pending_reactions_page_lists_failures_and_retries_them(superuser_client, settings):
+    from labelhub.queues import services
+    from labelhub.queues.models import PendingReaction
+
+    settings.LABELHUB_REACTIONS = "deferred"
+    project = factories.make_project(gold_rate=0, overlap_fraction=0)
+    annotator = factories.make_member(project)
+    factories.make_items(project, 1)
+    annotation = services.submit_annotation(services.lease_next_item(annotator, project), ["cat"])
+    PendingReaction.objects.update(attempts=5, last_error="RuntimeError: database restarted")
+    page = superuser_client.get("/admin/queues/pendingreaction/")
+    assert page.status_code == 200 and b"database restarted" in page.content
+    response = superuser_client.post(
+        "/admin/queues/pendingreaction/",
+        {"action": "retry", "_selected_action": [annotation.pk]},
+        follow=True,
+    )
+    assert b"Delivered 1; 0 failed again." in response.content
+    assert not PendingReaction.objects.exists()

@@ -107,3 +107,23 @@ def test_concurrent_next_and_submit_label_every_item_exactly_as_required():
         assert entry.completed_annotations == entry.required_annotations
         annotators = list(entry.item.annotations.values_list("annotator_id", flat=True))
         assert len(annotators) == entry.required_annotations == len(set(annotators))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_annotators_finding_an_empty_queue_together_fill_it_once():
+    project = factories.make_project(gold_rate=0, overlap_fraction=0)
+    users = [factories.make_member(project) for _ in range(THREADS)]
+    factories.make_items(project, 500)
+    got: dict[int, int] = {}
+
+    def first_item(user):
+        def work():
+            got[user.pk] = services.lease_next_item(user, project).entry.item_id
+
+        return work
+
+    errors = run_at_once([first_item(user) for user in users])
+    assert errors == []
+    assert len(set(got.values())) == THREADS
+    # One fill of DEFAULT_FILL_SIZE, not one per annotator that queued behind it.
+    assert QueueEntry.objects.filter(project=project).count() == services.DEFAULT_FILL_SIZE

@@ -31,10 +31,11 @@ class Command(BaseCommand):
             return
         background = []
         if not no_worker:
-            # The active-learning worker, and a sweeper that expires leases and tells open pages.
+            # The active-learning worker, and the queues' housekeeper: it refills busy queues ahead
+            # of need, expires leases (telling open pages) and delivers any reaction left behind.
             background.append(subprocess.Popen([sys.executable, "manage.py", "al_worker"]))  # noqa: S603
             background.append(
-                subprocess.Popen([sys.executable, "manage.py", "expire_leases", "--every", "30"])  # noqa: S603
+                subprocess.Popen([sys.executable, "manage.py", "keep_queues", "--every", "1"])  # noqa: S603
             )
         self.stdout.write(
             self.style.SUCCESS(

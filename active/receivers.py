@@ -11,12 +11,14 @@ def start_round_on_new_labels(sender, annotation=None, project=None, **kwargs) -
     """Receiver of ``annotation_submitted`` (sent after the submit commits): enqueue a round when due.
 
     Only database writes happen here (a round row and its task row); the worker does the heavy part.
+    The count covers every label in the database, so a batch of deliveries asks once per project.
     """
     from active.rounds import maybe_trigger_round
+    from labelhub.queues.reactions import first_in_batch
 
     if project is None and annotation is not None:
         project = annotation.item.project
-    if project is None:
+    if project is None or not first_in_batch(("active-learning-trigger", project.pk)):
         return
     try:
         model_round = maybe_trigger_round(project)

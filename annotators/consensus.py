@@ -288,16 +288,14 @@ def refresh_item_consensus(item) -> ConsensusLabel | None:
     from annotators.adjudication import open_adjudications
     from labelhub.queues.models import QueueEntry
 
-    project = item.project
-    ratings = load_item_ratings(item)
     existing = ConsensusLabel.objects.filter(item=item).first()
     if existing is not None and existing.method == ConsensusLabel.Method.ADJUDICATED:
         return existing
-    if len(ratings) == 0:
+    resolution = item_majority(item)
+    if resolution is None:
         if existing is not None:
             existing.delete()
         return None
-    resolution = majority_vote(ratings)
     if (
         existing is not None
         and existing.method == ConsensusLabel.Method.DAWID_SKENE
@@ -306,9 +304,54 @@ def refresh_item_consensus(item) -> ConsensusLabel | None:
         return existing  # nothing new for this item: keep the better estimate
     with transaction.atomic():
         write_consensus_rows(resolution)
-        if not QueueEntry.objects.filter(item=item, is_open=True).exists():
-            open_adjudications(project, resolution)
+        disputed = bool(resolution.disagreement[0] or resolution.tie[0])
+        if disputed and not QueueEntry.objects.filter(item=item, is_open=True).exists():
+            open_adjudications(item.project, resolution)
     return ConsensusLabel.objects.get(item=item)
+
+
+def item_majority(item) -> Resolution | None:
+    """``majority_vote(load_item_ratings(item))`` computed straight from the item's few annotations.
+
+    The submit path runs this for every label, so it skips the data-frame coding the
+    project-wide paths need; a test holds it equal to the general one on random items. None
+    when the item has no (non-retracted) annotation.
+    """
+    rows = Annotation.objects.filter(item=item, retracted_at__isnull=True, annotator__isnull=False)
+    latest: dict[int, tuple[int, tuple[str, ...]]] = {}
+    for row_id, annotator_id, labels in rows.values_list("id", "annotator_id", "labels"):
+        if annotator_id not in latest or row_id > latest[annotator_id][0]:
+            latest[annotator_id] = (row_id, tuple(sorted({str(x) for x in (labels or [])})))
+    if not latest:
+        return None
+    votes = [labels for _, labels in sorted(latest.values())]  # each annotator's latest, by id
+    m = len(votes)
+    set_counts: dict[tuple[str, ...], int] = {}
+    for labels in votes:  # insertion order = first appearance: the general path's set codes
+        set_counts[labels] = set_counts.get(labels, 0) + 1
+    if item.project.multi_label:
+        classes = list(LabelClass.objects.filter(project_id=item.project_id).values_list("name", flat=True))
+        classes += sorted({name for labels in votes for name in labels} - set(classes))
+        class_counts = {name: sum(name in labels for labels in votes) for name in classes}
+        winner = sorted(name for name, count in class_counts.items() if count * 2 > m)
+        tie = any(count * 2 == m for count in class_counts.values())
+        shares = [count / m for count in class_counts.values()]
+        confidence = float(np.mean([max(share, 1 - share) for share in shares])) if shares else 1.0
+    else:
+        top = max(set_counts.values())
+        winner = list(next(labels for labels, count in set_counts.items() if count == top))
+        tie = sum(count == top for count in set_counts.values()) > 1
+        confidence = top / m
+    method = ConsensusLabel.Method.SINGLE if m == 1 else ConsensusLabel.Method.MAJORITY
+    return Resolution(
+        item_ids=np.array([item.pk], dtype=np.int64),
+        labels=[winner],
+        confidence=np.array([confidence], dtype=float),
+        annotator_count=np.array([m], dtype=np.int64),
+        method=np.array([method]),
+        tie=np.array([tie and m > 1]),
+        disagreement=np.array([len(set_counts) > 1]),
+    )
 
 
 def _rows(resolution: Resolution, keep: np.ndarray | None = None):
@@ -396,7 +439,7 @@ def write_consensus_rows(resolution: Resolution) -> None:
 
 
 def load_item_ratings(item) -> Ratings:
-    """Ratings of a single item, coded like ``load_ratings`` (for the submit path)."""
+    """Ratings of a single item, coded like ``load_ratings``: the general path ``item_majority`` matches."""
     rows = list(
         Annotation.objects.filter(item=item, retracted_at__isnull=True, annotator__isnull=False).values_list(
             "id", "item_id", "annotator_id", "labels", "guideline_version_id", "created_at"

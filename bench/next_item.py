@@ -220,10 +220,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=5.0, help="Seconds of work before recording.")
     parser.add_argument(
         "--think",
-        type=float,
-        default=0.0,
-        help="Mean seconds an annotator spends on an item between next and submit (0: saturate).",
+        type=lambda text: [float(x) for x in text.split(",")],
+        default=[0.0],
+        help="Mean seconds an annotator spends on an item between next and submit (0: saturate); "
+        "a comma list (e.g. 4,2,1,0.5,0) measures one window each, slowest first, on the same data",
     )
+    parser.add_argument("--plot", type=Path, help="With several --think values: draw latency vs rate here.")
     parser.add_argument("--max-loops", type=int, default=100_000, help="Bound per client.")
     parser.add_argument("--workers", type=int, default=max(2, min(4, os.cpu_count() or 2)))
     parser.add_argument("--client-processes", type=int, default=4)
@@ -273,58 +275,112 @@ def measure(args: argparse.Namespace) -> None:
         env=env,
         stdout=subprocess.DEVNULL,
     )
+    runs = []
     try:
-        groups = [tokens[i :: args.client_processes] for i in range(args.client_processes)]
-        ctx = multiprocessing.get_context("spawn")
-        record_from = time.time() + 2 + args.warmup  # 2 s for the client processes to start
-        window = (record_from, record_from + args.seconds)
-        with ctx.Pool(len(groups)) as pool:
-            pending = pool.starmap_async(
-                client_process,
-                [(port, project_id, g, classes, window, args.max_loops, args.think) for g in groups],
-            )
-            processes = (("server", server), ("keeper", keeper))
-            time.sleep(max(0.0, window[0] - time.time()))
-            cpu_before = {name: tree_cpu_seconds(proc.pid) for name, proc in processes}
-            time.sleep(max(0.0, window[1] - time.time()))
-            cpu = {name: round(tree_cpu_seconds(proc.pid) - cpu_before[name], 1) for name, proc in processes}
-            parts = pending.get()
-        wall = args.seconds
-        backlog, drain_s = drain_reactions(env)
+        for think in args.think:
+            runs.append(run_clients(args, think, port, project_id, tokens, classes, (server, keeper), env))
     finally:
         for process in (server, keeper):
             process.terminate()
             process.wait(timeout=30)
+    report = {
+        "benchmark": "next_item",
+        "items": args.items,
+        "clients": args.clients,
+        "server": f"{args.server}, {args.workers} worker processes"
+        + (f" x {args.threads} threads" if args.server == "gunicorn" else "")
+        + ", 127.0.0.1",
+        "reactions": args.reactions,
+        "seconds_per_run": args.seconds,
+        "seed_s": round(seed_s, 1),
+        "cpu_count": os.cpu_count(),
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+    }
+    if len(runs) == 1:
+        report.update(runs[0])
+    else:
+        report["runs"] = runs
+        under = [r["items_labelled_per_s"] for r in runs if r["next"].get("p99_ms", 1e9) < 50]
+        report["most_items_per_s_with_next_p99_under_50ms"] = max(under, default=None)
+    if args.plot:
+        plot(runs, report, args.plot)
+        report["plot"] = str(args.plot)
+    print(json.dumps(report))
+
+
+def run_clients(args, think: float, port: int, project_id: int, tokens, classes, processes, env) -> dict:
+    """One measured window of the 32 annotators at ``think`` seconds per item (0: no pause)."""
+    groups = [tokens[i :: args.client_processes] for i in range(args.client_processes)]
+    ctx = multiprocessing.get_context("spawn")
+    record_from = time.time() + 2 + args.warmup  # 2 s for the client processes to start
+    window = (record_from, record_from + args.seconds)
+    named = dict(zip(("server", "keeper"), processes, strict=True))
+    with ctx.Pool(len(groups)) as pool:
+        pending = pool.starmap_async(
+            client_process,
+            [(port, project_id, g, classes, window, args.max_loops, think) for g in groups],
+        )
+        time.sleep(max(0.0, window[0] - time.time()))
+        cpu_before = {name: tree_cpu_seconds(proc.pid) for name, proc in named.items()}
+        time.sleep(max(0.0, window[1] - time.time()))
+        cpu = {name: round(tree_cpu_seconds(proc.pid) - cpu_before[name], 1) for name, proc in named.items()}
+        parts = pending.get()
+    backlog, drain_s = drain_reactions(env)
     nexts = [v for p in parts for v in p["next"]]
     submits = [v for p in parts for v in p["submit"]]
-    print(
-        json.dumps(
-            {
-                "benchmark": "next_item",
-                "items": args.items,
-                "clients": args.clients,
-                "think_s": args.think,
-                "server": f"{args.server}, {args.workers} worker processes"
-                + (f" x {args.threads} threads" if args.server == "gunicorn" else "")
-                + ", 127.0.0.1",
-                "seconds": round(wall, 2),
-                "seed_s": round(seed_s, 1),
-                "next": percentiles(nexts),
-                "submit": percentiles(submits),
-                "requests_per_s": round((len(nexts) + len(submits)) / wall, 1),
-                "items_labelled_per_s": round(len(submits) / wall, 1),
-                "reactions": args.reactions,
-                "cpu_seconds": cpu,
-                "reactions_pending_at_end": backlog,
-                "reactions_drained_in_s": drain_s,
-                "empty_204": sum(p["empty"] for p in parts),
-                "errors": sum(p["errors"] for p in parts),
-                "cpu_count": os.cpu_count(),
-                "loadavg_before": [round(x, 2) for x in load_before],
-                "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-            }
+    return {
+        "think_s": think,
+        "next": percentiles(nexts),
+        "submit": percentiles(submits),
+        "requests_per_s": round((len(nexts) + len(submits)) / args.seconds, 1),
+        "items_labelled_per_s": round(len(submits) / args.seconds, 1),
+        "cpu_seconds": cpu,
+        "reactions_pending_at_end": backlog,
+        "reactions_drained_in_s": drain_s,
+        "empty_204": sum(p["empty"] for p in parts),
+        "errors": sum(p["errors"] for p in parts),
+    }
+
+
+def plot(runs: list[dict], report: dict, path: Path) -> None:
+    """Latency against the labelling rate the 32 annotators reached, one point per think time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = sorted(runs, key=lambda r: r["items_labelled_per_s"])
+    rate = [r["items_labelled_per_s"] for r in runs]
+    figure, axes = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for call, colour in (("next", "tab:blue"), ("submit", "tab:orange")):
+        for stat, style in (("p50_ms", "--"), ("p99_ms", "-")):
+            axes.plot(
+                rate,
+                [r[call].get(stat) for r in runs],
+                style,
+                marker="o",
+                color=colour,
+                label=f"{call} {stat[:3]}",
+            )
+    for r in runs:
+        label = f"{r['think_s']:g} s" if r["think_s"] else "no pause"
+        axes.annotate(
+            label,
+            (r["items_labelled_per_s"], r["next"].get("p99_ms", 0)),
+            fontsize=7,
+            xytext=(3, 4),
+            textcoords="offset points",
         )
-    )
+    axes.axhline(50, color="grey", linewidth=0.8)
+    axes.text(rate[0], 52, "target: next p99 < 50 ms", fontsize=7, color="grey")
+    axes.set_yscale("log")
+    axes.set_xlabel("items labelled per second (32 annotators; point label = mean time per item)")
+    axes.set_ylabel("latency (ms)")
+    axes.set_title(f"next / submit latency, {report['items']:,} items, {report['server']}", fontsize=8)
+    axes.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path)
 
 
 if __name__ == "__main__":

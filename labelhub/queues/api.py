@@ -21,6 +21,8 @@ from labelhub.queues.sampling import balance_report
 
 
 def error_response(error: services.QueueError) -> Response:
+    if isinstance(error, services.LeaseNotVisible):
+        return Response({"detail": error.message}, status=error.status_code)
     body = {"code": error.code, "detail": error.message, "field": error.field, error.field: [error.message]}
     if isinstance(error, services.GuidelineAckRequired):
         version = error.version
@@ -50,9 +52,11 @@ def lease_payload(lease: Lease) -> dict:
 class ProjectScopedView(APIView):
     """Resolves ``project_id`` among the user's projects: outsiders get 404, never a hint."""
 
-    def get_project(self, project_id: int) -> Project:
+    def get_project(self, project_id: int, projects=None) -> Project:
         # projects_for_user holds the user's memberships (all projects for staff): no second check.
-        return get_object_or_404(projects_for_user(self.request.user), pk=project_id)
+        return get_object_or_404(
+            projects if projects is not None else projects_for_user(self.request.user), pk=project_id
+        )
 
 
 class LeaseScopedView(APIView):
@@ -66,7 +70,10 @@ class NextItemView(ProjectScopedView):
 
     @extend_schema(request=None, responses={200: dict, 204: None, 403: dict, 409: dict})
     def post(self, request, project_id: int):
-        project = self.get_project(project_id)
+        # The project, the user's QA pause and guideline acknowledgement in one query.
+        project = self.get_project(
+            project_id, services.with_serve_gate(projects_for_user(request.user), request.user)
+        )
         raw_count = request.query_params.get("count")
         try:
             count = int(raw_count) if raw_count is not None else 1
@@ -95,15 +102,16 @@ class SubmitSerializer(serializers.Serializer):
 class SubmitView(LeaseScopedView):
     @extend_schema(request=SubmitSerializer, responses={201: dict, 400: dict})
     def post(self, request, lease_id: int):
-        lease = self.get_lease(lease_id)
         payload = SubmitSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
+            # The lease is looked up, scoped to the user's projects (404 outside) and locked at once.
             annotation = services.submit_annotation(
-                lease,
+                lease_id,
                 payload.validated_data["labels"],
                 payload.validated_data["time_spent"],
                 annotator=request.user,
+                visible_projects=projects_for_user(request.user),
             )
         except services.QueueError as error:
             return error_response(error)

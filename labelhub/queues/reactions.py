@@ -12,6 +12,7 @@ path. Either way ``keep_queues`` picks up what a crashed process left behind.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,6 +32,24 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 #: ``keep_queues`` leaves inline reactions this long to their own request before taking them.
 INLINE_GRACE = timedelta(seconds=30)
+
+
+_batch_keys: contextvars.ContextVar[set | None] = contextvars.ContextVar("reaction_batch_keys", default=None)
+
+
+def first_in_batch(key) -> bool:
+    """True the first time ``key`` comes up in the delivery batch running now (always outside one).
+
+    For project-wide reactions that need to run once per batch rather than once per label, such
+    as "are there enough new labels for an active-learning round?".
+    """
+    seen = _batch_keys.get()
+    if seen is None:
+        return True
+    if key in seen:
+        return False
+    seen.add(key)
+    return True
 
 
 @dataclass
@@ -73,23 +92,35 @@ def deliver(
         if not rows:
             return result
         annotations = Annotation.objects.select_related("item__project").in_bulk(rows)
-        for annotation_id in rows:
-            annotation = annotations.get(annotation_id)
-            try:
-                with transaction.atomic():
-                    if annotation is not None and annotation.retracted_at is None:
-                        project = annotation.item.project
-                        annotation_submitted.send(Annotation, annotation=annotation, project=project)
-                    PendingReaction.objects.filter(annotation_id=annotation_id).delete()
-            except Exception as exc:  # noqa: BLE001 - one bad reaction must not block the others
-                logger.exception("reactions to annotation %s failed", annotation_id)
-                PendingReaction.objects.filter(annotation_id=annotation_id).update(
-                    attempts=F("attempts") + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000]
-                )
-                result.failed += 1
-            else:
-                result.delivered += 1
+        token = _batch_keys.set(set())
+        try:
+            _deliver_rows(rows, annotations, result)
+        finally:
+            _batch_keys.reset(token)
     return result
+
+
+def _deliver_rows(rows: list[int], annotations: dict[int, Annotation], result: Delivery) -> None:
+    """Each row in a savepoint of its own, inside the caller's transaction."""
+    seen = _batch_keys.get()
+    for annotation_id in rows:
+        annotation = annotations.get(annotation_id)
+        keys_before = set(seen)
+        try:
+            with transaction.atomic():
+                if annotation is not None and annotation.retracted_at is None:
+                    project = annotation.item.project
+                    annotation_submitted.send(Annotation, annotation=annotation, project=project)
+                PendingReaction.objects.filter(annotation_id=annotation_id).delete()
+        except Exception as exc:  # noqa: BLE001 - one bad reaction must not block the others
+            logger.exception("reactions to annotation %s failed", annotation_id)
+            seen.intersection_update(keys_before)  # what it did once per batch was rolled back too
+            PendingReaction.objects.filter(annotation_id=annotation_id).update(
+                attempts=F("attempts") + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000]
+            )
+            result.failed += 1
+        else:
+            result.delivered += 1
 
 
 def deliver_due(*, limit: int = 500) -> Delivery:

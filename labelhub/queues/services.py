@@ -18,12 +18,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Case, Exists, F, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
 
 from annotators.gold import pick_gold_item
 from annotators.models import GoldItem
-from labelhub.guidelines.selectors import current_version, pending_acknowledgement
+from labelhub.guidelines.models import GuidelineAcknowledgement, GuidelineVersion
+from labelhub.guidelines.selectors import current_version
 from labelhub.projects.models import Annotation, Item, Project, ProjectMembership
 from labelhub.queues import reactions, sampling
 from labelhub.queues.models import ItemFlag, Lease, QueueEntry
@@ -336,16 +337,52 @@ def _lock_servable(annotator, project: Project, count: int, exclude_items: set[i
     return list(qs[:count])
 
 
-def _check_may_be_served(annotator, project: Project) -> None:
-    membership = ProjectMembership.objects.filter(project=project, user=annotator).only(
-        "is_paused", "paused_reason"
+@dataclass(frozen=True)
+class ServeGate:
+    """What stops "next" before it serves anything: a QA pause, an unacknowledged guideline."""
+
+    paused: bool = False
+    paused_reason: str = ""
+    pending_version_id: int | None = None
+
+
+def _current_version_ids(outer: str):
+    return (
+        GuidelineVersion.objects.filter(project=OuterRef(outer), status=GuidelineVersion.Status.PUBLISHED)
+        .order_by("-number")
+        .values("pk")[:1]
     )
-    member = membership.first()
-    if member is not None and member.is_paused:
-        raise AnnotatorPaused(member.paused_reason)
-    version = pending_acknowledgement(annotator, project)
-    if version is not None:
-        raise GuidelineAckRequired(version)
+
+
+def with_serve_gate(projects, user):
+    """Annotate a project queryset with the user's :class:`ServeGate` fields, so the project and
+    its gate come back in one query ("next" runs this on every call)."""
+    membership = ProjectMembership.objects.filter(project=OuterRef("pk"), user=user)
+    return projects.annotate(
+        gate_paused=Exists(membership.filter(is_paused=True)),
+        gate_paused_reason=Subquery(membership.values("paused_reason")[:1]),
+        gate_version_id=Subquery(_current_version_ids("pk")),
+    ).annotate(
+        gate_acknowledged=Exists(
+            GuidelineAcknowledgement.objects.filter(version_id=OuterRef("gate_version_id"), user=user)
+        )
+    )
+
+
+def serve_gate(annotator, project: Project) -> ServeGate:
+    """The gate of a project fetched through :func:`with_serve_gate` (else it is read now)."""
+    if not hasattr(project, "gate_acknowledged"):
+        project = with_serve_gate(Project.objects.filter(pk=project.pk), annotator).get()
+    pending = None if project.gate_acknowledged else project.gate_version_id
+    return ServeGate(project.gate_paused, project.gate_paused_reason or "", pending)
+
+
+def _check_may_be_served(annotator, project: Project) -> None:
+    gate = serve_gate(annotator, project)
+    if gate.paused:
+        raise AnnotatorPaused(gate.paused_reason)
+    if gate.pending_version_id is not None:
+        raise GuidelineAckRequired(GuidelineVersion.objects.get(pk=gate.pending_version_id))
 
 
 def _gold_lease(annotator, project: Project, expires_at: datetime, taken_items: set[int]) -> Lease | None:
@@ -456,16 +493,44 @@ def lease_next_item(annotator, project: Project) -> Lease | None:
 # --------------------------------------------------------------------------- ending a lease
 
 
-def _locked_live_lease(lease: Lease | int, annotator, *, allow_expired: bool = False) -> Lease:
-    """Re-read and lock the lease; refuse (400, naming the lease) anything not live and ours."""
+class LeaseNotVisible(QueueError):
+    """The lease is in no project the user may see: answered like any unknown URL."""
+
+    status_code = 404
+
+    def __init__(self):
+        super().__init__("Not found.", field="lease", code="not_found")
+
+
+def _locked_live_lease(
+    lease: Lease | int,
+    annotator,
+    *,
+    allow_expired: bool = False,
+    visible_projects=None,
+    for_submit: bool = False,
+) -> Lease:
+    """Re-read and lock the lease; refuse (400, naming the lease) anything not live and ours.
+
+    ``visible_projects`` (a project queryset) answers 404 for a lease outside them, in the same
+    query. ``for_submit`` also reads, in that query, what the annotation records: the project's
+    current guideline version (``current_version_id``) and whether the item is gold (``is_gold``).
+    """
     lease_id = lease if isinstance(lease, int) else lease.pk
-    locked = (
-        Lease.objects.select_for_update(of=("self",))
-        .select_related("entry", "entry__item", "entry__project")
-        .filter(pk=lease_id)
-        .first()
+    rows = Lease.objects.select_for_update(of=("self",)).select_related(
+        "entry", "entry__item", "entry__project"
     )
+    if visible_projects is not None:
+        rows = rows.filter(entry__project__in=visible_projects)
+    if for_submit:
+        rows = rows.annotate(
+            current_version_id=Subquery(_current_version_ids("entry__project_id")),
+            is_gold=Exists(GoldItem.objects.filter(item_id=OuterRef("entry__item_id"))),
+        )
+    locked = rows.filter(pk=lease_id).first()
     if locked is None:
+        if visible_projects is not None:
+            raise LeaseNotVisible
         raise QueueError(f"Lease {lease_id} does not exist.", field="lease", code="not_found")
     if locked.annotator_id != annotator.pk:
         raise QueueError(f"Lease {lease_id} belongs to another annotator.", field="lease", code="not_yours")
@@ -519,14 +584,20 @@ def validate_labels(project: Project, labels) -> list[str]:
 
 
 def submit_annotation(
-    lease: Lease | int, labels: Sequence[str], time_spent: float = 0, *, annotator=None
+    lease: Lease | int,
+    labels: Sequence[str],
+    time_spent: float = 0,
+    *,
+    annotator=None,
+    visible_projects=None,
 ) -> Annotation:
     """Store the annotator's labels for a leased item and complete the lease.
 
     ``annotator`` defaults to the lease holder (pass the requesting user from views: a lease of
-    someone else is refused). The entry closes once it has all its annotations; QA and active
-    learning hear about it through ``annotation_submitted``, delivered from the outbox row
-    written here (:mod:`labelhub.queues.reactions`).
+    someone else is refused; ``visible_projects`` makes a lease outside them a 404). The entry
+    closes once it has all its annotations; QA and active learning hear about it through
+    ``annotation_submitted``, delivered from the outbox row written here
+    (:mod:`labelhub.queues.reactions`).
     """
     if annotator is None:
         annotator = lease.annotator if isinstance(lease, Lease) else Lease.objects.get(pk=lease).annotator
@@ -539,29 +610,31 @@ def submit_annotation(
     if time_spent < 0:
         raise QueueError("time_spent cannot be negative.", field="time_spent")
     with transaction.atomic():
-        locked = _locked_live_lease(lease, annotator)
+        locked = _locked_live_lease(lease, annotator, visible_projects=visible_projects, for_submit=True)
         entry = locked.entry
-        project = entry.project
-        clean = validate_labels(project, list(labels))
-        now = timezone.now()
+        clean = validate_labels(entry.project, list(labels))
         annotation = Annotation.objects.create(
             item=entry.item,
             annotator=annotator,
             labels=clean,
             time_spent=time_spent,
             source=Annotation.Source.HUMAN,
-            guideline_version=current_version(project),
+            guideline_version_id=locked.current_version_id,
             lease=locked,
             suggestion_shown=entry.item.suggestion,
-            was_gold_check=GoldItem.objects.filter(item_id=entry.item_id).exists(),
+            was_gold_check=locked.is_gold,
         )
-        locked.completed_at = now
+        locked.completed_at = timezone.now()
         locked.save(update_fields=["completed_at"])
+        # One statement: the slot turns into a completed annotation, and the entry closes once
+        # it has all it asked for.
         QueueEntry.objects.filter(pk=entry.pk).update(
-            leased_count=F("leased_count") - 1, completed_annotations=F("completed_annotations") + 1
-        )
-        QueueEntry.objects.filter(pk=entry.pk, completed_annotations__gte=F("required_annotations")).update(
-            is_open=False
+            leased_count=F("leased_count") - 1,
+            completed_annotations=F("completed_annotations") + 1,
+            is_open=Case(
+                When(completed_annotations__gte=F("required_annotations") - 1, then=Value(False)),
+                default=F("is_open"),
+            ),
         )
         reactions.record(annotation)
     return annotation

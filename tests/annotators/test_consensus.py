@@ -194,3 +194,37 @@ def test_dawid_skene_beats_majority_vote_on_a_crowd_with_two_random_annotators(d
 
     majority, ds = accuracy(majority_vote(ratings)), accuracy(dawid_skene(ratings))
     assert ds > majority, (ds, majority)
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_one_item_majority_equals_the_general_majority_vote(db, multi_label):
+    """The submit path's pandas-free vote gives what majority_vote gives on the same item."""
+    import random
+
+    from annotators.consensus import item_majority, load_item_ratings
+
+    rng = random.Random(7 + multi_label)
+    project = factories.make_project(classes=("cat", "dog", "wolf"), multi_label=multi_label)
+    people = [factories.make_member(project) for _ in range(5)]
+    items = factories.make_items(project, 60)
+    names = ["cat", "dog", "wolf", "retired-class"]
+    for item in items:
+        for _ in range(rng.randint(1, 7)):
+            who = rng.choice(people)  # the same annotator twice: their latest label counts
+            labels = rng.sample(names, rng.randint(0, 3)) if multi_label else [rng.choice(names)]
+            retracted = timezone.now() if rng.random() < 0.1 else None
+            label(item, who, labels, retracted_at=retracted)
+    compared = 0
+    for item in items:
+        fast = item_majority(item)
+        ratings = load_item_ratings(item)
+        if len(ratings) == 0:
+            assert fast is None
+            continue
+        general = majority_vote(ratings)
+        assert fast.labels == [list(x) for x in general.labels], item.pk
+        np.testing.assert_allclose(fast.confidence, general.confidence)
+        for field in ("item_ids", "annotator_count", "method", "tie", "disagreement"):
+            assert list(getattr(fast, field)) == list(getattr(general, field)), (field, item.pk)
+        compared += 1
+    assert compared > 50

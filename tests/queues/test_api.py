@@ -114,6 +114,27 @@ def test_outsider_gets_404(setup, outsider):
     assert client.post(next_url(project)).status_code == 404
 
 
+def test_submit_to_a_lease_outside_ones_projects_is_404_and_changes_nothing(setup, outsider):
+    project, _, _, client = setup
+    lease_id = client.post(next_url(project)).json()["lease"]["id"]
+    stranger = APIClient()
+    stranger.force_authenticate(outsider)
+    response = stranger.post(f"/api/leases/{lease_id}/submit/", {"labels": ["cat"]}, format="json")
+    assert response.status_code == 404
+    assert not Annotation.objects.exists()
+    assert Lease.objects.get(pk=lease_id).completed_at is None
+
+
+def test_submit_to_a_teammates_lease_is_refused_naming_the_lease(setup):
+    project, _, _, client = setup
+    lease_id = client.post(next_url(project)).json()["lease"]["id"]
+    teammate = APIClient()
+    teammate.force_authenticate(factories.make_member(project))
+    response = teammate.post(f"/api/leases/{lease_id}/submit/", {"labels": ["cat"]}, format="json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "not_yours" and "lease" in response.json()
+
+
 def test_submit_creates_the_annotation(setup):
     project, user, items, client = setup
     lease_id = client.post(next_url(project)).json()["lease"]["id"]

@@ -169,3 +169,27 @@ def test_an_idle_project_is_not_topped_up(quiet_project, settings):
     factories.make_items(quiet_project, 20)
     call_command("keep_queues", stdout=StringIO())
     assert services.free_slots(quiet_project, up_to=100) == 0
+
+
+def test_once_per_batch_reactions_run_once_and_again_after_a_rolled_back_row(quiet_project, settings):
+    settings.LABELHUB_REACTIONS = "deferred"
+    user = factories.make_member(quiet_project)
+    factories.make_items(quiet_project, 3)
+    first, *_ = [label_one(quiet_project, user) for _ in range(3)]
+    ran = []
+
+    def project_wide(sender, annotation, project, **kwargs):
+        if reactions.first_in_batch(("project-wide", project.pk)):
+            ran.append(annotation.pk)
+            if annotation.pk == first.pk:
+                raise RuntimeError("first row fails after its once-per-batch work")
+
+    annotation_submitted.connect(project_wide, dispatch_uid="test-project-wide")
+    try:
+        result = reactions.deliver()
+    finally:
+        annotation_submitted.disconnect(dispatch_uid="test-project-wide")
+    assert (result.delivered, result.failed) == (2, 1)
+    # The failed row's work was rolled back, so the next row of the batch does it; then no more.
+    assert len(ran) == 2 and ran[0] == first.pk
+    assert reactions.first_in_batch("outside a batch") and reactions.first_in_batch("outside a batch")

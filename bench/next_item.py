@@ -71,6 +71,10 @@ def seed(n_items: int, n_clients: int) -> tuple[int, list[str], list[str]]:
                     copy.write(chunk.getvalue())
                     chunk = io.StringIO()
             copy.write(chunk.getvalue())
+    # A freshly COPYed million rows would otherwise be vacuumed by autovacuum in the middle of the
+    # measurement, as a long-lived database never is: do it now (outside a transaction).
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM ANALYZE {Item._meta.db_table}")
         cursor.execute("ANALYZE")
     connections.close_all()
     return project.pk, tokens, classes
@@ -180,6 +184,26 @@ def tree_cpu_seconds(pid: int) -> float:
     children = Path(f"/proc/{pid}/task/{pid}/children")
     kids = [int(k) for k in children.read_text().split()] if children.exists() else []
     return (process_cpu_seconds(pid) or 0.0) + sum(tree_cpu_seconds(k) for k in kids)
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU seconds of every PostgreSQL process on this machine (backends, WAL writer, autovacuum)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if "(postgres)" in text:
+            total += process_cpu_seconds(int(stat.parent.name)) or 0.0
+    return total
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy (not idle or waiting on I/O), from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def drain_reactions(env: dict) -> tuple[int, float]:
@@ -321,10 +345,13 @@ def run_clients(args, think: float, port: int, project_id: int, tokens, classes,
             client_process,
             [(port, project_id, g, classes, window, args.max_loops, think) for g in groups],
         )
+        meters = {name: (lambda pid=proc.pid: tree_cpu_seconds(pid)) for name, proc in named.items()}
+        meters["postgres"] = postgres_cpu_seconds
+        meters["machine_busy"] = machine_busy_seconds
         time.sleep(max(0.0, window[0] - time.time()))
-        cpu_before = {name: tree_cpu_seconds(proc.pid) for name, proc in named.items()}
+        cpu_before = {name: meter() for name, meter in meters.items()}
         time.sleep(max(0.0, window[1] - time.time()))
-        cpu = {name: round(tree_cpu_seconds(proc.pid) - cpu_before[name], 1) for name, proc in named.items()}
+        cpu = {name: round(meter() - cpu_before[name], 1) for name, meter in meters.items()}
         parts = pending.get()
     backlog, drain_s = drain_reactions(env)
     nexts = [v for p in parts for v in p["next"]]

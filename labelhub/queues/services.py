@@ -469,19 +469,85 @@ def _lease_batch(annotator, project: Project, count: int, taken_items: set[int])
         if lease is not None:
             taken.add(lease.entry.item_id)
             gold.append(lease)
-    entries = _lock_servable(annotator, project, count - len(gold), taken)
-    if entries:
-        QueueEntry.objects.filter(pk__in=[e.pk for e in entries]).update(leased_count=F("leased_count") + 1)
-    regular = Lease.objects.bulk_create(
-        [Lease(entry=entry, annotator=annotator, expires_at=expires_at) for entry in entries]
-    )
-    for lease, entry in zip(regular, entries, strict=True):
-        lease.entry = entry
+    if connection.vendor == "postgresql":
+        regular = _lease_servable_in_one_statement(
+            annotator, project, count - len(gold), taken, now, expires_at
+        )
+    else:
+        entries = _lock_servable(annotator, project, count - len(gold), taken)
+        if entries:
+            QueueEntry.objects.filter(pk__in=[e.pk for e in entries]).update(
+                leased_count=F("leased_count") + 1
+            )
+        regular = Lease.objects.bulk_create(
+            [Lease(entry=entry, annotator=annotator, expires_at=expires_at) for entry in entries]
+        )
+        for lease, entry in zip(regular, entries, strict=True):
+            lease.entry = entry
     # Gold at random positions among the regular ones: its place must not give it away.
     batch = list(regular)
     for lease in gold:
         batch.insert(random.randrange(len(batch) + 1), lease)
     return batch
+
+
+def _lease_servable_in_one_statement(
+    annotator, project: Project, count: int, taken_items: set[int], now: datetime, expires_at: datetime
+) -> list[Lease]:
+    """PostgreSQL: lock, count and lease the next servable entries in one statement.
+
+    The same rows as ``_lock_servable`` + the ``leased_count`` update + the lease inserts of the
+    portable path (the SQLite one, and the definition this mirrors: :func:`_servable_entries`),
+    without building three ORM queries per "next". Data-modifying CTEs run once, in order, in
+    the caller's transaction; ``FOR UPDATE … SKIP LOCKED`` re-checks a row that a concurrent
+    "next" leased meanwhile against its new ``leased_count``, and the table's check constraint
+    still stands behind it.
+    """
+    if count <= 0:
+        return []
+    entries, leases = QueueEntry._meta.db_table, Lease._meta.db_table
+    annotations = Annotation._meta.db_table
+    sql = f"""
+        WITH picked AS (
+            SELECT e.id FROM {entries} e
+            WHERE e.project_id = %(project)s AND e.is_open
+              AND e.completed_annotations < e.required_annotations - e.leased_count
+              AND NOT (e.item_id = ANY(%(taken)s))
+              AND NOT EXISTS (
+                  SELECT 1 FROM {leases} l
+                  WHERE l.entry_id = e.id AND l.annotator_id = %(annotator)s AND l.completed_at IS NULL
+                    AND (l.released_at IS NULL OR l.release_reason IN (%(skipped)s, %(flagged)s)))
+              AND NOT EXISTS (
+                  SELECT 1 FROM {annotations} a
+                  WHERE a.item_id = e.item_id AND a.annotator_id = %(annotator)s AND a.retracted_at IS NULL)
+            ORDER BY e.priority DESC, e.id
+            LIMIT %(count)s
+            FOR UPDATE OF e SKIP LOCKED
+        ), bumped AS (
+            UPDATE {entries} e SET leased_count = e.leased_count + 1 FROM picked
+            WHERE e.id = picked.id RETURNING e.id
+        )
+        INSERT INTO {leases} (entry_id, annotator_id, leased_at, expires_at, released_at, completed_at, release_reason)
+        SELECT id, %(annotator)s, %(now)s, %(expires)s, NULL, NULL, '' FROM bumped
+        RETURNING id
+    """  # noqa: S608 - table names from the models' metadata; every value is a parameter
+    params = {
+        "project": project.pk,
+        "annotator": annotator.pk,
+        "taken": sorted(taken_items),
+        "skipped": Lease.ReleaseReason.SKIPPED,
+        "flagged": Lease.ReleaseReason.FLAGGED,
+        "count": count,
+        "now": now,
+        "expires": expires_at,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [row[0] for row in cursor.fetchall()]
+    if not ids:
+        return []
+    leased = list(Lease.objects.select_related("entry__item").filter(pk__in=ids))
+    return sorted(leased, key=lambda lease: (-lease.entry.priority, lease.entry_id))
 
 
 def lease_next_item(annotator, project: Project) -> Lease | None:

@@ -193,3 +193,26 @@ def test_once_per_batch_reactions_run_once_and_again_after_a_rolled_back_row(qui
     # The failed row's work was rolled back, so the next row of the batch does it; then no more.
     assert len(ran) == 2 and ran[0] == first.pk
     assert reactions.first_in_batch("outside a batch") and reactions.first_in_batch("outside a batch")
+
+
+def test_keep_queues_survives_a_failing_tick_and_goes_on(quiet_project, settings, monkeypatch):
+    settings.LABELHUB_REACTIONS = "deferred"
+    user = factories.make_member(quiet_project)
+    factories.make_items(quiet_project, 1)
+    label_one(quiet_project, user)
+    real_deliver_due, calls = reactions.deliver_due, []
+
+    def flaky(**kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectionError("database restarting")
+        return real_deliver_due(**kwargs)
+
+    monkeypatch.setattr(reactions, "deliver_due", flaky)
+    # Keep the test's connection and transaction: the keeper drops connections between ticks.
+    monkeypatch.setattr("django.db.connections.close_all", lambda: None)
+    monkeypatch.setattr("labelhub.queues.management.commands.keep_queues.close_old_connections", lambda: None)
+    out = StringIO()
+    call_command("keep_queues", "--every", "0.01", "--ticks", "2", stdout=out)
+    assert "delivered 1 reaction(s), 0 failed" in out.getvalue()
+    assert AnnotatorStats.objects.get(annotator=user).annotations == 1

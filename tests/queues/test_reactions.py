@@ -21,6 +21,15 @@ def quiet_project(db):
     return factories.make_project(gold_rate=0, overlap_fraction=0)
 
 
+def deliver_with(receiver):
+    """One delivery with ``receiver`` connected to ``annotation_submitted`` after QA's receiver."""
+    annotation_submitted.connect(receiver, dispatch_uid="test-extra-receiver")
+    try:
+        return reactions.deliver()
+    finally:
+        annotation_submitted.disconnect(dispatch_uid="test-extra-receiver")
+
+
 def label_one(project, user, labels=("cat",)):
     lease = services.lease_next_item(user, project)
     return services.submit_annotation(lease, list(labels), 2.0)
@@ -74,11 +83,7 @@ def test_a_failing_reaction_is_rolled_back_whole_and_retried(quiet_project, sett
         raise RuntimeError("disk full")
 
     # Connected after QA's receiver: QA's writes of this delivery must be undone with it.
-    annotation_submitted.connect(broken, dispatch_uid="test-broken")
-    try:
-        result = reactions.deliver()
-    finally:
-        annotation_submitted.disconnect(dispatch_uid="test-broken")
+    result = deliver_with(broken)
     assert (result.delivered, result.failed) == (0, 1)
     row = PendingReaction.objects.get(annotation=annotation)
     assert row.attempts == 1 and "RuntimeError: disk full" in row.last_error
@@ -184,11 +189,7 @@ def test_once_per_batch_reactions_run_once_and_again_after_a_rolled_back_row(qui
             if annotation.pk == first.pk:
                 raise RuntimeError("first row fails after its once-per-batch work")
 
-    annotation_submitted.connect(project_wide, dispatch_uid="test-project-wide")
-    try:
-        result = reactions.deliver()
-    finally:
-        annotation_submitted.disconnect(dispatch_uid="test-project-wide")
+    result = deliver_with(project_wide)
     assert (result.delivered, result.failed) == (2, 1)
     # The failed row's work was rolled back, so the next row of the batch does it; then no more.
     assert len(ran) == 2 and ran[0] == first.pk

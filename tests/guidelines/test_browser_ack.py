@@ -7,19 +7,21 @@ against its contract (``#guideline-ack``, ``#guideline-ack-confirm``, class keys
 "next item") and is skipped until that page is routed.
 """
 
+import time
+
 import pytest
+from django.db import connection
 
 from labelhub.guidelines import services
 from labelhub.guidelines.models import GuidelineAcknowledgement, GuidelineVersion
 from labelhub.projects.models import Annotation
+from labelhub.queues.models import Lease
 from labelhub.queues.services import enqueue_items
 from tests import factories
 from tests.browser import chromium, chromium_missing, log_in
 
 
 def _on_sqlite() -> bool:
-    from django.db import connection
-
     return connection.vendor == "sqlite"
 
 
@@ -90,6 +92,20 @@ def test_annotator_acknowledges_a_new_version_before_labeling_on(live_server, tr
         panel = labeler.locator(f'.guideline-panel[data-version-number="{draft.number}"]')
         panel.wait_for(state="visible", timeout=5000)
         assert panel.locator("strong", has_text="Huskies are dogs.").count() == 1
+
+        # Leaving the page hands its prefetched leases back (a keep-alive request the browser
+        # sends on its own); wait until the server has done it, or that request reaches the
+        # server after the test and holds a database session open past the teardown.
+        labeler.goto("about:blank")
+        live = Lease.objects.filter(annotator=annotator, released_at__isnull=True, completed_at__isnull=True)
+        deadline = time.monotonic() + 10
+        while live.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not live.exists(), "the page did not hand its leases back on leaving"
+        # Playwright's sync API runs this block in a context of its own, where Django opened a
+        # second connection (refresh_from_db, the queries above); close it here, or it stays
+        # open past the test and PostgreSQL refuses to drop the test database.
+        connection.close()
 
     assert GuidelineAcknowledgement.objects.filter(version=draft, user=annotator).exists()
     assert Annotation.objects.filter(annotator=annotator).latest("pk").guideline_version == draft

@@ -20,12 +20,15 @@ import csv
 import io
 import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from django.db import connection
 
 from labelhub.projects.models import Annotation, LabelClass, Project
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where used: ~75 MB a process the web paths seldom need
 
 MIN_PAIR_ITEMS = 5  # a pair of annotators sharing fewer items gets no Cohen's kappa (too noisy)
 
@@ -117,6 +120,8 @@ def _fetch_frame(project_id: int) -> pd.DataFrame:
     reads: fetching a million rows one by one (ORM, cursor or COPY, which psycopg also yields
     row by row) costs more than everything computed from them afterwards.
     """
+    import pandas as pd
+
     from labelhub.projects.models import Item
 
     tables = {"annotation": Annotation._meta.db_table, "item": Item._meta.db_table}
@@ -157,6 +162,8 @@ def load_ratings(project: Project) -> Ratings:
 
 def ratings_from_frame(frame: pd.DataFrame, classes: list[str], *, multi_label: bool) -> Ratings:
     """Code a frame with columns id, item_id, annotator_id, labels (JSON text), version_id, created_at."""
+    import pandas as pd
+
     classes = list(classes)
     if len(frame):
         frame = frame.sort_values("id").drop_duplicates(["item_id", "annotator_id"], keep="last")
@@ -456,6 +463,8 @@ def class_coincidence(ratings: Ratings) -> dict:
 
 def agreement_over_time(ratings: Ratings, *, freq: str = "D") -> list[dict]:
     """Agreement of items grouped by when their last rating came in (day by default)."""
+    import pandas as pd
+
     if len(ratings) == 0:
         return []
     n_items = int(ratings.item.max()) + 1

@@ -14,7 +14,6 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 
@@ -378,6 +377,8 @@ def _rows(resolution: Resolution, keep: np.ndarray | None = None):
 
 def _rows_csv(resolution: Resolution, keep: np.ndarray) -> str:
     """The rows to write as one CSV text (pandas' writer; no Python loop per row beyond a lookup)."""
+    import pandas as pd
+
     json_of: dict[tuple[str, ...], str] = {}
     texts = [
         json_of.get(key) or json_of.setdefault(key, json.dumps(list(key)))
@@ -440,6 +441,8 @@ def write_consensus_rows(resolution: Resolution) -> None:
 
 def load_item_ratings(item) -> Ratings:
     """Ratings of a single item, coded like ``load_ratings``: the general path ``item_majority`` matches."""
+    import pandas as pd
+
     rows = list(
         Annotation.objects.filter(item=item, retracted_at__isnull=True, annotator__isnull=False).values_list(
             "id", "item_id", "annotator_id", "labels", "guideline_version_id", "created_at"

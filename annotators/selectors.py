@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from django.contrib.auth import get_user_model
 from django.db.models import Count
 from django.db.models.functions import TruncDate
@@ -20,6 +19,8 @@ def _round(x: float | None, digits: int = 4) -> float | None:
 
 def annotator_overview(project: Project) -> list[dict]:
     """One row per annotator: volume, speed, gold accuracy with its 95% CI, agreement, flags."""
+    import pandas as pd
+
     stats = {s.annotator_id: s for s in AnnotatorStats.objects.filter(project=project)}
     members = {m.user_id: m for m in ProjectMembership.objects.filter(project=project).select_related("user")}
     timing = pd.DataFrame(

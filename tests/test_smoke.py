@@ -15,3 +15,20 @@ def test_home_requires_login(client):
     response = client.get("/")
     assert response.status_code == 302
     assert "/accounts/login/" in response["Location"]
+
+
+def test_web_processes_start_without_the_heavy_numeric_stack():
+    """URLconf and app registry load no pandas, torch, scikit-learn or matplotlib: each is tens to
+    hundreds of MB in every web process, and only QA pages, exports and workers use them."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    probe = (
+        "import os, sys; os.environ['DJANGO_SETTINGS_MODULE'] = 'labelhub.settings'\n"
+        "import django; django.setup(); import labelhub.urls\n"
+        "print(sorted(m for m in ('pandas', 'torch', 'sklearn', 'matplotlib') if m in sys.modules))"
+    )
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr

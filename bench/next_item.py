@@ -258,7 +258,7 @@ def main() -> None:
         choices=["gunicorn", "uvicorn"],
         default="gunicorn",
         help="gunicorn: WSGI gthread workers with persistent DB connections (the API tier); "
-        "uvicorn: the ASGI app, which opens a connection per request (CONN_MAX_AGE=0, see notes)",
+        "uvicorn: the ASGI app, with a psycopg connection pool per process (DB_POOL=2,16)",
     )
     parser.add_argument("--threads", type=int, default=16, help="Threads per gunicorn worker.")
     parser.add_argument(
@@ -283,12 +283,13 @@ def measure(args: argparse.Namespace) -> None:
     seed_s = time.perf_counter() - started
     port = free_port()
     # Django under ASGI runs each request in its own thread: persistent connections would pile
-    # up one per thread (past max_connections), so the ASGI server connects per request.
+    # up one per thread (past max_connections), so the ASGI server borrows them from a pool.
     env = {
         **os.environ,
         "DEBUG": "0",
         "LOG_LEVEL": "WARNING",
         "DB_CONN_MAX_AGE": "600" if args.server == "gunicorn" else "0",
+        "DB_POOL": "" if args.server == "gunicorn" else "2,16",
         "LABELHUB_REACTIONS": args.reactions,
     }
     env.pop("REDIS_URL", None)  # no pages listen here; the in-memory layer keeps announcements local

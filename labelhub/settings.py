@@ -98,6 +98,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+# DB_POOL=MIN,MAX: a psycopg connection pool in each process (PostgreSQL). The setting for ASGI
+# servers, where every request runs in a thread of its own: connections are borrowed per request
+# instead of opened per request (and DB_CONN_MAX_AGE must stay 0).
+DB_POOL = os.environ.get("DB_POOL", "").strip()
+if DB_POOL and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    try:
+        low, _, high = DB_POOL.partition(",")
+        pool = {"min_size": int(low), "max_size": int(high or low), "timeout": 10}
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"DB_POOL must be MIN,MAX connections (e.g. 2,16), not {DB_POOL!r}"
+        ) from None
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = pool
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:

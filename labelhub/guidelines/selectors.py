@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Subquery
 
 from labelhub.guidelines.models import (
     ClassDefinition,
@@ -25,6 +25,25 @@ def current_version(project) -> GuidelineVersion | None:
         .select_related("published_by")
         .order_by("-number")
         .first()
+    )
+
+
+def current_version_id(project_ref: str = "pk") -> Subquery:
+    """:func:`current_version`'s id as a subquery, for annotating rows that reach the project
+    through ``project_ref`` (e.g. ``"pk"`` on projects, ``"entry__project_id"`` on leases)."""
+    latest = GuidelineVersion.objects.filter(
+        project=OuterRef(project_ref), status=GuidelineVersion.Status.PUBLISHED
+    ).order_by("-number")
+    return Subquery(latest.values("pk")[:1])
+
+
+def with_acknowledgement(projects: QuerySet[Project], user) -> QuerySet[Project]:
+    """Projects annotated with ``current_guideline_id`` and ``current_guideline_acknowledged`` (by
+    ``user``): the :func:`pending_acknowledgement` gate for many projects, or inside a larger query."""
+    return projects.annotate(current_guideline_id=current_version_id("pk")).annotate(
+        current_guideline_acknowledged=Exists(
+            GuidelineAcknowledgement.objects.filter(version_id=OuterRef("current_guideline_id"), user=user)
+        )
     )
 
 

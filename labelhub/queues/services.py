@@ -23,8 +23,8 @@ from django.utils import timezone
 
 from annotators.gold import pick_gold_item
 from annotators.models import GoldItem
-from labelhub.guidelines.models import GuidelineAcknowledgement, GuidelineVersion
-from labelhub.guidelines.selectors import current_version
+from labelhub.guidelines.models import GuidelineVersion
+from labelhub.guidelines.selectors import current_version, current_version_id, with_acknowledgement
 from labelhub.projects.models import Annotation, Item, Project, ProjectMembership
 from labelhub.queues import reactions, sampling
 from labelhub.queues.models import ItemFlag, Lease, QueueEntry
@@ -346,34 +346,21 @@ class ServeGate:
     pending_version_id: int | None = None
 
 
-def _current_version_ids(outer: str):
-    return (
-        GuidelineVersion.objects.filter(project=OuterRef(outer), status=GuidelineVersion.Status.PUBLISHED)
-        .order_by("-number")
-        .values("pk")[:1]
-    )
-
-
 def with_serve_gate(projects, user):
     """Annotate a project queryset with the user's :class:`ServeGate` fields, so the project and
     its gate come back in one query ("next" runs this on every call)."""
     membership = ProjectMembership.objects.filter(project=OuterRef("pk"), user=user)
-    return projects.annotate(
+    return with_acknowledgement(projects, user).annotate(
         gate_paused=Exists(membership.filter(is_paused=True)),
         gate_paused_reason=Subquery(membership.values("paused_reason")[:1]),
-        gate_version_id=Subquery(_current_version_ids("pk")),
-    ).annotate(
-        gate_acknowledged=Exists(
-            GuidelineAcknowledgement.objects.filter(version_id=OuterRef("gate_version_id"), user=user)
-        )
     )
 
 
 def serve_gate(annotator, project: Project) -> ServeGate:
     """The gate of a project fetched through :func:`with_serve_gate` (else it is read now)."""
-    if not hasattr(project, "gate_acknowledged"):
+    if not hasattr(project, "gate_paused"):
         project = with_serve_gate(Project.objects.filter(pk=project.pk), annotator).get()
-    pending = None if project.gate_acknowledged else project.gate_version_id
+    pending = None if project.current_guideline_acknowledged else project.current_guideline_id
     return ServeGate(project.gate_paused, project.gate_paused_reason or "", pending)
 
 
@@ -590,7 +577,7 @@ def _locked_live_lease(
         rows = rows.filter(entry__project__in=visible_projects)
     if for_submit:
         rows = rows.annotate(
-            current_version_id=Subquery(_current_version_ids("entry__project_id")),
+            current_version_id=current_version_id("entry__project_id"),
             is_gold=Exists(GoldItem.objects.filter(item_id=OuterRef("entry__item_id"))),
         )
     locked = rows.filter(pk=lease_id).first()

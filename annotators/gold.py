@@ -115,14 +115,11 @@ def record_submission(annotation: Annotation, project: Project) -> bool:
         updates["gold_seen"] = F("gold_seen") + 1
         if is_correct(annotation.labels, gold):
             updates["gold_correct"] = F("gold_correct") + 1
+    rows = AnnotatorStats.objects.filter(project=project, annotator_id=annotation.annotator_id)
     with transaction.atomic():
-        if not AnnotatorStats.objects.filter(project=project, annotator_id=annotation.annotator_id).update(
-            **updates
-        ):
+        if not rows.update(**updates):  # their first label in the project: make the row first
             AnnotatorStats.objects.get_or_create(project=project, annotator_id=annotation.annotator_id)
-            AnnotatorStats.objects.filter(project=project, annotator_id=annotation.annotator_id).update(
-                **updates
-            )
+            rows.update(**updates)
     return gold is not None
 
 

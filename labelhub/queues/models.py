@@ -8,6 +8,10 @@ from django.db.models import F, Q
 
 from labelhub.projects.models import Project
 
+#: An open entry that can take one more annotator: its completed annotations plus live leases are
+#: fewer than it asks for. The serve query, the top-up count and the progress figures all use it.
+HAS_FREE_SLOT = Q(completed_annotations__lt=F("required_annotations") - F("leased_count"))
+
 
 class QueueEntry(models.Model):
     class Reason(models.TextChoices):

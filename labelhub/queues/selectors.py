@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, time
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from labelhub.projects.models import Annotation, Item, Project
 from labelhub.projects.selectors import correlated_count
-from labelhub.queues.models import Lease, QueueEntry
+from labelhub.queues.models import HAS_FREE_SLOT, Lease, QueueEntry
 
 
 def start_of_today() -> datetime:
@@ -21,9 +21,7 @@ def queue_counts(project: Project) -> dict[str, int]:
     """Open entries, their free slots, and live leases of a project's queue."""
     figures = QueueEntry.objects.filter(project=project, is_open=True).aggregate(
         open_entries=Count("pk"),
-        waiting=Count(
-            "pk", filter=Q(completed_annotations__lt=F("required_annotations") - F("leased_count"))
-        ),
+        waiting=Count("pk", filter=HAS_FREE_SLOT),
     )
     figures["live_leases"] = Lease.objects.filter(
         entry__project=project, released_at__isnull=True, completed_at__isnull=True
@@ -62,9 +60,7 @@ def projects_with_progress(projects: QuerySet[Project], user) -> list[Project]:
         item_count=correlated_count(Item.objects.filter(project=OuterRef("pk"))),
         labelled_count=correlated_count(labelled),
         queue_left=correlated_count(
-            QueueEntry.objects.filter(project=OuterRef("pk"), is_open=True).filter(
-                completed_annotations__lt=F("required_annotations") - F("leased_count")
-            )
+            QueueEntry.objects.filter(HAS_FREE_SLOT, project=OuterRef("pk"), is_open=True)
         ),
         my_today=correlated_count(
             Annotation.objects.filter(

@@ -27,7 +27,7 @@ from labelhub.guidelines.models import GuidelineVersion
 from labelhub.guidelines.selectors import current_version, current_version_id, with_acknowledgement
 from labelhub.projects.models import Annotation, Item, Project, ProjectMembership
 from labelhub.queues import reactions, sampling
-from labelhub.queues.models import ItemFlag, Lease, QueueEntry
+from labelhub.queues.models import HAS_FREE_SLOT, ItemFlag, Lease, QueueEntry
 from labelhub.queues.push import announce_queue_update
 from labelhub.queues.signals import annotation_retracted
 
@@ -202,7 +202,7 @@ def free_slots(project: Project, *, up_to: int) -> int:
     """Open entries of the project with a free slot, counted up to ``up_to`` (a bounded count)."""
     return (
         QueueEntry.objects.filter(project=project, is_open=True)
-        .filter(completed_annotations__lt=F("required_annotations") - F("leased_count"))
+        .filter(HAS_FREE_SLOT)
         .values("pk")[:up_to]
         .count()
     )
@@ -319,7 +319,7 @@ def _servable_entries(annotator, project: Project):
     )
     return (
         QueueEntry.objects.filter(project=project, is_open=True)
-        .filter(completed_annotations__lt=F("required_annotations") - F("leased_count"))
+        .filter(HAS_FREE_SLOT)
         .filter(~Exists(mine_blocking), ~Exists(labelled_by_me))
         .order_by("-priority", "id")
     )

@@ -337,18 +337,10 @@ def _lock_servable(annotator, project: Project, count: int, exclude_items: set[i
     return list(qs[:count])
 
 
-@dataclass(frozen=True)
-class ServeGate:
-    """What stops "next" before it serves anything: a QA pause, an unacknowledged guideline."""
-
-    paused: bool = False
-    paused_reason: str = ""
-    pending_version_id: int | None = None
-
-
 def with_serve_gate(projects, user):
-    """Annotate a project queryset with the user's :class:`ServeGate` fields, so the project and
-    its gate come back in one query ("next" runs this on every call)."""
+    """Annotate a project queryset with what stops "next" before it serves anything (the user's QA
+    pause, an unacknowledged current guideline), so the project and its gate come back in one
+    query ("next" runs this on every call)."""
     membership = ProjectMembership.objects.filter(project=OuterRef("pk"), user=user)
     return with_acknowledgement(projects, user).annotate(
         gate_paused=Exists(membership.filter(is_paused=True)),
@@ -356,20 +348,15 @@ def with_serve_gate(projects, user):
     )
 
 
-def serve_gate(annotator, project: Project) -> ServeGate:
-    """The gate of a project fetched through :func:`with_serve_gate` (else it is read now)."""
+def _check_may_be_served(annotator, project: Project) -> None:
+    """Raise when the gate is closed; reads it now unless ``project`` came through
+    :func:`with_serve_gate`."""
     if not hasattr(project, "gate_paused"):
         project = with_serve_gate(Project.objects.filter(pk=project.pk), annotator).get()
-    pending = None if project.current_guideline_acknowledged else project.current_guideline_id
-    return ServeGate(project.gate_paused, project.gate_paused_reason or "", pending)
-
-
-def _check_may_be_served(annotator, project: Project) -> None:
-    gate = serve_gate(annotator, project)
-    if gate.paused:
-        raise AnnotatorPaused(gate.paused_reason)
-    if gate.pending_version_id is not None:
-        raise GuidelineAckRequired(GuidelineVersion.objects.get(pk=gate.pending_version_id))
+    if project.gate_paused:
+        raise AnnotatorPaused(project.gate_paused_reason or "")
+    if project.current_guideline_id is not None and not project.current_guideline_acknowledged:
+        raise GuidelineAckRequired(GuidelineVersion.objects.get(pk=project.current_guideline_id))
 
 
 def _gold_lease(annotator, project: Project, expires_at: datetime, taken_items: set[int]) -> Lease | None:

@@ -17,7 +17,7 @@ import numpy as np
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 
-from annotators.agreement import Ratings, load_ratings, ratings_from_frame
+from annotators.agreement import Ratings, load_ratings
 from annotators.models import ConsensusLabel
 from labelhub.projects.models import Annotation, LabelClass, Project
 
@@ -310,7 +310,7 @@ def refresh_item_consensus(item) -> ConsensusLabel | None:
 
 
 def item_majority(item) -> Resolution | None:
-    """``majority_vote(load_item_ratings(item))`` computed straight from the item's few annotations.
+    """``majority_vote`` of one item, computed straight from the item's few annotations.
 
     The submit path runs this for every label, so it skips the data-frame coding the
     project-wide paths need; a test holds it equal to the general one on random items. None
@@ -437,20 +437,3 @@ def _copy_upsert(resolution: Resolution, keep: np.ndarray) -> None:
 def write_consensus_rows(resolution: Resolution) -> None:
     """Upsert the given items' consensus rows (small writes on the submit path)."""
     _bulk_upsert(resolution)
-
-
-def load_item_ratings(item) -> Ratings:
-    """Ratings of a single item, coded like ``load_ratings``: the general path ``item_majority`` matches."""
-    import pandas as pd
-
-    rows = list(
-        Annotation.objects.filter(item=item, retracted_at__isnull=True, annotator__isnull=False).values_list(
-            "id", "item_id", "annotator_id", "labels", "guideline_version_id", "created_at"
-        )
-    )
-    frame = pd.DataFrame(
-        [(r[0], r[1], r[2], json.dumps(r[3]), r[4], r[5]) for r in rows],
-        columns=["id", "item_id", "annotator_id", "labels", "version_id", "created_at"],
-    )
-    classes = list(LabelClass.objects.filter(project_id=item.project_id).values_list("name", flat=True))
-    return ratings_from_frame(frame, classes, multi_label=item.project.multi_label)

@@ -170,7 +170,7 @@ def resolved_labels(project: Project, class_names: list[str]) -> tuple[np.ndarra
     index = {name: i for i, name in enumerate(class_names)}
     resolved: dict[int, list] = {}
     try:
-        from annotators.models import ConsensusLabel
+        from annotators.qa.models import ConsensusLabel
     except ImportError:  # pragma: no cover - the QA app is part of the project
         ConsensusLabel = None
     consensus_ids: set[int] = set()

@@ -31,9 +31,9 @@ django.setup()
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
-from annotators.adjudication import open_adjudications  # noqa: E402
-from annotators.agreement import load_ratings, project_agreement  # noqa: E402
-from annotators.consensus import resolve, write_consensus  # noqa: E402
+from annotators.qa.adjudication import open_adjudications  # noqa: E402
+from annotators.qa.agreement import load_ratings, project_agreement  # noqa: E402
+from annotators.qa.consensus import resolve, write_consensus  # noqa: E402
 from labelhub.guidelines.models import GuidelineVersion  # noqa: E402
 from labelhub.projects.models import Annotation, Item, LabelClass, Project  # noqa: E402
 
@@ -126,7 +126,7 @@ def clean_up(project: Project, users: list) -> None:
     ``_raw_delete`` skips the ORM's cascade collector, which would load every one of the million
     rows into Python first; the order (dependents before items) keeps foreign keys satisfied.
     """
-    from annotators.models import AdjudicationTask, ConsensusLabel
+    from annotators.qa.models import AdjudicationTask, ConsensusLabel
 
     with transaction.atomic():
         for queryset in (

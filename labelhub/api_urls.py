@@ -9,6 +9,6 @@ urlpatterns = [
     path("", include("labelhub.queues.api_urls")),
     path("", include("labelhub.guidelines.api_urls")),
     path("", include("labelhub.snapshots.api_urls")),
-    path("", include("annotators.qa_api_urls")),
+    path("", include("annotators.qa.api_urls")),
     path("", include("active.api_urls")),
 ]

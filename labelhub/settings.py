@@ -49,7 +49,8 @@ INSTALLED_APPS = [
     "labelhub.guidelines",
     "labelhub.queues",
     "labelhub.snapshots",
-    "annotators",
+    "annotators.qa",
+    "annotators.labeling",
     "active",
 ]
 

@@ -11,7 +11,7 @@ urlpatterns = [
     path("api/", include("labelhub.api_urls")),
     path("guidelines/", include("labelhub.guidelines.urls")),
     path("snapshots/", include("labelhub.snapshots.urls")),
-    path("qa/", include("annotators.qa_urls")),
+    path("qa/", include("annotators.qa.urls")),
     path("active/", include("active.urls")),
-    path("", include("annotators.urls")),
+    path("", include("annotators.labeling.urls")),
 ]

@@ -176,7 +176,7 @@ class GuidelineImpact:
 def _agreement_by_version(project: Project) -> dict | None:
     """The QA app's agreement per guideline version, or None while that part is not installed."""
     try:
-        from annotators.agreement import agreement_by_guideline_version
+        from annotators.qa.agreement import agreement_by_guideline_version
     except ImportError:
         return None
     return agreement_by_guideline_version(project)

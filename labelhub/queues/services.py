@@ -21,8 +21,8 @@ from django.db import connection, transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
 
-from annotators.gold import pick_gold_item
-from annotators.models import GoldItem
+from annotators.qa.gold import pick_gold_item
+from annotators.qa.models import GoldItem
 from labelhub.guidelines.models import GuidelineVersion
 from labelhub.guidelines.selectors import current_version, current_version_id, with_acknowledgement
 from labelhub.projects.models import Annotation, Item, Project, ProjectMembership
@@ -360,7 +360,7 @@ def _check_may_be_served(annotator, project: Project) -> None:
 
 
 def _gold_lease(annotator, project: Project, expires_at: datetime, taken_items: set[int]) -> Lease | None:
-    """Lease a gold item picked by ``annotators.gold`` (call inside the leasing transaction).
+    """Lease a gold item picked by ``annotators.qa.gold`` (call inside the leasing transaction).
 
     The gold copy never takes a slot from the regular queue: an open entry of the item gets one
     more required annotation, otherwise a fresh ``gold`` entry is created. The annotator sees it

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 from django.db.models import Count, QuerySet
 
-from annotators.models import ConsensusLabel
+from annotators.qa.models import ConsensusLabel
 from labelhub.projects.models import Annotation, Item, Project
 from labelhub.projects.selectors import projects_with_visible_labels
 from labelhub.queues.sampling import target_distribution

@@ -13,7 +13,7 @@ from django_tasks_db.models import DBTaskResult
 
 from active import rounds
 from active.models import ModelRound
-from annotators.models import ConsensusLabel
+from annotators.qa.models import ConsensusLabel
 from labelhub.projects.models import Item
 from labelhub.queues.models import QueueEntry
 from labelhub.queues.push import project_group

@@ -7,7 +7,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from annotators.models import GoldItem
+from annotators.qa.models import GoldItem
 from labelhub.projects.models import GroundTruth, Item, Project
 from tests import factories
 

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from annotators.models import GoldItem
+from annotators.qa.models import GoldItem
 from labelhub.guidelines.models import GuidelineVersion
 from labelhub.projects.models import Annotation, ProjectMembership
 from labelhub.queues import services

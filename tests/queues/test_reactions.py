@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from annotators.models import AnnotatorStats, ConsensusLabel, GoldItem
+from annotators.qa.models import AnnotatorStats, ConsensusLabel, GoldItem
 from labelhub.queues import reactions, services
 from labelhub.queues.models import PendingReaction
 from labelhub.queues.signals import annotation_submitted

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from annotators.models import GoldItem
+from annotators.qa.models import GoldItem
 from labelhub.guidelines.models import GuidelineAcknowledgement, GuidelineVersion
 from labelhub.projects.models import Annotation, ProjectMembership
 from labelhub.queues import services

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from annotators.models import ConsensusLabel
+from annotators.qa.models import ConsensusLabel
 from labelhub.guidelines.models import GuidelineVersion
 from labelhub.projects.models import Annotation
 from tests import factories

@@ -6,8 +6,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotators.consensus import compute_consensus
-from annotators.policies import evaluate_project
+from annotators.qa.consensus import compute_consensus
+from annotators.qa.policies import evaluate_project
 from labelhub.projects.models import Project
 
 

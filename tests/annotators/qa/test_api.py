@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from annotators import gold
-from annotators.models import AnnotatorFlag, ConsensusLabel, GoldItem
+from annotators.qa import gold
+from annotators.qa.models import AnnotatorFlag, ConsensusLabel, GoldItem
 from labelhub.projects.models import ProjectMembership
 from tests import factories
-from tests.annotators.qa_builders import (
+from tests.annotators.qa.builders import (
     label,
 )
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from annotators import gold
-from annotators.models import AnnotatorFlag, AnnotatorStats, ConsensusLabel
+from annotators.qa import gold
+from annotators.qa.models import AnnotatorFlag, AnnotatorStats, ConsensusLabel
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from annotators.consensus import refresh_item_consensus
-from annotators.gold import forget_submission, record_submission
-from annotators.policies import evaluate_annotator
+from annotators.qa.consensus import refresh_item_consensus
+from annotators.qa.gold import forget_submission, record_submission
+from annotators.qa.policies import evaluate_annotator
 from labelhub.projects.models import Annotation, Project
 
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from annotators.adjudication import send_for_review
-from annotators.gold import is_correct, rebuild_stats, wilson_interval
-from annotators.models import AdjudicationTask, AnnotatorFlag, AnnotatorStats
+from annotators.qa.adjudication import send_for_review
+from annotators.qa.gold import is_correct, rebuild_stats, wilson_interval
+from annotators.qa.models import AdjudicationTask, AnnotatorFlag, AnnotatorStats
 from labelhub.projects.models import Annotation, Project, ProjectMembership
 
 RECENT_FOR_REVIEW = 50  # a paused annotator's latest labels a reviewer re-checks

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from annotators import views
+from annotators.labeling import views
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -15,7 +15,7 @@ import pytest
 from django.test import Client
 from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, resolve
 
-from annotators import gold
+from annotators.qa import gold
 from labelhub.queues.services import enqueue_items
 from tests import factories
 

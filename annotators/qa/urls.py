@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from annotators import qa_views
+from annotators.qa import views as qa_views
 
 urlpatterns = [
     path("projects/<int:project_id>/", qa_views.dashboard, name="qa-dashboard"),

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 
-from annotators.models import AnnotatorStats, GoldItem
+from annotators.qa.models import AnnotatorStats, GoldItem
 from labelhub.projects.models import Annotation, Item, LabelClass, Project
 
 

@@ -10,10 +10,10 @@ from crowdkit.metrics.data import alpha_krippendorff
 from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss
 
-from annotators import agreement
+from annotators.qa import agreement
 from labelhub.guidelines.models import GuidelineVersion
 from tests import factories
-from tests.annotators.qa_builders import (
+from tests.annotators.qa.builders import (
     label,
 )
 

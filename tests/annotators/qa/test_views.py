@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from annotators import gold, policies
-from annotators.models import AnnotatorFlag, ConsensusLabel
+from annotators.qa import gold, policies
+from annotators.qa.models import AnnotatorFlag, ConsensusLabel
 from tests import factories
-from tests.annotators.qa_builders import (
+from tests.annotators.qa.builders import (
     label,
 )
 

@@ -9,11 +9,11 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from statsmodels.stats.proportion import proportion_confint
 
-from annotators import gold
-from annotators.models import AnnotatorStats, GoldItem
+from annotators.qa import gold
+from annotators.qa.models import AnnotatorStats, GoldItem
 from labelhub.queues.signals import annotation_submitted
 from tests import factories
-from tests.annotators.qa_builders import (
+from tests.annotators.qa.builders import (
     label,
 )
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from annotators import gold, policies
-from annotators.consensus import compute_consensus
-from annotators.models import AdjudicationTask, AnnotatorFlag
+from annotators.qa import gold, policies
+from annotators.qa.consensus import compute_consensus
+from annotators.qa.models import AdjudicationTask, AnnotatorFlag
 from labelhub.projects.models import ProjectMembership
 from labelhub.queues.signals import annotation_submitted
 from tests import factories
-from tests.annotators.qa_builders import (
+from tests.annotators.qa.builders import (
     label,
     simulate_crowd,
 )
@@ -136,7 +136,7 @@ def test_submitting_a_crowd_label_by_label_pauses_both_bad_annotators(db):
 
 def test_the_policy_is_rechecked_only_when_a_label_moves_its_inputs(db, monkeypatch):
     """A plain single-annotator label changes neither gold accuracy nor consensus agreement."""
-    from annotators import services as qa_services
+    from annotators.qa import services as qa_services
 
     project = factories.make_project()
     first, second = factories.make_member(project), factories.make_member(project)

@@ -17,8 +17,8 @@ import numpy as np
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 
-from annotators.agreement import Ratings, load_ratings
-from annotators.models import ConsensusLabel
+from annotators.qa.agreement import Ratings, load_ratings
+from annotators.qa.models import ConsensusLabel
 from labelhub.projects.models import Annotation, LabelClass, Project
 
 logger = logging.getLogger(__name__)
@@ -259,7 +259,7 @@ def compute_consensus(project: Project, *, method: str | None = None, ratings: R
 
     Returns figures for the caller (command, API): items written, ties, disagreements, method.
     """
-    from annotators.adjudication import open_adjudications
+    from annotators.qa.adjudication import open_adjudications
 
     method = method or project.consensus_method
     ratings = ratings if ratings is not None else load_ratings(project)
@@ -284,7 +284,7 @@ def refresh_item_consensus(item) -> ConsensusLabel | None:
     A dispute goes to adjudication only once the queue collected every copy it asked for: while
     the item's entry is still open, the next overlap label may settle it.
     """
-    from annotators.adjudication import open_adjudications
+    from annotators.qa.adjudication import open_adjudications
     from labelhub.queues.models import QueueEntry
 
     existing = ConsensusLabel.objects.filter(item=item).first()

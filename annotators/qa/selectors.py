@@ -7,9 +7,9 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count
 from django.db.models.functions import TruncDate
 
-from annotators.agreement import load_ratings, project_agreement
-from annotators.gold import wilson_interval
-from annotators.models import AdjudicationTask, AnnotatorFlag, AnnotatorStats, ConsensusLabel, GoldItem
+from annotators.qa.agreement import load_ratings, project_agreement
+from annotators.qa.gold import wilson_interval
+from annotators.qa.models import AdjudicationTask, AnnotatorFlag, AnnotatorStats, ConsensusLabel, GoldItem
 from labelhub.projects.models import Annotation, Project, ProjectMembership
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from annotators import adjudication
-from annotators.models import AdjudicationTask, ConsensusLabel, GoldItem
+from annotators.qa import adjudication
+from annotators.qa.models import AdjudicationTask, ConsensusLabel, GoldItem
 from tests import factories
 
 

@@ -12,8 +12,8 @@ from crowdkit.aggregation import DawidSkene
 from django.core.management import call_command
 from django.utils import timezone
 
-from annotators.agreement import load_ratings
-from annotators.consensus import (
+from annotators.qa.agreement import load_ratings
+from annotators.qa.consensus import (
     DS_MAX_ITERATIONS,
     DS_TOLERANCE,
     compute_consensus,
@@ -22,9 +22,9 @@ from annotators.consensus import (
     majority_vote,
     refresh_item_consensus,
 )
-from annotators.models import AdjudicationTask, ConsensusLabel
+from annotators.qa.models import AdjudicationTask, ConsensusLabel
 from tests import factories
-from tests.annotators.qa_builders import (
+from tests.annotators.qa.builders import (
     label,
     simulate_crowd,
 )
@@ -198,7 +198,7 @@ def test_dawid_skene_beats_majority_vote_on_a_crowd_with_two_random_annotators(d
 
 def ratings_of_one_item(item):
     """One item's ratings coded the general way (a data frame through ``ratings_from_frame``)."""
-    from annotators.agreement import ratings_from_frame
+    from annotators.qa.agreement import ratings_from_frame
     from labelhub.projects.models import Annotation, LabelClass
 
     rows = list(
@@ -219,7 +219,7 @@ def test_one_item_majority_equals_the_general_majority_vote(db, multi_label):
     """The submit path's pandas-free vote gives what majority_vote gives on the same item."""
     import random
 
-    from annotators.consensus import item_majority
+    from annotators.qa.consensus import item_majority
 
     rng = random.Random(7 + multi_label)
     project = factories.make_project(classes=("cat", "dog", "wolf"), multi_label=multi_label)

@@ -16,13 +16,13 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from annotators.gold import mark_gold, validate_labels
-from annotators.models import AdjudicationTask, ConsensusLabel, GoldItem
+from annotators.qa.gold import mark_gold, validate_labels
+from annotators.qa.models import AdjudicationTask, ConsensusLabel, GoldItem
 from labelhub.projects.models import Annotation, Project, ProjectMembership
 from labelhub.projects.selectors import has_role
 
 if TYPE_CHECKING:
-    from annotators.consensus import Resolution
+    from annotators.qa.consensus import Resolution
 
 REVIEW_ROLES = (ProjectMembership.Role.REVIEWER, ProjectMembership.Role.MANAGER)
 

@@ -6,11 +6,11 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from rest_framework.test import APIClient
 
-from annotators import adjudication
-from annotators.consensus import compute_consensus
-from annotators.models import AdjudicationTask, ConsensusLabel, GoldItem
+from annotators.qa import adjudication
+from annotators.qa.consensus import compute_consensus
+from annotators.qa.models import AdjudicationTask, ConsensusLabel, GoldItem
 from tests import factories
-from tests.annotators.qa_builders import (
+from tests.annotators.qa.builders import (
     label,
 )
 

@@ -11,8 +11,9 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from annotators import adjudication, consensus, policies, qa_plots, selectors
-from annotators.models import AdjudicationTask, AnnotatorFlag
+from annotators.qa import adjudication, consensus, policies, selectors
+from annotators.qa import plots as qa_plots
+from annotators.qa.models import AdjudicationTask, AnnotatorFlag
 from labelhub.projects.models import Project, ProjectMembership
 from labelhub.projects.selectors import has_role, projects_for_user
 

@@ -18,9 +18,9 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotators import adjudication, consensus, gold, policies, selectors
-from annotators.agreement import agreement_by_guideline_version, project_agreement
-from annotators.models import AdjudicationTask, AnnotatorFlag, ConsensusLabel, GoldItem
+from annotators.qa import adjudication, consensus, gold, policies, selectors
+from annotators.qa.agreement import agreement_by_guideline_version, project_agreement
+from annotators.qa.models import AdjudicationTask, AnnotatorFlag, ConsensusLabel, GoldItem
 from labelhub.projects.models import Project, ProjectMembership
 from labelhub.projects.selectors import has_role, projects_for_user
 

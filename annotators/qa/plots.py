@@ -1,6 +1,6 @@
 """Server-side SVG plots of the QA dashboard (matplotlib, Agg backend, imported lazily).
 
-Each function takes the JSON-ready dashboard data (``annotators.selectors.dashboard``) and returns
+Each function takes the JSON-ready dashboard data (``annotators.qa.selectors.dashboard``) and returns
 an SVG string to inline in the page, so one computation feeds every picture.
 """
 

@@ -375,7 +375,7 @@ def write_round(
     run_started: float | None = None,
 ) -> ModelRound:
     """Queue the selection, refresh suggestions and close the round — all or nothing."""
-    from labelhub.queues.push import announce_queue_update
+    from labelhub.projects.push import announce_queue_update
     from labelhub.queues.services import enqueue_items
 
     project = model_round.project

@@ -5,8 +5,8 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from labelhub.projects.push import project_group
 from labelhub.projects.selectors import has_role
-from labelhub.queues.push import project_group
 
 #: Close code for "not logged in or not a member" (the 4000-4999 range is the application's).
 CLOSE_NOT_ALLOWED = 4403

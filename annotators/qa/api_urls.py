@@ -12,9 +12,7 @@ urlpatterns = [
         api.AgreementByVersionView.as_view(),
         name="qa-api-agreement-by-version",
     ),
-    path(
-        "projects/<int:project_id>/qa/annotators/", api.AnnotatorsView.as_view(), name="qa-api-annotators"
-    ),
+    path("projects/<int:project_id>/qa/annotators/", api.AnnotatorsView.as_view(), name="qa-api-annotators"),
     path("projects/<int:project_id>/qa/evaluate/", api.EvaluateView.as_view(), name="qa-api-evaluate"),
     path("projects/<int:project_id>/qa/flags/", api.FlagsView.as_view(), name="qa-api-flags"),
     path("qa/flags/<int:flag_id>/resolve/", api.FlagResolveView.as_view(), name="qa-api-flag-resolve"),

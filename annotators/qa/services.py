@@ -26,7 +26,7 @@ def handle_submission(annotation: Annotation, project: Project) -> None:
 
 
 def on_annotation_submitted(sender, *, annotation: Annotation, project: Project, **kwargs) -> None:
-    """Receiver of ``labelhub.queues.signals.annotation_submitted`` (connected in apps.ready)."""
+    """Receiver of ``labelhub.projects.signals.annotation_submitted`` (connected in apps.ready)."""
     handle_submission(annotation, project)
 
 
@@ -41,5 +41,5 @@ def handle_retraction(annotation: Annotation, *, counted: bool = True) -> None:
 
 
 def on_annotation_retracted(sender, *, annotation: Annotation, counted: bool = True, **kwargs) -> None:
-    """Receiver of ``labelhub.queues.signals.annotation_retracted`` (sent after an undo commits)."""
+    """Receiver of ``labelhub.projects.signals.annotation_retracted`` (sent after an undo commits)."""
     handle_retraction(annotation, counted=counted)

@@ -241,7 +241,7 @@ def publish_version(
 
 
 def _announce_published(project_id: int, details: dict[str, Any]) -> None:
-    from labelhub.queues.push import announce_queue_update
+    from labelhub.projects.push import announce_queue_update
 
     announce_queue_update(project_id, guideline_published=details)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.db.models import Count, IntegerField, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from labelhub.projects.models import Project, ProjectMembership
+from labelhub.projects.labels import LabelSchema
+from labelhub.projects.models import LabelClass, Project, ProjectMembership
 
 
 def projects_for_user(user) -> QuerySet[Project]:
@@ -71,3 +72,12 @@ def correlated_count(rows: QuerySet, group: str = "project") -> Coalesce:
     """
     grouped = rows.order_by().values(group).annotate(n=Count("pk")).values("n")[:1]
     return Coalesce(Subquery(grouped, output_field=IntegerField()), 0)
+
+
+def label_schema(project: Project) -> LabelSchema:
+    """The project's :class:`~labelhub.projects.labels.LabelSchema`, read in one query.
+
+    Callers that check many values (an import, a bulk gold upload) read it once and reuse it.
+    """
+    classes = LabelClass.objects.filter(project=project).order_by("order", "id").values_list("name", "key")
+    return LabelSchema.build(project.name, classes, multi_label=project.multi_label)

@@ -23,8 +23,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from labelhub.projects.models import Annotation
+from labelhub.projects.signals import annotation_submitted
 from labelhub.queues.models import PendingReaction
-from labelhub.queues.signals import annotation_submitted
 
 logger = logging.getLogger(__name__)
 

@@ -26,10 +26,10 @@ from annotators.qa.models import GoldItem
 from labelhub.guidelines.models import GuidelineVersion
 from labelhub.guidelines.selectors import current_version, current_version_id, with_acknowledgement
 from labelhub.projects.models import Annotation, Item, Project, ProjectMembership
+from labelhub.projects.push import announce_queue_update
+from labelhub.projects.signals import annotation_retracted
 from labelhub.queues import reactions, sampling
 from labelhub.queues.models import HAS_FREE_SLOT, ItemFlag, Lease, QueueEntry
-from labelhub.queues.push import announce_queue_update
-from labelhub.queues.signals import annotation_retracted
 
 logger = logging.getLogger(__name__)
 

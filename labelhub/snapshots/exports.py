@@ -21,10 +21,11 @@ from pathlib import Path
 
 from django.conf import settings
 
+from annotators.qa.resolved import parse_json_list
 from labelhub.guidelines.models import GuidelineVersion
 from labelhub.snapshots.canonical import FORMAT
 from labelhub.snapshots.models import Snapshot
-from labelhub.snapshots.selectors import iter_export_rows, iter_jsonl_lines, parse_json_list
+from labelhub.snapshots.selectors import iter_export_rows, iter_jsonl_lines
 
 PARQUET_ROW_GROUP = 20_000
 

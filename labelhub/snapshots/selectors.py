@@ -1,5 +1,6 @@
-"""Reads behind snapshots: resolved labels of a project, snapshots a user may see, rows in order,
-diffs between two snapshots and the statistics shown on the snapshot page."""
+"""Reads behind snapshots: snapshots a user may see, their rows in order, diffs between two
+snapshots and the statistics shown on the snapshot page. What an item's label is comes from
+:mod:`annotators.qa.resolved`."""
 
 from __future__ import annotations
 
@@ -11,115 +12,12 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 from django.db.models import Count, QuerySet
 
-from annotators.qa.models import ConsensusLabel
-from labelhub.projects.models import Annotation, Item, Project
+from labelhub.projects.models import Item, Project
 from labelhub.projects.selectors import projects_with_visible_labels
 from labelhub.queues.sampling import target_distribution
 from labelhub.snapshots.models import ModelRun, Snapshot, SnapshotItem
 
 FETCH_SIZE = 20000
-SINGLE = ConsensusLabel.Method.SINGLE.value
-
-
-# One resolved item, as the cut consumes it: (item_id, external_id, payload_sha256, labels,
-# confidence, method, annotator_count, guideline_versions, labels as JSON text). Plain tuples: a
-# million of them go by, and the JSON text is written back as read, never re-encoded.
-ResolvedRow = tuple[int, str, str, list, float, str, int, list, str]
-
-
-def _json(value):
-    # Django loads jsonb as text for JSONField to decode; raw cursors see that text (or, on other
-    # drivers, the decoded value).
-    return json.loads(value) if isinstance(value, str | bytes) else value
-
-
-def _binary_order() -> str:
-    """ORDER BY suffix that sorts strings by code point on both backends, i.e. like Python's sort,
-    so the content hash is the same whichever database produced the rows."""
-    return ' COLLATE "C"' if connection.vendor == "postgresql" else ""
-
-
-def iter_resolved_chunks(project: Project) -> Iterator[list[ResolvedRow]]:
-    """Every labelled item of the project in external-id order, with its resolved label.
-
-    The consensus label when QA wrote one; otherwise the latest non-retracted annotation (method
-    "single", confidence 1.0, one annotator). Guideline versions are those of the annotations behind
-    the label. Items nobody labelled are left out. Streams chunks through a server-side cursor.
-    """
-    item_table = Item._meta.db_table
-    annotation_table = Annotation._meta.db_table
-    consensus_table = ConsensusLabel._meta.db_table
-    if connection.vendor == "postgresql":
-        version_agg = "string_agg(DISTINCT a.guideline_version_id::text, ',')"
-    else:
-        version_agg = "group_concat(DISTINCT a.guideline_version_id)"
-    sql = f"""
-        WITH latest AS (
-            SELECT a.item_id, a.labels, a.guideline_version_id,
-                   ROW_NUMBER() OVER (PARTITION BY a.item_id ORDER BY a.created_at DESC, a.id DESC) AS rn
-            FROM {annotation_table} a JOIN {item_table} i ON i.id = a.item_id
-            WHERE i.project_id = %s AND a.retracted_at IS NULL
-        ), versions AS (
-            SELECT a.item_id, {version_agg} AS ids
-            FROM {annotation_table} a JOIN {item_table} i ON i.id = a.item_id
-            WHERE i.project_id = %s AND a.retracted_at IS NULL AND a.guideline_version_id IS NOT NULL
-            GROUP BY a.item_id
-        )
-        SELECT i.id, i.external_id, i.content_hash,
-               c.labels, c.confidence, c.method, c.annotator_count,
-               l.labels, l.guideline_version_id, v.ids
-        FROM {item_table} i
-        LEFT JOIN {consensus_table} c ON c.item_id = i.id
-        LEFT JOIN latest l ON l.item_id = i.id AND l.rn = 1
-        LEFT JOIN versions v ON v.item_id = i.id
-        WHERE i.project_id = %s AND (c.item_id IS NOT NULL OR l.item_id IS NOT NULL)
-        ORDER BY i.external_id{_binary_order()}
-    """  # noqa: S608 - table names come from model metadata, values are parameters
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(sql, [project.pk, project.pk, project.pk])
-        while rows := cursor.fetchmany(FETCH_SIZE):
-            yield [_resolve(row) for row in rows]
-
-
-def _resolve(row: tuple) -> ResolvedRow:
-    item_id, external_id, payload_sha, c_labels, c_conf, c_method, c_count, l_labels, l_gv, gv_ids = row
-    if c_method is not None:
-        versions = sorted({int(v) for v in str(gv_ids).split(",")}) if gv_ids else []
-        labels, text = _json_and_text(c_labels)
-        return (
-            item_id,
-            external_id,
-            payload_sha,
-            labels,
-            float(c_conf),
-            c_method,
-            int(c_count),
-            versions,
-            text,
-        )
-    labels, text = _json_and_text(l_labels)
-    return item_id, external_id, payload_sha, labels, 1.0, SINGLE, 1, [l_gv] if l_gv is not None else [], text
-
-
-def _json_and_text(value) -> tuple[list, str]:
-    """The labels decoded (for the hash) and as JSON text (written back as read)."""
-    if isinstance(value, str):
-        labels = parse_json_list(value)
-        return labels, value if labels else "[]"
-    labels = list(value or [])
-    return labels, json.dumps(labels)
-
-
-def parse_json_list(text: str | None) -> list:
-    """A JSON list from the database: ``["cat"]`` (by far the most common) and ``[]`` without
-    the JSON parser, anything else (several labels, escapes, numbers) with it."""
-    if not text or text == "[]" or text == "null":
-        return []
-    if text.startswith('["') and text.endswith('"]'):
-        inner = text[2:-2]
-        if '"' not in inner and "\\" not in inner:
-            return [inner]
-    return json.loads(text) or []
 
 
 def snapshots_for_user(user) -> QuerySet[Snapshot]:

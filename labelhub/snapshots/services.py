@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
+from annotators.qa.resolved import iter_resolved_chunks
 from labelhub.projects.models import Project
 from labelhub.snapshots import selectors
 from labelhub.snapshots.canonical import ContentHasher, canonical_row
@@ -128,7 +129,7 @@ def cut_snapshot(
                 class_names=class_names,
                 created_by=user if user is not None and user.is_authenticated else None,
             )
-            chunks = selectors.iter_resolved_chunks(project)
+            chunks = iter_resolved_chunks(project)
             if stratify:
                 # Stratification needs every key's class before assigning: rows are held in memory.
                 chunks = list(chunks)

@@ -15,9 +15,9 @@ from active import rounds
 from active.models import ModelRound
 from annotators.qa.models import ConsensusLabel
 from labelhub.projects.models import Item
+from labelhub.projects.push import project_group
+from labelhub.projects.signals import annotation_submitted
 from labelhub.queues.models import QueueEntry
-from labelhub.queues.push import project_group
-from labelhub.queues.signals import annotation_submitted
 from tests.active.builders import label_items, make_digits_project, run_queued_tasks
 
 pytestmark = pytest.mark.django_db

@@ -49,7 +49,7 @@ def test_publish_announces_on_the_project_channel(
 ):
     sent = []
     monkeypatch.setattr(
-        "labelhub.queues.push.announce_queue_update", lambda pid, **kw: sent.append((pid, kw))
+        "labelhub.projects.push.announce_queue_update", lambda pid, **kw: sent.append((pid, kw))
     )
     with django_capture_on_commit_callbacks(execute=True):
         version = publish(project, manager, summary="now with wolves")

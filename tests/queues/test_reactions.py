@@ -8,9 +8,9 @@ import pytest
 from django.core.management import call_command
 
 from annotators.qa.models import AnnotatorStats, ConsensusLabel, GoldItem
+from labelhub.projects.signals import annotation_submitted
 from labelhub.queues import reactions, services
 from labelhub.queues.models import PendingReaction
-from labelhub.queues.signals import annotation_submitted
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -11,9 +11,9 @@ from django.utils import timezone
 from annotators.qa.models import GoldItem
 from labelhub.guidelines.models import GuidelineAcknowledgement, GuidelineVersion
 from labelhub.projects.models import Annotation, ProjectMembership
+from labelhub.projects.signals import annotation_submitted
 from labelhub.queues import services
 from labelhub.queues.models import ItemFlag, Lease, QueueEntry
-from labelhub.queues.signals import annotation_submitted
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -60,6 +60,6 @@ def test_unsorted_rows_are_refused():
     ['["cat"]', "[]", '["cat", "dog"]', '["a\\"b"]', '["caf\\u00e9"]', '["x\\\\y"]', "[1, 2]", '[""]'],
 )
 def test_parse_json_list_agrees_with_json(text):
-    from labelhub.snapshots.selectors import parse_json_list
+    from annotators.qa.resolved import parse_json_list
 
     assert parse_json_list(text) == json.loads(text)

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db import connections
 
-from labelhub.queues.push import announce_queue_update
+from labelhub.projects.push import announce_queue_update
 from labelhub.routing import websocket_urlpatterns
 from tests import factories
 

@@ -11,7 +11,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from annotators.qa import gold
 from annotators.qa.models import AnnotatorStats, GoldItem
-from labelhub.queues.signals import annotation_submitted
+from labelhub.projects.signals import annotation_submitted
 from tests import factories
 from tests.annotators.qa.builders import (
     label,

@@ -8,7 +8,7 @@ from annotators.qa import gold, policies
 from annotators.qa.consensus import compute_consensus
 from annotators.qa.models import AdjudicationTask, AnnotatorFlag
 from labelhub.projects.models import ProjectMembership
-from labelhub.queues.signals import annotation_submitted
+from labelhub.projects.signals import annotation_submitted
 from tests import factories
 from tests.annotators.qa.builders import (
     label,

@@ -1,4 +1,5 @@
-"""Cross-app reactions to the annotation flow (QA scoring, active-learning triggers).
+"""Signals about annotations, sent by the queues and heard by QA and active learning (apps above
+the core domain hear about annotations without the core importing them).
 
 ``annotation_submitted`` is sent with ``annotation`` (the new Annotation) and ``project`` when
 the submit's reactions are delivered (see :mod:`labelhub.queues.reactions`): after the submit

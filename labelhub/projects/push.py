@@ -1,4 +1,7 @@
-"""Announcements on the Channels layer: one group per project, joined by open annotation pages."""
+"""Announcements on the Channels layer: one group per project, joined by open annotation pages.
+
+In the lowest layer so that every app that changes what a page shows (queues, guidelines, active
+learning) can announce it without importing the queues."""
 
 from __future__ import annotations
 

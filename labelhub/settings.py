@@ -162,7 +162,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "labelhub.openapi.AutoSchema",
     # Every 4xx of the API in one shape (labelhub.errors): views raise, they never translate.
     "EXCEPTION_HANDLER": "labelhub.errors.api_exception_handler",
 }

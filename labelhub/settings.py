@@ -89,6 +89,9 @@ DATABASES = {
         # 0 by default: under ASGI each request runs in its own thread, and persistent connections
         # would pile up to PostgreSQL's client limit. Set it for WSGI/gunicorn processes.
         conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")),
+        # A persistent connection the database dropped (restart, failover, idle kill) is noticed
+        # and replaced before the next request uses it, instead of failing that request with a 500.
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

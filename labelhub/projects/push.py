@@ -5,8 +5,12 @@ learning) can announce it without importing the queues."""
 
 from __future__ import annotations
 
+import logging
+
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+
+logger = logging.getLogger(__name__)
 
 
 def project_group(project_id: int) -> str:
@@ -14,8 +18,16 @@ def project_group(project_id: int) -> str:
 
 
 def announce_queue_update(project_id: int, **details) -> None:
-    """Tell open pages of a project that its queue changed (refilled, re-prioritised, expired)."""
+    """Tell open pages of a project that its queue changed (refilled, re-prioritised, expired).
+
+    Best effort: announcements go out after the change committed, so a channel layer that is down
+    (Redis unreachable) must not turn a request that succeeded into a 500. Pages catch up on their
+    next call or reconnect; the failure is logged.
+    """
     layer = get_channel_layer()
     if layer is None:
         return
-    async_to_sync(layer.group_send)(project_group(project_id), {"type": "queue.updated", **details})
+    try:
+        async_to_sync(layer.group_send)(project_group(project_id), {"type": "queue.updated", **details})
+    except Exception:  # any transport failure: the change itself is already committed
+        logger.warning("could not announce a queue update of project %s", project_id, exc_info=True)

@@ -3,8 +3,10 @@ the queue API for everything that changes state)."""
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from annotators.labeling import routing
 from labelhub.projects.models import ProjectMembership
 from labelhub.projects.selectors import projects_for_user
 from labelhub.queues import selectors
@@ -12,6 +14,8 @@ from labelhub.queues.services import MAX_PREFETCH
 
 #: Items the labeling page keeps leased ahead of the one on screen.
 PREFETCH = 3
+#: An id no real row has, swapped for a ``{placeholder}`` in the URL templates the page receives.
+URL_SENTINEL = 987654321
 
 
 @login_required
@@ -28,12 +32,37 @@ def home(request):
     return render(request, "annotators/home.html", {"projects": projects})
 
 
+def page_urls(project_id: int) -> dict[str, str]:
+    """Every URL the labeling page's script calls, reversed here so the script builds no path.
+
+    Per-lease and per-version URLs are templates: the script fills ``{lease}`` / ``{version}``.
+    """
+
+    def template(name: str, placeholder: str) -> str:
+        return reverse(name, args=[URL_SENTINEL]).replace(str(URL_SENTINEL), f"{{{placeholder}}}")
+
+    return {
+        "next": reverse("queue-next", args=[project_id]),
+        "status": reverse("queue-status", args=[project_id]),
+        "undo": reverse("queue-undo", args=[project_id]),
+        "releaseMany": reverse("queue-release", args=[project_id]),
+        "submit": template("lease-submit", "lease"),
+        "skip": template("lease-skip", "lease"),
+        "flag": template("lease-flag", "lease"),
+        "renew": template("lease-renew", "lease"),
+        "acknowledge": template("api-guideline-acknowledge", "version"),
+        "panel": reverse("guidelines:panel", args=[project_id]),
+        "socket": reverse("queue-socket", urlconf=routing, kwargs={"project_id": project_id}),
+    }
+
+
 @login_required
 @ensure_csrf_cookie
 def label(request, project_id: int):
+    """The labeling page; its script (static/labeling/label.js) reads ``config`` and drives the queue API."""
     project = get_object_or_404(projects_for_user(request.user), pk=project_id)
     classes = list(project.classes.all())
-    page_config = {
+    config = {
         "projectId": project.pk,
         "multiLabel": project.multi_label,
         "modality": project.modality,
@@ -42,15 +71,7 @@ def label(request, project_id: int):
         "classes": [
             {"name": c.name, "key": c.key, "colour": c.colour, "description": c.description} for c in classes
         ],
-        "urls": {
-            "next": f"/api/projects/{project.pk}/queue/next/",
-            "status": f"/api/projects/{project.pk}/queue/",
-            "undo": f"/api/projects/{project.pk}/queue/undo/",
-            "releaseMany": f"/api/projects/{project.pk}/queue/release/",
-            "lease": "/api/leases/",
-            "panel": f"/guidelines/projects/{project.pk}/panel/",
-            "socket": f"/ws/projects/{project.pk}/queue/",
-        },
+        "urls": page_urls(project.pk),
     }
     return render(
         request,
@@ -58,7 +79,7 @@ def label(request, project_id: int):
         {
             "project": project,
             "classes": classes,
-            "page_config": page_config,
+            "config": config,
             "progress": selectors.annotator_progress(request.user, project),
         },
     )

@@ -85,12 +85,14 @@ def db_turns(transactional_db):
 
 @pytest.fixture
 def asgi_server(db_turns, monkeypatch):
-    """labelhub's ASGI application on 127.0.0.1 (uvicorn, in a thread of this process)."""
+    """labelhub's ASGI application on 127.0.0.1 (uvicorn, in a thread of this process), serving the
+    static files (the page's script modules) the way ``runserver`` does under DEBUG."""
     import uvicorn
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
     from labelhub.asgi import application as labelhub_app
 
-    application = db_turns.wrap(labelhub_app)
+    application = ASGIStaticFilesHandler(db_turns.wrap(labelhub_app))
 
     # Request threads must not keep connections open past the test (the test DB is dropped).
     monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)

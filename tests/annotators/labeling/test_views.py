@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
+from pathlib import Path
 
 import pytest
+from django.contrib.staticfiles import finders
+from django.core.management import call_command
+from django.templatetags.static import static
+from django.urls import resolve, reverse
 
 from labelhub.projects.models import Annotation
 from labelhub.queues import services
@@ -35,6 +42,12 @@ def test_home_lists_projects_with_progress(client):
     assert f'href="/projects/{project.pk}/label/"'.encode() in response.content
 
 
+def page_config(response) -> dict:
+    html = response.content.decode()
+    script = html.split('<script id="label-config" type="application/json">', 1)[1].split("</script>", 1)[0]
+    return json.loads(script)
+
+
 def test_labeling_page_carries_classes_keys_and_urls(client):
     project = factories.make_project(classes=("cat", "dog"), multi_label=True)
     user = factories.make_member(project)
@@ -42,14 +55,64 @@ def test_labeling_page_carries_classes_keys_and_urls(client):
     response = client.get(f"/projects/{project.pk}/label/")
     assert response.status_code == 200
     html = response.content.decode()
-    script = html.split('<script id="label-config" type="application/json">', 1)[1].split("</script>", 1)[0]
-    config = json.loads(script)
+    config = page_config(response)
     assert config["multiLabel"] is True
     assert [(c["name"], c["key"]) for c in config["classes"]] == [("cat", "1"), ("dog", "2")]
     assert config["urls"]["socket"] == f"/ws/projects/{project.pk}/queue/"
     assert config["urls"]["panel"] == f"/guidelines/projects/{project.pk}/panel/"
     assert 'id="guideline-ack"' in html and 'id="guideline-ack-confirm"' in html
     assert "csrftoken" in response.cookies
+
+
+def test_labeling_page_config_urls_are_the_routed_ones(client):
+    project = factories.make_project()
+    client.force_login(factories.make_member(project))
+    urls = page_config(client.get(f"/projects/{project.pk}/label/"))["urls"]
+    assert urls["next"] == reverse("queue-next", args=[project.pk])
+    assert urls["status"] == reverse("queue-status", args=[project.pk])
+    assert urls["undo"] == reverse("queue-undo", args=[project.pk])
+    assert urls["releaseMany"] == reverse("queue-release", args=[project.pk])
+    # Per-lease and per-version URLs are templates; filling the placeholder gives the routed URL.
+    for key, name in [
+        ("submit", "lease-submit"),
+        ("skip", "lease-skip"),
+        ("flag", "lease-flag"),
+        ("renew", "lease-renew"),
+    ]:
+        assert urls[key].replace("{lease}", "42") == reverse(name, args=[42])
+    assert urls["acknowledge"].replace("{version}", "7") == reverse("api-guideline-acknowledge", args=[7])
+    resolve(urls["submit"].replace("{lease}", "42"))  # a real route, not a guess
+
+
+def test_labeling_page_loads_its_script_as_a_static_module_and_inlines_only_the_config(client):
+    project = factories.make_project()
+    client.force_login(factories.make_member(project))
+    html = client.get(f"/projects/{project.pk}/label/").content.decode()
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, flags=re.S)
+    inline = [attrs for attrs, body in scripts if body.strip()]
+    assert inline == [' id="label-config" type="application/json"']
+    assert f'<script type="module" src="{static("labeling/label.js")}"></script>' in html
+    assert not re.search(r'(src|href)="(https?:)?//', html)  # nothing from a CDN
+
+
+def test_labeling_scripts_are_found_by_staticfiles_and_build_no_api_paths():
+    names = ["api.js", "guidelines.js", "keys.js", "label.js", "queue.js", "socket.js", "ui.js", "view.js"]
+    for name in names:
+        path = finders.find(f"labeling/{name}")
+        assert path is not None, name
+        source = Path(path).read_text()
+        assert "/api/" not in source and "/ws/" not in source and "/guidelines/" not in source, name
+        assert "https://" not in source and "http://" not in source, name
+        # Every module they import is one of them (relative), never a CDN or a bare package.
+        for imported in re.findall(r'from "([^"]+)"', source):
+            assert imported.startswith("./") and imported[2:] in names, (name, imported)
+
+
+def test_collectstatic_finds_the_labeling_scripts(tmp_path, settings):
+    settings.STATIC_ROOT = tmp_path
+    out = io.StringIO()
+    call_command("collectstatic", "--noinput", "--dry-run", verbosity=2, stdout=out)
+    assert "labeling/label.js" in out.getvalue()
 
 
 def test_labeling_page_is_404_for_outsiders(client, project, outsider):

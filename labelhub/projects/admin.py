@@ -188,7 +188,7 @@ class ProjectAdmin(admin.ModelAdmin):
                     )
                 except ImportRejected as rejected:
                     errors = rejected.errors
-                    self.message_user(request, str(rejected), messages.ERROR)
+                    self.message_user(request, rejected.message, messages.ERROR)
                 else:
                     self.message_user(
                         request,
@@ -295,7 +295,7 @@ class ImportBatchAdmin(admin.ModelAdmin):
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
-            ((e.get("line"), e.get("field"), e.get("message")) for e in batch.errors),
+            ((e.get("line"), e.get("field"), e.get("detail")) for e in batch.errors),
         )
         return format_html("<table><tr><th>Line</th><th>Field</th><th>Problem</th></tr>{}</table>", rows)
 

@@ -82,6 +82,7 @@ class DatasetMissing(RuntimeError):
 
 def digit_png_data_url(pixels, scale: int = DIGIT_SCALE) -> str:
     """An 8×8 digit (values 0–16, ink high) as a PNG data URL: dark ink on white, upscaled."""
+    # heavy: numpy and PIL stay out of web processes, which import this module for its records
     import numpy as np
     from PIL import Image
 
@@ -94,7 +95,7 @@ def digit_png_data_url(pixels, scale: int = DIGIT_SCALE) -> str:
 
 def load_digits_records(limit: int | None = None) -> Iterator[LabelledRecord]:
     """scikit-learn's ``load_digits``: 1,797 handwritten digits (bundled with the package)."""
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # heavy: scikit-learn only when the demo loads digits
 
     digits = load_digits()
     count = len(digits.target) if limit is None else min(limit, len(digits.target))

@@ -8,6 +8,10 @@ or ``Image``) and reject everything else by tag name, so nobody silently loses a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+from xml.etree import ElementTree  # noqa: S405 - the config comes from a staff user, not the web
+
+from labelhub.errors import DomainError
 
 # Layout-only tags that carry no data or labels: safe to ignore.
 LAYOUT_TAGS = frozenset({"View", "Header", "Style", "Filter", "Collapse", "Panel"})
@@ -27,8 +31,14 @@ DEFAULT_COLOURS = (
 )
 
 
-class LabelConfigError(ValueError):
+class LabelConfigError(DomainError):
     """A config labelhub cannot serve; the message names the offending tag or attribute."""
+
+    default_code = "invalid_label_config"
+
+    def __init__(self, message: str, **kwargs: Any):
+        kwargs.setdefault("field", "label_config")
+        super().__init__(message, **kwargs)
 
 
 @dataclass
@@ -51,8 +61,6 @@ class LabelSchema:
 
 def _visual_tags(xml: str) -> set[str]:
     """Every tag name in the config, to catch tags LabelInterface does not classify."""
-    from xml.etree import ElementTree  # noqa: S405 - the config comes from a staff user, not the web
-
     try:
         root = ElementTree.fromstring(xml)  # noqa: S314
     except ElementTree.ParseError as exc:
@@ -66,6 +74,7 @@ def parse_label_config(xml: str) -> LabelSchema:
     Raises :class:`LabelConfigError` naming the first unsupported tag, a missing ``Choices``,
     or a ``toName`` that points nowhere.
     """
+    # heavy: label_studio_sdk pulls in pydantic models and more; only config parsing needs it
     from label_studio_sdk.label_interface import LabelInterface
 
     if not xml or not xml.strip():

@@ -110,6 +110,7 @@ class ImportBatch(models.Model):
         JSONL = "jsonl", "JSON Lines"
         CSV = "csv", "CSV"
         LABEL_STUDIO = "label_studio", "Label Studio JSON"
+        RECORDS = "records", "Parsed records"  # import_records: no file, dicts from code
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
@@ -130,7 +131,7 @@ class ImportBatch(models.Model):
     imported_count = models.PositiveIntegerField(default=0)
     duplicate_count = models.PositiveIntegerField(default=0)
     annotation_count = models.PositiveIntegerField(default=0)
-    errors = models.JSONField(default=list, blank=True, help_text="[{line, field, message}]")
+    errors = models.JSONField(default=list, blank=True, help_text="[{line, field, code, detail}]")
 
     class Meta:
         ordering = ["-created_at"]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from django.db import transaction
 
+from labelhub.projects.datasets import LabelledRecord
+from labelhub.projects.importing import RecordError, import_records
 from labelhub.projects.label_config import DEFAULT_COLOURS, ClassSpec, parse_label_config
+from labelhub.projects.labels import InvalidLabels, clean_labels
 from labelhub.projects.models import GroundTruth, ImportBatch, LabelClass, Project, ProjectMembership
+from labelhub.projects.selectors import label_schema
 
 # Keys handed to classes without one: digits only, so letters stay free for the page's own shortcuts.
 DEFAULT_KEYS = "1234567890"
@@ -68,7 +70,7 @@ def create_project(
 def create_project_from_label_config(name: str, xml: str, user=None, **settings) -> Project:
     """A project whose modality, single/multi label and classes come from a Label Studio config.
 
-    Raises ``LabelConfigError`` (a ``ValueError``) naming the unsupported tag.
+    Raises ``LabelConfigError`` (a ``DomainError`` on ``label_config``) naming the unsupported tag.
     """
     schema = parse_label_config(xml)
     return create_project(
@@ -95,7 +97,7 @@ def load_labelled_dataset(
     name: str,
     modality: str,
     classes: list[ClassSpec],
-    records: Iterable,
+    records: Iterable[LabelledRecord],
     description: str = "",
     user=None,
     source: str = "demo",
@@ -103,11 +105,10 @@ def load_labelled_dataset(
     """Create ``name`` from labelled records: items through the importer, labels to GroundTruth.
 
     Idempotent: a project that already has items is returned untouched (batch ``None``). The
-    records stream through a spooled temporary file, so 100k+ records never sit in memory as
-    model objects; only the external id → label map does (a few MB).
+    records stream into :func:`import_records`, so 100k+ records never sit in memory as model
+    objects; only the external id → label map does (a few MB). Each label is checked against the
+    new project's schema like any imported label; a bad one rejects the load (``ImportRejected``).
     """
-    from labelhub.projects.importing import import_file
-
     project = Project.objects.filter(name=name).first()
     if project is not None and project.items.exists():
         return project, None
@@ -115,18 +116,23 @@ def load_labelled_dataset(
         project = create_project(
             name=name, modality=modality, classes=classes, description=description, created_by=user
         )
-    labels: dict[str, str] = {}
-    with tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024) as spool:
+    labels: dict[str, list[str]] = {}
+
+    def item_records() -> Iterator[dict | RecordError]:
+        schema = label_schema(project)
         for record in records:
-            labels[record.external_id] = record.label
-            line = {"external_id": record.external_id, **record.payload}
-            spool.write(json.dumps(line, ensure_ascii=False).encode("utf-8") + b"\n")
-        spool.seek(0)
-        batch = import_file(project, spool, ImportBatch.Format.JSONL, user=user, source=source, filename=name)
+            try:
+                labels[record.external_id] = clean_labels(schema, [record.label], field="label")
+            except InvalidLabels as exc:
+                yield RecordError(exc.message, field=exc.field, code=exc.code)
+                continue
+            yield {"external_id": record.external_id, **record.payload}
+
+    batch = import_records(project, item_records(), user=user, source=source, filename=name)
     with transaction.atomic():
         pending: list[GroundTruth] = []
         for item_id, external_id in batch.items.values_list("id", "external_id").iterator(5000):
-            pending.append(GroundTruth(item_id=item_id, labels=[labels[external_id]]))
+            pending.append(GroundTruth(item_id=item_id, labels=labels[external_id]))
             if len(pending) >= 5000:
                 GroundTruth.objects.bulk_create(pending)
                 pending = []

@@ -114,7 +114,9 @@ def test_label_config_error_is_a_400_naming_the_tag(manager):
         "/api/projects/from-label-config/", {"name": "Rated", "label_config": bad}, format="json"
     )
     assert response.status_code == 400
-    assert "<Rating>" in response.json()["label_config"][0]
+    body = response.json()
+    assert (body["code"], body["field"]) == ("invalid_label_config", "label_config")
+    assert "<Rating>" in body["detail"]
     assert not Project.objects.filter(name="Rated").exists()
 
 
@@ -151,8 +153,14 @@ def test_upload_import_with_bad_line_returns_400_with_line_and_field(project, ma
     body = b"text,id\nfine,1\n,2\n"
     response = upload(client_for(manager), project, body, "items.txt", fmt="csv")
     assert response.status_code == 400
-    assert response.json()["errors"][0]["line"] == 3
-    assert response.json()["errors"][0]["field"] == "text"
+    body = response.json()
+    assert (body["code"], body["field"]) == ("import_rejected", "text")
+    assert body["errors"][0] == {
+        "line": 3,
+        "field": "text",
+        "code": "required",
+        "detail": "missing: a text project needs a 'text' field",
+    }
     failed = client_for(manager).get(f"/api/projects/{project.pk}/imports/{response.json()['batch']}/").json()
     assert failed["status"] == "failed"
     assert not Item.objects.filter(project=project).exists()

@@ -69,7 +69,8 @@ def test_csv_error_names_physical_line(project):
     assert rejected.value.errors[0] == {
         "line": 3,
         "field": "text",
-        "message": "missing: a text project needs a 'text' field",
+        "code": "required",
+        "detail": "missing: a text project needs a 'text' field",
     }
 
 
@@ -102,7 +103,8 @@ def test_label_studio_annotation_with_unknown_class_is_rejected(project):
         import_file(project, io.BytesIO(json.dumps(tasks).encode()), "label_studio")
     error = rejected.value.errors[0]
     assert (error["line"], error["field"]) == (2, "annotations[0].result[0].value.choices")
-    assert "zebra" in error["message"]
+    assert error["code"] == "unknown_label"
+    assert "zebra" in error["detail"]
     assert not Item.objects.filter(project=project).exists()
 
 
@@ -127,7 +129,12 @@ def test_bad_line_in_middle_of_10000_lines_rejects_whole_file(project):
     with pytest.raises(ImportRejected) as rejected:
         import_file(project, body, "jsonl", filename="big.jsonl")
     assert rejected.value.errors == [
-        {"line": 5000, "field": "text", "message": "missing: a text project needs a 'text' field"}
+        {
+            "line": 5000,
+            "field": "text",
+            "code": "required",
+            "detail": "missing: a text project needs a 'text' field",
+        }
     ]
     assert Item.objects.filter(project=project).count() == 0
     batch = ImportBatch.objects.get(project=project)
@@ -197,9 +204,9 @@ def test_progress_is_visible_to_other_connections_while_importing(monkeypatch, s
 
     from django.db import connections
 
-    from labelhub.projects import importing
+    from labelhub.projects.importing import service
 
-    monkeypatch.setattr(importing, "PROGRESS_INTERVAL", 0)
+    monkeypatch.setattr(service, "PROGRESS_INTERVAL", 0)
     settings.IMPORT_BATCH_SIZE = 10
     project = factories.make_project()
     seen_elsewhere = []

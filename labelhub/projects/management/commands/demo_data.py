@@ -110,6 +110,7 @@ class Command(BaseCommand):
 
 def _palette(count: int) -> list[str]:
     """``count`` distinct colours from matplotlib's qualitative maps (tab10, then tab20b/c)."""
+    # heavy: matplotlib only for the demo's palette
     from matplotlib import colormaps
     from matplotlib.colors import to_hex
 

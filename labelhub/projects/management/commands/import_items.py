@@ -6,6 +6,7 @@ import os
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
 
 from labelhub.projects.importing import ImportRejected, format_for_filename, import_file
 from labelhub.projects.models import ImportBatch, Project
@@ -42,8 +43,6 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="No progress bar (logs, CI).")
 
     def handle(self, *args, file, project, format, user, no_progress, **options):
-        from tqdm import tqdm
-
         target = self._project(project)
         fmt = format or format_for_filename(file)
         if fmt is None:
@@ -74,7 +73,7 @@ class Command(BaseCommand):
         except ImportRejected as rejected:
             bar.close()
             for error in rejected.errors:
-                self.stderr.write(f"line {error['line']}, field {error['field']}: {error['message']}")
+                self.stderr.write(f"line {error['line']}, field {error['field']}: {error['detail']}")
             raise CommandError(
                 f"rejected, nothing imported (batch {rejected.batch.pk if rejected.batch else '-'})"
             ) from None

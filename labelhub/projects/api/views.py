@@ -1,8 +1,9 @@
-"""REST API of the core domain: projects, label classes, members, items and imports.
+"""Views of the core domain's API.
 
 Every nested route resolves its project through ``projects_for_user``, so a project the user is
 not a member of is a 404 (no hint that it exists); writes then need the manager role (403).
 Items are served without anything that could reveal a gold answer or the demo ground truth.
+Views raise; ``labelhub.errors.api_exception_handler`` shapes every error body.
 """
 
 from __future__ import annotations
@@ -12,179 +13,32 @@ from django.db import transaction
 from django.db.models import Count, Prefetch, Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
-from rest_framework import mixins, serializers, status, viewsets
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from labelhub.errors import Forbidden
 from labelhub.projects import services
-from labelhub.projects.importing import ImportRejected, import_file
-from labelhub.projects.label_config import ClassSpec, LabelConfigError
+from labelhub.projects.api.serializers import (
+    IMPORT_REJECTED,
+    FromLabelConfigSerializer,
+    ImportBatchSerializer,
+    ImportUploadSerializer,
+    ItemSerializer,
+    LabelClassSerializer,
+    MembershipSerializer,
+    ProjectSerializer,
+)
+from labelhub.projects.importing import import_file
 from labelhub.projects.models import ImportBatch, Item, LabelClass, Project, ProjectMembership
 from labelhub.projects.permissions import IsProjectManagerOrReadOnly
 from labelhub.projects.selectors import can_create_projects, is_manager, projects_for_user
 
 PROJECT_PK = OpenApiParameter("project_pk", OpenApiTypes.INT, OpenApiParameter.PATH, description="Project id")
-
-
-# --- serializers --------------------------------------------------------------------------
-
-
-class LabelClassSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = LabelClass
-        fields = ["id", "name", "key", "colour", "description", "order"]
-
-    def validate_colour(self, value: str) -> str:
-        if len(value) != 7 or not value.startswith("#"):
-            raise serializers.ValidationError("use #rrggbb")
-        return value
-
-
-class ProjectSerializer(serializers.ModelSerializer):
-    classes = LabelClassSerializer(many=True, required=False)
-    item_count = serializers.IntegerField(read_only=True)
-
-    class Meta:
-        model = Project
-        fields = [
-            "id",
-            "name",
-            "description",
-            "modality",
-            "multi_label",
-            "classes",
-            "item_count",
-            "created_at",
-            "lease_minutes",
-            "overlap_fraction",
-            "overlap_annotators",
-            "balance_target",
-            "gold_rate",
-            "qa_min_gold_accuracy",
-            "qa_min_agreement",
-            "qa_min_count",
-            "qa_pause_on_fail",
-            "qa_anonymous_adjudication",
-            "consensus_method",
-            "al_strategy",
-            "al_batch_size",
-            "al_trigger_labels",
-        ]
-        read_only_fields = ["created_at"]
-
-    def validate_classes(self, value: list[dict]) -> list[dict]:
-        names = [c["name"] for c in value]
-        if len(set(names)) != len(names):
-            raise serializers.ValidationError("class names must be unique")
-        keys = [c.get("key") for c in value if c.get("key")]
-        if len(set(keys)) != len(keys):
-            raise serializers.ValidationError("class keys must be unique")
-        return value
-
-    def create(self, validated_data: dict) -> Project:
-        classes = [ClassSpec(**spec) for spec in validated_data.pop("classes", [])]
-        return services.create_project(
-            classes=services.assign_default_keys(classes),
-            created_by=self.context["request"].user,
-            **validated_data,
-        )
-
-    def update(self, instance: Project, validated_data: dict) -> Project:
-        if "classes" in validated_data:
-            raise serializers.ValidationError(
-                {
-                    "classes": "edit classes through /api/projects/<id>/classes/, so annotations keep their names"
-                }
-            )
-        return super().update(instance, validated_data)
-
-
-class FromLabelConfigSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-    label_config = serializers.CharField(help_text="Label Studio labeling config (XML).")
-    description = serializers.CharField(required=False, allow_blank=True, default="")
-
-    def validate_name(self, value: str) -> str:
-        if Project.objects.filter(name=value).exists():
-            raise serializers.ValidationError(f"a project named {value!r} exists")
-        return value
-
-
-class MembershipSerializer(serializers.ModelSerializer):
-    username = serializers.CharField(source="user.username", read_only=True)
-
-    class Meta:
-        model = ProjectMembership
-        fields = ["id", "user", "username", "role", "is_paused", "paused_reason", "joined_at"]
-        read_only_fields = ["joined_at"]
-
-
-class ItemSerializer(serializers.ModelSerializer):
-    """What a member may see of an item: never gold answers, ground truth or other annotations."""
-
-    class Meta:
-        model = Item
-        fields = ["id", "external_id", "payload", "suggestion", "import_batch", "created_at"]
-
-
-class ImportBatchSerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
-
-    class Meta:
-        model = ImportBatch
-        fields = [
-            "id",
-            "project",
-            "created_by",
-            "created_at",
-            "finished_at",
-            "source",
-            "filename",
-            "format",
-            "status",
-            "lines_read",
-            "imported_count",
-            "duplicate_count",
-            "annotation_count",
-            "errors",
-        ]
-        read_only_fields = fields
-
-
-class ImportUploadSerializer(serializers.Serializer):
-    file = serializers.FileField()
-    format = serializers.ChoiceField(
-        choices=ImportBatch.Format.choices,
-        required=False,
-        help_text="Guessed from the file name if left out.",
-    )
-
-
-IMPORT_ERRORS = inline_serializer(
-    "ImportRejected",
-    {
-        "detail": serializers.CharField(),
-        "batch": serializers.IntegerField(allow_null=True),
-        "errors": serializers.ListField(
-            child=inline_serializer(
-                "ImportError",
-                {
-                    "line": serializers.IntegerField(),
-                    "field": serializers.CharField(),
-                    "message": serializers.CharField(),
-                },
-            )
-        ),
-    },
-)
-
-
-# --- views --------------------------------------------------------------------------------
 
 
 class ItemPagination(PageNumberPagination):
@@ -205,7 +59,7 @@ class ProjectScopedMixin:
 
     def require_manager(self) -> None:
         if not is_manager(self.request.user, self.get_project()):
-            raise PermissionDenied("only the project's managers may change this")
+            raise Forbidden("only the project's managers may change this")
 
 
 @extend_schema_view(
@@ -232,7 +86,7 @@ class ProjectViewSet(
 
     def create(self, request, *args, **kwargs):
         if not can_create_projects(request.user):
-            raise PermissionDenied("only staff and project managers may create projects")
+            raise Forbidden("only staff and project managers may create projects")
         return super().create(request, *args, **kwargs)
 
     def perform_create(self, serializer):
@@ -247,18 +101,15 @@ class ProjectViewSet(
     @action(detail=False, methods=["post"], url_path="from-label-config")
     def from_label_config(self, request):
         if not can_create_projects(request.user):
-            raise PermissionDenied("only staff and project managers may create projects")
+            raise Forbidden("only staff and project managers may create projects")
         form = FromLabelConfigSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        try:
-            project = services.create_project_from_label_config(
-                form.validated_data["name"],
-                form.validated_data["label_config"],
-                request.user,
-                description=form.validated_data["description"],
-            )
-        except LabelConfigError as exc:
-            return Response({"label_config": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        project = services.create_project_from_label_config(
+            form.validated_data["name"],
+            form.validated_data["label_config"],
+            request.user,
+            description=form.validated_data["description"],
+        )
         # The creator is staff or now manages it, so it is in their queryset (with its counts).
         project = self.get_queryset().get(pk=project.pk)
         return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
@@ -358,7 +209,7 @@ class ImportBatchViewSet(ProjectScopedMixin, mixins.CreateModelMixin, viewsets.R
 
     @extend_schema(
         request={"multipart/form-data": ImportUploadSerializer},
-        responses={201: ImportBatchSerializer, 400: IMPORT_ERRORS},
+        responses={201: ImportBatchSerializer, 400: IMPORT_REJECTED},
         summary="Import a JSONL, CSV or Label Studio JSON file; all lines or none",
     )
     def create(self, request, *args, **kwargs):
@@ -366,22 +217,12 @@ class ImportBatchViewSet(ProjectScopedMixin, mixins.CreateModelMixin, viewsets.R
         upload = ImportUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         uploaded = upload.validated_data["file"]
-        try:
-            batch = import_file(
-                self.get_project(),
-                uploaded,
-                upload.validated_data.get("format"),
-                user=request.user,
-                source="api",
-                filename=uploaded.name,
-            )
-        except ImportRejected as rejected:
-            return Response(
-                {
-                    "detail": str(rejected),
-                    "batch": rejected.batch.pk if rejected.batch else None,
-                    "errors": rejected.errors,
-                },
-                status=status.HTTP_400_BAD_REQUEST,
-            )
+        batch = import_file(
+            self.get_project(),
+            uploaded,
+            upload.validated_data.get("format"),
+            user=request.user,
+            source="api",
+            filename=uploaded.name,
+        )
         return Response(ImportBatchSerializer(batch).data, status=status.HTTP_201_CREATED)

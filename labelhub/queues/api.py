@@ -1,7 +1,8 @@
 """The queue API: next item (with prefetch), submit, skip, flag, release, undo, fill and balance.
 
-Views only parse input, call one service or selector, and shape the output. A
-:class:`~labelhub.queues.services.QueueError` becomes its status code with the field it names.
+Views only parse input, call one service or selector, and shape the output. Errors are domain
+errors (:class:`~labelhub.queues.services.QueueError`, the guideline gate's 409, invalid labels):
+the API's one exception handler (:mod:`labelhub.errors`) gives each its status and body.
 """
 
 from __future__ import annotations
@@ -13,26 +14,12 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from labelhub.errors import DomainError
 from labelhub.projects.models import Project
 from labelhub.projects.selectors import is_manager, projects_for_user
 from labelhub.queues import selectors, services
 from labelhub.queues.models import Lease
 from labelhub.queues.sampling import balance_report
-
-
-def error_response(error: services.QueueError) -> Response:
-    if isinstance(error, services.LeaseNotVisible):
-        return Response({"detail": error.message}, status=error.status_code)
-    body = {"code": error.code, "detail": error.message, "field": error.field, error.field: [error.message]}
-    if isinstance(error, services.GuidelineAckRequired):
-        version = error.version
-        body = {
-            "code": error.code,
-            "detail": error.message,
-            "version": {"id": version.pk, "number": version.number, "change_summary": version.change_summary},
-            "acknowledge_url": f"/api/guidelines/{version.pk}/acknowledge/",
-        }
-    return Response(body, status=error.status_code)
 
 
 def lease_payload(lease: Lease) -> dict:
@@ -65,6 +52,19 @@ class LeaseScopedView(APIView):
         return get_object_or_404(Lease.objects.filter(entry__project__in=visible), pk=lease_id)
 
 
+def parse_count(raw_count: str | None) -> int:
+    """The ``?count=`` of "next": how many leases to prefetch (1 when absent)."""
+    if raw_count is None:
+        return 1
+    try:
+        count = int(raw_count)
+    except ValueError:
+        raise DomainError(f"count must be an integer, got {raw_count!r}.", field="count") from None
+    if not 1 <= count <= services.MAX_PREFETCH:
+        raise DomainError(f"count must be between 1 and {services.MAX_PREFETCH}, got {count}.", field="count")
+    return count
+
+
 class NextItemView(ProjectScopedView):
     """Lease the next item; ``?count=N`` (at most 10) leases several for prefetching."""
 
@@ -75,18 +75,8 @@ class NextItemView(ProjectScopedView):
             project_id, services.with_serve_gate(projects_for_user(request.user), request.user)
         )
         raw_count = request.query_params.get("count")
-        try:
-            count = int(raw_count) if raw_count is not None else 1
-        except ValueError:
-            return Response({"count": [f"count must be an integer, got {raw_count!r}."]}, status=400)
-        if not 1 <= count <= services.MAX_PREFETCH:
-            return Response(
-                {"count": [f"count must be between 1 and {services.MAX_PREFETCH}, got {count}."]}, status=400
-            )
-        try:
-            leases = services.lease_next_items(request.user, project, count)
-        except services.QueueError as error:
-            return error_response(error)
+        count = parse_count(raw_count)
+        leases = services.lease_next_items(request.user, project, count)
         if not leases:
             return Response(status=status.HTTP_204_NO_CONTENT)
         if raw_count is None:
@@ -104,17 +94,14 @@ class SubmitView(LeaseScopedView):
     def post(self, request, lease_id: int):
         payload = SubmitSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        try:
-            # The lease is looked up, scoped to the user's projects (404 outside) and locked at once.
-            annotation = services.submit_annotation(
-                lease_id,
-                payload.validated_data["labels"],
-                payload.validated_data["time_spent"],
-                annotator=request.user,
-                visible_projects=projects_for_user(request.user),
-            )
-        except services.QueueError as error:
-            return error_response(error)
+        # The lease is looked up, scoped to the user's projects (404 outside) and locked at once.
+        annotation = services.submit_annotation(
+            lease_id,
+            payload.validated_data["labels"],
+            payload.validated_data["time_spent"],
+            annotator=request.user,
+            visible_projects=projects_for_user(request.user),
+        )
         return Response(
             {
                 "annotation": {
@@ -131,30 +118,21 @@ class SubmitView(LeaseScopedView):
 class SkipView(LeaseScopedView):
     @extend_schema(request=None, responses={200: dict, 400: dict})
     def post(self, request, lease_id: int):
-        try:
-            lease = services.skip(self.get_lease(lease_id), request.user)
-        except services.QueueError as error:
-            return error_response(error)
+        lease = services.skip(self.get_lease(lease_id), request.user)
         return Response({"lease": lease.pk, "released": lease.release_reason})
 
 
 class ReleaseView(LeaseScopedView):
     @extend_schema(request=None, responses={200: dict, 400: dict})
     def post(self, request, lease_id: int):
-        try:
-            lease = services.release_lease(self.get_lease(lease_id), request.user)
-        except services.QueueError as error:
-            return error_response(error)
+        lease = services.release_lease(self.get_lease(lease_id), request.user)
         return Response({"lease": lease.pk, "released": lease.release_reason})
 
 
 class RenewView(LeaseScopedView):
     @extend_schema(request=None, responses={200: dict, 400: dict})
     def post(self, request, lease_id: int):
-        try:
-            lease = services.renew_lease(self.get_lease(lease_id), request.user)
-        except services.QueueError as error:
-            return error_response(error)
+        lease = services.renew_lease(self.get_lease(lease_id), request.user)
         return Response({"lease": {"id": lease.pk, "expires_at": lease.expires_at}})
 
 
@@ -168,10 +146,7 @@ class FlagView(LeaseScopedView):
         lease = self.get_lease(lease_id)
         payload = FlagSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        try:
-            item_flag = services.flag(lease, request.user, payload.validated_data["comment"])
-        except services.QueueError as error:
-            return error_response(error)
+        item_flag = services.flag(lease, request.user, payload.validated_data["comment"])
         return Response(
             {"flag": {"id": item_flag.pk, "item": item_flag.item_id}}, status=status.HTTP_201_CREATED
         )
@@ -197,10 +172,7 @@ class UndoView(ProjectScopedView):
     @extend_schema(request=None, responses={200: dict, 400: dict})
     def post(self, request, project_id: int):
         project = self.get_project(project_id)
-        try:
-            annotation, lease = services.undo_last_submit(request.user, project)
-        except services.QueueError as error:
-            return error_response(error)
+        annotation, lease = services.undo_last_submit(request.user, project)
         body = lease_payload(lease)
         body["retracted"] = {"id": annotation.pk, "labels": annotation.labels}
         return Response(body)
@@ -240,13 +212,6 @@ class FillQueueView(ProjectScopedView):
         payload.is_valid(raise_exception=True)
         pairs = payload.validated_data.get("items")
         if pairs:
-            unknown = set(dict(pairs)) - set(
-                project.items.filter(pk__in=[p[0] for p in pairs]).values_list("pk", flat=True)
-            )
-            if unknown:
-                return Response(
-                    {"items": [f"Item {min(unknown)} is not in project {project.pk}."]}, status=400
-                )
             changed = services.reprioritise(project, pairs, created_by=request.user)
             return Response({"reprioritised": changed, "queue": selectors.queue_counts(project)})
         added = services.fill_queue(project, payload.validated_data["count"], created_by=request.user)

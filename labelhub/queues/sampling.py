@@ -1,10 +1,19 @@
-"""Class balance: how far the labelled set is from the project's target distribution."""
+"""Class balance: how far the labelled set is from the project's target distribution.
+
+The labelled set is counted by resolved label (:func:`annotators.qa.resolved.resolved_label_counts`:
+one count per item per class, the consensus label when QA wrote one), as snapshots and rounds see
+it — not per annotation, so overlap copies do not count a class twice.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
-from labelhub.projects.models import Annotation, Project
+from annotators.qa.resolved import resolved_label_counts
+from labelhub.projects.labels import LabelSchema
+from labelhub.projects.models import Project
+from labelhub.projects.selectors import label_schema
 
 
 def target_distribution(project: Project, class_names: list[str]) -> dict[str, float] | None:
@@ -26,27 +35,35 @@ def target_distribution(project: Project, class_names: list[str]) -> dict[str, f
     return {name: w / total for name, w in weights.items()}
 
 
-def current_label_counts(project: Project) -> Counter[str]:
-    """Labels given so far per class (non-retracted annotations; one count per label per annotation)."""
-    counts: Counter[str] = Counter()
-    rows = Annotation.objects.filter(item__project=project, retracted_at__isnull=True).values_list(
-        "labels", flat=True
-    )
-    for labels in rows.iterator(chunk_size=5000):
-        counts.update(labels or [])
-    return counts
+def _schema(project: Project, schema: LabelSchema | Sequence[str] | None) -> LabelSchema:
+    """The project's schema; a plain list of class names (the older calling form) names the
+    classes to weigh, in that order."""
+    if schema is None:
+        return label_schema(project)
+    if isinstance(schema, LabelSchema):
+        return schema
+    return LabelSchema.build(project.name, ((name, "") for name in schema), multi_label=project.multi_label)
 
 
-def class_deficit(project: Project, class_names: list[str]) -> dict[str, float] | None:
+def class_deficit(
+    project: Project,
+    schema: LabelSchema | Sequence[str] | None = None,
+    *,
+    counts: Counter[str] | None = None,
+) -> dict[str, float] | None:
     """Per class, how much the labelled share falls short of the target share (>= 0, sums to 1).
 
     A sampler multiplies an item's chance of belonging to each class by this to favour
-    under-represented classes. None when the project sets no target.
+    under-represented classes. None when the project sets no target. The labelled share is by
+    resolved label (``counts`` when the caller already read them).
     """
+    schema = _schema(project, schema)
+    class_names = list(schema.class_names)
     target = target_distribution(project, class_names)
     if target is None:
         return None
-    counts = current_label_counts(project)
+    if counts is None:
+        counts = resolved_label_counts(project, schema)
     total = sum(counts[name] for name in class_names)
     if total == 0:
         return target
@@ -105,12 +122,14 @@ def balance_scores(items, class_names: list[str], deficit: dict[str, float]) -> 
 
 
 def balance_report(project: Project) -> dict:
-    """Target vs actual share per class, for the admin and ``GET /api/projects/<id>/balance/``."""
-    class_names = list(project.classes.values_list("name", flat=True))
+    """Target vs actual share per class (by resolved label), for the admin and
+    ``GET /api/projects/<id>/balance/``; ``labelled`` is the sum of the per-class counts."""
+    schema = label_schema(project)
+    class_names = list(schema.class_names)
     target = target_distribution(project, class_names)
-    counts = current_label_counts(project)
+    counts = resolved_label_counts(project, schema)
     total = sum(counts[name] for name in class_names)
-    deficit = class_deficit(project, class_names)
+    deficit = class_deficit(project, schema, counts=counts)
     return {
         "target_set": target is not None,
         "labelled": total,

@@ -1,15 +1,74 @@
-"""Reads of the queues: progress figures for the labeling page, the home page and the admin."""
+"""Reads of the queues: what an annotator may be served, and progress figures for the labeling
+page, the home page and the admin."""
 
 from __future__ import annotations
 
 from datetime import datetime, time
 
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from labelhub.projects.models import Annotation, Item, Project
 from labelhub.projects.selectors import correlated_count
 from labelhub.queues.models import HAS_FREE_SLOT, Lease, QueueEntry
+
+
+def servable_entries(annotator, project: Project) -> QuerySet[QueueEntry]:
+    """Open entries with a free slot that this annotator has not labelled, does not hold, and did
+    not skip or flag — in serving order.
+
+    The one definition of "servable"; :func:`servable_entries_sql` is the same rows in SQL for
+    PostgreSQL's one-statement lease, and must change with it.
+    """
+    mine_blocking = Lease.objects.filter(
+        entry=OuterRef("pk"), annotator=annotator, completed_at__isnull=True
+    ).filter(
+        Q(released_at__isnull=True)
+        | Q(release_reason__in=[Lease.ReleaseReason.SKIPPED, Lease.ReleaseReason.FLAGGED])
+    )
+    labelled_by_me = Annotation.objects.filter(
+        item=OuterRef("item_id"), annotator=annotator, retracted_at__isnull=True
+    )
+    return (
+        QueueEntry.objects.filter(project=project, is_open=True)
+        .filter(HAS_FREE_SLOT)
+        .filter(~Exists(mine_blocking), ~Exists(labelled_by_me))
+        .order_by("-priority", "id")
+    )
+
+
+def servable_entries_sql(annotator, project: Project, count: int, taken_items: set[int]) -> tuple[str, dict]:
+    """:func:`servable_entries` as one PostgreSQL ``SELECT e.id`` (the first ``count``, leaving
+    out ``taken_items``), and its named parameters.
+
+    The lease statement wraps it (``FOR UPDATE … SKIP LOCKED``, then the updates) instead of
+    building three ORM queries per "next".
+    """
+    entries, leases = QueueEntry._meta.db_table, Lease._meta.db_table
+    annotations = Annotation._meta.db_table
+    sql = f"""
+            SELECT e.id FROM {entries} e
+            WHERE e.project_id = %(project)s AND e.is_open
+              AND e.completed_annotations < e.required_annotations - e.leased_count
+              AND NOT (e.item_id = ANY(%(taken)s))
+              AND NOT EXISTS (
+                  SELECT 1 FROM {leases} l
+                  WHERE l.entry_id = e.id AND l.annotator_id = %(annotator)s AND l.completed_at IS NULL
+                    AND (l.released_at IS NULL OR l.release_reason IN (%(skipped)s, %(flagged)s)))
+              AND NOT EXISTS (
+                  SELECT 1 FROM {annotations} a
+                  WHERE a.item_id = e.item_id AND a.annotator_id = %(annotator)s AND a.retracted_at IS NULL)
+            ORDER BY e.priority DESC, e.id
+            LIMIT %(count)s"""  # noqa: S608 - table names from the models' metadata; every value is a parameter
+    params = {
+        "project": project.pk,
+        "annotator": annotator.pk,
+        "taken": sorted(taken_items),
+        "skipped": Lease.ReleaseReason.SKIPPED,
+        "flagged": Lease.ReleaseReason.FLAGGED,
+        "count": count,
+    }
+    return sql, params
 
 
 def start_of_today() -> datetime:

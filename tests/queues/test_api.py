@@ -13,6 +13,7 @@ from labelhub.guidelines.models import GuidelineVersion
 from labelhub.projects.models import Annotation, ProjectMembership
 from labelhub.queues import services
 from labelhub.queues.models import Lease, QueueEntry
+from labelhub.queues.services import filling
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +59,17 @@ def test_next_count_out_of_range_names_the_field(setup):
     project, _, _, client = setup
     response = client.post(next_url(project, 50))
     assert response.status_code == 400
-    assert "count must be between 1 and 10, got 50" in response.json()["count"][0]
+    body = response.json()
+    assert body["field"] == "count" and body["code"] == "invalid"
+    assert "count must be between 1 and 10, got 50" in body["detail"]
+
+
+def test_next_count_that_is_not_a_number_names_the_field(setup):
+    project, _, _, client = setup
+    response = client.post(f"/api/projects/{project.pk}/queue/next/?count=many")
+    assert response.status_code == 400
+    assert response.json()["field"] == "count"
+    assert "count must be an integer, got 'many'" in response.json()["detail"]
 
 
 def test_next_answers_204_when_nothing_is_left(setup):
@@ -91,12 +102,16 @@ def test_next_is_409_with_the_version_while_acknowledgement_is_pending(setup):
     )
     response = client.post(next_url(project))
     assert response.status_code == 409
-    assert response.json() == {
+    body = response.json()
+    assert body == {
         "code": "guideline_ack_required",
-        "detail": response.json()["detail"],
+        "detail": body["detail"],
+        "field": None,
+        "errors": [{"field": None, "code": "guideline_ack_required", "detail": body["detail"]}],
         "version": {"id": version.pk, "number": 3, "change_summary": "Huskies are dogs."},
         "acknowledge_url": f"/api/guidelines/{version.pk}/acknowledge/",
     }
+    assert "v3" in body["detail"]
 
 
 def test_next_is_403_for_a_paused_member(setup):
@@ -105,6 +120,7 @@ def test_next_is_403_for_a_paused_member(setup):
     response = client.post(next_url(project))
     assert response.status_code == 403
     assert response.json()["code"] == "annotator_paused"
+    assert "paused on this project" in response.json()["detail"]
 
 
 def test_outsider_gets_404(setup, outsider):
@@ -121,6 +137,12 @@ def test_submit_to_a_lease_outside_ones_projects_is_404_and_changes_nothing(setu
     stranger.force_authenticate(outsider)
     response = stranger.post(f"/api/leases/{lease_id}/submit/", {"labels": ["cat"]}, format="json")
     assert response.status_code == 404
+    # Exactly what an unknown URL answers: nothing says the lease exists elsewhere.
+    assert (
+        response.json()
+        == stranger.post("/api/leases/999999999/submit/", {"labels": ["cat"]}, format="json").json()
+    )
+    assert response.json()["detail"] == "Not found."
     assert not Annotation.objects.exists()
     assert Lease.objects.get(pk=lease_id).completed_at is None
 
@@ -143,7 +165,8 @@ def test_submit_label_not_in_schema_is_400_naming_the_value(setup):
     assert response.status_code == 400
     body = response.json()
     assert body["field"] == "labels" and body["code"] == "unknown_label"
-    assert "'horse' is not in the schema" in body["labels"][0]
+    assert "'horse' is not in the schema" in body["detail"]
+    assert body["errors"] == [{"field": "labels", "code": "unknown_label", "detail": body["detail"]}]
 
 
 def test_submit_two_labels_on_single_label_is_400(setup):
@@ -152,6 +175,7 @@ def test_submit_two_labels_on_single_label_is_400(setup):
     response = client.post(f"/api/leases/{lease_id}/submit/", {"labels": ["cat", "dog"]}, format="json")
     assert response.status_code == 400
     assert "exactly one label, got 2" in response.json()["detail"]
+    assert response.json()["code"] == "wrong_label_count"
 
 
 def test_submit_on_expired_lease_is_400(setup):
@@ -172,7 +196,7 @@ def test_submit_on_someone_elses_lease_is_400(setup):
     response = other.post(f"/api/leases/{lease_id}/submit/", {"labels": ["cat"]}, format="json")
     assert response.status_code == 400
     assert response.json()["detail"] == f"Lease {lease_id} belongs to another annotator."
-    assert response.json()["code"] == "not_yours" and "lease" in response.json()
+    assert response.json()["code"] == "not_yours" and response.json()["field"] == "lease"
 
 
 def test_submit_with_labels_missing_names_the_field(setup):
@@ -180,7 +204,7 @@ def test_submit_with_labels_missing_names_the_field(setup):
     lease_id = client.post(next_url(project)).json()["lease"]["id"]
     response = client.post(f"/api/leases/{lease_id}/submit/", {"time_spent": 1}, format="json")
     assert response.status_code == 400
-    assert "labels" in response.json()
+    assert response.json()["field"] == "labels" and response.json()["code"] == "required"
 
 
 def test_skip_release_and_flag(setup):
@@ -195,7 +219,9 @@ def test_skip_release_and_flag(setup):
         "released",
         "skipped",
     ]
-    assert client.post(f"/api/leases/{leases[0]}/skip/").status_code == 400
+    again = client.post(f"/api/leases/{leases[0]}/skip/")
+    assert again.status_code == 400
+    assert again.json()["field"] == "lease" and again.json()["code"] == "lease_skipped"
 
 
 def test_release_many_frees_unused_prefetched_leases(setup):
@@ -214,7 +240,8 @@ def test_undo_returns_the_item_with_the_retracted_labels(setup):
     client.post(f"/api/leases/{lease_id}/submit/", {"labels": ["wolf"]}, format="json")
     body = client.post(f"/api/projects/{project.pk}/queue/undo/").json()
     assert body["item"]["id"] == items[0].pk and body["retracted"]["labels"] == ["wolf"]
-    assert client.post(f"/api/projects/{project.pk}/queue/undo/").status_code == 400
+    nothing = client.post(f"/api/projects/{project.pk}/queue/undo/")
+    assert nothing.status_code == 400 and nothing.json()["code"] == "nothing_to_undo"
 
 
 def test_fill_is_for_managers_and_announces(setup, monkeypatch, django_capture_on_commit_callbacks):
@@ -226,7 +253,7 @@ def test_fill_is_for_managers_and_announces(setup, monkeypatch, django_capture_o
     manager = APIClient()
     manager.force_authenticate(factories.make_member(project, "manager"))
     sent = []
-    monkeypatch.setattr(services, "announce_queue_update", lambda pid, **details: sent.append((pid, details)))
+    monkeypatch.setattr(filling, "announce_queue_update", lambda pid, **details: sent.append((pid, details)))
     with django_capture_on_commit_callbacks(execute=True):
         response = manager.post(f"/api/projects/{project.pk}/queue/fill/", {"count": 5}, format="json")
     assert response.json()["added"] == 5
@@ -246,7 +273,8 @@ def test_fill_reprioritises_given_items(setup, django_capture_on_commit_callback
     assert response.json()["reprioritised"] == 1
     assert QueueEntry.objects.order_by("-priority").first().item_id == items[4].pk
     bad = manager.post(f"/api/projects/{project.pk}/queue/fill/", {"items": [{"id": 10**9}]}, format="json")
-    assert bad.status_code == 400 and f"Item {10**9} is not in project" in bad.json()["items"][0]
+    assert bad.status_code == 400 and bad.json()["field"] == "items"
+    assert f"Item {10**9} is not in project" in bad.json()["detail"]
 
 
 def test_balance_reports_target_and_actual_share(setup):

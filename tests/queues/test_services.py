@@ -9,11 +9,14 @@ import pytest
 from django.utils import timezone
 
 from annotators.qa.models import GoldItem
+from labelhub.guidelines.errors import GuidelineAckRequired
 from labelhub.guidelines.models import GuidelineAcknowledgement, GuidelineVersion
+from labelhub.projects.labels import InvalidLabels
 from labelhub.projects.models import Annotation, ProjectMembership
 from labelhub.projects.signals import annotation_submitted
 from labelhub.queues import services
 from labelhub.queues.models import ItemFlag, Lease, QueueEntry
+from labelhub.queues.services import expiry
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -121,7 +124,7 @@ def test_expire_leases_announces_the_expired_lease_ids(
     queue(quiet_project, factories.make_items(quiet_project, 1))
     lease = services.lease_next_item(user, quiet_project)
     sent = []
-    monkeypatch.setattr(services, "announce_queue_update", lambda pid, **details: sent.append((pid, details)))
+    monkeypatch.setattr(expiry, "announce_queue_update", lambda pid, **details: sent.append((pid, details)))
     with django_capture_on_commit_callbacks(execute=True):
         expired = services.expire_leases(
             now=timezone.now() + timedelta(minutes=quiet_project.lease_minutes + 1)
@@ -170,29 +173,33 @@ def test_submit_stores_the_annotation_and_closes_the_entry(quiet_project, django
 
 
 @pytest.mark.parametrize(
-    ("labels", "message"),
+    ("labels", "code", "message"),
     [
-        (["horse"], "Label 'horse' is not in the schema"),
-        (["cat", "dog"], "single-label: give exactly one label, got 2"),
-        ([], "single-label: give exactly one label, got 0"),
+        (["horse"], "unknown_label", "Label 'horse' is not in the schema"),
+        (["cat", "dog"], "wrong_label_count", "single-label: give exactly one label, got 2"),
+        ([], "wrong_label_count", "at least one label"),
+        (["cat", "cat"], "duplicate_label", "lists the class 'cat' twice"),
+        ("cat", "invalid_label", "must be a list of class names"),
     ],
 )
-def test_submit_refuses_labels_outside_the_schema_or_count(quiet_project, labels, message):
+def test_submit_refuses_labels_outside_the_schema_or_count(quiet_project, labels, code, message):
     user = factories.make_member(quiet_project)
     queue(quiet_project, factories.make_items(quiet_project, 1))
     lease = services.lease_next_item(user, quiet_project)
-    with pytest.raises(services.QueueError, match=message) as caught:
+    with pytest.raises(InvalidLabels, match=message) as caught:
         services.submit_annotation(lease, labels)
-    assert caught.value.field == "labels"
+    assert (caught.value.field, caught.value.code) == ("labels", code)
     assert not Annotation.objects.exists()
+    lease.refresh_from_db()
+    assert lease.is_live  # refused labels leave the lease as it was
 
 
 def test_multi_label_project_accepts_several_labels():
     project = factories.make_project(multi_label=True, gold_rate=0, overlap_fraction=0)
     user = factories.make_member(project)
     queue(project, factories.make_items(project, 1))
-    annotation = services.submit_annotation(services.lease_next_item(user, project), ["cat", "wolf"])
-    assert annotation.labels == ["cat", "wolf"]
+    annotation = services.submit_annotation(services.lease_next_item(user, project), ["wolf", "cat"])
+    assert annotation.labels == ["cat", "wolf"]  # stored in schema order
 
 
 def test_submit_refuses_an_expired_lease(quiet_project):
@@ -279,7 +286,7 @@ def test_pending_guideline_acknowledgement_blocks_serving(quiet_project):
     version = GuidelineVersion.objects.create(
         project=quiet_project, number=2, status="published", change_summary="wolves vs huskies"
     )
-    with pytest.raises(services.GuidelineAckRequired) as caught:
+    with pytest.raises(GuidelineAckRequired) as caught:
         services.lease_next_item(user, quiet_project)
     assert caught.value.version == version
     GuidelineAcknowledgement.objects.create(version=version, user=user)

@@ -1,0 +1,261 @@
+"""The annotation flow on a lease: submit, skip, flag, release, renew, and undo of the last submit.
+
+A lease is live until it is completed, released, skipped, flagged or expired — exactly once; each
+of these re-reads and locks it first (:func:`_locked_live_lease`). Labels are checked by the one
+label rule, :func:`labelhub.projects.labels.clean_labels`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Case, Exists, F, OuterRef, Value, When
+from django.utils import timezone
+
+from annotators.qa.models import GoldItem
+from labelhub.guidelines.selectors import current_version, current_version_id
+from labelhub.projects.labels import clean_labels
+from labelhub.projects.models import Annotation, Project
+from labelhub.projects.selectors import label_schema
+from labelhub.projects.signals import annotation_retracted
+from labelhub.queues import reactions
+from labelhub.queues.models import ItemFlag, Lease, QueueEntry
+from labelhub.queues.services.errors import LeaseNotVisible, QueueError
+
+
+def _locked_live_lease(
+    lease: Lease | int,
+    annotator,
+    *,
+    allow_expired: bool = False,
+    visible_projects=None,
+    for_submit: bool = False,
+) -> Lease:
+    """Re-read and lock the lease; refuse (400, naming the lease) anything not live and ours.
+
+    ``visible_projects`` (a project queryset) answers 404 for a lease outside them, in the same
+    query. ``for_submit`` also reads, in that query, what the annotation records: the project's
+    current guideline version (``current_version_id``) and whether the item is gold (``is_gold``).
+    """
+    lease_id = lease if isinstance(lease, int) else lease.pk
+    rows = Lease.objects.select_for_update(of=("self",)).select_related(
+        "entry", "entry__item", "entry__project"
+    )
+    if visible_projects is not None:
+        rows = rows.filter(entry__project__in=visible_projects)
+    if for_submit:
+        rows = rows.annotate(
+            current_version_id=current_version_id("entry__project_id"),
+            is_gold=Exists(GoldItem.objects.filter(item_id=OuterRef("entry__item_id"))),
+        )
+    locked = rows.filter(pk=lease_id).first()
+    if locked is None:
+        if visible_projects is not None:
+            raise LeaseNotVisible()
+        raise QueueError(f"Lease {lease_id} does not exist.", field="lease", code="not_found")
+    if locked.annotator_id != annotator.pk:
+        raise QueueError(f"Lease {lease_id} belongs to another annotator.", field="lease", code="not_yours")
+    if locked.completed_at is not None:
+        raise QueueError(f"Lease {lease_id} was already submitted.", field="lease", code="completed")
+    if locked.released_at is not None:
+        reason = locked.get_release_reason_display().lower() or "released"
+        raise QueueError(
+            f"Lease {lease_id} has ended ({reason}).", field="lease", code=f"lease_{locked.release_reason}"
+        )
+    if not allow_expired and locked.expires_at <= timezone.now():
+        raise QueueError(
+            f"Lease {lease_id} expired at {locked.expires_at:%H:%M:%S} UTC; ask for the next item again.",
+            field="lease",
+            code="lease_expired",
+        )
+    return locked
+
+
+def _end_lease(lease: Lease, reason: str, now: datetime) -> None:
+    lease.released_at = now
+    lease.release_reason = reason
+    lease.save(update_fields=["released_at", "release_reason"])
+    QueueEntry.objects.filter(pk=lease.entry_id).update(leased_count=F("leased_count") - 1)
+
+
+def submit_annotation(
+    lease: Lease | int,
+    labels: Sequence[str],
+    time_spent: float = 0,
+    *,
+    annotator=None,
+    visible_projects=None,
+) -> Annotation:
+    """Store the annotator's labels for a leased item and complete the lease.
+
+    ``labels`` pass :func:`~labelhub.projects.labels.clean_labels` (stored in schema order;
+    :class:`~labelhub.projects.labels.InvalidLabels` names what is wrong). ``annotator`` defaults to the lease holder (pass the requesting user from views: a lease of
+    someone else is refused; ``visible_projects`` makes a lease outside them a 404). The entry
+    closes once it has all its annotations; QA and active learning hear about it through
+    ``annotation_submitted``, delivered from the outbox row written here
+    (:mod:`labelhub.queues.reactions`).
+    """
+    if annotator is None:
+        annotator = lease.annotator if isinstance(lease, Lease) else Lease.objects.get(pk=lease).annotator
+    try:
+        time_spent = float(time_spent or 0)
+    except (TypeError, ValueError):
+        raise QueueError(
+            f"time_spent must be a number of seconds, got {time_spent!r}.", field="time_spent"
+        ) from None
+    if time_spent < 0:
+        raise QueueError("time_spent cannot be negative.", field="time_spent")
+    with transaction.atomic():
+        locked = _locked_live_lease(lease, annotator, visible_projects=visible_projects, for_submit=True)
+        entry = locked.entry
+        clean = clean_labels(label_schema(entry.project), labels)
+        annotation = Annotation.objects.create(
+            item=entry.item,
+            annotator=annotator,
+            labels=clean,
+            time_spent=time_spent,
+            source=Annotation.Source.HUMAN,
+            guideline_version_id=locked.current_version_id,
+            lease=locked,
+            suggestion_shown=entry.item.suggestion,
+            was_gold_check=locked.is_gold,
+        )
+        locked.completed_at = timezone.now()
+        locked.save(update_fields=["completed_at"])
+        # One statement: the slot turns into a completed annotation, and the entry closes once
+        # it has all it asked for.
+        QueueEntry.objects.filter(pk=entry.pk).update(
+            leased_count=F("leased_count") - 1,
+            completed_annotations=F("completed_annotations") + 1,
+            is_open=Case(
+                When(completed_annotations__gte=F("required_annotations") - 1, then=Value(False)),
+                default=F("is_open"),
+            ),
+        )
+        reactions.record(annotation)
+    return annotation
+
+
+def release_lease(lease: Lease | int, annotator, *, reason: str = Lease.ReleaseReason.RELEASED) -> Lease:
+    """Give an unused lease back (prefetched items on leaving the page); the entry is served again.
+
+    Releasing an already-expired lease is accepted: the page only tidies up.
+    """
+    with transaction.atomic():
+        locked = _locked_live_lease(lease, annotator, allow_expired=True)
+        _end_lease(locked, reason, timezone.now())
+    return locked
+
+
+def release_leases(lease_ids: Iterable[int], annotator) -> int:
+    """Release several of the annotator's live leases at once (ids that are not live are ignored)."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = list(
+            Lease.objects.select_for_update()
+            .filter(
+                pk__in=list(lease_ids),
+                annotator=annotator,
+                released_at__isnull=True,
+                completed_at__isnull=True,
+            )
+            .order_by("entry_id")
+        )
+        for lease in locked:
+            _end_lease(lease, Lease.ReleaseReason.RELEASED, now)
+    return len(locked)
+
+
+def skip(lease: Lease | int, annotator) -> Lease:
+    """The annotator passes on the item: it goes back to the queue for others, never to them."""
+    return release_lease(lease, annotator, reason=Lease.ReleaseReason.SKIPPED)
+
+
+def flag(lease: Lease | int, annotator, comment: str = "") -> ItemFlag:
+    """Flag the leased item as ambiguous (for the guideline owners) and release the lease."""
+    comment = (comment or "").strip()
+    if len(comment) > 5000:
+        raise QueueError("comment is longer than 5000 characters.", field="comment")
+    with transaction.atomic():
+        locked = _locked_live_lease(lease, annotator, allow_expired=True)
+        _end_lease(locked, Lease.ReleaseReason.FLAGGED, timezone.now())
+        item_flag = ItemFlag.objects.create(
+            item=locked.entry.item,
+            annotator=annotator,
+            comment=comment,
+            guideline_version=current_version(locked.entry.project),
+        )
+    return item_flag
+
+
+def renew_lease(lease: Lease | int, annotator) -> Lease:
+    """Extend a live, unexpired lease by the project's lease length (the page does it on activity)."""
+    with transaction.atomic():
+        locked = _locked_live_lease(lease, annotator)
+        locked.expires_at = timezone.now() + timedelta(minutes=locked.entry.project.lease_minutes)
+        locked.save(update_fields=["expires_at"])
+    return locked
+
+
+def undo_last_submit(annotator, project: Project) -> tuple[Annotation, Lease]:
+    """Retract the annotator's latest annotation in the project and lease the item back to them.
+
+    The row stays (``retracted_at`` set) so nothing submitted is lost; the item's entry counts one
+    annotation fewer, is re-opened when it had closed, and the annotator gets a fresh lease on it so
+    the page can show it again with the old labels.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        annotation = (
+            Annotation.objects.select_for_update(of=("self",))
+            .select_related("lease__entry")
+            .filter(item__project=project, annotator=annotator, retracted_at__isnull=True, source="human")
+            .order_by("-created_at", "-pk")
+            .first()
+        )
+        if annotation is None:
+            raise QueueError(
+                "Nothing to undo: you have no submitted annotation in this project.", code="nothing_to_undo"
+            )
+        annotation.retracted_at = now
+        annotation.save(update_fields=["retracted_at"])
+        counted = reactions.withdraw(annotation)
+        entry = _reopen_entry_for(annotation, project)
+        lease = Lease.objects.create(
+            entry=entry, annotator=annotator, expires_at=now + timedelta(minutes=project.lease_minutes)
+        )
+        transaction.on_commit(
+            lambda: annotation_retracted.send(
+                Annotation, annotation=annotation, project=project, counted=counted
+            )
+        )
+    return annotation, lease
+
+
+def _reopen_entry_for(annotation: Annotation, project: Project) -> QueueEntry:
+    """The open entry of the annotation's item with one slot taken by the returning annotator."""
+    original = annotation.lease.entry if annotation.lease_id else None
+    open_entry = (
+        QueueEntry.objects.select_for_update()
+        .filter(project=project, item_id=annotation.item_id, is_open=True)
+        .first()
+    )
+    if original is not None:
+        QueueEntry.objects.filter(pk=original.pk).update(completed_annotations=F("completed_annotations") - 1)
+        if open_entry is None or open_entry.pk == original.pk:
+            QueueEntry.objects.filter(pk=original.pk).update(is_open=True, leased_count=F("leased_count") + 1)
+            original.refresh_from_db()
+            return original
+        # The item was queued again meanwhile: the old entry stays closed (its count corrected).
+        QueueEntry.objects.filter(pk=original.pk).update(required_annotations=F("required_annotations") - 1)
+    if open_entry is not None:
+        QueueEntry.objects.filter(pk=open_entry.pk).update(
+            required_annotations=F("required_annotations") + 1, leased_count=F("leased_count") + 1
+        )
+        open_entry.refresh_from_db()
+        return open_entry
+    return QueueEntry.objects.create(
+        project=project, item_id=annotation.item_id, reason=QueueEntry.Reason.REQUEUE, leased_count=1
+    )

@@ -18,8 +18,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from labelhub.errors import DomainError
 from labelhub.guidelines import selectors, services
 from labelhub.guidelines.diff import diff_versions
+from labelhub.guidelines.errors import page_message
 from labelhub.guidelines.models import (
     ClassDefinition,
     GuidelineAcknowledgement,
@@ -200,8 +202,8 @@ class GuidelineVersionAdmin(admin.ModelAdmin):
     def _publish(self, request: HttpRequest, obj: GuidelineVersion) -> GuidelineVersion | None:
         try:
             published = services.publish_version(obj, request.user)
-        except services.GuidelineError as error:
-            self.message_user(request, f"Not published — {error.field}: {error.message}", messages.ERROR)
+        except DomainError as error:
+            self.message_user(request, f"Not published — {page_message(error)}", messages.ERROR)
             return None
         self.message_user(
             request,

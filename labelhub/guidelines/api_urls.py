@@ -1,4 +1,8 @@
-"""API routes of guidelines (mounted under /api/)."""
+"""API routes of guidelines (mounted under /api/).
+
+The impact route and the guideline-questions routes are joined in :mod:`labelhub.urls`: they show
+or change queue flags, a layer above this app, so the root URLconf wires them in.
+"""
 
 from django.urls import path
 
@@ -14,19 +18,6 @@ urlpatterns = [
         "projects/<int:project_id>/guidelines/current/",
         api.CurrentVersionView.as_view(),
         name="api-guideline-current",
-    ),
-    path(
-        "projects/<int:project_id>/guidelines/impact/", api.ImpactView.as_view(), name="api-guideline-impact"
-    ),
-    path(
-        "projects/<int:project_id>/guideline-questions/",
-        api.QuestionsView.as_view(),
-        name="api-guideline-questions",
-    ),
-    path(
-        "projects/<int:project_id>/guideline-questions/answer/",
-        api.AnswerQuestionsView.as_view(),
-        name="api-guideline-questions-answer",
     ),
     path("guidelines/preview/", api.PreviewView.as_view(), name="api-guideline-preview"),
     path("guidelines/<int:pk>/", api.VersionDetailView.as_view(), name="api-guideline-version"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from labelhub.errors import Conflict, DomainError
+from labelhub.errors import NON_FIELD, Conflict, DomainError
 
 
 class GuidelineError(DomainError):
@@ -28,3 +28,8 @@ class GuidelineAckRequired(Conflict):
             acknowledge_url=reverse("api-guideline-acknowledge", args=[version.pk]),
         )
         self.version = version
+
+
+def page_message(error: DomainError) -> str:
+    """How an HTML page or the admin shows ``error``: the field it is about, then what to do."""
+    return f"{error.field}: {error.message}" if error.field and error.field != NON_FIELD else error.message

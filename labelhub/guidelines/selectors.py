@@ -1,13 +1,20 @@
 """Reads of guidelines: the current version and the acknowledgement gate the annotation flow
-depends on, plus version history, class sections, questions and impact for pages and the API."""
+depends on, plus version history, class sections and impact for pages and the API.
+
+Annotators' questions are queue flags, a layer above this app: they are read in
+:mod:`labelhub.queues.questions`, which hands their counts to :func:`guideline_impact`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Subquery
 
+from annotators.qa.agreement import agreement_by_guideline_version
+from labelhub.guidelines.errors import GuidelineError
 from labelhub.guidelines.models import (
     ClassDefinition,
     GuidelineAcknowledgement,
@@ -65,22 +72,24 @@ def pending_acknowledgement(user, project) -> GuidelineVersion | None:
     return version
 
 
-def acknowledgement_required_body(version: GuidelineVersion) -> dict[str, Any]:
-    """The JSON body of the queue's HTTP 409 while ``version`` awaits the annotator's acknowledgement."""
-    return {
-        "code": "guideline_ack_required",
-        "detail": f"Guideline v{version.number} was published; read its change summary and acknowledge it.",
-        "version": {"id": version.pk, "number": version.number, "change_summary": version.change_summary},
-        "acknowledge_url": f"/api/guidelines/{version.pk}/acknowledge/",
-    }
-
-
 def versions_visible_to(user, project: Project | int) -> QuerySet[GuidelineVersion]:
     """Versions of a project a member may read: managers (and staff) also see drafts."""
     versions = GuidelineVersion.objects.filter(project=project).select_related("published_by", "created_by")
     if not is_manager(user, project):
         versions = versions.filter(status=GuidelineVersion.Status.PUBLISHED)
     return versions.order_by("-number", "-created_at")
+
+
+def project_version(project: Project, version_id: int | None, *, field: str = "version") -> GuidelineVersion:
+    """The version ``version_id`` of ``project``; a :class:`GuidelineError` on ``field`` otherwise."""
+    version = GuidelineVersion.objects.filter(project=project, pk=version_id or 0).first()
+    if version is None:
+        raise GuidelineError(
+            f"Version {version_id} is not in this project." if version_id else "Choose a version.",
+            field=field,
+            code="not_in_project" if version_id else "required",
+        )
+    return version
 
 
 def published_versions(project: Project | int) -> QuerySet[GuidelineVersion]:
@@ -125,24 +134,6 @@ def class_sections(version: GuidelineVersion) -> list[ClassSection]:
     return sorted(sections.values(), key=lambda s: (s.label_class.order, s.label_class.pk))
 
 
-def questions_for(project: Project | int, *, answered: bool | None = None):
-    """Items flagged as ambiguous in a project, newest first; ``answered`` filters either way."""
-    from labelhub.queues.models import ItemFlag
-
-    flags = ItemFlag.objects.filter(item__project=project).select_related(
-        "item", "annotator", "answered_in", "answered_by", "guideline_version"
-    )
-    if answered is not None:
-        flags = flags.filter(answered_at__isnull=not answered)
-    return flags.order_by("-created_at", "-pk")
-
-
-def open_question_count(project: Project | int) -> int:
-    from labelhub.queues.models import ItemFlag
-
-    return ItemFlag.objects.filter(item__project=project, answered_at__isnull=True).count()
-
-
 @dataclass
 class VersionImpact:
     """What happened under one guideline version. ``version`` None: annotations made before any."""
@@ -174,23 +165,22 @@ class GuidelineImpact:
 
 
 def _agreement_by_version(project: Project) -> dict | None:
-    """The QA app's agreement per guideline version, or None while that part is not installed."""
-    try:
-        from annotators.qa.agreement import agreement_by_guideline_version
-    except ImportError:
-        return None
+    """The QA app's agreement per guideline version: the one place impact asks for it."""
     return agreement_by_guideline_version(project)
 
 
-def guideline_impact(project: Project) -> GuidelineImpact:
+def guideline_impact(
+    project: Project, *, questions_answered: Mapping[int, int] | None = None
+) -> GuidelineImpact:
     """Per published version (oldest first): annotations and annotators under it, questions it
     answered, and agreement under the version before it vs under it.
 
     "Before" for v1 is the annotations made with no guideline at all. Retracted annotations do not
-    count. Agreement comes from the QA app; it is never computed here.
+    count. Agreement comes from the QA app; it is never computed here. ``questions_answered``
+    (``{version id: count}``) comes from the questions feature above this layer
+    (:func:`labelhub.queues.questions.answered_per_version`); without it every count is 0.
     """
-    from labelhub.queues.models import ItemFlag
-
+    answered = questions_answered or {}
     versions = list(published_versions(project).order_by("number"))
     counts = {
         row["guideline_version"]: row
@@ -199,12 +189,6 @@ def guideline_impact(project: Project) -> GuidelineImpact:
         .annotate(n=Count("id"), people=Count("annotator", distinct=True))
         .order_by()
     }
-    answered = dict(
-        ItemFlag.objects.filter(item__project=project, answered_in__isnull=False)
-        .values_list("answered_in")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
     agreement = _agreement_by_version(project)
     rows: list[VersionImpact] = []
     before_key = None

@@ -1,12 +1,13 @@
-"""Changes to guidelines: drafts, publishing, acknowledgements, and answering annotators' questions.
+"""Changes to guidelines: drafts, publishing and acknowledgements.
 
 Every function here is the one place its change happens; views, the admin and the API call them.
-User-caused errors raise :class:`GuidelineError` naming the field and the offending value.
+User-caused errors raise :class:`~labelhub.guidelines.errors.GuidelineError` naming the field and
+the offending value. Answering annotators' questions re-queues items, so it lives with the queues,
+in :mod:`labelhub.queues.questions`.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from labelhub.guidelines.errors import GuidelineError
 from labelhub.guidelines.models import (
     ClassDefinition,
     GuidelineAcknowledgement,
@@ -23,20 +25,9 @@ from labelhub.guidelines.models import (
     ImmutableVersionError,
 )
 from labelhub.projects.models import Item, LabelClass, Project
+from labelhub.projects.push import announce_queue_update
 
-# Answered questions go back to the front of the queue: above ordinary random entries (0) and the
-# active-learning scores (probabilities in [0, 1]), so the annotator who asked sees the answer soon.
-ANSWERED_QUESTION_PRIORITY = 2.0
 EDITABLE_FIELDS = ("body", "ambiguous_cases", "change_summary")
-
-
-class GuidelineError(Exception):
-    """A request about guidelines that cannot be honoured; ``field`` names what to fix."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -57,8 +48,9 @@ class ClassDefinitionSpec:
 def _refuse_published(version: GuidelineVersion) -> None:
     if version.is_published:
         raise GuidelineError(
-            "status",
             f"Guideline {version.label} is published and cannot be changed; start a new draft from it.",
+            field="status",
+            code="version_published",
         )
 
 
@@ -120,14 +112,14 @@ def update_draft(version: GuidelineVersion, **fields: str) -> GuidelineVersion:
     unknown = sorted(set(fields) - set(EDITABLE_FIELDS))
     if unknown:
         raise GuidelineError(
-            unknown[0], f"'{unknown[0]}' cannot be edited; editable: {', '.join(EDITABLE_FIELDS)}."
+            f"'{unknown[0]}' cannot be edited; editable: {', '.join(EDITABLE_FIELDS)}.", field=unknown[0]
         )
     for name, value in fields.items():
         setattr(version, name, value or "")
     try:
         version.save(update_fields=list(fields))
     except ImmutableVersionError as error:  # published by someone else since it was read
-        raise GuidelineError("status", str(error)) from error
+        raise GuidelineError(str(error), field="status", code="version_published") from error
     return version
 
 
@@ -136,7 +128,7 @@ def delete_draft(version: GuidelineVersion) -> None:
     try:
         version.delete()
     except ImmutableVersionError as error:  # published by someone else since it was read
-        raise GuidelineError("status", str(error)) from error
+        raise GuidelineError(str(error), field="status", code="version_published") from error
 
 
 def replace_class_definitions(version: GuidelineVersion, specs: Iterable[ClassDefinitionSpec]) -> None:
@@ -152,12 +144,15 @@ def replace_class_definitions(version: GuidelineVersion, specs: Iterable[ClassDe
     for index, spec in enumerate(specs):
         if spec.label_class not in classes:
             raise GuidelineError(
-                f"class_definitions[{index}].label_class",
                 f"'{spec.label_class}' is not a class of this project (classes: {', '.join(classes)}).",
+                field=f"class_definitions[{index}].label_class",
+                code="unknown_class",
             )
         if spec.label_class in seen:
             raise GuidelineError(
-                f"class_definitions[{index}].label_class", f"'{spec.label_class}' is defined twice."
+                f"'{spec.label_class}' is defined twice.",
+                field=f"class_definitions[{index}].label_class",
+                code="duplicate_class",
             )
         seen.add(spec.label_class)
     item_ids = {e.item_id for s in specs for e in s.examples if e.item_id is not None}
@@ -173,20 +168,25 @@ def replace_class_definitions(version: GuidelineVersion, specs: Iterable[ClassDe
             where = f"class_definitions[{index}].examples[{position}]"
             if example.kind not in GuidelineExample.Kind.values:
                 raise GuidelineError(
-                    f"{where}.kind",
                     f"'{example.kind}' is not one of {', '.join(GuidelineExample.Kind.values)}.",
+                    field=f"{where}.kind",
+                    code="invalid_choice",
                 )
             text = example.text
             if example.item_id is not None:
                 item = items.get(example.item_id)
                 if item is None or item.project_id != version.project_id:
                     raise GuidelineError(
-                        f"{where}.item", f"Item {example.item_id} is not an item of this project."
+                        f"Item {example.item_id} is not an item of this project.",
+                        field=f"{where}.item",
+                        code="not_in_project",
                     )
                 if not text and isinstance(item.payload, dict):
                     text = str(item.payload.get("text", ""))
             if not text.strip() and example.item_id is None:
-                raise GuidelineError(f"{where}.text", "An example needs a text or an item.")
+                raise GuidelineError(
+                    "An example needs a text or an item.", field=f"{where}.text", code="required"
+                )
             examples.append(
                 GuidelineExample(
                     version=version,
@@ -219,12 +219,15 @@ def publish_version(
         Project.objects.select_for_update().only("pk").get(pk=version.project_id)
         locked = GuidelineVersion.objects.select_for_update().get(pk=version.pk)
         if locked.is_published:
-            raise GuidelineError("status", f"Guideline {locked.label} is already published.")
+            raise GuidelineError(
+                f"Guideline {locked.label} is already published.", field="status", code="version_published"
+            )
         summary = (change_summary if change_summary is not None else locked.change_summary).strip()
         if not summary:
             raise GuidelineError(
-                "change_summary",
                 "A change summary is required to publish: annotators read it before going on.",
+                field="change_summary",
+                code="required",
             )
         highest = GuidelineVersion.objects.filter(project_id=locked.project_id).aggregate(n=Max("number"))[
             "n"
@@ -241,8 +244,6 @@ def publish_version(
 
 
 def _announce_published(project_id: int, details: dict[str, Any]) -> None:
-    from labelhub.projects.push import announce_queue_update
-
     announce_queue_update(project_id, guideline_published=details)
 
 
@@ -250,59 +251,8 @@ def acknowledge(version: GuidelineVersion, user) -> tuple[GuidelineAcknowledgeme
     """Record that ``user`` read ``version``; idempotent. Returns (acknowledgement, created)."""
     if not version.is_published:
         raise GuidelineError(
-            "version", f"Guideline {version.label} is a draft; only published versions are acknowledged."
+            f"Guideline {version.label} is a draft; only published versions are acknowledged.",
+            field="version",
+            code="version_draft",
         )
     return GuidelineAcknowledgement.objects.get_or_create(version=version, user=user)
-
-
-def answer_questions(
-    project: Project,
-    flag_ids: Sequence[int],
-    *,
-    version: GuidelineVersion,
-    answer: str,
-    user=None,
-) -> int:
-    """Answer flagged items with a published version and a short answer, then re-queue the items.
-
-    Flags and queue entries change in one transaction: an answered question is always back in
-    the queue, and a failed re-queue leaves the question unanswered. Returns the flags answered.
-    """
-    from labelhub.queues.models import ItemFlag
-    from labelhub.queues.services import enqueue_items
-
-    if not flag_ids:
-        raise GuidelineError("flags", "Choose at least one question to answer.")
-    if version.project_id != project.pk:
-        raise GuidelineError("version", f"Guideline {version.label} belongs to another project.")
-    if not version.is_published:
-        raise GuidelineError(
-            "version", f"Guideline {version.label} is a draft; answer with a published version."
-        )
-    if not answer.strip():
-        raise GuidelineError("answer", "Write a short answer for the annotators.")
-    wanted = sorted(set(flag_ids))
-    with transaction.atomic():
-        flags = list(
-            ItemFlag.objects.select_for_update()
-            .filter(pk__in=wanted, item__project=project, answered_at__isnull=True)
-            .only("pk", "item_id")
-        )
-        missing = sorted(set(wanted) - {f.pk for f in flags})
-        if missing:
-            raise GuidelineError(
-                "flags", f"Questions {', '.join(map(str, missing))} are not open questions of this project."
-            )
-        now = timezone.now()
-        ItemFlag.objects.filter(pk__in=wanted).update(
-            answered_in=version, answer=answer.strip(), answered_by=user, answered_at=now
-        )
-        digest = hashlib.sha1(",".join(map(str, wanted)).encode(), usedforsecurity=False).hexdigest()[:16]
-        enqueue_items(
-            project,
-            [(item_id, ANSWERED_QUESTION_PRIORITY) for item_id in sorted({f.item_id for f in flags})],
-            reason="requeue",
-            batch_key=f"guideline-answer-{version.pk}-{digest}",
-            created_by=user,
-        )
-    return len(flags)

@@ -1,17 +1,17 @@
-"""Guideline pages (mounted under /guidelines/)."""
+"""Guideline pages (mounted under /guidelines/, namespace "guidelines", by :mod:`labelhub.urls`).
+
+The project page and the impact page show guideline-question counts, and the questions page
+changes queue flags: that feature sits above this app, so :mod:`labelhub.urls` routes those three
+with the counts handed in.
+"""
 
 from django.urls import path
 
 from labelhub.guidelines import views
 
-app_name = "guidelines"
-
 urlpatterns = [
-    path("projects/<int:project_id>/", views.project_guidelines, name="project"),
     path("projects/<int:project_id>/panel/", views.panel, name="panel"),
     path("projects/<int:project_id>/diff/", views.diff_page, name="diff"),
-    path("projects/<int:project_id>/questions/", views.questions_page, name="questions"),
-    path("projects/<int:project_id>/impact/", views.impact_page, name="impact"),
     path("projects/<int:project_id>/edit/", views.manage_page, name="manage"),
     path("preview/", views.preview, name="preview"),
 ]

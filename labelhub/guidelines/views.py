@@ -1,11 +1,15 @@
 """Guideline pages: the project's guidelines with history and diffs, the labeling page's side panel,
-the managers' questions and impact pages, and the staff-only markdown preview of the admin editor.
+the managers' impact and editing pages, and the staff-only markdown preview of the admin editor.
 
 Views are thin: they find the project among the user's own (404 for outsiders), check the role,
-and call selectors and services.
+and call selectors and services. The questions page lives with the questions feature, above the
+queues (:mod:`labelhub.queues.question_views`); the two pages here that show its counts take them
+as view arguments from the root URLconf.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
 
 from django import forms
 from django.contrib import messages
@@ -18,7 +22,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from labelhub.errors import DomainError
 from labelhub.guidelines import selectors, services
+from labelhub.guidelines.errors import GuidelineError, page_message
 from labelhub.guidelines.models import GuidelineVersion
 from labelhub.guidelines.presentation import cached_diff, impact_chart, version_html
 from labelhub.guidelines.rendering import render_markdown
@@ -27,15 +33,15 @@ from labelhub.projects.models import Project
 from labelhub.projects.selectors import is_manager, projects_for_user
 
 HISTORY_PAGE_SIZE = 25
-QUESTIONS_PAGE_SIZE = 30
 PREVIEW_MAX_CHARS = 200_000
 
 
-def _project(request: HttpRequest, project_id: int) -> Project:
+def project_for(request: HttpRequest, project_id: int) -> Project:
+    """One of the user's projects; 404 for any other, so outsiders learn nothing."""
     return get_object_or_404(projects_for_user(request.user), pk=project_id)
 
 
-def _require_manager(request: HttpRequest, project: Project) -> None:
+def require_manager(request: HttpRequest, project: Project) -> None:
     if not is_manager(request.user, project):
         raise PermissionDenied("Only the project's managers may see this page.")
 
@@ -50,9 +56,16 @@ def _readable_version(request: HttpRequest, project: Project, version_id: str | 
 
 @login_required
 @require_GET
-def project_guidelines(request: HttpRequest, project_id: int) -> HttpResponse:
-    """The guideline a member reads: current (or ``?version=``), its history, and a diff picker."""
-    project = _project(request, project_id)
+def project_guidelines(
+    request: HttpRequest,
+    project_id: int,
+    open_question_count: Callable[[Project], int] | None = None,
+) -> HttpResponse:
+    """The guideline a member reads: current (or ``?version=``), its history, and a diff picker.
+
+    Managers also see how many questions are open when ``open_question_count`` is given.
+    """
+    project = project_for(request, project_id)
     manager = is_manager(request.user, project)
     current = selectors.current_version(project)
     if request.GET.get("version"):
@@ -77,7 +90,7 @@ def project_guidelines(request: HttpRequest, project_id: int) -> HttpResponse:
             "published": list(selectors.published_versions(project)),
             "pending": pending,
             "is_manager": manager,
-            "open_questions": selectors.open_question_count(project) if manager else 0,
+            "open_questions": open_question_count(project) if manager and open_question_count else 0,
         },
     )
 
@@ -86,7 +99,7 @@ def project_guidelines(request: HttpRequest, project_id: int) -> HttpResponse:
 @require_GET
 def panel(request: HttpRequest, project_id: int) -> HttpResponse:
     """The current version as an HTML fragment for the labeling page's side panel (key G)."""
-    project = _project(request, project_id)
+    project = project_for(request, project_id)
     current = selectors.current_version(project)
     if current is None:
         raise Http404("This project has no published guideline yet.")
@@ -102,7 +115,7 @@ def panel(request: HttpRequest, project_id: int) -> HttpResponse:
 @require_GET
 def diff_page(request: HttpRequest, project_id: int) -> HttpResponse:
     """Rendered differences between ``?from=`` and ``?to=`` (default: the two latest versions)."""
-    project = _project(request, project_id)
+    project = project_for(request, project_id)
     published = list(selectors.published_versions(project)[:2])
     to_id = request.GET.get("to") or (published[0].pk if published else None)
     from_id = request.GET.get("from") or (published[1].pk if len(published) > 1 else None)
@@ -124,59 +137,18 @@ def diff_page(request: HttpRequest, project_id: int) -> HttpResponse:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
-def questions_page(request: HttpRequest, project_id: int) -> HttpResponse:
-    """Managers: annotators' flagged items, open first; answer a selection with a published version."""
-    project = _project(request, project_id)
-    _require_manager(request, project)
-    if request.method == "POST":
-        version = GuidelineVersion.objects.filter(
-            project=project, pk=request.POST.get("version") or 0
-        ).first()
-        try:
-            if version is None:
-                raise services.GuidelineError(
-                    "version", "Choose the published version that answers these questions."
-                )
-            flag_ids = [int(v) for v in request.POST.getlist("flags")]
-            answered = services.answer_questions(
-                project, flag_ids, version=version, answer=request.POST.get("answer", ""), user=request.user
-            )
-        except ValueError:
-            messages.error(request, "flags: the selection was not a list of question ids.")
-        except services.GuidelineError as error:
-            messages.error(request, f"{error.field}: {error.message}")
-        else:
-            messages.success(
-                request,
-                f"Answered {answered} question(s) with {version.label}; the items are back in the queue.",
-            )
-            return redirect(request.get_full_path())
-    show = request.GET.get("show", "open")
-    answered_filter = {"open": False, "answered": True}.get(show)
-    page = Paginator(
-        selectors.questions_for(project, answered=answered_filter), QUESTIONS_PAGE_SIZE
-    ).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "guidelines/questions.html",
-        {
-            "project": project,
-            "page": page,
-            "show": show,
-            "published": selectors.published_versions(project),
-            "current": selectors.current_version(project),
-        },
-    )
-
-
-@login_required
 @require_GET
-def impact_page(request: HttpRequest, project_id: int) -> HttpResponse:
-    """Managers: per version, annotations under it and agreement before vs after."""
-    project = _project(request, project_id)
-    _require_manager(request, project)
-    impact = selectors.guideline_impact(project)
+def impact_page(
+    request: HttpRequest,
+    project_id: int,
+    questions_answered: Callable[[Project], Mapping[int, int]] | None = None,
+) -> HttpResponse:
+    """Managers: per version, annotations under it, questions it answered (``questions_answered``
+    counts them per version) and agreement before vs after."""
+    project = project_for(request, project_id)
+    require_manager(request, project)
+    answered = questions_answered(project) if questions_answered else None
+    impact = selectors.guideline_impact(project, questions_answered=answered)
     return render(
         request,
         "guidelines/impact.html",
@@ -205,8 +177,8 @@ class DraftForm(forms.Form):
 def manage_page(request: HttpRequest, project_id: int) -> HttpResponse:
     """Managers who are not staff edit drafts here: text with live preview, save, publish, start a
     new draft from the current version, discard a draft. Staff have the fuller console editor."""
-    project = _project(request, project_id)
-    _require_manager(request, project)
+    project = project_for(request, project_id)
+    require_manager(request, project)
     drafts = GuidelineVersion.objects.filter(project=project, status=GuidelineVersion.Status.DRAFT).order_by(
         "-created_at"
     )
@@ -262,7 +234,7 @@ def _manage_post(request: HttpRequest, project: Project, drafts) -> HttpResponse
             return redirect(page)
         form = DraftForm(request.POST)
         if not form.is_valid():
-            raise services.GuidelineError("form", form.errors.as_text())
+            raise GuidelineError(form.errors.as_text(), field="form")
         services.update_draft(draft, **form.cleaned_data)
         if action == "publish":
             published = services.publish_version(draft, request.user)
@@ -272,8 +244,8 @@ def _manage_post(request: HttpRequest, project: Project, drafts) -> HttpResponse
             return redirect(reverse("guidelines:project", args=[project.pk]))
         messages.success(request, f"Saved {draft.label}.")
         return redirect(f"{page}?draft={draft.pk}")
-    except services.GuidelineError as error:
-        messages.error(request, f"{error.field}: {error.message}")
+    except DomainError as error:
+        messages.error(request, page_message(error))
         return redirect(
             f"{page}?draft={request.POST.get('draft', '')}" if request.POST.get("draft") else page
         )
@@ -285,5 +257,9 @@ def preview(request: HttpRequest) -> JsonResponse:
     """The admin editor's live preview: markdown in, the same sanitised HTML a page would show."""
     markdown_text = request.POST.get("markdown", "")
     if len(markdown_text) > PREVIEW_MAX_CHARS:
-        return JsonResponse({"error": f"markdown: longer than {PREVIEW_MAX_CHARS} characters."}, status=400)
+        # Not a DRF view, so the error is shaped here, in the one shape of the API's handler.
+        error = GuidelineError(
+            f"Longer than {PREVIEW_MAX_CHARS} characters.", field="markdown", code="max_length"
+        )
+        return JsonResponse(error.body(), status=error.status_code)
     return JsonResponse({"html": render_markdown(markdown_text)})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 
 from labelhub.guidelines import services
 
@@ -33,8 +34,6 @@ def api(client):
 @pytest.fixture(autouse=True)
 def empty_cache():
     """Rendered published versions are cached; each test starts from an empty cache."""
-    from django.core.cache import cache
-
     cache.clear()
     yield
     cache.clear()

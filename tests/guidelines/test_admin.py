@@ -1,10 +1,12 @@
 """The console editor: drafts, save-and-publish, read-only published versions, diffs, new drafts."""
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from labelhub.guidelines import services
 from labelhub.guidelines.models import GuidelineVersion
+from labelhub.projects.models import LabelClass
 from tests.guidelines.conftest import publish
 
 pytestmark = pytest.mark.django_db
@@ -17,8 +19,6 @@ def admin_client_(client, db):
 
 
 def _superuser():
-    from django.contrib.auth import get_user_model
-
     return get_user_model().objects.create_superuser("root", "root@example.org", "pw-for-tests-1")
 
 
@@ -141,8 +141,6 @@ def test_add_page_creates_a_draft_then_offers_class_inlines(admin_client_, proje
 
 
 def test_class_definition_inline_saves_on_a_draft(admin_client_, project):
-    from labelhub.projects.models import LabelClass
-
     draft = services.create_draft(project, body="x")
     cat = LabelClass.objects.get(project=project, name="cat")
     data = _post_data(draft)

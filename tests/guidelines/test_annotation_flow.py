@@ -7,9 +7,12 @@ contract rather than re-testing the queue itself.
 
 import pytest
 
-from labelhub.guidelines import selectors, services
+from labelhub.guidelines import services
+from labelhub.guidelines.errors import GuidelineAckRequired
 from labelhub.projects.models import Annotation
+from labelhub.queues import questions
 from labelhub.queues.models import ItemFlag, QueueEntry
+from labelhub.queues.services import enqueue_items
 from tests import factories
 from tests.guidelines.conftest import publish
 
@@ -18,8 +21,6 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def queued(project):
-    from labelhub.queues.services import enqueue_items
-
     project.overlap_fraction = 0
     project.gold_rate = 0
     project.save(update_fields=["overlap_fraction", "gold_rate"])
@@ -49,7 +50,7 @@ def test_next_item_waits_for_the_acknowledgement_then_stamps_the_version(
     refused = _next(client, project)
     assert refused.status_code == 409
     assert refused.json() == {
-        **selectors.acknowledgement_required_body(v1),
+        **GuidelineAckRequired(v1).body(),
         "detail": refused.json()["detail"],
     }
 
@@ -104,6 +105,6 @@ def test_a_flag_from_the_queue_becomes_a_question_and_its_answer_requeues_the_it
     listed = api(manager).get(f"/api/projects/{project.pk}/guideline-questions/?answered=false").json()
     assert [q["comment"] for q in listed["results"]] == ["husky or wolf?"]
     v2 = publish(project, manager, summary="Huskies are dogs.")
-    services.answer_questions(project, [question.pk], version=v2, answer="Dog.", user=manager)
+    questions.answer_questions(project, [question.pk], version=v2, answer="Dog.", user=manager)
     entry = QueueEntry.objects.get(item_id=lease["item"]["id"], is_open=True)
     assert entry.reason == "requeue"

@@ -3,6 +3,7 @@
 import pytest
 from django.db import IntegrityError, transaction
 
+from labelhub.guidelines import services
 from labelhub.guidelines.models import (
     ClassDefinition,
     GuidelineExample,
@@ -42,8 +43,6 @@ def test_class_definition_of_a_published_version_refuses_changes(project, manage
     draft = GuidelineVersion.objects.create(project=project)
     cat = LabelClass.objects.get(project=project, name="cat")
     definition = ClassDefinition.objects.create(version=draft, label_class=cat, definition="A small feline.")
-    from labelhub.guidelines import services
-
     services.publish_version(draft, manager, change_summary="cats")
     definition.definition = "A dog."
     with pytest.raises(ImmutableVersionError):
@@ -80,8 +79,6 @@ def test_deleting_an_example_item_keeps_the_published_text(project, manager):
     draft = GuidelineVersion.objects.create(project=project)
     cat = LabelClass.objects.get(project=project, name="cat")
     GuidelineExample.objects.create(version=draft, label_class=cat, item=item, text=item.payload["text"])
-    from labelhub.guidelines import services
-
     services.publish_version(draft, manager, change_summary="examples")
     item.delete()
     example = GuidelineExample.objects.get(version=draft)

@@ -1,10 +1,11 @@
-"""The acknowledgement gate, version visibility, questions and impact."""
+"""The acknowledgement gate, version visibility and impact."""
 
 import pytest
+from django.utils import timezone
 
 from labelhub.guidelines import selectors, services
+from labelhub.guidelines.errors import GuidelineAckRequired, GuidelineError
 from labelhub.projects.models import Annotation
-from labelhub.queues.models import ItemFlag
 from tests import factories
 from tests.guidelines.conftest import publish
 
@@ -39,8 +40,9 @@ def test_a_new_draft_does_not_reopen_the_gate(project, manager, annotator):
 
 
 def test_acknowledgement_body_follows_the_queue_contract(published):
-    body = selectors.acknowledgement_required_body(published)
-    assert body["code"] == "guideline_ack_required"
+    error = GuidelineAckRequired(published)
+    body = error.body()
+    assert (error.status_code, body["code"]) == (409, "guideline_ack_required")
     assert body["version"] == {"id": published.pk, "number": 1, "change_summary": "First version."}
     assert body["acknowledge_url"] == f"/api/guidelines/{published.pk}/acknowledge/"
 
@@ -51,21 +53,14 @@ def test_annotators_see_only_published_versions(project, manager, annotator, pub
     assert set(selectors.versions_visible_to(manager, project)) == {published, draft}
 
 
-def test_questions_filter_by_answered(project, manager, annotator):
-    items = factories.make_items(project, 2)
-    open_flag = ItemFlag.objects.create(item=items[0], annotator=annotator)
-    done = ItemFlag.objects.create(item=items[1], annotator=annotator)
-    services.answer_questions(
-        project, [done.pk], version=publish(project, manager), answer="ok", user=manager
-    )
-    assert list(selectors.questions_for(project, answered=False)) == [open_flag]
-    assert list(selectors.questions_for(project, answered=True)) == [done]
-    assert selectors.open_question_count(project) == 1
+def test_project_version_names_the_field_for_a_version_of_another_project(project, manager):
+    foreign = publish(factories.make_project(), manager)
+    with pytest.raises(GuidelineError) as caught:
+        selectors.project_version(project, foreign.pk, field="based_on")
+    assert (caught.value.field, caught.value.code) == ("based_on", "not_in_project")
 
 
 def _annotate(items, annotator, version, *, retracted=False):
-    from django.utils import timezone
-
     Annotation.objects.bulk_create(
         Annotation(
             item=item,
@@ -92,6 +87,13 @@ def test_impact_counts_annotations_per_version_without_retracted(project, manage
         (v1, 3, 1),
         (v2, 1, 1),
     ]
+
+
+def test_impact_takes_the_questions_each_version_answered(project, manager):
+    v1 = publish(project, manager)
+    v2 = publish(project, manager, summary="second")
+    impact = selectors.guideline_impact(project, questions_answered={v2.pk: 3})
+    assert [(r.version, r.questions_answered) for r in impact.rows] == [(v1, 0), (v2, 3)]
 
 
 def test_impact_says_agreement_is_unavailable_without_the_qa_module(project, published, monkeypatch):

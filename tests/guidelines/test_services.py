@@ -1,10 +1,15 @@
-"""Drafts, publishing, acknowledgements and answering questions."""
+"""Drafts, publishing and acknowledgements."""
+
+from concurrent.futures import ThreadPoolExecutor
+from threading import Barrier
 
 import pytest
+from django.db import connection, connections
 
+from labelhub.errors import DomainError
 from labelhub.guidelines import selectors, services
+from labelhub.guidelines.errors import GuidelineError
 from labelhub.guidelines.models import ClassDefinition, GuidelineExample, GuidelineVersion
-from labelhub.queues.models import ItemFlag, QueueEntry
 from tests import factories
 from tests.guidelines.conftest import publish
 
@@ -31,15 +36,23 @@ def test_publish_records_who_and_when(project, manager):
 
 def test_publish_requires_a_change_summary(project, manager):
     draft = services.create_draft(project, manager, body="text")
-    with pytest.raises(services.GuidelineError) as caught:
+    with pytest.raises(GuidelineError) as caught:
         services.publish_version(draft, manager)
     assert caught.value.field == "change_summary"
     draft.refresh_from_db()
     assert draft.status == GuidelineVersion.Status.DRAFT
 
 
+def test_guideline_errors_are_domain_errors_with_a_code(project, manager):
+    draft = services.create_draft(project, manager)
+    with pytest.raises(DomainError) as caught:
+        services.publish_version(draft, manager)
+    assert (caught.value.status_code, caught.value.code) == (400, "required")
+    assert caught.value.body()["field"] == "change_summary"
+
+
 def test_publishing_twice_is_refused(published, manager):
-    with pytest.raises(services.GuidelineError) as caught:
+    with pytest.raises(GuidelineError) as caught:
         services.publish_version(published, manager, change_summary="again")
     assert caught.value.field == "status"
 
@@ -48,9 +61,7 @@ def test_publish_announces_on_the_project_channel(
     project, manager, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
-    monkeypatch.setattr(
-        "labelhub.projects.push.announce_queue_update", lambda pid, **kw: sent.append((pid, kw))
-    )
+    monkeypatch.setattr(services, "announce_queue_update", lambda pid, **kw: sent.append((pid, kw)))
     with django_capture_on_commit_callbacks(execute=True):
         version = publish(project, manager, summary="now with wolves")
     assert sent == [
@@ -62,14 +73,14 @@ def test_publish_announces_on_the_project_channel(
 
 
 def test_update_draft_refuses_a_published_version(published):
-    with pytest.raises(services.GuidelineError) as caught:
+    with pytest.raises(GuidelineError) as caught:
         services.update_draft(published, body="new")
     assert caught.value.field == "status"
 
 
 def test_update_draft_names_an_unknown_field(project):
     draft = services.create_draft(project)
-    with pytest.raises(services.GuidelineError) as caught:
+    with pytest.raises(GuidelineError) as caught:
         services.update_draft(draft, number="7")
     assert caught.value.field == "number"
 
@@ -100,7 +111,7 @@ def test_replace_class_definitions_sets_definitions_and_examples(project):
 
 def test_replace_class_definitions_names_an_unknown_class(project):
     draft = services.create_draft(project)
-    with pytest.raises(services.GuidelineError) as caught:
+    with pytest.raises(GuidelineError) as caught:
         _define(draft, services.ClassDefinitionSpec("cat"), services.ClassDefinitionSpec("unicorn"))
     assert caught.value.field == "class_definitions[1].label_class"
     assert "'unicorn'" in caught.value.message
@@ -110,7 +121,7 @@ def test_replace_class_definitions_names_an_unknown_class(project):
 def test_replace_class_definitions_refuses_an_item_of_another_project(project):
     foreign = factories.make_items(factories.make_project(), 1, prefix="foreign")[0]
     draft = services.create_draft(project)
-    with pytest.raises(services.GuidelineError) as caught:
+    with pytest.raises(GuidelineError) as caught:
         _define(
             draft,
             services.ClassDefinitionSpec(
@@ -142,74 +153,12 @@ def test_acknowledge_is_idempotent(published, annotator):
 
 
 def test_acknowledging_a_draft_is_refused(project, annotator):
-    with pytest.raises(services.GuidelineError):
+    with pytest.raises(GuidelineError):
         services.acknowledge(services.create_draft(project), annotator)
-
-
-def _flag(project, annotator, comment="wolf or husky?"):
-    item = factories.make_items(project, 1, prefix=f"flagged{ItemFlag.objects.count()}")[0]
-    return ItemFlag.objects.create(item=item, annotator=annotator, comment=comment)
-
-
-def test_answering_questions_requeues_the_items(project, manager, annotator):
-    flags = [_flag(project, annotator), _flag(project, annotator)]
-    version = publish(project, manager, summary="Huskies are dogs.")
-    answered = services.answer_questions(
-        project, [f.pk for f in flags], version=version, answer="Huskies are dogs, see v1.", user=manager
-    )
-    assert answered == 2
-    for flag in flags:
-        flag.refresh_from_db()
-        assert (flag.answered_in, flag.answered_by, flag.answer) == (
-            version,
-            manager,
-            "Huskies are dogs, see v1.",
-        )
-    entries = QueueEntry.objects.filter(project=project, is_open=True)
-    assert sorted(entries.values_list("item_id", flat=True)) == sorted(f.item_id for f in flags)
-    assert set(entries.values_list("reason", flat=True)) == {"requeue"}
-
-
-def test_answering_with_a_draft_is_refused(project, manager, annotator):
-    flag = _flag(project, annotator)
-    with pytest.raises(services.GuidelineError) as caught:
-        services.answer_questions(
-            project, [flag.pk], version=services.create_draft(project), answer="x", user=manager
-        )
-    assert caught.value.field == "version"
-
-
-def test_answering_an_answered_question_again_is_refused_and_changes_nothing(project, manager, annotator):
-    flag = _flag(project, annotator)
-    open_flag = _flag(project, annotator)
-    version = publish(project, manager)
-    services.answer_questions(project, [flag.pk], version=version, answer="first", user=manager)
-    with pytest.raises(services.GuidelineError) as caught:
-        services.answer_questions(
-            project, [flag.pk, open_flag.pk], version=version, answer="again", user=manager
-        )
-    assert caught.value.field == "flags" and str(flag.pk) in caught.value.message
-    open_flag.refresh_from_db()
-    assert open_flag.answered_at is None
-    assert QueueEntry.objects.filter(item=open_flag.item).count() == 0
-
-
-def test_questions_of_another_project_cannot_be_answered(project, manager, annotator):
-    other = factories.make_project()
-    foreign = _flag(other, annotator)
-    with pytest.raises(services.GuidelineError):
-        services.answer_questions(
-            project, [foreign.pk], version=publish(project, manager), answer="x", user=manager
-        )
 
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_publishes_get_consecutive_numbers(project, manager):
-    from concurrent.futures import ThreadPoolExecutor
-    from threading import Barrier
-
-    from django.db import connection, connections
-
     if connection.vendor != "postgresql":
         pytest.skip("row locks between threads need PostgreSQL (SQLite serialises writers anyway)")
     drafts = [services.create_draft(project, manager, change_summary=f"draft {i}") for i in range(4)]
@@ -231,6 +180,6 @@ def test_editing_a_stale_draft_after_someone_published_it_is_a_guideline_error(p
     draft = services.create_draft(project, manager, change_summary="x")
     stale = GuidelineVersion.objects.get(pk=draft.pk)
     services.publish_version(draft, manager)
-    with pytest.raises(services.GuidelineError) as caught:
+    with pytest.raises(GuidelineError) as caught:
         services.update_draft(stale, body="late edit")
     assert caught.value.field == "status"

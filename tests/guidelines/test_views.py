@@ -2,7 +2,7 @@
 
 import pytest
 
-from labelhub.guidelines import services
+from labelhub.guidelines import selectors, services
 from labelhub.guidelines.models import GuidelineVersion
 from labelhub.queues.models import ItemFlag, QueueEntry
 from tests import factories
@@ -187,16 +187,12 @@ def test_panel_is_served_from_cache_in_few_queries(
 
 
 def test_impact_page_says_when_agreement_is_not_available(api, project, manager, published, monkeypatch):
-    from labelhub.guidelines import selectors
-
     monkeypatch.setattr(selectors, "_agreement_by_version", lambda project: None)
     html = api(manager).get(f"/guidelines/projects/{project.pk}/impact/").content.decode()
     assert 'id="agreement-unavailable"' in html and "<polyline" not in html
 
 
 def test_impact_page_plots_agreement_when_available(api, project, manager, published, monkeypatch):
-    from labelhub.guidelines import selectors
-
     agreement = {published.pk: {"items": 4, "percent_agreement": 0.75, "krippendorff_alpha": 0.5}}
     monkeypatch.setattr(selectors, "_agreement_by_version", lambda project: agreement)
     html = api(manager).get(f"/guidelines/projects/{project.pk}/impact/").content.decode()

@@ -124,10 +124,22 @@ def asgi_server(db_turns, monkeypatch):
 
 @pytest.fixture
 def browser_page():
+    """A Chromium page; a script error on it (a module that fails to load or throws) fails the test."""
     with chromium() as browser:
         page = browser.new_page()
         page.set_default_timeout(15000)
+        script_errors: list[str] = []
+        page.on("pageerror", lambda error: script_errors.append(str(error)))
+        page.on(
+            "response",
+            lambda response: (
+                script_errors.append(f"{response.status} {response.url}")
+                if "/static/" in response.url and response.status >= 400
+                else None
+            ),
+        )
         yield page
+        assert script_errors == []
     # The test body ran inside Playwright's greenlet, whose database connection is its own.
     connections.close_all()
 

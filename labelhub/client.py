@@ -38,12 +38,45 @@ CHUNK = 1024 * 1024
 
 
 class LabelhubError(Exception):
-    """The server refused a request; ``status`` and ``detail`` say why."""
+    """The server refused a request; ``status``, ``detail`` and ``field`` say why.
 
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(f"HTTP {status}: {detail}")
+    The API answers every error as ``{"code", "detail", "field", "errors": [...]}``; ``code`` and
+    ``errors`` are kept as sent. A body that is not of that shape (a proxy's error page) becomes
+    ``detail`` as text.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        code: str | None = None,
+        field: str | None = None,
+        errors: list[dict] | None = None,
+    ) -> None:
+        where = f" ({field})" if field and field != "non_field_errors" else ""
+        super().__init__(f"HTTP {status}{where}: {detail}")
         self.status = status
         self.detail = detail
+        self.code = code
+        self.field = field
+        self.errors = errors or []
+
+    @classmethod
+    def from_response(cls, status: int, body: bytes) -> LabelhubError:
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict) or "detail" not in parsed:
+            return cls(status, body.decode(errors="replace")[:500])
+        return cls(
+            status,
+            str(parsed["detail"]),
+            code=parsed.get("code"),
+            field=parsed.get("field"),
+            errors=parsed.get("errors") if isinstance(parsed.get("errors"), list) else None,
+        )
 
 
 class SnapshotVerificationError(Exception):
@@ -123,6 +156,7 @@ def _dataset_class():
     global _DATASET_CLASS
     if _DATASET_CLASS is not None:
         return _DATASET_CLASS
+    # heavy: torch loads on the first Dataset, never on import of the client
     import torch
     from torch.utils.data import Dataset
 
@@ -193,8 +227,7 @@ class LabelhubClient:
         try:
             return urllib.request.urlopen(request, timeout=self.timeout)  # noqa: S310
         except urllib.error.HTTPError as error:
-            detail = error.read().decode(errors="replace")[:500]
-            raise LabelhubError(error.code, detail) from None
+            raise LabelhubError.from_response(error.code, error.read()) from None
 
     def _json(self, path: str, **kwargs) -> Any:
         with self._open(path, **kwargs) as response:

@@ -10,6 +10,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from labelhub.errors import DomainError
 from labelhub.projects.models import Project, ProjectMembership
 from labelhub.projects.selectors import is_manager
 from labelhub.snapshots import services
@@ -23,8 +24,8 @@ def _cut(request, projects) -> None:
             continue
         try:
             snapshot, created = services.cut_snapshot(project, user=request.user)
-        except ValueError as error:
-            messages.error(request, f"{project.name}: {error}")
+        except DomainError as error:
+            messages.error(request, f"{project.name}: {error.message}")
             continue
         verb = "cut" if created else "unchanged, existing"
         messages.success(
@@ -98,8 +99,8 @@ class SnapshotAdmin(admin.ModelAdmin):
                     stratify=form.cleaned_data["stratify"],
                     user=request.user,
                 )
-            except ValueError as error:
-                form.add_error("project", str(error))
+            except DomainError as error:
+                form.add_error("project", error.message)
             else:
                 verb = "Cut" if created else "Nothing changed; existing"
                 self.message_user(

@@ -2,36 +2,20 @@
 
 from __future__ import annotations
 
-from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from labelhub.errors import Forbidden, NotFound
 from labelhub.projects.selectors import is_manager, projects_with_visible_labels
 from labelhub.snapshots import selectors, services
 from labelhub.snapshots.downloads import export_response
 from labelhub.snapshots.exports import FORMATS, build_manifest
 from labelhub.snapshots.models import ModelRun, Snapshot
-
-
-def snapshot_for(user, snapshot_id: str) -> Snapshot:
-    """A snapshot the user may see by its content hash or an unambiguous prefix (>= 8 characters);
-    404 for anything else, so outsiders learn nothing."""
-    snapshot_id = snapshot_id.lower()
-    visible = selectors.snapshots_for_user(user)
-    if len(snapshot_id) == 64:
-        return get_object_or_404(visible, content_hash=snapshot_id)
-    if len(snapshot_id) < 8:
-        raise Http404("snapshot ids are the 64-character hash or a prefix of at least 8")
-    matches = list(visible.filter(content_hash__startswith=snapshot_id)[:2])
-    if len(matches) != 1:
-        raise Http404("no snapshot with a unique id starting with that prefix")
-    return matches[0]
 
 
 class ModelRunSerializer(serializers.ModelSerializer):
@@ -104,6 +88,21 @@ class CutSerializer(serializers.Serializer):
     stratify = serializers.BooleanField(required=False, default=False)
 
 
+class DiffPageSerializer(serializers.Serializer):
+    """One page of a diff's rows; out-of-range values are clamped, not refused."""
+
+    MAX_LIMIT = 500
+
+    offset = serializers.IntegerField(required=False, default=0)
+    limit = serializers.IntegerField(required=False, default=50)
+
+    def validate_offset(self, value: int) -> int:
+        return max(value, 0)
+
+    def validate_limit(self, value: int) -> int:
+        return min(max(value, 1), self.MAX_LIMIT)
+
+
 class ProjectSnapshots(generics.ListAPIView):
     """GET: the project's snapshots, newest first. POST (managers): cut one; 201 when new, 200 with
     the existing snapshot when the contents are unchanged since it was cut."""
@@ -123,22 +122,16 @@ class ProjectSnapshots(generics.ListAPIView):
     def post(self, request, project_id: int):
         project = self.get_project()
         if not is_manager(request.user, project):
-            raise PermissionDenied("only project managers cut snapshots")
+            raise Forbidden("only project managers cut snapshots")
         params = CutSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        try:
-            snapshot, created = services.cut_snapshot(
-                project,
-                name=params.validated_data["name"],
-                ratios=params.validated_data.get("ratios"),
-                stratify=params.validated_data["stratify"],
-                user=request.user,
-            )
-        except ValueError as error:
-            field, _, message = str(error).partition(": ")
-            raise ValidationError(
-                {field if message else "non_field_errors": [message or str(error)]}
-            ) from None
+        snapshot, created = services.cut_snapshot(
+            project,
+            name=params.validated_data["name"],
+            ratios=params.validated_data.get("ratios"),
+            stratify=params.validated_data["stratify"],
+            user=request.user,
+        )
         body = SnapshotDetailSerializer(snapshot).data
         body["created"] = created
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
@@ -147,7 +140,7 @@ class ProjectSnapshots(generics.ListAPIView):
 class SnapshotDetail(APIView):
     @extend_schema(responses={200: SnapshotDetailSerializer})
     def get(self, request, snapshot_id: str):
-        snapshot = snapshot_for(request.user, snapshot_id)
+        snapshot = selectors.snapshot_for(request.user, snapshot_id)
         return Response(SnapshotDetailSerializer(snapshot).data)
 
 
@@ -156,7 +149,7 @@ class SnapshotManifest(APIView):
         responses={200: OpenApiTypes.OBJECT}, description="Id, hash, schema, counts, guideline versions."
     )
     def get(self, request, snapshot_id: str):
-        snapshot = snapshot_for(request.user, snapshot_id)
+        snapshot = selectors.snapshot_for(request.user, snapshot_id)
         response = Response(build_manifest(snapshot, base_path=f"/api/snapshots/{snapshot.content_hash}/"))
         response["ETag"] = f'"{snapshot.content_hash}"'
         return response
@@ -184,8 +177,8 @@ class SnapshotExport(APIView):
     )
     def get(self, request, snapshot_id: str, fmt: str):
         if fmt not in FORMATS:
-            raise Http404(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
-        snapshot = snapshot_for(request.user, snapshot_id)
+            raise NotFound(f"format {fmt!r} is not one of {', '.join(FORMATS)}", field="fmt")
+        snapshot = selectors.snapshot_for(request.user, snapshot_id)
         return export_response(request._request, snapshot, fmt)
 
 
@@ -193,18 +186,13 @@ class SnapshotDiff(APIView):
     """What changed from this snapshot to ``other``: counts, per-class deltas and one page
     (``offset``, ``limit`` ≤ 500) of added, removed and relabelled items."""
 
-    @extend_schema(
-        parameters=[OpenApiParameter("offset", int), OpenApiParameter("limit", int)],
-        responses={200: OpenApiTypes.OBJECT},
-    )
+    @extend_schema(parameters=[DiffPageSerializer], responses={200: OpenApiTypes.OBJECT})
     def get(self, request, snapshot_id: str, other_id: str):
-        before = snapshot_for(request.user, snapshot_id)
-        after = snapshot_for(request.user, other_id)
-        try:
-            offset = max(int(request.query_params.get("offset", 0)), 0)
-            limit = min(max(int(request.query_params.get("limit", 50)), 1), 500)
-        except ValueError:
-            raise ValidationError({"offset": ["offset and limit must be integers"]}) from None
+        before = selectors.snapshot_for(request.user, snapshot_id)
+        after = selectors.snapshot_for(request.user, other_id)
+        page = DiffPageSerializer(data=request.query_params)
+        page.is_valid(raise_exception=True)
+        offset, limit = page.validated_data["offset"], page.validated_data["limit"]
         diff = selectors.diff_snapshots(before, after, offset=offset, limit=limit)
         return Response(
             {
@@ -235,13 +223,13 @@ class SnapshotModelRuns(generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no snapshot
             return ModelRun.objects.none()
-        snapshot = snapshot_for(self.request.user, self.kwargs["snapshot_id"])
+        snapshot = selectors.snapshot_for(self.request.user, self.kwargs["snapshot_id"])
         return ModelRun.objects.filter(snapshot=snapshot).select_related("snapshot", "created_by")
 
     def post(self, request, snapshot_id: str):
-        snapshot = snapshot_for(request.user, snapshot_id)
+        snapshot = selectors.snapshot_for(request.user, snapshot_id)
         if not is_manager(request.user, snapshot.project):
-            raise PermissionDenied("only project managers register model runs")
+            raise Forbidden("only project managers register model runs")
         params = ModelRunSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         run = services.register_model_run(

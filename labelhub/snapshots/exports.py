@@ -230,6 +230,7 @@ class _ChunkSink(io.RawIOBase):
 def parquet_chunks(snapshot: Snapshot) -> Iterator[bytes]:
     """Parquet written row group by row group into a sink drained after each group: the file
     streams out as it is built. The manifest rides in the schema metadata (key ``labelhub``)."""
+    # heavy: pyarrow loads only in the process that writes a Parquet export
     import pyarrow as pa
     import pyarrow.parquet as pq
 

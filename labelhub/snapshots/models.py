@@ -10,9 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-
-class ImmutableError(Exception):
-    """Raised on any attempt to change or delete a snapshot once cut."""
+from labelhub.snapshots.errors import ImmutableError
 
 
 class Snapshot(models.Model):

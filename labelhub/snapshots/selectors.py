@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from django.db import connection, transaction
 from django.db.models import Count, QuerySet
+from django.http import Http404
+from django.shortcuts import get_object_or_404
 
 from labelhub.projects.models import Item, Project
 from labelhub.projects.selectors import projects_with_visible_labels
@@ -25,6 +27,22 @@ def snapshots_for_user(user) -> QuerySet[Snapshot]:
     return Snapshot.objects.filter(
         project__in=projects_with_visible_labels(user), sealed_at__isnull=False
     ).select_related("project", "created_by")
+
+
+def snapshot_for(user, snapshot_id: str) -> Snapshot:
+    """The one lookup every snapshot page and endpoint uses: a snapshot the user may see, by its
+    content hash or an unambiguous prefix (>= 8 characters). 404 for anything else, so outsiders
+    learn nothing; Http404 because both the pages and the API's handler understand it."""
+    snapshot_id = snapshot_id.lower()
+    visible = snapshots_for_user(user)
+    if len(snapshot_id) == 64:
+        return get_object_or_404(visible, content_hash=snapshot_id)
+    if len(snapshot_id) < 8:
+        raise Http404("snapshot ids are the 64-character hash or a prefix of at least 8")
+    matches = list(visible.filter(content_hash__startswith=snapshot_id)[:2])
+    if len(matches) != 1:
+        raise Http404("no snapshot with a unique id starting with that prefix")
+    return matches[0]
 
 
 def model_runs_for_user(user) -> QuerySet[ModelRun]:

@@ -12,8 +12,10 @@ from django.utils import timezone
 
 from annotators.qa.resolved import iter_resolved_chunks
 from labelhub.projects.models import Project
+from labelhub.projects.selectors import label_schema
 from labelhub.snapshots import selectors
 from labelhub.snapshots.canonical import ContentHasher, canonical_row
+from labelhub.snapshots.errors import InvalidModelRun, NothingToSnapshot
 from labelhub.snapshots.models import ModelRun, Snapshot, SnapshotItem
 from labelhub.snapshots.splits import HashSplitter, normalise_ratios, stratified_splits
 
@@ -29,10 +31,6 @@ _COLUMNS = (
     "guideline_versions",
     "split",
 )
-
-
-class NothingToSnapshot(ValueError):
-    """The project has no labelled item: a snapshot of nothing is refused."""
 
 
 class _AlreadyCut(Exception):
@@ -106,13 +104,15 @@ def cut_snapshot(
 ) -> tuple[Snapshot, bool]:
     """Freeze the project's resolved labels into a sealed snapshot. Returns (snapshot, created).
 
-    Content addressing makes cutting idempotent: when the same contents (same labels, same splits)
-    were already cut, the rows just written are rolled back and the existing snapshot is returned
-    with created=False; its name is kept. Raises ValueError for bad ratios and NothingToSnapshot
-    for a project with no labelled item.
+    Labels are those of :mod:`annotators.qa.resolved`, read against the schema as it is now: a
+    class deleted since it was given is not in the snapshot. Content addressing makes cutting
+    idempotent: when the same contents (same labels, same splits) were already cut, the rows just
+    written are rolled back and the existing snapshot is returned with created=False; its name is
+    kept. Raises InvalidRatios for bad ratios and NothingToSnapshot for a project with no
+    labelled item.
     """
     ratios = normalise_ratios(ratios)
-    class_names = list(project.classes.order_by("order", "id").values_list("name", flat=True))
+    schema = label_schema(project)  # one read: the classes recorded and the filter of the rows
     previous = selectors.previous_splits(selectors.latest_snapshot(project)) if stratify else {}
     try:
         with transaction.atomic():
@@ -126,10 +126,10 @@ def cut_snapshot(
                 name=name,
                 split_ratios=ratios,
                 stratified=stratify,
-                class_names=class_names,
+                class_names=list(schema.class_names),
                 created_by=user if user is not None and user.is_authenticated else None,
             )
-            chunks = iter_resolved_chunks(project)
+            chunks = iter_resolved_chunks(project, schema)
             if stratify:
                 # Stratification needs every key's class before assigning: rows are held in memory.
                 chunks = list(chunks)
@@ -180,7 +180,7 @@ def cut_snapshot(
                 hasher.add_lines([r[1] for r in chunk], lines)
                 _write_rows(copy_rows)
             if hasher.count == 0:
-                raise NothingToSnapshot(f"project {project.name!r} has no labelled items to snapshot")
+                raise NothingToSnapshot(project.name)
             digest = hasher.hexdigest()
             existing = Snapshot.objects.filter(content_hash=digest).first()
             if existing is not None:
@@ -199,11 +199,12 @@ def cut_snapshot(
 def register_model_run(
     snapshot: Snapshot, *, name: str, metrics: dict | None = None, artifact_uri: str = "", user=None
 ) -> ModelRun:
-    """Record that a model was trained on exactly this snapshot."""
+    """Record that a model was trained on exactly this snapshot. Raises InvalidModelRun naming the
+    field for a blank name or metrics that are not a JSON object."""
     if not name.strip():
-        raise ValueError("name: a model run needs a name")
+        raise InvalidModelRun("a model run needs a name", field="name")
     if metrics is not None and not isinstance(metrics, dict):
-        raise ValueError('metrics: must be a JSON object such as {"accuracy": 0.9}')
+        raise InvalidModelRun('metrics must be a JSON object such as {"accuracy": 0.9}', field="metrics")
     return ModelRun.objects.create(
         snapshot=snapshot,
         name=name.strip(),

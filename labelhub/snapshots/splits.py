@@ -20,29 +20,32 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 
 from labelhub.snapshots.canonical import SPLITS
+from labelhub.snapshots.errors import InvalidRatios
 
 DEFAULT_RATIOS: dict[str, float] = {"train": 0.8, "val": 0.1, "test": 0.1}
 
 
 def normalise_ratios(ratios: Mapping[str, float] | None) -> dict[str, float]:
-    """Validate user-given ratios and scale them to sum to 1. Raises ValueError naming the field."""
+    """Validate user-given ratios and scale them to sum to 1. Raises InvalidRatios naming the field."""
     if not ratios:
         return dict(DEFAULT_RATIOS)
     unknown = set(ratios) - set(SPLITS)
     if unknown:
-        raise ValueError(f"ratios: unknown split {sorted(unknown)[0]!r}; use train, val and test")
+        raise InvalidRatios(f"unknown split {sorted(unknown)[0]!r}; use train, val and test", field="ratios")
     values = {}
     for name in SPLITS:
         try:
             value = float(ratios.get(name, 0))
         except (TypeError, ValueError):
-            raise ValueError(f"ratios.{name}: {ratios.get(name)!r} is not a number") from None
+            raise InvalidRatios(
+                f"the {name} ratio {ratios.get(name)!r} is not a number", field=f"ratios.{name}"
+            ) from None
         if value < 0:
-            raise ValueError(f"ratios.{name}: must be >= 0, got {value}")
+            raise InvalidRatios(f"the {name} ratio must be >= 0, got {value}", field=f"ratios.{name}")
         values[name] = value
     total = sum(values.values())
     if total <= 0:
-        raise ValueError("ratios: at least one of train, val, test must be > 0")
+        raise InvalidRatios("at least one of train, val, test must be > 0", field="ratios")
     return {name: round(v / total, 6) for name, v in values.items()}
 
 

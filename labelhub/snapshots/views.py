@@ -10,9 +10,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
+from labelhub.errors import DomainError
 from labelhub.projects.selectors import is_manager, projects_with_visible_labels
 from labelhub.snapshots import charts, selectors, services
-from labelhub.snapshots.api import snapshot_for
 from labelhub.snapshots.exports import FORMATS
 from labelhub.snapshots.models import SnapshotItem
 from labelhub.snapshots.splits import DEFAULT_RATIOS
@@ -27,20 +27,16 @@ def project_snapshots(request: HttpRequest, project_id: int) -> HttpResponse:
         if not manager:
             raise Http404("only managers cut snapshots")
         try:
-            ratios = {name: float(request.POST.get(name, DEFAULT_RATIOS[name])) for name in DEFAULT_RATIOS}
-        except ValueError:
-            messages.error(request, "Split ratios must be numbers, e.g. 0.8 / 0.1 / 0.1.")
-            return redirect("snapshots:project", project_id=project.pk)
-        try:
             snapshot, created = services.cut_snapshot(
                 project,
                 name=request.POST.get("name", "").strip()[:200],
-                ratios=ratios,
+                # As typed: the service checks they are numbers and names the one that is not.
+                ratios={name: request.POST.get(name, DEFAULT_RATIOS[name]) for name in DEFAULT_RATIOS},
                 stratify=request.POST.get("stratify") == "on",
                 user=request.user,
             )
-        except ValueError as error:
-            messages.error(request, str(error))
+        except DomainError as error:
+            messages.error(request, error.message)
             return redirect("snapshots:project", project_id=project.pk)
         if not created:
             messages.info(request, "Nothing changed since this snapshot was cut: here it is again.")
@@ -63,7 +59,7 @@ def project_snapshots(request: HttpRequest, project_id: int) -> HttpResponse:
 
 @login_required
 def snapshot_detail(request: HttpRequest, snapshot_id: str) -> HttpResponse:
-    snapshot = snapshot_for(request.user, snapshot_id)
+    snapshot = selectors.snapshot_for(request.user, snapshot_id)
     statistics = selectors.snapshot_statistics(snapshot)
     class_bars = [
         charts.Bar(c["name"], c["share"], f"{c['count']} ({c['share']:.1%})", c["target"])
@@ -114,8 +110,8 @@ def snapshot_detail(request: HttpRequest, snapshot_id: str) -> HttpResponse:
 
 @login_required
 def snapshot_diff(request: HttpRequest, snapshot_id: str, other_id: str) -> HttpResponse:
-    before = snapshot_for(request.user, snapshot_id)
-    after = snapshot_for(request.user, other_id)
+    before = selectors.snapshot_for(request.user, snapshot_id)
+    after = selectors.snapshot_for(request.user, other_id)
     per_page = 50
     try:
         page = max(int(request.GET.get("page", 1)), 1)

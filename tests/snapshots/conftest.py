@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
 from annotators.qa.models import ConsensusLabel
 from labelhub.guidelines.models import GuidelineVersion
@@ -17,8 +18,6 @@ def export_cache(settings, tmp_path):
 
 
 def label(item, labels, annotator=None, *, version=None, retracted=False) -> Annotation:
-    from django.utils import timezone
-
     return Annotation.objects.create(
         item=item,
         annotator=annotator,
@@ -36,8 +35,6 @@ def consensus(item, labels, *, confidence=0.9, method="majority", annotator_coun
 
 @pytest.fixture
 def guideline(project, manager):
-    from django.utils import timezone
-
     return GuidelineVersion.objects.create(
         project=project, number=1, status="published", body="Label the animal.", published_at=timezone.now()
     )

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib import admin
+from django.contrib.messages.storage.fallback import FallbackStorage
 
+from labelhub.projects.models import Project
 from labelhub.snapshots import services
+from labelhub.snapshots.admin import cut_snapshot_action
 from labelhub.snapshots.models import Snapshot
 from tests import factories
 
@@ -44,11 +48,6 @@ def test_snapshot_change_page_is_read_only(client, project, labelled, staff_mana
 
 
 def test_cut_action_refuses_non_managers(rf, project, labelled, annotator):
-    from django.contrib.messages.storage.fallback import FallbackStorage
-
-    from labelhub.projects.models import Project
-    from labelhub.snapshots.admin import cut_snapshot_action
-
     request = rf.post("/")
     request.user = annotator  # staff count as managers of every project (the shared contract)
     request.session = {}
@@ -59,9 +58,4 @@ def test_cut_action_refuses_non_managers(rf, project, labelled, annotator):
 
 
 def test_cut_action_is_offered_on_projects():
-    from django.contrib import admin
-
-    from labelhub.projects.models import Project
-    from labelhub.snapshots.admin import cut_snapshot_action
-
     assert cut_snapshot_action in admin.site.get_model_admin(Project).actions

@@ -6,8 +6,10 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from labelhub.projects.models import Annotation
 from labelhub.snapshots import services
 from labelhub.snapshots.models import ModelRun, Snapshot
+from tests import factories
 from tests.snapshots.conftest import label
 
 pytestmark = pytest.mark.django_db
@@ -60,7 +62,32 @@ def test_bad_ratio_is_reported_on_its_field(project, labelled, manager):
         f"/api/projects/{project.pk}/snapshots/", {"ratios": {"dev": 1}}, format="json"
     )
     assert response.status_code == 400
-    assert "unknown split 'dev'" in str(response.json()["ratios"])
+    body = response.json()
+    assert (body["code"], body["field"]) == ("invalid_ratios", "ratios")
+    assert "unknown split 'dev'" in body["detail"]
+    assert body["errors"] == [{"field": "ratios", "code": "invalid_ratios", "detail": body["detail"]}]
+
+
+def test_negative_ratio_names_its_split(project, labelled, manager):
+    response = api(manager).post(
+        f"/api/projects/{project.pk}/snapshots/", {"ratios": {"train": 1, "val": -1}}, format="json"
+    )
+    assert response.status_code == 400 and response.json()["field"] == "ratios.val"
+
+
+def test_cutting_a_project_without_labels_is_refused(project, manager):
+    factories.make_items(project, 2)
+    response = api(manager).post(f"/api/projects/{project.pk}/snapshots/", {}, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert (body["code"], body["field"]) == ("nothing_to_snapshot", "project")
+    assert "no labelled items" in body["detail"]
+    assert not Snapshot.objects.exists()
+
+
+def test_reviewer_refusal_has_the_error_shape(project, labelled, reviewer):
+    body = api(reviewer).post(f"/api/projects/{project.pk}/snapshots/", {}, format="json").json()
+    assert body["code"] == "permission_denied" and "managers" in body["detail"] and body["field"] is None
 
 
 def test_reviewers_list_and_read_snapshots(project, snapshot, reviewer):
@@ -109,8 +136,6 @@ def test_outsider_cannot_list_or_cut(project, labelled, outsider):
 
 
 def test_diff_reports_added_removed_relabelled(project, labelled, annotator, manager):
-    from labelhub.projects.models import Annotation
-
     first, _ = services.cut_snapshot(project)
     label(labelled[11], ["cat"], annotator)  # added
     label(labelled[0], ["wolf"], annotator)  # cat → wolf
@@ -134,8 +159,6 @@ def test_diff_reports_added_removed_relabelled(project, labelled, annotator, man
 
 
 def test_diff_pages_through_long_lists(project, annotator, manager):
-    from tests import factories
-
     items = factories.make_items(project, 30)
     label(items[0], ["cat"], annotator)
     first, _ = services.cut_snapshot(project)
@@ -148,6 +171,21 @@ def test_diff_pages_through_long_lists(project, annotator, manager):
     assert page1["counts"]["added"] == 29
     assert len(page1["added"]) == 10 and len(page3["added"]) == 9
     assert not {r["external_id"] for r in page1["added"]} & {r["external_id"] for r in page3["added"]}
+
+
+def test_diff_clamps_the_page_and_names_a_bad_one(snapshot, manager):
+    url = f"/api/snapshots/{snapshot.content_hash}/diff/{snapshot.content_hash}/"
+    clamped = api(manager).get(url, {"offset": -5, "limit": 10_000}).json()
+    assert (clamped["offset"], clamped["limit"]) == (0, 500)
+    for name in ("offset", "limit"):
+        response = api(manager).get(url, {name: "ten"})
+        assert response.status_code == 400
+        assert (response.json()["field"], response.json()["code"]) == (name, "invalid")
+
+
+def test_unknown_export_format_is_404(snapshot, manager):
+    response = api(manager).get(f"/api/snapshots/{snapshot.content_hash}/export/xlsx/")
+    assert response.status_code == 404 and "xlsx" in response.json()["detail"]
 
 
 def test_model_run_lineage(snapshot, manager, reviewer):

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from annotators.qa.resolved import parse_json_list
 from labelhub.snapshots.canonical import ContentHasher, canonical_row, content_hash
 
 ROW = (
@@ -60,6 +61,4 @@ def test_unsorted_rows_are_refused():
     ['["cat"]', "[]", '["cat", "dog"]', '["a\\"b"]', '["caf\\u00e9"]', '["x\\\\y"]', "[1, 2]", '[""]'],
 )
 def test_parse_json_list_agrees_with_json(text):
-    from annotators.qa.resolved import parse_json_list
-
     assert parse_json_list(text) == json.loads(text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 
 import pytest
@@ -32,8 +33,6 @@ def client_for(live_server, tmp_path):
 
 
 def test_importing_the_client_does_not_import_torch():
-    import subprocess
-
     code = "import labelhub.client, sys; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -51,7 +50,7 @@ def test_fetch_verifies_and_caches(client_for, manager, snapshot, tmp_path):
 
 
 def test_dataset_yields_class_index_tensors(client_for, manager, snapshot):
-    import torch
+    import torch  # heavy: only the Dataset tests load torch
 
     train = client_for(manager).fetch_snapshot(snapshot.content_hash).dataset("train", transform=str.upper)
     expected = {
@@ -69,7 +68,7 @@ def test_dataset_yields_class_index_tensors(client_for, manager, snapshot):
 
 
 def test_multi_label_dataset_yields_multi_hot(client_for, manager, annotator):
-    import torch
+    import torch  # heavy: only the Dataset tests load torch
 
     project = factories.make_project(multi_label=True)
     factories.make_member(project, "manager", user=manager)
@@ -114,6 +113,19 @@ def test_register_model_run_points_back_to_the_snapshot(client_for, manager, sna
     )
     assert run["snapshot_id"] == snapshot.content_hash
     assert snapshot.model_runs.get().metrics == {"accuracy": 0.75}
+
+
+def test_refusal_names_the_field_and_detail(client_for, manager, snapshot):
+    with pytest.raises(LabelhubError) as error:
+        client_for(manager).register_model_run(snapshot.content_hash, "")
+    refusal = error.value
+    assert (refusal.status, refusal.field, refusal.code) == (400, "name", "blank")
+    assert refusal.detail and f"HTTP 400 (name): {refusal.detail}" == str(refusal)
+
+
+def test_error_body_that_is_not_json_is_kept_as_text():
+    error = LabelhubError.from_response(502, b"<html>Bad gateway</html>")
+    assert (error.status, error.detail, error.field) == (502, "<html>Bad gateway</html>", None)
 
 
 def test_outsider_token_gets_404(client_for, outsider, snapshot):

@@ -6,8 +6,11 @@ import base64
 import hashlib
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
+from django.test import AsyncClient, Client
 
-from labelhub.snapshots import services
+from labelhub.snapshots import selectors, services
 from labelhub.snapshots.downloads import parse_range
 
 pytestmark = pytest.mark.django_db
@@ -102,11 +105,6 @@ def test_parse_range(header, expected):
 async def test_asgi_streams_chunk_by_chunk_with_the_same_bytes(project, labelled, manager, monkeypatch):
     """Under ASGI the export is an async iterator pulled chunk by chunk (Django would otherwise
     list() a sync iterator, holding the whole export in memory)."""
-    from asgiref.sync import sync_to_async
-    from django.test import AsyncClient, Client
-
-    from labelhub.snapshots import selectors
-
     monkeypatch.setattr(selectors, "FETCH_SIZE", 3)
     snapshot, _ = await sync_to_async(services.cut_snapshot)(project)
     client = AsyncClient()
@@ -120,6 +118,4 @@ async def test_asgi_streams_chunk_by_chunk_with_the_same_bytes(project, labelled
     cached = await sync_to_async(sync_client.get)(url(snapshot, "csv"))
     assert b"".join(chunks) == b"".join(cached.streaming_content)
     assert cached["X-Checksum-SHA256"] == hashlib.sha256(b"".join(chunks)).hexdigest()
-    from django.db import connections
-
     await sync_to_async(connections.close_all)()  # the executor thread's connection, before teardown

@@ -9,7 +9,9 @@ import json
 
 import pytest
 
-from labelhub.snapshots import services
+from labelhub.projects import importing
+from labelhub.projects.models import Annotation
+from labelhub.snapshots import exports, selectors, services
 from labelhub.snapshots.exports import build_manifest
 from labelhub.snapshots.models import SnapshotItem
 from tests import factories
@@ -73,7 +75,7 @@ def test_csv_round_trips(client, manager, snapshot):
 
 
 def test_parquet_round_trips_with_the_manifest_inside(client, manager, snapshot):
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # heavy: only the Parquet tests load pyarrow
 
     client.force_login(manager)
     table = pq.read_table(io.BytesIO(download(client, snapshot, "parquet")))
@@ -86,9 +88,7 @@ def test_parquet_round_trips_with_the_manifest_inside(client, manager, snapshot)
 
 
 def test_parquet_streams_several_row_groups(client, manager, snapshot, monkeypatch):
-    import pyarrow.parquet as pq
-
-    from labelhub.snapshots import exports, selectors
+    import pyarrow.parquet as pq  # heavy: only the Parquet tests load pyarrow
 
     monkeypatch.setattr(exports, "PARQUET_ROW_GROUP", 4)
     monkeypatch.setattr(selectors, "FETCH_SIZE", 4)
@@ -100,7 +100,7 @@ def test_parquet_streams_several_row_groups(client, manager, snapshot, monkeypat
 
 
 def test_label_studio_json_is_valid_for_label_studio(client, manager, snapshot):
-    from label_studio_sdk.label_interface import LabelInterface
+    from label_studio_sdk.label_interface import LabelInterface  # heavy: the SDK loads on use
 
     client.force_login(manager)
     tasks = json.loads(download(client, snapshot, "labelstudio"))
@@ -116,7 +116,7 @@ def test_label_studio_json_is_valid_for_label_studio(client, manager, snapshot):
 
 
 def test_label_studio_json_uses_the_project_label_config(client, manager, annotator):
-    from label_studio_sdk.label_interface import LabelInterface
+    from label_studio_sdk.label_interface import LabelInterface  # heavy: the SDK loads on use
 
     config = (
         '<View><Text name="review" value="$review"/>'
@@ -136,9 +136,6 @@ def test_label_studio_json_uses_the_project_label_config(client, manager, annota
 
 
 def test_label_studio_json_reimports_with_the_same_labels(client, manager, snapshot):
-    importing = pytest.importorskip("labelhub.projects.importing", reason="the importer lands with issue 2")
-    from labelhub.projects.models import Annotation
-
     client.force_login(manager)
     body = download(client, snapshot, "labelstudio")
     target = factories.make_project(classes=("cat", "dog", "wolf"))

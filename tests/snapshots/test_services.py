@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.db.models import RestrictedError
 
+from labelhub.projects.models import LabelClass
 from labelhub.snapshots import services
 from labelhub.snapshots.canonical import content_hash
-from labelhub.snapshots.models import ImmutableError, Snapshot, SnapshotItem
+from labelhub.snapshots.errors import ImmutableError, InvalidModelRun, InvalidRatios, NothingToSnapshot
+from labelhub.snapshots.models import Snapshot, SnapshotItem
 from tests import factories
 from tests.snapshots.conftest import consensus, label
 
@@ -94,14 +97,33 @@ def test_same_labels_in_another_project_are_another_snapshot(labelled, project, 
 
 def test_project_without_labels_refuses_to_cut(project):
     factories.make_items(project, 3)
-    with pytest.raises(services.NothingToSnapshot, match="no labelled items"):
+    with pytest.raises(NothingToSnapshot, match="no labelled items") as refused:
         services.cut_snapshot(project)
+    assert (refused.value.field, refused.value.code) == ("project", "nothing_to_snapshot")
     assert not Snapshot.objects.exists()
 
 
 def test_bad_ratios_name_the_field(project, labelled):
-    with pytest.raises(ValueError, match=r"ratios\.val: must be >= 0"):
+    with pytest.raises(InvalidRatios, match="must be >= 0") as refused:
         services.cut_snapshot(project, ratios={"train": 1, "val": -1})
+    assert refused.value.field == "ratios.val"
+    assert not Snapshot.objects.exists()
+
+
+def test_label_of_a_deleted_class_does_not_reach_the_snapshot(annotator):
+    """Labels are read against the schema as it is at cut time: a class deleted since is dropped
+    from multi-label items, and an item left with no label is not in the snapshot at all."""
+    project = factories.make_project(multi_label=True)
+    kept, mixed, gone = factories.make_items(project, 3)
+    label(kept, ["cat"], annotator)
+    label(mixed, ["dog", "wolf"], annotator)
+    consensus(gone, ["wolf"], method="adjudicated", annotator_count=2)
+    LabelClass.objects.filter(project=project, name="wolf").delete()
+    snapshot, _ = services.cut_snapshot(project)
+    rows = dict(SnapshotItem.objects.filter(snapshot=snapshot).values_list("external_id", "labels"))
+    assert rows == {kept.external_id: ["cat"], mixed.external_id: ["dog"]}
+    assert snapshot.class_names == ["cat", "dog"]
+    assert snapshot.stats["classes"] == {"cat": 1, "dog": 1}
 
 
 def test_sealed_snapshot_cannot_be_saved_or_deleted(project, labelled):
@@ -134,13 +156,11 @@ def test_database_refuses_raw_updates_of_a_sealed_snapshot(project, labelled):
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the triggers are PostgreSQL only")
 def test_database_checks_references_and_refuses_orphans(project, labelled):
-    from labelhub.snapshots.models import Snapshot as SnapshotModel
-
     snapshot, _ = services.cut_snapshot(project)
     row = SnapshotItem.objects.filter(snapshot=snapshot).values().first()
     row.pop("id")
     with pytest.raises(DatabaseError, match="existing items"), transaction.atomic():
-        unsealed = SnapshotModel.objects.create(project=project, content_hash="x" * 64, split_ratios={})
+        unsealed = Snapshot.objects.create(project=project, content_hash="x" * 64, split_ratios={})
         SnapshotItem.objects.create(**{**row, "snapshot_id": unsealed.pk, "item_id": 10**9})
     with pytest.raises(DatabaseError, match="missing snapshot"), transaction.atomic():
         SnapshotItem.objects.create(**{**row, "snapshot_id": 10**9})
@@ -153,8 +173,6 @@ def test_database_checks_references_and_refuses_orphans(project, labelled):
 
 
 def test_items_in_a_snapshot_cannot_be_deleted_alone(project, labelled):
-    from django.db.models import RestrictedError
-
     services.cut_snapshot(project)
     with pytest.raises(RestrictedError):
         labelled[0].delete()
@@ -171,8 +189,12 @@ def test_deleting_the_project_removes_its_snapshots(annotator):
 
 def test_model_run_needs_a_name(project, labelled):
     snapshot, _ = services.cut_snapshot(project)
-    with pytest.raises(ValueError, match="name"):
+    with pytest.raises(InvalidModelRun, match="needs a name") as refused:
         services.register_model_run(snapshot, name="  ")
+    assert refused.value.field == "name"
+    with pytest.raises(InvalidModelRun) as refused:
+        services.register_model_run(snapshot, name="m", metrics=[0.9])
+    assert refused.value.field == "metrics"
 
 
 def test_consensus_without_annotations_still_counts(project):

@@ -7,8 +7,15 @@ from collections import Counter
 import pytest
 
 from labelhub.snapshots import services
+from labelhub.snapshots.errors import InvalidRatios
 from labelhub.snapshots.models import SnapshotItem
-from labelhub.snapshots.splits import hash_split, normalise_ratios, stratified_splits
+from labelhub.snapshots.splits import (
+    HashSplitter,
+    hash_split,
+    key_fraction,
+    normalise_ratios,
+    stratified_splits,
+)
 from tests import factories
 from tests.snapshots.conftest import label
 
@@ -34,10 +41,15 @@ def test_zero_ratio_split_gets_nothing():
 
 def test_ratios_are_normalised_and_validated():
     assert normalise_ratios({"train": 8, "val": 1, "test": 1}) == RATIOS
-    with pytest.raises(ValueError, match="ratios: unknown split 'dev'"):
+    with pytest.raises(InvalidRatios, match="unknown split 'dev'") as unknown:
         normalise_ratios({"dev": 1})
-    with pytest.raises(ValueError, match=r"ratios\.train: 'x' is not a number"):
+    assert unknown.value.field == "ratios"
+    with pytest.raises(InvalidRatios, match="'x' is not a number") as not_a_number:
         normalise_ratios({"train": "x"})
+    assert not_a_number.value.field == "ratios.train"
+    with pytest.raises(InvalidRatios, match="at least one") as all_zero:
+        normalise_ratios({"train": 0, "val": 0, "test": 0})
+    assert all_zero.value.field == "ratios"
 
 
 @pytest.mark.django_db
@@ -91,8 +103,6 @@ def test_stratified_snapshots_keep_splits_across_cuts(project, annotator):
 
 
 def test_hash_splitter_matches_the_key_fraction_definition():
-    from labelhub.snapshots.splits import HashSplitter, key_fraction
-
     ratios = normalise_ratios({"train": 0.7, "val": 0.2, "test": 0.1})
     splitter = HashSplitter(5, ratios)
 

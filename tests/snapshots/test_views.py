@@ -6,6 +6,7 @@ import pytest
 
 from labelhub.snapshots import services
 from labelhub.snapshots.models import Snapshot
+from tests import factories
 from tests.snapshots.conftest import label
 
 pytestmark = pytest.mark.django_db
@@ -25,6 +26,15 @@ def test_manager_cuts_from_the_project_page(client, project, labelled, manager):
     snapshot = Snapshot.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/snapshots/{snapshot.content_hash}/"
     assert snapshot.name == "from page" and snapshot.split_ratios["train"] == 0.7
+
+
+def test_bad_ratio_on_the_page_is_shown_as_a_message(client, project, labelled, manager):
+    client.force_login(manager)
+    response = client.post(
+        f"/snapshots/projects/{project.pk}/", {"train": "lots", "val": "0.1", "test": "0.1"}, follow=True
+    )
+    assert not Snapshot.objects.exists()
+    assert "the train ratio &#x27;lots&#x27; is not a number" in response.content.decode()
 
 
 def test_reviewer_sees_history_but_no_cut_form(client, project, snapshot, reviewer):
@@ -70,8 +80,6 @@ def test_diff_page_lists_changes(client, project, labelled, snapshot, annotator,
 
 
 def test_class_names_are_escaped_in_plots(client, manager, annotator):
-    from tests import factories
-
     project = factories.make_project(classes=("<script>x</script>", "ok"))
     factories.make_member(project, "manager", user=manager)
     label(factories.make_items(project, 1)[0], ["<script>x</script>"], annotator)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from labelhub.errors import DomainError
 from labelhub.projects.models import Project
 from labelhub.snapshots import services
 
@@ -35,8 +36,10 @@ class Command(BaseCommand):
             snapshot, created = services.cut_snapshot(
                 project, name=options["name"], ratios=ratios, stratify=options["stratify"]
             )
-        except ValueError as error:
-            raise CommandError(str(error)) from None
+        except DomainError as error:
+            option = (error.field or "").split(".")[0]  # "ratios.val" is the --ratios option
+            prefix = f"--{option}: " if option in ("project", "ratios") else ""
+            raise CommandError(f"{prefix}{error.message}") from None
         state = "created" if created else "unchanged (existing snapshot)"
         splits = snapshot.stats.get("splits", {})
         self.stderr.write(

@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import string
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from annotators.qa.gold import mark_gold, validate_labels
+from annotators.qa.errors import AlreadyResolved, NotReviewer
+from annotators.qa.gold import mark_gold
 from annotators.qa.models import AdjudicationTask, ConsensusLabel, GoldItem
+from annotators.qa.resolution import Resolution
+from labelhub.projects.labels import clean_labels
 from labelhub.projects.models import Annotation, Project, ProjectMembership
-from labelhub.projects.selectors import has_role
-
-if TYPE_CHECKING:
-    from annotators.qa.consensus import Resolution
+from labelhub.projects.selectors import has_role, label_schema
 
 REVIEW_ROLES = (ProjectMembership.Role.REVIEWER, ProjectMembership.Role.MANAGER)
 
@@ -164,13 +162,17 @@ def task_labels(task: AdjudicationTask) -> list[dict]:
 def resolve_task(
     task: AdjudicationTask, reviewer, labels, *, promote_to_gold: bool = False, note: str = ""
 ) -> AdjudicationTask:
-    """Set the item's final label; optionally make it a gold answer for future checks."""
+    """Set the item's final label; optionally make it a gold answer for future checks.
+
+    Raises :class:`NotReviewer` for anyone but reviewers and managers, :class:`AlreadyResolved`
+    for a closed task and :class:`~labelhub.projects.labels.InvalidLabels` (field ``labels``).
+    """
     task = AdjudicationTask.objects.select_for_update().select_related("project").get(pk=task.pk)
     if not can_adjudicate(reviewer, task.project):
-        raise PermissionDenied("only reviewers and managers adjudicate")
+        raise NotReviewer("Only reviewers and managers adjudicate.")
     if task.status != AdjudicationTask.Status.OPEN:
-        raise ValidationError({"status": f"task {task.pk} is already {task.status}"})
-    labels = validate_labels(task.project, labels)
+        raise AlreadyResolved(f"task {task.pk} is already {task.status}.", field="status")
+    labels = clean_labels(label_schema(task.project), labels, field="labels")
     count = Annotation.objects.filter(item_id=task.item_id, retracted_at__isnull=True).count()
     ConsensusLabel.objects.update_or_create(
         item_id=task.item_id,
@@ -193,10 +195,17 @@ def resolve_task(
 
 
 def promote_resolutions_to_gold(project: Project, task_ids: Iterable[int], *, user=None) -> int:
-    """Make resolved tasks' answers gold (admin action and API); open tasks are skipped."""
-    resolved = AdjudicationTask.objects.filter(
-        project=project, pk__in=list(task_ids), status=AdjudicationTask.Status.RESOLVED
-    ).values_list("item_id", "resolved_labels")
-    answers = list(resolved)
-    mark_gold(project, answers, user=user, source=GoldItem.Source.ADJUDICATION)
+    """Make resolved tasks' answers gold (admin action and API); open tasks are skipped.
+
+    An item resolved more than once (a policy review after an adjudication) gets its latest answer.
+    """
+    resolved = (
+        AdjudicationTask.objects.filter(
+            project=project, pk__in=list(task_ids), status=AdjudicationTask.Status.RESOLVED
+        )
+        .order_by("resolved_at", "pk")
+        .values_list("item_id", "resolved_labels")
+    )
+    answers = dict(resolved)  # later rows win: the latest resolution per item
+    mark_gold(project, answers.items(), user=user, source=GoldItem.Source.ADJUDICATION)
     return len(answers)

@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 
 from annotators.qa import adjudication, gold
 from annotators.qa.models import AdjudicationTask, AnnotatorFlag, AnnotatorStats, ConsensusLabel, GoldItem
+from labelhub.errors import DomainError
+from labelhub.projects.labels import clean_labels
+from labelhub.projects.selectors import label_schema
+
+
+class GoldItemForm(forms.ModelForm):
+    """The gold answer passes the project's label rule and is stored in canonical form."""
+
+    class Meta:
+        model = GoldItem
+        fields = ["item", "labels", "source"]
+
+    def clean(self):
+        cleaned = super().clean()
+        item = cleaned.get("item")
+        if item is not None and "labels" in cleaned:
+            try:
+                cleaned["labels"] = clean_labels(label_schema(item.project), cleaned["labels"])
+            except DomainError as error:  # presentation: the form shows it beside the field
+                self.add_error("labels", error.message)
+        return cleaned
 
 
 @admin.register(GoldItem)
 class GoldItemAdmin(admin.ModelAdmin):
+    form = GoldItemForm
     list_display = ["item", "labels", "source", "created_by", "created_at"]
     list_filter = ["source", "item__project"]
     raw_id_fields = ["item"]
@@ -17,7 +40,6 @@ class GoldItemAdmin(admin.ModelAdmin):
     search_fields = ["item__external_id"]
 
     def save_model(self, request, obj, form, change):
-        obj.labels = gold.validate_labels(obj.item.project, obj.labels)
         obj.created_by = obj.created_by or request.user
         super().save_model(request, obj, form, change)
 
@@ -35,9 +57,13 @@ class ConsensusLabelAdmin(admin.ModelAdmin):
         by_project: dict = {}
         for label in queryset.select_related("item__project"):
             by_project.setdefault(label.item.project, []).append((label.item_id, label.labels))
+        marked = 0
         for project, answers in by_project.items():
-            gold.mark_gold(project, answers, user=request.user)
-        self.message_user(request, f"{sum(len(a) for a in by_project.values())} items marked as gold.")
+            try:
+                marked += len(gold.mark_gold(project, answers, user=request.user))
+            except DomainError as error:  # presentation: one project's bad answer, the others go on
+                self.message_user(request, f"{project.name}: {error.message}", messages.ERROR)
+        self.message_user(request, f"{marked} items marked as gold.")
 
 
 @admin.register(AnnotatorStats)
@@ -77,7 +103,10 @@ class AdjudicationTaskAdmin(admin.ModelAdmin):
         for project_id in set(queryset.values_list("project_id", flat=True)):
             tasks = queryset.filter(project_id=project_id)
             project = tasks.first().project
-            promoted += adjudication.promote_resolutions_to_gold(
-                project, tasks.values_list("pk", flat=True), user=request.user
-            )
+            try:
+                promoted += adjudication.promote_resolutions_to_gold(
+                    project, tasks.values_list("pk", flat=True), user=request.user
+                )
+            except DomainError as error:  # presentation: a resolution the schema no longer accepts
+                self.message_user(request, f"{project.name}: {error.message}", messages.ERROR)
         self.message_user(request, f"{promoted} resolutions promoted to gold.", messages.SUCCESS)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from django.db import connection
 
-from labelhub.projects.models import Annotation, LabelClass, Project
+from labelhub.projects.models import Annotation, Item, LabelClass, Project
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where used: ~75 MB a process the web paths seldom need
@@ -120,9 +120,7 @@ def _fetch_frame(project_id: int) -> pd.DataFrame:
     reads: fetching a million rows one by one (ORM, cursor or COPY, which psycopg also yields
     row by row) costs more than everything computed from them afterwards.
     """
-    import pandas as pd
-
-    from labelhub.projects.models import Item
+    import pandas as pd  # heavy: ~75 MB; web processes load it only when QA figures are asked
 
     tables = {"annotation": Annotation._meta.db_table, "item": Item._meta.db_table}
     if connection.vendor == "postgresql":
@@ -162,7 +160,7 @@ def load_ratings(project: Project) -> Ratings:
 
 def ratings_from_frame(frame: pd.DataFrame, classes: list[str], *, multi_label: bool) -> Ratings:
     """Code a frame with columns id, item_id, annotator_id, labels (JSON text), version_id, created_at."""
-    import pandas as pd
+    import pandas as pd  # heavy: ~75 MB; web processes load it only when QA figures are asked
 
     classes = list(classes)
     if len(frame):
@@ -260,7 +258,7 @@ def fleiss_from_counts(counts: np.ndarray, m: np.ndarray) -> float | None:
     rows are exactly statsmodels' ``aggregate_raters`` table (the tests check it), built without
     its per-category Python loop.
     """
-    from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
+    from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa  # heavy: scipy with it
 
     if len(m) == 0:
         return None
@@ -332,7 +330,7 @@ def cohen_by_pair(ratings: Ratings, *, min_items: int = MIN_PAIR_ITEMS) -> list[
     Each pair's shared items are first reduced to (label_a, label_b) combinations with counts,
     which scikit-learn takes as ``sample_weight``: the same kappa, on at most labels² rows.
     """
-    from sklearn.metrics import cohen_kappa_score
+    from sklearn.metrics import cohen_kappa_score  # heavy: scikit-learn and scipy, seconds to import
 
     who_a, who_b, lab_a, lab_b = _rating_pairs(ratings)
     if len(who_a) == 0:
@@ -463,7 +461,7 @@ def class_coincidence(ratings: Ratings) -> dict:
 
 def agreement_over_time(ratings: Ratings, *, freq: str = "D") -> list[dict]:
     """Agreement of items grouped by when their last rating came in (day by default)."""
-    import pandas as pd
+    import pandas as pd  # heavy: ~75 MB; web processes load it only when QA figures are asked
 
     if len(ratings) == 0:
         return []

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from annotators.qa import api
+from annotators.qa.api import views as api
 
 urlpatterns = [
     path("projects/<int:project_id>/qa/dashboard/", api.DashboardView.as_view(), name="qa-api-dashboard"),

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 
+from annotators.qa.adjudication import open_adjudications
 from annotators.qa.agreement import Ratings, load_ratings
 from annotators.qa.models import ConsensusLabel
+from annotators.qa.resolution import Resolution
+from annotators.qa.signals import still_collecting
 from labelhub.projects.models import Annotation, LabelClass, Project
 
 logger = logging.getLogger(__name__)
@@ -26,22 +28,6 @@ logger = logging.getLogger(__name__)
 # crowd-kit's defaults: EM stops when the per-answer evidence lower bound gains less than this.
 DS_MAX_ITERATIONS = 100
 DS_TOLERANCE = 1e-5
-
-
-@dataclass
-class Resolution:
-    """Consensus of every rated item of a project, as parallel arrays indexed by item code."""
-
-    item_ids: np.ndarray
-    labels: list[list[str]]
-    confidence: np.ndarray
-    annotator_count: np.ndarray
-    method: np.ndarray  # ConsensusLabel.Method values
-    tie: np.ndarray  # bool: the vote was tied (majority) — a reviewer should decide
-    disagreement: np.ndarray  # bool: 2+ annotators did not all give the same label set
-
-    def __len__(self) -> int:
-        return len(self.item_ids)
 
 
 def _item_set_counts(ratings: Ratings) -> np.ndarray:
@@ -259,8 +245,6 @@ def compute_consensus(project: Project, *, method: str | None = None, ratings: R
 
     Returns figures for the caller (command, API): items written, ties, disagreements, method.
     """
-    from annotators.qa.adjudication import open_adjudications
-
     method = method or project.consensus_method
     ratings = ratings if ratings is not None else load_ratings(project)
     resolution = resolve(ratings, method)
@@ -281,12 +265,9 @@ def refresh_item_consensus(item) -> ConsensusLabel | None:
 
     Dawid–Skene needs the whole project to estimate annotators, so on submit every project gets
     the item's majority vote, which ``compute_consensus`` later replaces with its own method.
-    A dispute goes to adjudication only once the queue collected every copy it asked for: while
-    the item's entry is still open, the next overlap label may settle it.
+    A dispute goes to adjudication only once no more labels of the item are on the way (see
+    :data:`annotators.qa.signals.item_collecting_labels`): the next overlap label may settle it.
     """
-    from annotators.qa.adjudication import open_adjudications
-    from labelhub.queues.models import QueueEntry
-
     existing = ConsensusLabel.objects.filter(item=item).first()
     if existing is not None and existing.method == ConsensusLabel.Method.ADJUDICATED:
         return existing
@@ -304,7 +285,7 @@ def refresh_item_consensus(item) -> ConsensusLabel | None:
     with transaction.atomic():
         write_consensus_rows(resolution)
         disputed = bool(resolution.disagreement[0] or resolution.tie[0])
-        if disputed and not QueueEntry.objects.filter(item=item, is_open=True).exists():
+        if disputed and not still_collecting(item):
             open_adjudications(item.project, resolution)
     return ConsensusLabel.objects.get(item=item)
 
@@ -377,7 +358,7 @@ def _rows(resolution: Resolution, keep: np.ndarray | None = None):
 
 def _rows_csv(resolution: Resolution, keep: np.ndarray) -> str:
     """The rows to write as one CSV text (pandas' writer; no Python loop per row beyond a lookup)."""
-    import pandas as pd
+    import pandas as pd  # heavy: only a project-wide recompute on PostgreSQL writes through it
 
     json_of: dict[tuple[str, ...], str] = {}
     texts = [

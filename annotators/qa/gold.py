@@ -10,13 +10,15 @@ import math
 import random
 from collections.abc import Iterable
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 
+from annotators.qa.errors import ItemNotInProject, QAError
 from annotators.qa.models import AnnotatorStats, GoldItem
-from labelhub.projects.models import Annotation, Item, LabelClass, Project
+from labelhub.projects.labels import clean_labels
+from labelhub.projects.models import Annotation, Item, Project
+from labelhub.projects.selectors import label_schema
 
 
 def pick_gold_item(annotator, project, *, rng: random.Random | None = None) -> Item | None:
@@ -35,21 +37,6 @@ def pick_gold_item(annotator, project, *, rng: random.Random | None = None) -> I
     return Item.objects.get(pk=rng.choice(candidates))
 
 
-def validate_labels(project: Project, labels, *, field: str = "labels") -> list[str]:
-    """A clean list of class names of the project, or a ValidationError naming the bad value."""
-    if not isinstance(labels, list | tuple) or not all(isinstance(x, str) for x in labels):
-        raise ValidationError({field: f"expected a list of class names, got {labels!r}"})
-    known = set(LabelClass.objects.filter(project=project).values_list("name", flat=True))
-    unknown = [x for x in labels if x not in known]
-    if unknown:
-        raise ValidationError({field: f"unknown class {unknown[0]!r} (project classes: {sorted(known)})"})
-    if not labels:
-        raise ValidationError({field: "choose at least one class"})
-    if not project.multi_label and len(set(labels)) != 1:
-        raise ValidationError({field: f"this project is single-label: choose one class, got {list(labels)}"})
-    return sorted(set(labels))
-
-
 def mark_gold(
     project: Project,
     answers: Iterable[tuple[int, list[str]]],
@@ -57,18 +44,35 @@ def mark_gold(
     user=None,
     source: str = GoldItem.Source.MANUAL,
 ) -> list[GoldItem]:
-    """Set the known answer of items of ``project`` (create or replace), all or nothing."""
-    answers = list(answers)
-    item_ids = [int(item_id) for item_id, _ in answers]
+    """Set the known answer of items of ``project`` (create or replace), all or nothing.
+
+    Answers are checked with the project's label rule (schema read once for the whole batch) and
+    stored in canonical form; a bad one is named by its position, ``items.i.labels`` or
+    ``items.i.item_id``, as DRF names a field of the API's request body.
+    """
+    answers = [(int(item_id), labels) for item_id, labels in answers]
+    item_ids = [item_id for item_id, _ in answers]
     found = set(Item.objects.filter(project=project, pk__in=item_ids).values_list("pk", flat=True))
-    missing = [i for i in item_ids if i not in found]
-    if missing:
-        raise ValidationError({"item_id": f"item {missing[0]} is not in project {project.pk}"})
+    seen: set[int] = set()
+    for index, item_id in enumerate(item_ids):
+        if item_id not in found:
+            raise ItemNotInProject(
+                f"item {item_id} is not in project {project.pk}.", field=f"items.{index}.item_id"
+            )
+        if item_id in seen:
+            raise QAError(
+                f"item {item_id} is given twice.", field=f"items.{index}.item_id", code="duplicate_item"
+            )
+        seen.add(item_id)
+    schema = label_schema(project)
     rows = [
         GoldItem(
-            item_id=int(item_id), labels=validate_labels(project, labels), source=source, created_by=user
+            item_id=item_id,
+            labels=clean_labels(schema, labels, field=f"items.{index}.labels"),
+            source=source,
+            created_by=user,
         )
-        for item_id, labels in answers
+        for index, (item_id, labels) in enumerate(answers)
     ]
     with transaction.atomic():
         GoldItem.objects.bulk_create(

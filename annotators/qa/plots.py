@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
+
 ACCENT = "#3b5bdb"
 WARN = "#e8590c"
 
 
 def _pyplot():
-    import matplotlib
+    import matplotlib  # heavy: only the dashboard page draws; web processes start without it
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # heavy: after use("Agg"), so no GUI backend is picked
 
     return plt
 
@@ -68,7 +70,6 @@ def agreement_by_class(data: dict) -> str:
     if not rows or all(r["ratings"] == 0 for r in rows):
         return _empty("No labels yet")
     plt = _pyplot()
-    import numpy as np
 
     fig, ax = plt.subplots(figsize=(7, 2.8))
     x = np.arange(len(rows))

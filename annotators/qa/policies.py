@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotators.qa.adjudication import send_for_review
+from annotators.qa.errors import AlreadyResolved
 from annotators.qa.gold import is_correct, rebuild_stats, wilson_interval
 from annotators.qa.models import AdjudicationTask, AnnotatorFlag, AnnotatorStats
 from labelhub.projects.models import Annotation, Project, ProjectMembership
@@ -186,7 +187,13 @@ def evaluate_project(project: Project) -> list[tuple[Evaluation, list[AnnotatorF
 
 @transaction.atomic
 def resolve_flag(flag: AnnotatorFlag, user, *, unpause: bool = True) -> AnnotatorFlag:
-    """A manager closes a flag; the annotator is unpaused when no other flag stays open."""
+    """A manager closes a flag; the annotator is unpaused when no other flag stays open.
+
+    A flag closed before (by someone else meanwhile, too) is :class:`AlreadyResolved`.
+    """
+    current = AnnotatorFlag.objects.select_for_update().get(pk=flag.pk)
+    if current.resolved_at is not None:
+        raise AlreadyResolved(f"flag {flag.pk} is already resolved.", field="flag")
     flag.resolved_at = timezone.now()
     flag.resolved_by = user
     flag.save(update_fields=["resolved_at", "resolved_by"])

@@ -19,7 +19,7 @@ def _round(x: float | None, digits: int = 4) -> float | None:
 
 def annotator_overview(project: Project) -> list[dict]:
     """One row per annotator: volume, speed, gold accuracy with its 95% CI, agreement, flags."""
-    import pandas as pd
+    import pandas as pd  # heavy: ~75 MB; only the dashboard reads need it
 
     stats = {s.annotator_id: s for s in AnnotatorStats.objects.filter(project=project)}
     members = {m.user_id: m for m in ProjectMembership.objects.filter(project=project).select_related("user")}

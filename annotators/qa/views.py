@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from annotators.qa import adjudication, consensus, policies, selectors
 from annotators.qa import plots as qa_plots
 from annotators.qa.models import AdjudicationTask, AnnotatorFlag
+from labelhub.errors import DomainError
 from labelhub.projects.models import Project, ProjectMembership
 from labelhub.projects.selectors import has_role, projects_for_user
 
@@ -122,8 +123,8 @@ def adjudication_resolve(request, project_id: int, task_id: int):
             promote_to_gold=promote,
             note=request.POST.get("note", ""),
         )
-    except ValidationError as error:
-        messages.error(request, "; ".join(error.messages))
+    except DomainError as error:  # presentation: the page shows the message above the form
+        messages.error(request, error.message)
         return redirect(f"{reverse('qa-adjudication', args=[project.pk])}?task={task.pk}")
     messages.info(
         request, f"Item {task.item.external_id} resolved" + (" and promoted to gold." if promote else ".")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from django.core.exceptions import PermissionDenied, ValidationError
 from rest_framework.test import APIClient
 
 from annotators.qa import adjudication
 from annotators.qa.consensus import compute_consensus
+from annotators.qa.errors import AlreadyResolved, NotReviewer
 from annotators.qa.models import AdjudicationTask, ConsensusLabel, GoldItem
 from tests import factories
 from tests.annotators.qa.builders import (
@@ -109,7 +109,11 @@ def test_resolve_names_an_unknown_class(disputed):
         f"/api/adjudication/{task.pk}/resolve/", {"labels": ["tiger"]}, format="json"
     )
     assert response.status_code == 400
-    assert "unknown class 'tiger'" in response.json()["labels"][0]
+    body = response.json()
+    assert (body["code"], body["field"]) == ("unknown_label", "labels")
+    assert "Label 'tiger' is not in the schema" in body["detail"]
+    assert body["errors"] == [{"field": "labels", "code": "unknown_label", "detail": body["detail"]}]
+    assert not ConsensusLabel.objects.filter(item=item, method="adjudicated").exists()
 
 
 def test_a_resolved_task_cannot_be_resolved_again(disputed):
@@ -117,14 +121,14 @@ def test_a_resolved_task_cannot_be_resolved_again(disputed):
     reviewer = factories.make_member(project, "reviewer")
     task = AdjudicationTask.objects.get(item=item)
     adjudication.resolve_task(task, reviewer, ["cat"])
-    with pytest.raises(ValidationError, match="already resolved"):
+    with pytest.raises(AlreadyResolved, match="already resolved"):
         adjudication.resolve_task(task, reviewer, ["dog"])
 
 
 def test_annotators_cannot_adjudicate(disputed):
     project, item, people = disputed
     task = AdjudicationTask.objects.get(item=item)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotReviewer):
         adjudication.resolve_task(task, people[0], ["cat"])
     assert api(people[0]).get(f"/api/projects/{project.pk}/adjudication/").status_code == 403
     assert api(people[0]).get(f"/api/adjudication/{task.pk}/").status_code == 403

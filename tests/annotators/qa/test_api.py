@@ -100,7 +100,11 @@ def test_gold_api_marks_lists_and_unmarks(project, manager):
         (items[1].pk, ["cat"]),
     ]
     assert client.delete(f"/api/projects/{project.pk}/gold/{items[0].pk}/").status_code == 204
-    assert client.delete(f"/api/projects/{project.pk}/gold/{items[0].pk}/").status_code == 404
+    missing = client.delete(f"/api/projects/{project.pk}/gold/{items[0].pk}/")
+    assert missing.status_code == 404
+    assert (
+        missing.json()["code"] == "not_gold" and f"item {items[0].pk} is not gold" in missing.json()["detail"]
+    )
     assert list(GoldItem.objects.values_list("item_id", flat=True)) == [items[1].pk]
 
 
@@ -112,7 +116,23 @@ def test_gold_api_rejects_an_unknown_class_by_name(project, manager):
         format="json",
     )
     assert response.status_code == 400
-    assert "unknown class 'tiger'" in str(response.json())
+    body = response.json()
+    assert (body["code"], body["field"]) == ("unknown_label", "items.0.labels")
+    assert "Label 'tiger' is not in the schema" in body["detail"]
+    assert not GoldItem.objects.exists()
+
+
+def test_gold_api_names_a_malformed_answer_in_the_one_error_shape(project, manager):
+    response = api(manager).post(
+        f"/api/projects/{project.pk}/gold/", {"items": [{"item_id": "x", "labels": []}]}, format="json"
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert {(e["field"], e["code"]) for e in body["errors"]} == {
+        ("items.0.item_id", "invalid"),
+        ("items.0.labels", "empty"),
+    }
+    assert (body["field"], body["code"]) == (body["errors"][0]["field"], body["errors"][0]["code"])
 
 
 def test_recompute_writes_consensus_and_the_list_filters_by_method(project, manager, labelled):
@@ -148,7 +168,9 @@ def test_evaluate_and_resolve_a_flag_through_the_api(project, manager):
     )
     assert not ProjectMembership.objects.get(user=annotator, project=project).is_paused
     assert AnnotatorFlag.objects.get().resolved_by == manager
-    assert client.post(f"/api/qa/flags/{flag['id']}/resolve/").status_code == 400
+    again = client.post(f"/api/qa/flags/{flag['id']}/resolve/")
+    assert again.status_code == 400
+    assert (again.json()["code"], again.json()["field"]) == ("already_resolved", "flag")
 
 
 def test_agreement_by_version_uses_string_keys_and_matches_the_reference(project, manager, labelled):

@@ -23,6 +23,7 @@ from annotators.qa.consensus import (
     refresh_item_consensus,
 )
 from annotators.qa.models import AdjudicationTask, ConsensusLabel
+from annotators.qa.signals import item_collecting_labels
 from tests import factories
 from tests.annotators.qa.builders import (
     label,
@@ -155,17 +156,24 @@ def test_refresh_item_consensus_on_submit_uses_majority_and_opens_disputes(voted
     assert AdjudicationTask.objects.filter(item=items[2], status="open").exists()
 
 
-def test_a_dispute_waits_for_the_remaining_overlap_copies_before_adjudication(voted):
-    from labelhub.queues.models import QueueEntry
+def test_a_dispute_waits_while_a_receiver_says_more_labels_are_coming(voted):
+    """QA asks ``item_collecting_labels`` (the queues app answers: the item's entry is open)."""
+    _, items, people = voted
+    collecting = {items[2].pk}
 
-    project, items, people = voted
-    QueueEntry.objects.create(project=project, item=items[2], required_annotations=3, completed_annotations=2)
-    label(items[2], people[1], ["dog"])
-    refresh_item_consensus(items[2])
-    assert not AdjudicationTask.objects.filter(item=items[2]).exists()
-    QueueEntry.objects.filter(item=items[2]).update(is_open=False)
-    refresh_item_consensus(items[2])
-    assert AdjudicationTask.objects.filter(item=items[2], status="open").exists()
+    def item_still_queued(sender, *, item, **kwargs):
+        return item.pk in collecting
+
+    item_collecting_labels.connect(item_still_queued, dispatch_uid="test-collecting")
+    try:
+        label(items[2], people[1], ["dog"])
+        refresh_item_consensus(items[2])
+        assert not AdjudicationTask.objects.filter(item=items[2]).exists()
+        collecting.clear()  # the last overlap copy came in
+        refresh_item_consensus(items[2])
+        assert AdjudicationTask.objects.filter(item=items[2], status="open").exists()
+    finally:
+        item_collecting_labels.disconnect(dispatch_uid="test-collecting")
 
 
 def test_compute_consensus_command_prints_figures(voted):

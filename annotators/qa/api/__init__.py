@@ -1,0 +1,1 @@
+"""QA REST API: request serializers (:mod:`.serializers`) and thin views (:mod:`.views`)."""

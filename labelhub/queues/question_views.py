@@ -26,6 +26,8 @@ from labelhub.guidelines import api as guideline_api
 from labelhub.guidelines import selectors as guideline_selectors
 from labelhub.guidelines import views as guideline_pages
 from labelhub.guidelines.errors import GuidelineError, page_message
+from labelhub.guidelines.models import GuidelineVersion
+from labelhub.projects.models import Project
 from labelhub.queues import questions
 
 QUESTIONS_PAGE_SIZE = 30
@@ -39,23 +41,7 @@ def questions_page(request: HttpRequest, project_id: int) -> HttpResponse:
     guideline_pages.require_manager(request, project)
     if request.method == "POST":
         try:
-            try:
-                version_id = int(request.POST.get("version") or 0)
-                flag_ids = [int(v) for v in request.POST.getlist("flags")]
-            except ValueError as error:
-                raise GuidelineError(
-                    "The selection was not a list of question ids.", field="flags"
-                ) from error
-            if not version_id:
-                raise GuidelineError(
-                    "Choose the published version that answers these questions.",
-                    field="version",
-                    code="required",
-                )
-            version = guideline_selectors.project_version(project, version_id)
-            answered = questions.answer_questions(
-                project, flag_ids, version=version, answer=request.POST.get("answer", ""), user=request.user
-            )
+            answered, version = _answer_posted(request, project)
         except DomainError as error:
             messages.error(request, page_message(error))
         else:
@@ -80,6 +66,24 @@ def questions_page(request: HttpRequest, project_id: int) -> HttpResponse:
             "current": guideline_selectors.current_version(project),
         },
     )
+
+
+def _answer_posted(request: HttpRequest, project: Project) -> tuple[int, GuidelineVersion]:
+    """The questions page's form, parsed and answered: (questions answered, the version used)."""
+    try:
+        version_id = int(request.POST.get("version") or 0)
+        flag_ids = [int(v) for v in request.POST.getlist("flags")]
+    except ValueError as error:
+        raise GuidelineError("The selection was not a list of question ids.", field="flags") from error
+    if not version_id:
+        raise GuidelineError(
+            "Choose the published version that answers these questions.", field="version", code="required"
+        )
+    version = guideline_selectors.project_version(project, version_id)
+    answered = questions.answer_questions(
+        project, flag_ids, version=version, answer=request.POST.get("answer", ""), user=request.user
+    )
+    return answered, version
 
 
 class QuestionSerializer(serializers.Serializer):

@@ -115,3 +115,13 @@ def test_project_page_shows_managers_the_open_question_count(api, project, manag
     _flag(project, annotator)
     html = api(manager).get(f"/guidelines/projects/{project.pk}/").content.decode()
     assert "Guideline questions (2 open)" in html
+
+
+def test_questions_page_names_the_missing_version(api, project, manager, annotator):
+    flag = _flag(project, annotator)
+    response = api(manager).post(
+        f"/guidelines/projects/{project.pk}/questions/", {"flags": [flag.pk], "answer": "x"}, follow=True
+    )
+    assert "version: Choose the published version" in response.content.decode()
+    flag.refresh_from_db()
+    assert flag.answered_at is None

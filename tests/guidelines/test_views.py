@@ -4,6 +4,7 @@ import pytest
 
 from labelhub.guidelines import selectors, services
 from labelhub.guidelines.models import GuidelineVersion
+from labelhub.guidelines.views import PREVIEW_MAX_CHARS
 from labelhub.queues.models import ItemFlag, QueueEntry
 from tests import factories
 from tests.guidelines.conftest import publish
@@ -198,3 +199,10 @@ def test_impact_page_plots_agreement_when_available(api, project, manager, publi
     html = api(manager).get(f"/guidelines/projects/{project.pk}/impact/").content.decode()
     assert 'id="impact-chart"' in html and "<polyline" in html
     assert "75.0 %" in html and 'id="agreement-unavailable"' not in html
+
+
+def test_preview_refuses_overlong_markdown_in_the_one_error_shape(api):
+    staff = factories.make_user("editor", is_staff=True)
+    response = api(staff).post("/guidelines/preview/", {"markdown": "x" * (PREVIEW_MAX_CHARS + 1)})
+    assert response.status_code == 400
+    assert (response.json()["field"], response.json()["code"]) == ("markdown", "max_length")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from labelhub.projects.models import Annotation
-from labelhub.queues.models import QueueEntry
+from labelhub.queues import services
+from labelhub.queues.models import PendingReaction, QueueEntry
 from labelhub.queues.services import enqueue_items
 from tests import factories
 
@@ -54,9 +55,6 @@ def test_changelists_load(superuser_client, model):
 
 
 def test_pending_reactions_page_lists_failures_and_retries_them(superuser_client, settings):
-    from labelhub.queues import services
-    from labelhub.queues.models import PendingReaction
-
     settings.LABELHUB_REACTIONS = "deferred"
     project = factories.make_project(gold_rate=0, overlap_fraction=0)
     annotator = factories.make_member(project)

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from labelhub.projects.importing import ImportRejected, content_hash, import_file
+from labelhub.projects.importing import ImportRejected, content_hash, import_file, import_records
 from labelhub.projects.models import Annotation, ImportBatch, Item
 from labelhub.projects.services import create_project_from_label_config
 from tests import factories
@@ -259,4 +259,57 @@ def test_external_id_repeated_in_file_with_other_content_is_rejected(project):
     with pytest.raises(ImportRejected) as rejected:
         import_file(project, jsonl({"id": "a", "text": "one"}, {"id": "a", "text": "two"}), "jsonl")
     assert (rejected.value.errors[0]["line"], rejected.value.errors[0]["field"]) == (2, "external_id")
+    assert not Item.objects.filter(project=project).exists()
+
+
+def test_import_records_takes_parsed_dicts_with_the_same_rules(project):
+    batch = import_records(
+        project,
+        [{"id": "a", "text": "one"}, {"id": "b", "text": "one"}, {"data": {"text": "two"}, "id": "c"}],
+        source="demo",
+        filename="records",
+    )
+    assert (batch.format, batch.status, batch.lines_read) == ("records", "done", 3)
+    assert (batch.imported_count, batch.duplicate_count) == (2, 1)
+    assert set(Item.objects.filter(project=project).values_list("external_id", flat=True)) == {"a", "c"}
+
+
+def test_import_records_rejects_all_on_a_bad_record_at_its_position(project):
+    with pytest.raises(ImportRejected) as rejected:
+        import_records(project, iter([{"text": "fine"}, {"text": ""}, {"text": "also fine"}]))
+    assert rejected.value.errors == [
+        {
+            "line": 2,
+            "field": "text",
+            "code": "required",
+            "detail": "missing: a text project needs a 'text' field",
+        }
+    ]
+    assert rejected.value.batch.status == "failed"
+    assert not Item.objects.filter(project=project).exists()
+
+
+def test_rejection_is_a_domain_error_in_the_one_shape(project):
+    with pytest.raises(ImportRejected) as rejected:
+        import_file(project, jsonl({"text": "fine"}, {"nope": 1}), "jsonl")
+    body = rejected.value.body()
+    assert (rejected.value.status_code, body["code"], body["field"]) == (400, "import_rejected", "text")
+    assert body["batch"] == rejected.value.batch.pk
+    assert body["errors"][0]["line"] == 2
+    assert "line 2, field text" in body["detail"]
+
+
+def test_unknown_format_rejection_has_no_batch(project):
+    with pytest.raises(ImportRejected) as rejected:
+        import_file(project, io.BytesIO(b""), "xml")
+    assert rejected.value.body()["batch"] is None
+    assert (rejected.value.field, rejected.value.errors[0]["code"]) == ("format", "unknown_format")
+
+
+def test_label_studio_duplicate_class_in_an_annotation_is_rejected():
+    project = factories.make_project(multi_label=True)
+    tasks = [ls_task("twice", annotations=[["cat", "cat"]])]
+    with pytest.raises(ImportRejected) as rejected:
+        import_file(project, io.BytesIO(json.dumps(tasks).encode()), "label_studio")
+    assert rejected.value.errors[0]["code"] == "duplicate_label"
     assert not Item.objects.filter(project=project).exists()

@@ -1,0 +1,83 @@
+"""The importer's readers: each format split into numbered records, or a RecordError on the line."""
+
+import io
+import json
+
+from labelhub.projects.importing.readers import (
+    format_for_filename,
+    read_csv,
+    read_jsonl,
+    read_label_studio,
+)
+from labelhub.projects.importing.records import RecordError
+
+
+def outcomes(numbered):
+    """(line, record) pairs with errors as (line, (field, code)) for easy comparison."""
+    return [
+        (line, (record.field, record.code) if isinstance(record, RecordError) else record)
+        for line, record in numbered
+    ]
+
+
+def test_jsonl_yields_each_value_at_its_physical_line_and_skips_blank_lines():
+    body = io.BytesIO(b'{"text": "a"}\n\n{"data": {"text": "b"}, "id": 7}\n')
+    assert outcomes(read_jsonl(body)) == [(1, {"text": "a"}), (3, {"data": {"text": "b"}, "id": 7})]
+
+
+def test_jsonl_bad_json_is_an_error_on_its_line_and_reading_goes_on():
+    body = io.BytesIO(b'{"text": oops}\n{"text": "fine"}\n')
+    assert outcomes(read_jsonl(body)) == [(1, ("json", "invalid_json")), (2, {"text": "fine"})]
+
+
+def test_jsonl_bytes_that_are_not_utf8_end_the_file_with_an_encoding_error():
+    body = io.BytesIO(b'{"text": "fine"}\n{"text": "caf\xe9"}\n{"text": "never read"}\n')
+    assert outcomes(read_jsonl(body)) == [(1, {"text": "fine"}), (2, ("encoding", "invalid_encoding"))]
+
+
+def test_jsonl_reads_text_streams_too():
+    assert outcomes(read_jsonl(io.StringIO('{"text": "a"}\n'))) == [(1, {"text": "a"})]
+
+
+def test_csv_rows_become_dicts_without_empty_cells_at_their_physical_line():
+    body = io.StringIO('id,text,lang\n1,"two\nlines",\n2,b,de\n')
+    assert outcomes(read_csv(body)) == [
+        (3, {"id": "1", "text": "two\nlines"}),
+        (4, {"id": "2", "text": "b", "lang": "de"}),
+    ]
+
+
+def test_csv_row_with_more_values_than_columns_is_an_error():
+    assert outcomes(read_csv(io.StringIO("id,text\n1,a,extra\n"))) == [(2, ("columns", "extra_columns"))]
+
+
+def test_csv_without_a_header_is_an_error_naming_it():
+    assert outcomes(read_csv(io.StringIO(""))) == [(1, ("header", "missing_header"))]
+
+
+def test_label_studio_tasks_are_numbered_by_position():
+    tasks = [{"data": {"text": "a"}}, {"id": 3, "data": {"text": "b"}}]
+    assert outcomes(read_label_studio(io.BytesIO(json.dumps(tasks).encode()))) == [
+        (1, tasks[0]),
+        (2, tasks[1]),
+    ]
+
+
+def test_label_studio_task_without_a_data_object_is_an_error():
+    body = io.BytesIO(json.dumps([{"data": "text"}, {"data": {"text": "ok"}}]).encode())
+    assert outcomes(read_label_studio(body)) == [(1, ("data", "required")), (2, {"data": {"text": "ok"}})]
+
+
+def test_label_studio_file_that_is_not_an_array_is_an_error():
+    assert outcomes(read_label_studio(io.BytesIO(b'{"data": {}}'))) == [(1, ("json", "invalid_json"))]
+
+
+def test_format_is_told_by_the_extension():
+    assert [format_for_filename(n) for n in ("a.JSONL", "b.ndjson", "c.csv", "d.json", "e.txt", "")] == [
+        "jsonl",
+        "jsonl",
+        "csv",
+        "label_studio",
+        None,
+        None,
+    ]

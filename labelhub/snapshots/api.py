@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelhub.errors import Forbidden, NotFound
+from labelhub.openapi import ErrorSerializer
 from labelhub.projects.selectors import is_manager, projects_with_visible_labels
 from labelhub.snapshots import selectors, services
 from labelhub.snapshots.downloads import export_response
@@ -186,7 +187,13 @@ class SnapshotDiff(APIView):
     """What changed from this snapshot to ``other``: counts, per-class deltas and one page
     (``offset``, ``limit`` ≤ 500) of added, removed and relabelled items."""
 
-    @extend_schema(parameters=[DiffPageSerializer], responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        parameters=[DiffPageSerializer],
+        responses={
+            200: OpenApiTypes.OBJECT,
+            400: OpenApiResponse(ErrorSerializer, description="`offset` or `limit` is not an integer."),
+        },
+    )
     def get(self, request, snapshot_id: str, other_id: str):
         before = selectors.snapshot_for(request.user, snapshot_id)
         after = selectors.snapshot_for(request.user, other_id)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
-from active import rounds
+from active import selectors, services
 from active.models import ModelRound, SimulationRun
+from labelhub.errors import DomainError
 
 
 @admin.register(ModelRound)
@@ -33,11 +34,11 @@ class ModelRoundAdmin(admin.ModelAdmin):
         projects = {r.project for r in queryset.select_related("project")}
         for project in projects:
             try:
-                model_round, created = rounds.request_round(
+                model_round, created = services.request_round(
                     project, trigger=ModelRound.Trigger.MANAGER, requested_by=request.user
                 )
-            except ValueError as exc:
-                self.message_user(request, f"{project}: {exc}", messages.ERROR)
+            except DomainError as error:
+                self.message_user(request, f"{project}: {error.message}", messages.ERROR)
                 continue
             verb = "queued" if created else f"already {model_round.state}"
             self.message_user(request, f"{project}: round {model_round.number} {verb}")
@@ -46,12 +47,12 @@ class ModelRoundAdmin(admin.ModelAdmin):
     def retry_failed(self, request, queryset):
         retried = 0
         for model_round in queryset.filter(state=ModelRound.State.FAILED):
-            if rounds.active_round(model_round.project) is not None:
+            if selectors.active_round(model_round.project) is not None:
                 self.message_user(
                     request, f"{model_round}: the project already has a round in progress", messages.WARNING
                 )
                 continue
-            rounds.retry_failed_round(model_round)
+            services.retry_failed_round(model_round)
             retried += 1
         self.message_user(request, f"{retried} round(s) queued again")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from active import rounds, selectors
+from active import selectors, services
 from active.models import ModelRound, SimulationRun
 from labelhub.projects.selectors import is_manager, projects_for_user
 
@@ -112,13 +112,12 @@ class RoundListCreate(ProjectScopedMixin, generics.ListCreateAPIView):
             raise PermissionDenied("Only project managers start active-learning rounds.")
         params = RoundRequestSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        device = params.validated_data.get("device")
-        try:
-            model_round, created = rounds.request_round(
-                project, trigger=ModelRound.Trigger.MANAGER, requested_by=request.user, device=device or None
-            )
-        except ValueError as exc:
-            raise ValidationError({"al_strategy": str(exc)}) from exc
+        model_round, created = services.request_round(
+            project,
+            trigger=ModelRound.Trigger.MANAGER,
+            requested_by=request.user,
+            device=params.validated_data.get("device") or None,
+        )
         model_round.created = created
         data = StartedRoundSerializer(model_round).data
         return Response(data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)

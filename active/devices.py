@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def default_device() -> str:
+    """This process's device policy: ``al_worker --device`` sets it, else ``LABELHUB_AL_DEVICE``."""
+    return getattr(settings, "LABELHUB_AL_DEVICE", "auto")
 
 
 def resolve_device(requested: str | None) -> str:
@@ -10,7 +17,7 @@ def resolve_device(requested: str | None) -> str:
 
     torch is imported here, not at module level, so web processes importing this app stay light.
     """
-    import torch
+    import torch  # heavy: keeps torch out of web processes
 
     requested = (requested or "auto").lower()
     if requested not in DEVICE_CHOICES:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from active.store import EmbeddingStore
+from labelhub.projects.models import Item
 
 logger = logging.getLogger(__name__)
 
@@ -178,8 +179,6 @@ def ensure_embedded(project, device: str = "cpu", on_progress=None) -> tuple[Emb
 
     ``on_progress()`` is called after every chunk (the round uses it as its heartbeat).
     """
-    from labelhub.projects.models import Item
-
     store = store_for(project)
     all_ids = np.fromiter(
         Item.objects.filter(project=project).values_list("id", flat=True).iterator(chunk_size=20000),

@@ -5,10 +5,13 @@ labelled vectors, then scores a pool of up to millions. Training is full-batch f
 (deterministic and fast) and mini-batch beyond ``FULL_BATCH_LIMIT``; scoring streams the pool in
 chunks so a memory-mapped fp16 store is never copied whole into float32.
 
-``TorchHeadClassifier`` is a real scikit-learn estimator (fit / predict / predict_proba /
-``classes_``) so modAL's query-strategy functions can call it; ``HeadCommittee`` exposes what
-modAL's disagreement measures read from a committee (``len``, ``vote``, ``predict_proba``,
-``classes_``). Neither patches modAL.
+``TorchHeadClassifier`` speaks the scikit-learn classifier protocol (fit / predict / predict_proba /
+``classes_`` / get_params / set_params / score, and its tags) so modAL's query-strategy functions and
+sklearn's ``clone`` can use it; ``HeadCommittee`` exposes what modAL's disagreement measures read from
+a committee (``len``, ``vote``, ``predict_proba``, ``classes_``). Neither patches modAL.
+
+The protocol is spoken, not inherited from ``sklearn.base``: web processes import this module (the
+task definitions reach it) and must not load scikit-learn to do so.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
 
 FULL_BATCH_LIMIT = 20000
 SCORE_CHUNK = 131072
@@ -51,8 +53,39 @@ def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     return weights.astype(np.float32)
 
 
-class TorchHeadClassifier(ClassifierMixin, BaseEstimator):
+def head_config(device: str, dim: int) -> dict:
+    """Head settings per backbone.
+
+    On MiniLM vectors a linear head matches scikit-learn's balanced logistic regression (WordNet
+    glosses, 1,000 labels: 0.86 vs 0.862 held-out) and keeps scoring a million items to one matrix
+    product; weight decay 1e-2 beat 1e-4 there (0.86 vs 0.84). Pixel features gain from one hidden layer.
+    """
+    text = dim >= 384
+    return {
+        "hidden": 0 if text else 128,
+        "epochs": 150,
+        "lr": 0.01,
+        "weight_decay": 1e-2 if text else 1e-4,
+        "device": device,
+    }
+
+
+class TorchHeadClassifier:
     """A torch softmax head with the scikit-learn classifier interface."""
+
+    _estimator_type = "classifier"
+    #: The constructor's parameters, as sklearn's ``get_params`` reports them.
+    PARAMS = (
+        "n_classes",
+        "hidden",
+        "epochs",
+        "lr",
+        "weight_decay",
+        "batch_size",
+        "seed",
+        "device",
+        "balanced",
+    )
 
     def __init__(
         self,
@@ -75,6 +108,33 @@ class TorchHeadClassifier(ClassifierMixin, BaseEstimator):
         self.seed = seed
         self.device = device
         self.balanced = balanced
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {name: getattr(self, name) for name in self.PARAMS}
+
+    def set_params(self, **params) -> TorchHeadClassifier:
+        unknown = set(params) - set(self.PARAMS)
+        if unknown:
+            raise ValueError(f"TorchHeadClassifier has no parameter(s) {', '.join(sorted(unknown))}")
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import ClassifierTags, Tags, TargetTags  # heavy: only sklearn's own tools ask
+
+        return Tags(
+            estimator_type="classifier",
+            target_tags=TargetTags(required=True),
+            classifier_tags=ClassifierTags(),
+        )
+
+    def __repr__(self) -> str:
+        return f"TorchHeadClassifier({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
+
+    def score(self, X, y) -> float:
+        """Mean accuracy, as ``ClassifierMixin.score``."""
+        return float((self.predict(X) == np.asarray(y)).mean())
 
     def _build(self, dim: int):
         import torch

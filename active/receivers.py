@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import logging
 
+from active.errors import UnknownStrategy
+from active.services import maybe_trigger_round
+from labelhub.queues.reactions import first_in_batch
+
 logger = logging.getLogger(__name__)
 
 
@@ -13,16 +17,13 @@ def start_round_on_new_labels(sender, annotation=None, project=None, **kwargs) -
     Only database writes happen here (a round row and its task row); the worker does the heavy part.
     The count covers every label in the database, so a batch of deliveries asks once per project.
     """
-    from active.rounds import maybe_trigger_round
-    from labelhub.queues.reactions import first_in_batch
-
     if project is None and annotation is not None:
         project = annotation.item.project
     if project is None or not first_in_batch(("active-learning-trigger", project.pk)):
         return
     try:
         model_round = maybe_trigger_round(project)
-    except ValueError as exc:
+    except UnknownStrategy as exc:
         # A manager's misconfiguration (e.g. an unknown al_strategy) must not fail an annotator's
         # submit, which has already committed; it is logged, and shown when a manager starts a round.
         logger.error("project %s: cannot start an active-learning round: %s", project.pk, exc)

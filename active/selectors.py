@@ -5,6 +5,29 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from active.models import ModelRound, SimulationRun
+from labelhub.projects.models import Annotation, GroundTruth, Project
+
+
+def active_round(project: Project) -> ModelRound | None:
+    """The project's pending or running round (at most one: a constraint says so), if any."""
+    return ModelRound.objects.filter(
+        project=project, state__in=[ModelRound.State.PENDING, ModelRound.State.RUNNING]
+    ).first()
+
+
+def labels_since_last_round(project: Project, *, up_to: int | None = None) -> int:
+    """New (non-retracted) labels since the last round, counting at most ``up_to`` of them.
+
+    Called after every submit: the cap keeps it a bounded ``LIMIT`` count instead of a scan of
+    every label of a large project that has not had a round yet.
+    """
+    last = ModelRound.objects.filter(project=project).order_by("-created_at").values("created_at").first()
+    labels = Annotation.objects.filter(item__project=project, retracted_at__isnull=True)
+    if last is not None:
+        labels = labels.filter(created_at__gt=last["created_at"])
+    if up_to is not None:
+        labels = labels[:up_to]
+    return labels.count()
 
 
 def rounds_of(project) -> QuerySet[ModelRound]:
@@ -16,8 +39,6 @@ def simulations_of(project) -> QuerySet[SimulationRun]:
 
 
 def has_ground_truth(project) -> bool:
-    from labelhub.projects.models import GroundTruth
-
     return GroundTruth.objects.filter(item__project=project).exists()
 
 

@@ -18,20 +18,21 @@ import numpy as np
 from django.conf import settings
 
 from active import strategies as st
+from active.devices import resolve_device
+from active.embeddings import ensure_embedded
+from active.errors import SimulationError
+from active.heads import TorchHeadClassifier, head_config, train_committee
 from active.models import SimulationRun
+from labelhub.projects.models import GroundTruth
+from labelhub.projects.selectors import label_schema
 
 logger = logging.getLogger(__name__)
 
 TEST_FRACTION = 0.3
 
 
-class SimulationError(ValueError):
-    """The project cannot be simulated (no ground truth, too few classes); the message says which."""
-
-
-def ground_truth(project, class_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    from labelhub.projects.models import GroundTruth
-
+def ground_truth(project, class_names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """``(item_ids, class_index)`` of the items with a known answer (its first class), in item-id order."""
     index = {name: i for i, name in enumerate(class_names)}
     ids, ys = [], []
     for item_id, labels in GroundTruth.objects.filter(item__project=project).values_list("item_id", "labels"):
@@ -45,8 +46,6 @@ def ground_truth(project, class_names: list[str]) -> tuple[np.ndarray, np.ndarra
 
 def choose(strategy: str, X_pool, X_train, y_train, k: int, n_classes: int, config: dict, seed: int, rng):
     """Train the head on the labels so far and select k pool positions, as a real round would."""
-    from active.heads import TorchHeadClassifier, train_committee
-
     if strategy == st.RANDOM:
         return st.select_random(len(X_pool), k, rng).indices, None
     head = TorchHeadClassifier(n_classes, seed=seed, **config).fit(X_train, y_train)
@@ -56,7 +55,7 @@ def choose(strategy: str, X_pool, X_train, y_train, k: int, n_classes: int, conf
         model = head
     if config["device"] == "cpu":
         return st.select_modal(strategy, model, X_pool, k, X_training=X_train).indices, head
-    import torch
+    import torch  # heavy: keeps torch out of web processes
 
     device = config["device"]
     pool_t = torch.from_numpy(X_pool).to(device)
@@ -92,16 +91,11 @@ def simulate(
     seed: int = 0,
     device: str = "cpu",
 ) -> SimulationRun:
-    from active.devices import resolve_device
-    from active.embeddings import ensure_embedded
-    from active.heads import TorchHeadClassifier
-    from active.rounds import class_names_of, heads_config
-
     started = time.perf_counter()
     device = resolve_device(device)
     names = [st.normalise_strategy(s) for s in strategies]
     compared = list(dict.fromkeys([n for n in names if n != st.RANDOM] + [st.RANDOM]))
-    class_names = class_names_of(project)
+    class_names = label_schema(project).class_names
     ids, y = ground_truth(project, class_names)
     if len(ids) == 0:
         raise SimulationError(
@@ -117,10 +111,11 @@ def simulate(
     test, pool = split[:n_test], split[n_test:]
     if initial + rounds * batch > len(pool):
         raise SimulationError(
-            f"rounds: {initial} initial + {rounds} × {batch} labels exceed the {len(pool)} items left after the test slice"
+            f"rounds: {initial} initial + {rounds} × {batch} labels exceed the {len(pool)} items left after the test slice",
+            field="rounds",
         )
     seed_set = np.random.default_rng(seed + 1).choice(len(pool), size=initial, replace=False)
-    config = heads_config(device, store.dim)
+    config = head_config(device, store.dim)
     curve: list[dict] = []
     for strategy in compared:
         rng = np.random.default_rng(seed + 2)
@@ -187,10 +182,10 @@ def write_csv(curve: list[dict], path: Path) -> None:
 
 def write_plot(curve: list[dict], path: Path, title: str) -> None:
     """A learning-curve PNG; matplotlib is imported here, on the non-interactive Agg backend."""
-    import matplotlib
+    import matplotlib  # heavy: matplotlib stays out of web processes
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # heavy: as above, after choosing the Agg backend
 
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     for strategy in dict.fromkeys(p["strategy"] for p in curve):

@@ -26,6 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from active.errors import UnknownStrategy
+from active.heads import HeadLearner
+
 UNCERTAINTY = "least_confidence"
 MARGIN = "margin"
 ENTROPY = "entropy"
@@ -46,12 +49,13 @@ COMMITTEE_STRATEGIES = (VOTE_ENTROPY, CONSENSUS_ENTROPY)
 MODAL_POOL_LIMIT = 50000
 
 
-def normalise_strategy(name: str) -> str:
-    """The canonical strategy name, or ValueError naming the unknown value and the valid ones."""
+def normalise_strategy(name: str, *, field: str = "strategy") -> str:
+    """The canonical strategy name, or :class:`UnknownStrategy` naming the value, the valid ones and
+    ``field`` (where the name came from: a form's ``strategy``, the project's ``al_strategy``)."""
     key = (name or "").strip().lower().replace(" ", "_")
     key = ALIASES.get(key, key)
     if key not in STRATEGIES:
-        raise ValueError(f"strategy: {name!r} is not one of {', '.join(STRATEGIES)}")
+        raise UnknownStrategy(f"{field}: {name!r} is not one of {', '.join(STRATEGIES)}", field=field)
     return key
 
 
@@ -99,6 +103,7 @@ def balance_weights_numpy(proba: np.ndarray, deficit: np.ndarray) -> np.ndarray:
 
 def utility_modal(strategy: str, model, X: np.ndarray) -> np.ndarray:
     """The strategy's utility per pool row, computed by modAL's own measure functions."""
+    # heavy: modAL loads scikit-learn
     from modAL.disagreement import consensus_entropy, vote_entropy
     from modAL.uncertainty import classifier_entropy, classifier_margin, classifier_uncertainty
 
@@ -148,9 +153,7 @@ def select_modal(
     deficit: np.ndarray | None = None,
 ) -> Selection:
     """Select through modAL. ``model`` is a ``TorchHeadClassifier`` or, for committee strategies, a ``HeadCommittee``."""
-    from modAL.batch import uncertainty_batch_sampling
-
-    from active.heads import HeadLearner
+    from modAL.batch import uncertainty_batch_sampling  # heavy: modAL loads scikit-learn
 
     k = min(k, len(X_pool))
     if strategy == RANKED_BATCH:

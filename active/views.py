@@ -12,9 +12,10 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from active import rounds, selectors
+from active import selectors, services
 from active.models import ModelRound
 from active.strategies import STRATEGIES
+from labelhub.errors import DomainError
 from labelhub.projects.selectors import is_manager, projects_for_user
 
 
@@ -34,7 +35,7 @@ def project_page(request, project_id: int):
         {
             "project": project,
             "page": page,
-            "active_round": rounds.active_round(project),
+            "active_round": selectors.active_round(project),
             "latest": selectors.rounds_of(project).filter(state=ModelRound.State.DONE).first(),
             "simulation": simulation,
             "chart": selectors.svg_polyline(series),
@@ -53,11 +54,11 @@ def start_round(request, project_id: int):
         messages.error(request, "Only project managers start active-learning rounds.")
         return redirect("active-project", project_id=project.pk)
     try:
-        model_round, created = rounds.request_round(
+        model_round, created = services.request_round(
             project, trigger=ModelRound.Trigger.MANAGER, requested_by=request.user
         )
-    except ValueError as exc:
-        messages.error(request, f"Project setting al_strategy: {exc}")
+    except DomainError as error:
+        messages.error(request, f"Project setting {error.message}")
         return redirect("active-project", project_id=project.pk)
     if created:
         messages.success(request, f"Round {model_round.number} queued; a worker will pick it up.")
@@ -70,32 +71,33 @@ def start_round(request, project_id: int):
 @require_POST
 def start_simulation(request, project_id: int):
     """Queue a simulation (oracle = the project's ground truth) with the project's strategy against random."""
-    from active.strategies import normalise_strategy
-    from active.tasks import run_simulation
-
     project = _project_for(request, project_id)
     if not is_manager(request.user, project):
         messages.error(request, "Only project managers start simulations.")
         return redirect("active-project", project_id=project.pk)
     try:
-        strategy = normalise_strategy(request.POST.get("strategy") or project.al_strategy)
-        rounds_count = int(request.POST.get("rounds", 18))
-        batch = int(request.POST.get("batch", 25))
-    except ValueError as exc:
-        messages.error(request, f"Simulation settings: {exc}")
+        rounds_count = _whole_number(request.POST, "rounds", 18)
+        batch = _whole_number(request.POST, "batch", 25)
+        strategy = services.request_simulation(
+            project, request.POST.get("strategy") or project.al_strategy, rounds=rounds_count, batch=batch
+        )
+    except DomainError as error:
+        messages.error(request, f"Simulation settings: {error.message}")
         return redirect("active-project", project_id=project.pk)
-    if not (1 <= rounds_count <= 200 and 1 <= batch <= 10000):
-        messages.error(request, "Simulation settings: rounds must be 1–200 and batch 1–10000.")
-        return redirect("active-project", project_id=project.pk)
-    if not selectors.has_ground_truth(project):
-        messages.error(request, "This project has no ground truth to simulate against.")
-        return redirect("active-project", project_id=project.pk)
-    run_simulation.enqueue(project.pk, [strategy], rounds_count, batch)
     messages.success(
         request,
         f"Simulation of {strategy} vs random queued ({rounds_count} rounds of {batch}); reload in a minute.",
     )
     return redirect("active-project", project_id=project.pk)
+
+
+def _whole_number(form, name: str, default: int) -> int:
+    """A form's integer field (parsing is the view's job; the range is the service's)."""
+    raw = form.get(name) or default
+    try:
+        return int(raw)
+    except ValueError:
+        raise DomainError(f"{name}: {raw!r} is not a whole number.", field=name) from None
 
 
 @login_required

@@ -5,7 +5,7 @@
 Creates a scratch project with ``--pool`` items in the database named by DATABASE_URL (SQLite by
 default), writes synthetic 384-d fp16 embeddings for them into a temporary embedding store (as the
 MiniLM backbone would have cached them), labels ``--labels`` items, and runs a real round in process
-(``active.rounds.run_round``: cache check, train, evaluate, score, select, queue write). Then it
+(``active.jobs.run_round``: cache check, train, evaluate, score, select, queue write). Then it
 measures MiniLM text-embedding throughput. Prints one JSON object; cleans up after itself.
 """
 
@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
-from active import rounds  # noqa: E402
+from active import jobs, services  # noqa: E402
 from active.devices import resolve_device  # noqa: E402
 from active.embeddings import TEXT_BACKBONE, TEXT_DIM, TextEncoder  # noqa: E402
 from active.store import EmbeddingStore  # noqa: E402
@@ -178,9 +178,9 @@ def main() -> None:
         Annotation.objects.bulk_create(
             Annotation(item_id=int(ids[i]), labels=[CLASSES[truth[i]]]) for i in labelled
         )
-        model_round, _ = rounds.request_round(project, device=device)
+        model_round, _ = services.request_round(project, device=device)
         start = time.perf_counter()
-        rounds.run_round(model_round.pk, device=device)
+        jobs.run_round(model_round.pk, device=device)
         wall = time.perf_counter() - start
         model_round.refresh_from_db()
         result["round"] = {

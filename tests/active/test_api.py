@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from active import rounds
+from active import services
 from active.models import ModelRound
 from tests import factories
 from tests.active.builders import make_digits_project, run_queued_tasks
@@ -38,7 +38,7 @@ def test_manager_starts_a_round_and_a_second_post_returns_the_same_one(project):
 
 def test_annotator_reads_rounds_but_cannot_start_one(project):
     annotator = factories.make_member(project, "annotator")
-    rounds.request_round(project)
+    services.request_round(project)
     run_queued_tasks()
     listing = client_for(annotator).get(f"/api/projects/{project.pk}/active/rounds/")
     assert listing.status_code == 200
@@ -60,4 +60,17 @@ def test_bad_device_is_refused_naming_the_field(project):
     response = client_for(manager).post(
         f"/api/projects/{project.pk}/active/rounds/", {"device": "tpu"}, format="json"
     )
-    assert response.status_code == 400 and "device" in response.json()
+    assert response.status_code == 400
+    assert response.json()["field"] == "device" and response.json()["code"] == "invalid_choice"
+
+
+def test_unknown_project_strategy_is_refused_in_the_one_error_shape(project):
+    project.al_strategy = "clairvoyant"
+    project.save(update_fields=["al_strategy"])
+    manager = factories.make_member(project, "manager")
+    response = client_for(manager).post(f"/api/projects/{project.pk}/active/rounds/", {}, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "unknown_strategy" and body["field"] == "al_strategy"
+    assert "clairvoyant" in body["detail"] and body["errors"][0]["field"] == "al_strategy"
+    assert not ModelRound.objects.exists()

@@ -9,7 +9,7 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.db import connections
 
-from active import rounds
+from active import services
 from labelhub.routing import websocket_urlpatterns
 from tests import factories
 from tests.active.builders import label_items, make_digits_project, run_queued_tasks
@@ -29,7 +29,7 @@ def build_labelled_project():
 
 
 def run_round(project):
-    model_round, _ = rounds.request_round(project)
+    model_round, _ = services.request_round(project)
     run_queued_tasks()  # on a transactional database the announcement goes out at the real commit
     model_round.refresh_from_db()
     return model_round

@@ -11,11 +11,13 @@ from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
-from active import rounds
+from active import jobs, pipeline, services
+from active.errors import UnknownStrategy
 from active.models import ModelRound
 from annotators.qa.models import ConsensusLabel
 from labelhub.projects.models import Item
 from labelhub.projects.push import project_group
+from labelhub.projects.selectors import label_schema
 from labelhub.projects.signals import annotation_submitted
 from labelhub.queues.models import QueueEntry
 from tests.active.builders import label_items, make_digits_project, run_queued_tasks
@@ -48,7 +50,7 @@ def test_round_end_to_end_queues_suggests_and_announces(digits, django_capture_o
     channel = async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)(project_group(project.pk), channel)
 
-    model_round, created = rounds.request_round(project)
+    model_round, created = services.request_round(project)
     assert created and model_round.state == ModelRound.State.PENDING
     with django_capture_on_commit_callbacks(execute=True):
         assert run_queued_tasks() == 1
@@ -93,15 +95,15 @@ def test_too_few_new_labels_start_no_round(db):
 
 def test_crash_mid_round_leaves_no_partial_queue_and_retry_completes(digits, monkeypatch):
     project, items, _ = digits
-    model_round, _ = rounds.request_round(project)
-    original = rounds.write_suggestions
+    model_round, _ = services.request_round(project)
+    original = pipeline.write_suggestions
 
     def crash(*args, **kwargs):
         # Queue entries are already written inside the round's transaction when this runs.
         assert QueueEntry.objects.filter(project=project, reason="active").count() == 20
         raise RuntimeError("worker lost the GPU")
 
-    monkeypatch.setattr(rounds, "write_suggestions", crash)
+    monkeypatch.setattr(pipeline, "write_suggestions", crash)
     run_queued_tasks()
     model_round.refresh_from_db()
     assert model_round.state == ModelRound.State.PENDING and model_round.attempts == 1
@@ -111,7 +113,7 @@ def test_crash_mid_round_leaves_no_partial_queue_and_retry_completes(digits, mon
     failed = DBTaskResult.objects.get(status=TaskResultStatus.FAILED)
     assert "RuntimeError" in failed.exception_class_path
 
-    monkeypatch.setattr(rounds, "write_suggestions", original)
+    monkeypatch.setattr(pipeline, "write_suggestions", original)
     assert run_queued_tasks() == 0  # the retry waits for its backoff
     assert run_queued_tasks(include_delayed=True) == 1
     model_round.refresh_from_db()
@@ -121,29 +123,29 @@ def test_crash_mid_round_leaves_no_partial_queue_and_retry_completes(digits, mon
 
 def test_round_fails_for_good_after_its_last_attempt(digits, monkeypatch):
     project, _, _ = digits
-    model_round, _ = rounds.request_round(project)
+    model_round, _ = services.request_round(project)
 
     def crash(*args, **kwargs):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(rounds, "write_round", crash)
+    monkeypatch.setattr(pipeline, "write_round", crash)
     run_queued_tasks(include_delayed=True, limit=10)
     model_round.refresh_from_db()
     assert model_round.state == ModelRound.State.FAILED
     assert model_round.attempts == model_round.max_attempts == 3
     assert not QueueEntry.objects.filter(project=project).exists()
     # A failed round does not block the next one.
-    assert rounds.request_round(project)[1] is True
+    assert services.request_round(project)[1] is True
 
 
 def test_stale_running_round_is_swept_and_retried(digits):
     project, _, _ = digits
-    model_round, _ = rounds.request_round(project)
+    model_round, _ = services.request_round(project)
     DBTaskResult.objects.update(status=TaskResultStatus.RUNNING)  # the worker died holding the task
     ModelRound.objects.filter(pk=model_round.pk).update(
         state=ModelRound.State.RUNNING, attempts=1, heartbeat_at=timezone.now() - timedelta(hours=1)
     )
-    swept = rounds.sweep_stale_rounds()
+    swept = services.sweep_stale_rounds()
     assert [r.pk for r in swept] == [model_round.pk]
     assert run_queued_tasks(include_delayed=True) == 1
     model_round.refresh_from_db()
@@ -152,15 +154,15 @@ def test_stale_running_round_is_swept_and_retried(digits):
 
 def test_superseded_attempt_writes_nothing(digits, monkeypatch):
     project, _, _ = digits
-    model_round, _ = rounds.request_round(project)
-    original = rounds.write_round
+    model_round, _ = services.request_round(project)
+    original = pipeline.write_round
 
-    def steal_then_write(mr, attempt, *args, **kwargs):
+    def steal_then_write(run, *args, **kwargs):
         # Meanwhile a sweeper gave the round to a new attempt.
-        ModelRound.objects.filter(pk=mr.pk).update(attempts=attempt + 1)
-        return original(mr, attempt, *args, **kwargs)
+        ModelRound.objects.filter(pk=run.model_round.pk).update(attempts=run.attempt + 1)
+        return original(run, *args, **kwargs)
 
-    monkeypatch.setattr(rounds, "write_round", steal_then_write)
+    monkeypatch.setattr(pipeline, "write_round", steal_then_write)
     run_queued_tasks()
     assert not QueueEntry.objects.filter(project=project).exists()
     assert ModelRound.objects.get(pk=model_round.pk).state == ModelRound.State.RUNNING
@@ -168,15 +170,15 @@ def test_superseded_attempt_writes_nothing(digits, monkeypatch):
 
 def test_a_duplicate_task_for_a_finished_round_does_nothing(digits):
     project, _, _ = digits
-    model_round, _ = rounds.request_round(project)
+    model_round, _ = services.request_round(project)
     run_queued_tasks()
-    assert rounds.run_round(model_round.pk) is None
+    assert jobs.run_round(model_round.pk) is None
     assert QueueEntry.objects.filter(project=project).count() == 20
 
 
 def test_cold_start_queues_a_random_batch(db):
     project, _, _ = make_digits_project(50, al_batch_size=10, al_trigger_labels=0)
-    model_round, _ = rounds.request_round(project)
+    model_round, _ = services.request_round(project)
     run_queued_tasks()
     model_round.refresh_from_db()
     assert model_round.state == ModelRound.State.DONE
@@ -191,7 +193,7 @@ def test_consensus_label_wins_over_the_latest_annotation_and_retracted_ones_do_n
     retracted = label_items([items[1]], [9])[0]
     retracted.retracted_at = timezone.now()
     retracted.save()
-    ids, y = rounds.resolved_labels(project, [str(d) for d in range(10)])
+    ids, y = pipeline.labelled_items(project, label_schema(project))
     assert dict(zip(ids.tolist(), y.tolist(), strict=True)) == {
         items[0].pk: 7,
         items[1].pk: 2,
@@ -201,16 +203,17 @@ def test_consensus_label_wins_over_the_latest_annotation_and_retracted_ones_do_n
 
 def test_unknown_project_strategy_is_refused_when_requesting(db):
     project, _, _ = make_digits_project(5, al_strategy="clairvoyant")
-    with pytest.raises(ValueError, match="clairvoyant"):
-        rounds.request_round(project)
+    with pytest.raises(UnknownStrategy, match="clairvoyant") as refused:
+        services.request_round(project)
+    assert refused.value.field == "al_strategy" and refused.value.code == "unknown_strategy"
 
 
 def test_pending_round_whose_task_was_lost_is_requeued_by_the_sweeper(digits):
     project, _, _ = digits
-    model_round, _ = rounds.request_round(project)
+    model_round, _ = services.request_round(project)
     DBTaskResult.objects.all().delete()  # e.g. pruned, or lost with a restored database
     ModelRound.objects.filter(pk=model_round.pk).update(created_at=timezone.now() - timedelta(hours=1))
-    assert [r.pk for r in rounds.sweep_stale_rounds()] == [model_round.pk]
+    assert [r.pk for r in services.sweep_stale_rounds()] == [model_round.pk]
     assert run_queued_tasks(include_delayed=True) == 1
     model_round.refresh_from_db()
     assert model_round.state == ModelRound.State.DONE

@@ -9,6 +9,7 @@ from modAL.disagreement import consensus_entropy_sampling, vote_entropy_sampling
 from modAL.uncertainty import entropy_sampling, margin_sampling, uncertainty_sampling
 
 from active import strategies
+from active.errors import UnknownStrategy
 from active.heads import TorchHeadClassifier, train_committee
 
 
@@ -108,8 +109,9 @@ def test_top_k_torch_breaks_ties_by_lower_position():
 
 
 def test_unknown_strategy_is_refused_with_the_valid_names():
-    with pytest.raises(ValueError, match="'smartest'.*entropy"):
+    with pytest.raises(UnknownStrategy, match="'smartest'.*entropy") as refused:
         strategies.normalise_strategy("smartest")
+    assert refused.value.field == "strategy" and refused.value.code == "unknown_strategy"
 
 
 def test_head_never_predicts_a_class_missing_from_its_labels():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from active import rounds
+from active import services
 from active.models import ModelRound
 from active.simulation import simulate
 from tests import factories
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 def test_page_shows_rounds_metrics_and_the_simulation_curve(client):
     project, items, y = make_digits_project(200, al_batch_size=10, al_trigger_labels=0)
     label_items(items[:40], y[:40])
-    rounds.request_round(project)
+    services.request_round(project)
     run_queued_tasks()
     simulation = simulate(project, ["margin"], rounds=1, batch=10, seed=0)
     member = factories.make_member(project, "annotator")

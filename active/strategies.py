@@ -80,7 +80,7 @@ def top_k_torch(utility, k: int):
     ``topk`` finds the k-th value; everything strictly above it is in, and the lowest positions
     among those equal to it fill the rest. Only the k winners are then sorted.
     """
-    import torch
+    import torch  # heavy: keeps torch out of web processes
 
     n = utility.shape[0]
     k = min(k, n)
@@ -105,7 +105,11 @@ def utility_modal(strategy: str, model, X: np.ndarray) -> np.ndarray:
     """The strategy's utility per pool row, computed by modAL's own measure functions."""
     # heavy: modAL loads scikit-learn
     from modAL.disagreement import consensus_entropy, vote_entropy
-    from modAL.uncertainty import classifier_entropy, classifier_margin, classifier_uncertainty
+    from modAL.uncertainty import (
+        classifier_entropy,
+        classifier_margin,
+        classifier_uncertainty,
+    )  # heavy: modAL loads scikit-learn
 
     if strategy == UNCERTAINTY:
         return classifier_uncertainty(model, X)
@@ -122,7 +126,7 @@ def utility_modal(strategy: str, model, X: np.ndarray) -> np.ndarray:
 
 def utility_torch(strategy: str, proba, votes=None):
     """The same utilities from probabilities (n × k) — or, for vote entropy, committee votes (n × m)."""
-    import torch
+    import torch  # heavy: keeps torch out of web processes
 
     if strategy == UNCERTAINTY:
         return 1 - proba.max(dim=1).values
@@ -164,8 +168,8 @@ def select_modal(
         if deficit is not None:
             # modAL's ranked batch reads uncertainty from predict_proba; fold the balance weight in by
             # ranking with reweighted uncertainty through modAL's own ranked_batch.
-            from modAL.batch import ranked_batch
-            from modAL.uncertainty import classifier_uncertainty
+            from modAL.batch import ranked_batch  # heavy: modAL loads scikit-learn
+            from modAL.uncertainty import classifier_uncertainty  # heavy: modAL loads scikit-learn
 
             proba = model.predict_proba(X)
             weighted = classifier_uncertainty(model, X) * balance_weights_numpy(proba, deficit)
@@ -231,7 +235,7 @@ def ranked_batch_torch(X_pool, X_training, uncertainty, k: int, chunk: int = 655
     every step; keeping a running minimum and folding in only the newly chosen row gives the same
     numbers in O(k · n · d) instead of O(k · n · (m + k) · d).
     """
-    import torch
+    import torch  # heavy: keeps torch out of web processes
 
     n = X_pool.shape[0]
     m = X_training.shape[0]

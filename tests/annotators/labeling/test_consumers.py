@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db import connections
 
+from annotators.labeling.views import page_urls
 from labelhub.projects.push import announce_queue_update
 from labelhub.routing import websocket_urlpatterns
 from tests import factories
@@ -69,9 +70,8 @@ async def close_consumer_connections(transactional_db):
 def communicator_for(project_id: int, user) -> WebsocketCommunicator:
     from channels.routing import URLRouter
 
-    communicator = WebsocketCommunicator(
-        URLRouter(websocket_urlpatterns), f"/ws/projects/{project_id}/queue/"
-    )
+    # The path the labeling page is given, against the routes the ASGI app serves.
+    communicator = WebsocketCommunicator(URLRouter(websocket_urlpatterns), page_urls(project_id)["socket"])
     communicator.scope["user"] = user
     return communicator
 

@@ -175,6 +175,10 @@ def ratings_from_frame(frame: pd.DataFrame, classes: list[str], *, multi_label: 
             if name not in classes:
                 classes.append(name)  # a class removed from the schema still counts as a category
         sets.append(labels)
+    # Each set in the canonical order of labels (schema order, then classes that left the schema),
+    # so a consensus built from these sets is stored as clean_labels would store it.
+    position = {c: i for i, c in enumerate(classes)}
+    sets = [tuple(sorted(labels, key=position.__getitem__)) for labels in sets]
     # Identical sets written as different JSON text ('["a", "b"]' vs '["b","a"]') share one code.
     canonical: dict[tuple[str, ...], int] = {}
     remap = np.array([canonical.setdefault(s, len(canonical)) for s in sets], dtype=np.int64)

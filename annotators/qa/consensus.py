@@ -65,7 +65,7 @@ def majority_vote(ratings: Ratings) -> Resolution:
         chosen = share > 0.5
         tie = (class_counts * 2 == m[:, None]).any(axis=1)
         confidence = np.maximum(share, 1 - share).mean(axis=1) if class_counts.shape[1] else np.ones(len(m))
-        labels = [sorted(ratings.classes[c] for c in np.flatnonzero(row)) for row in chosen]
+        labels = [[ratings.classes[c] for c in np.flatnonzero(row)] for row in chosen]  # schema order
     else:
         set_counts = _item_set_counts(ratings)
         winner = set_counts.argmax(axis=1)
@@ -177,7 +177,7 @@ def dawid_skene(ratings: Ratings) -> Resolution:
             p_yes = probas[:, int(np.flatnonzero(values == 1)[0])]
             decided[:, c] = p_yes > 0.5
             certainty[:, c] = np.maximum(p_yes, 1 - p_yes)
-        labels = [sorted(ratings.classes[c] for c in np.flatnonzero(row)) for row in decided]
+        labels = [[ratings.classes[c] for c in np.flatnonzero(row)] for row in decided]  # schema order
         confidence = certainty.mean(axis=1) if certainty.shape[1] else np.ones(n_items)
     else:
         values, probas = dawid_skene_posteriors(ratings.item, ratings.annotator, ratings.label_set)
@@ -313,13 +313,15 @@ def item_majority(item) -> Resolution | None:
         classes = list(LabelClass.objects.filter(project_id=item.project_id).values_list("name", flat=True))
         classes += sorted({name for labels in votes for name in labels} - set(classes))
         class_counts = {name: sum(name in labels for labels in votes) for name in classes}
-        winner = sorted(name for name, count in class_counts.items() if count * 2 > m)
+        winner = [name for name, count in class_counts.items() if count * 2 > m]  # schema order
         tie = any(count * 2 == m for count in class_counts.values())
         shares = [count / m for count in class_counts.values()]
         confidence = float(np.mean([max(share, 1 - share) for share in shares])) if shares else 1.0
     else:
         top = max(set_counts.values())
         winner = list(next(labels for labels, count in set_counts.items() if count == top))
+        if len(winner) > 1:  # a multi-class set on a single-label project (the schema changed)
+            winner = _in_schema_order(item.project_id, winner)
         tie = sum(count == top for count in set_counts.values()) > 1
         confidence = top / m
     method = ConsensusLabel.Method.SINGLE if m == 1 else ConsensusLabel.Method.MAJORITY
@@ -332,6 +334,13 @@ def item_majority(item) -> Resolution | None:
         tie=np.array([tie and m > 1]),
         disagreement=np.array([len(set_counts) > 1]),
     )
+
+
+def _in_schema_order(project_id: int, names: list[str]) -> list[str]:
+    """``names`` in the project's class order, classes no longer in the schema last (by name)."""
+    classes = LabelClass.objects.filter(project_id=project_id).order_by("order", "id")
+    position = {name: index for index, name in enumerate(classes.values_list("name", flat=True))}
+    return sorted(names, key=lambda name: (position.get(name, len(position)), name))
 
 
 def _rows(resolution: Resolution, keep: np.ndarray | None = None):

@@ -10,11 +10,10 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from labelhub.errors import DomainError
+from labelhub.errors import DomainError, Forbidden
 from labelhub.projects.models import Project
 from labelhub.projects.selectors import is_manager, projects_for_user
 from labelhub.queues import selectors, services
@@ -207,7 +206,7 @@ class FillQueueView(ProjectScopedView):
     def post(self, request, project_id: int):
         project = self.get_project(project_id)
         if not is_manager(request.user, project):
-            raise PermissionDenied("Only the project's managers may refill or re-prioritise its queue.")
+            raise Forbidden("Only the project's managers may refill or re-prioritise its queue.")
         payload = FillSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         pairs = payload.validated_data.get("items")

@@ -85,7 +85,8 @@ class SnapshotDetailSerializer(SnapshotSerializer):
 
 class CutSerializer(serializers.Serializer):
     name = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
-    ratios = serializers.DictField(child=serializers.FloatField(min_value=0), required=False)
+    # Numbers only here; which splits and values are allowed is normalise_ratios' one rule.
+    ratios = serializers.DictField(child=serializers.FloatField(), required=False)
     stratify = serializers.BooleanField(required=False, default=False)
 
 

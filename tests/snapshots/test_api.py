@@ -72,7 +72,8 @@ def test_negative_ratio_names_its_split(project, labelled, manager):
     response = api(manager).post(
         f"/api/projects/{project.pk}/snapshots/", {"ratios": {"train": 1, "val": -1}}, format="json"
     )
-    assert response.status_code == 400 and response.json()["field"] == "ratios.val"
+    assert response.status_code == 400
+    assert (response.json()["field"], response.json()["code"]) == ("ratios.val", "invalid_ratios")
 
 
 def test_cutting_a_project_without_labels_is_refused(project, manager):

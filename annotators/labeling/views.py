@@ -14,7 +14,8 @@ from labelhub.queues.services import MAX_PREFETCH
 
 #: Items the labeling page keeps leased ahead of the one on screen.
 PREFETCH = 3
-#: An id no real row has, swapped for a ``{placeholder}`` in the URL templates the page receives.
+#: Reversed in place of an id, then swapped for ``{lease}`` / ``{version}``: the number appears
+#: nowhere else in these paths, so the swap cannot touch another part of the URL.
 URL_SENTINEL = 987654321
 
 

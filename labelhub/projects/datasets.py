@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 WORDNET_DIR = Path("/usr/share/wordnet")  # where Debian's wordnet-base puts the database
 WORDNET_PARTS = ("noun", "verb", "adj", "adv")
 DIGIT_SCALE = 8  # 8×8 px → 64×64 px, big enough to read on a labeling page
@@ -82,9 +84,7 @@ class DatasetMissing(RuntimeError):
 
 def digit_png_data_url(pixels, scale: int = DIGIT_SCALE) -> str:
     """An 8×8 digit (values 0–16, ink high) as a PNG data URL: dark ink on white, upscaled."""
-    # heavy: numpy and PIL stay out of web processes, which import this module for its records
-    import numpy as np
-    from PIL import Image
+    from PIL import Image  # heavy: Pillow only when the demo draws digits
 
     grey = (255 - np.asarray(pixels, dtype=np.float64).reshape(8, 8) * (255 / 16)).clip(0, 255)
     image = Image.fromarray(grey.astype(np.uint8), mode="L").resize((8 * scale, 8 * scale), Image.NEAREST)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 
-from labelhub.projects.datasets import LabelledRecord
 from labelhub.projects.importing import RecordError, import_records
 from labelhub.projects.label_config import DEFAULT_COLOURS, ClassSpec, parse_label_config
 from labelhub.projects.labels import InvalidLabels, clean_labels
 from labelhub.projects.models import GroundTruth, ImportBatch, LabelClass, Project, ProjectMembership
 from labelhub.projects.selectors import label_schema
+
+if TYPE_CHECKING:  # datasets imports numpy, which web processes (this module's callers) do without
+    from labelhub.projects.datasets import LabelledRecord
 
 # Keys handed to classes without one: digits only, so letters stay free for the page's own shortcuts.
 DEFAULT_KEYS = "1234567890"

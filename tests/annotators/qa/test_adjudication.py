@@ -182,3 +182,35 @@ def test_a_large_recompute_opens_every_disputed_item_once(db, monkeypatch):
     open_tasks = AdjudicationTask.objects.filter(project=project, status="open")
     assert sorted(open_tasks.values_list("item_id", flat=True)) == sorted(i.pk for i in items)
     assert open_tasks.get(item=items[1]).reason == AdjudicationTask.Reason.TIE
+
+
+def test_the_reviewer_queue_names_an_unknown_status_in_the_one_error_shape(disputed):
+    project, _, _ = disputed
+    reviewer = factories.make_member(project, "reviewer")
+    response = api(reviewer).get(f"/api/projects/{project.pk}/adjudication/?status=lost")
+    assert response.status_code == 400
+    assert (response.json()["field"], response.json()["code"]) == ("status", "invalid_choice")
+
+
+def test_the_adjudication_page_shows_a_refused_label_and_keeps_the_task_open(disputed, client):
+    project, item, _ = disputed
+    reviewer = factories.make_member(project, "reviewer")
+    client.force_login(reviewer)
+    task = AdjudicationTask.objects.get(item=item)
+    response = client.post(
+        f"/qa/projects/{project.pk}/adjudication/{task.pk}/resolve/", {"labels": ["tiger"]}, follow=True
+    )
+    assert "Label &#x27;tiger&#x27; is not in the schema" in response.content.decode()
+    assert AdjudicationTask.objects.get(pk=task.pk).status == "open"
+
+
+def test_promoting_an_item_resolved_twice_gives_gold_its_latest_answer(disputed):
+    project, item, _ = disputed
+    reviewer = factories.make_member(project, "reviewer")
+    first = AdjudicationTask.objects.get(item=item)
+    adjudication.resolve_task(first, reviewer, ["cat"])
+    adjudication.send_for_review(project, [item.pk], reason=AdjudicationTask.Reason.POLICY)
+    second = AdjudicationTask.objects.get(item=item, status="open")
+    adjudication.resolve_task(second, reviewer, ["wolf"])
+    assert adjudication.promote_resolutions_to_gold(project, [first.pk, second.pk]) == 1
+    assert GoldItem.objects.get(item=item).labels == ["wolf"]

@@ -47,3 +47,24 @@ def test_promote_resolved_adjudications_action(admin_client, project, manager):
 def test_qa_admin_pages_render(admin_client, project):
     for model in ("golditem", "consensuslabel", "annotatorstats", "annotatorflag", "adjudicationtask"):
         assert admin_client.get(f"/admin/annotators/{model}/").status_code == 200, model
+
+
+def test_gold_admin_form_refuses_a_class_outside_the_schema(admin_client, project):
+    (item,) = factories.make_items(project, 1)
+    response = admin_client.post(
+        "/admin/annotators/golditem/add/", {"item": item.pk, "labels": '["tiger"]', "source": "manual"}
+    )
+    assert response.status_code == 200  # the form again, with the error beside the field
+    assert "Label &#x27;tiger&#x27; is not in the schema" in response.content.decode()
+    assert not GoldItem.objects.exists()
+
+
+def test_gold_admin_form_stores_the_answer_in_canonical_form(admin_client, db):
+    project = factories.make_project(classes=("wolf", "dog", "cat"), multi_label=True)
+    (item,) = factories.make_items(project, 1)
+    response = admin_client.post(
+        "/admin/annotators/golditem/add/", {"item": item.pk, "labels": '["cat", "wolf"]', "source": "manual"}
+    )
+    assert response.status_code == 302
+    gold = GoldItem.objects.get(item=item)
+    assert gold.labels == ["wolf", "cat"] and gold.created_by.username == "qa-admin"

@@ -1,9 +1,5 @@
-"""WebSocket routes (Channels)."""
+"""WebSocket routes (Channels): each app that has sockets lists its own."""
 
-from django.urls import re_path
+from annotators.labeling.routing import websocket_urlpatterns as labeling_sockets
 
-from annotators.labeling.consumers import QueueConsumer
-
-websocket_urlpatterns: list = [
-    re_path(r"^ws/projects/(?P<project_id>\d+)/queue/$", QueueConsumer.as_asgi()),
-]
+websocket_urlpatterns: list = [*labeling_sockets]

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
-from active import jobs, pipeline, services
+from active import jobs, pipeline, services, strategies
 from active.errors import UnknownStrategy
 from active.models import ModelRound
 from annotators.qa.models import ConsensusLabel
@@ -248,3 +248,17 @@ def test_labels_submitted_through_the_queue_api_start_a_round(django_capture_on_
             assert submitted.status_code == 201, submitted.content
     model_round = ModelRound.objects.get(project=project)
     assert model_round.trigger == ModelRound.Trigger.LABELS and model_round.state == ModelRound.State.PENDING
+
+
+@pytest.mark.parametrize("strategy", ["entropy", "ranked_batch", "vote_entropy"])
+def test_pools_beyond_the_modal_limit_take_the_torch_path(db, monkeypatch, strategy):
+    project, items, y = make_digits_project(120, al_strategy=strategy, al_batch_size=8, al_trigger_labels=0)
+    label_items(items[:30], y[:30])
+    monkeypatch.setattr(strategies, "MODAL_POOL_LIMIT", 0)
+    model_round, _ = services.request_round(project)
+    run_queued_tasks()
+    model_round.refresh_from_db()
+    assert model_round.state == ModelRound.State.DONE, model_round.error
+    entries = QueueEntry.objects.filter(project=project, batch_key=model_round.batch_key)
+    assert entries.count() == 8
+    assert not {item.pk for item in items[:30]} & set(entries.values_list("item_id", flat=True))

@@ -17,7 +17,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from labelhub.projects import services
-from labelhub.projects.importing import ImportRejected, import_file
+from labelhub.projects.importing import FILE_FORMAT_CHOICES, ImportRejected, import_file
 from labelhub.projects.label_config import LabelConfigError, parse_label_config
 from labelhub.projects.models import (
     Annotation,
@@ -46,7 +46,7 @@ class MembershipInline(admin.TabularInline):
 class ImportFileForm(forms.Form):
     file = forms.FileField(help_text="JSONL, CSV (with a header row) or a Label Studio JSON export.")
     format = forms.ChoiceField(
-        choices=[("", "Guess from the file name")] + list(ImportBatch.Format.choices), required=False
+        choices=[("", "Guess from the file name"), *FILE_FORMAT_CHOICES], required=False
     )
 
 

@@ -194,3 +194,10 @@ def test_upload_spooled_to_disk_streams_from_the_temporary_file(project, manager
     response = upload(client_for(manager), project, body.encode(), f"big.{fmt}", fmt=fmt)
     assert response.status_code == 201, response.json()
     assert response.json()["imported_count"] == 50
+
+
+def test_upload_refuses_the_records_format_which_has_no_file_reader(project, manager):
+    response = upload(client_for(manager), project, b'{"text": "x"}\n', "x.jsonl", fmt="records")
+    assert response.status_code == 400
+    assert (response.json()["field"], response.json()["code"]) == ("format", "invalid_choice")
+    assert not Item.objects.filter(project=project).exists()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
+from labelhub.openapi import ErrorSerializer
 from labelhub.projects import services
+from labelhub.projects.importing import FILE_FORMAT_CHOICES
 from labelhub.projects.label_config import ClassSpec
 from labelhub.projects.models import ImportBatch, Item, LabelClass, Project, ProjectMembership
 
@@ -135,29 +136,15 @@ class ImportBatchSerializer(serializers.ModelSerializer):
 class ImportUploadSerializer(serializers.Serializer):
     file = serializers.FileField()
     format = serializers.ChoiceField(
-        choices=ImportBatch.Format.choices,
+        choices=FILE_FORMAT_CHOICES,
         required=False,
         help_text="Guessed from the file name if left out.",
     )
 
 
-IMPORT_REJECTED = inline_serializer(
-    "ImportRejected",
-    {
-        "code": serializers.CharField(help_text="import_rejected"),
-        "detail": serializers.CharField(),
-        "field": serializers.CharField(allow_null=True),
-        "batch": serializers.IntegerField(allow_null=True, help_text="The failed ImportBatch."),
-        "errors": serializers.ListField(
-            child=inline_serializer(
-                "ImportLineError",
-                {
-                    "line": serializers.IntegerField(),
-                    "field": serializers.CharField(),
-                    "code": serializers.CharField(),
-                    "detail": serializers.CharField(),
-                },
-            )
-        ),
-    },
-)
+class ImportRejectedSerializer(ErrorSerializer):
+    """The 400 of an import: the one error shape, each error with its ``line``, and the batch."""
+
+    batch = serializers.IntegerField(
+        allow_null=True, help_text="The failed import batch; null when refused before one existed."
+    )

@@ -24,9 +24,9 @@ from rest_framework.response import Response
 from labelhub.errors import Forbidden
 from labelhub.projects import services
 from labelhub.projects.api.serializers import (
-    IMPORT_REJECTED,
     FromLabelConfigSerializer,
     ImportBatchSerializer,
+    ImportRejectedSerializer,
     ImportUploadSerializer,
     ItemSerializer,
     LabelClassSerializer,
@@ -95,7 +95,7 @@ class ProjectViewSet(
 
     @extend_schema(
         request=FromLabelConfigSerializer,
-        responses={201: ProjectSerializer, 400: OpenApiTypes.OBJECT},
+        responses={201: ProjectSerializer},
         summary="Create a project from a Label Studio labeling config",
     )
     @action(detail=False, methods=["post"], url_path="from-label-config")
@@ -209,7 +209,7 @@ class ImportBatchViewSet(ProjectScopedMixin, mixins.CreateModelMixin, viewsets.R
 
     @extend_schema(
         request={"multipart/form-data": ImportUploadSerializer},
-        responses={201: ImportBatchSerializer, 400: IMPORT_REJECTED},
+        responses={201: ImportBatchSerializer, 400: ImportRejectedSerializer},
         summary="Import a JSONL, CSV or Label Studio JSON file; all lines or none",
     )
     def create(self, request, *args, **kwargs):

@@ -12,7 +12,12 @@ A bad line rejects the whole file with nothing written (:class:`ImportRejected`)
 ``ImportBatch`` row records the progress and, on failure, the errors.
 """
 
-from labelhub.projects.importing.readers import FORMAT_BY_EXTENSION, READERS, format_for_filename
+from labelhub.projects.importing.readers import (
+    FILE_FORMAT_CHOICES,
+    FORMAT_BY_EXTENSION,
+    READERS,
+    format_for_filename,
+)
 from labelhub.projects.importing.records import (
     MAX_ERRORS,
     RecordError,
@@ -24,6 +29,7 @@ from labelhub.projects.importing.records import (
 from labelhub.projects.importing.service import ImportRejected, import_file, import_records
 
 __all__ = [
+    "FILE_FORMAT_CHOICES",
     "FORMAT_BY_EXTENSION",
     "MAX_ERRORS",
     "READERS",

@@ -167,3 +167,5 @@ READERS: dict[str, Reader] = {
     ImportBatch.Format.CSV: read_csv,
     ImportBatch.Format.LABEL_STUDIO: read_label_studio,
 }
+#: The formats a file can be in (``ImportBatch.Format`` also has ``records``: no file at all).
+FILE_FORMAT_CHOICES = [(value, label) for value, label in ImportBatch.Format.choices if value in READERS]

@@ -8,8 +8,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from labelhub.projects.importing import ImportRejected, format_for_filename, import_file
-from labelhub.projects.models import ImportBatch, Project
+from labelhub.projects.importing import READERS, ImportRejected, format_for_filename, import_file
+from labelhub.projects.models import Project
 
 
 class _CountingReader:
@@ -36,9 +36,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("file")
         parser.add_argument("--project", required=True, help="Project id or name.")
-        parser.add_argument(
-            "--format", choices=ImportBatch.Format.values, help="Default: from the extension."
-        )
+        parser.add_argument("--format", choices=list(READERS), help="Default: from the extension.")
         parser.add_argument("--user", help="Username recorded as the importer.")
         parser.add_argument("--no-progress", action="store_true", help="No progress bar (logs, CI).")
 

@@ -8,8 +8,9 @@ that says what to do. Views never catch them; :func:`api_exception_handler` (DRF
     {"code": "unknown_label", "detail": "Label 'x' is not in the schema …", "field": "labels",
      "errors": [{"field": "labels", "code": "unknown_label", "detail": "…"}], …extra}
 
-``errors`` lists every problem (one per field, or per line of an import, with ``line``); ``code``,
-``detail`` and ``field`` repeat the first, so a client that shows one message shows the right one.
+``errors`` lists every problem (one per field, or per line of an import, with ``line``); ``field``
+is the first problem's. With one problem ``code`` and ``detail`` are its own; an error that sums
+up many (a rejected import) says so in ``code``/``detail`` and lists them in ``errors``.
 Extra keys (an import's ``batch``, the guideline version to acknowledge) sit beside them.
 """
 

@@ -239,7 +239,7 @@ def score_and_select(run: RoundRun, training: TrainingSet, trained: Trained | No
         pool_proba = proba_all[torch.from_numpy(pool_rows).to(proba_all.device)]
     with run.clock.stage("select"):
         strategy = run.model_round.strategy
-        deficit_map = class_deficit(run.project, list(run.class_names))
+        deficit_map = class_deficit(run.project, run.schema)
         deficit = np.array([deficit_map[c] for c in run.class_names]) if deficit_map else None
         if strategy == strategies.RANDOM:
             selection = strategies.select_random(len(pool_rows), k, run.rng)

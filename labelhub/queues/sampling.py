@@ -8,7 +8,6 @@ it — not per annotation, so overlap copies do not count a class twice.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 
 from annotators.qa.resolved import resolved_label_counts
 from labelhub.projects.labels import LabelSchema
@@ -35,19 +34,9 @@ def target_distribution(project: Project, class_names: list[str]) -> dict[str, f
     return {name: w / total for name, w in weights.items()}
 
 
-def _schema(project: Project, schema: LabelSchema | Sequence[str] | None) -> LabelSchema:
-    """The project's schema; a plain list of class names (the older calling form) names the
-    classes to weigh, in that order."""
-    if schema is None:
-        return label_schema(project)
-    if isinstance(schema, LabelSchema):
-        return schema
-    return LabelSchema.build(project.name, ((name, "") for name in schema), multi_label=project.multi_label)
-
-
 def class_deficit(
     project: Project,
-    schema: LabelSchema | Sequence[str] | None = None,
+    schema: LabelSchema | None = None,
     *,
     counts: Counter[str] | None = None,
 ) -> dict[str, float] | None:
@@ -57,7 +46,7 @@ def class_deficit(
     under-represented classes. None when the project sets no target. The labelled share is by
     resolved label (``counts`` when the caller already read them).
     """
-    schema = _schema(project, schema)
+    schema = schema or label_schema(project)
     class_names = list(schema.class_names)
     target = target_distribution(project, class_names)
     if target is None:

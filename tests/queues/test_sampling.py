@@ -34,8 +34,7 @@ def test_deficit_points_at_the_under_represented_class():
     Annotation.objects.create(item=items[3], annotator=user, labels=["wolf"])
     deficit = class_deficit(project, label_schema(project))
     assert deficit == pytest.approx({"wolf": 1.0, "dog": 0.0})
-    # The older calling form, a list of class names, weighs the same classes.
-    assert class_deficit(project, ["wolf", "dog"]) == pytest.approx(deficit)
+    assert class_deficit(project) == pytest.approx(deficit)
 
 
 @pytest.mark.django_db

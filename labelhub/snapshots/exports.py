@@ -35,11 +35,16 @@ class ExportFormat:
     name: str
     extension: str
     media_type: str
+    # Bumped when a writer changes what it writes for the same snapshot, so that files cached by the
+    # earlier writer are never served again (the cache is keyed by snapshot and this).
+    revision: int = 1
 
 
 FORMATS: dict[str, ExportFormat] = {
     "jsonl": ExportFormat("jsonl", "jsonl", "application/x-ndjson"),
-    "csv": ExportFormat("csv", "csv", "text/csv; charset=utf-8"),
+    # Revision 2: cells that would run as a spreadsheet formula are neutralised, and lines end in
+    # CRLF (see csv_chunks).
+    "csv": ExportFormat("csv", "csv", "text/csv; charset=utf-8", revision=2),
     "parquet": ExportFormat("parquet", "parquet", "application/vnd.apache.parquet"),
     "labelstudio": ExportFormat("labelstudio", "labelstudio.json", "application/json"),
 }
@@ -187,14 +192,31 @@ def jsonl_chunks(snapshot: Snapshot) -> Iterator[bytes]:
 
 CSV_COLUMNS = list(SCHEMA)
 
+# What makes a spreadsheet (Excel, LibreOffice, Google Sheets) read a cell as a formula, which can
+# run commands or leak data when a CSV is opened (OWASP: "CSV Injection").
+FORMULA_STARTS = frozenset("=+-@\t\r")
 
-def csv_chunks(snapshot: Snapshot) -> Iterator[bytes]:
+
+def neutralise_formula(cell: str) -> str:
+    """The cell with a leading ``'`` when a spreadsheet would run it as a formula, as OWASP
+    recommends; spreadsheets show the rest as text. Every other cell is returned as it is."""
+    return "'" + cell if cell[:1] in FORMULA_STARTS else cell
+
+
+def csv_chunks(snapshot: Snapshot, *, neutralise_formulas: bool = True) -> Iterator[bytes]:
+    """The rows as CSV. Of the text cells only ``external_id`` is free text (labels, guideline
+    versions and payload are JSON, which starts with ``[`` or ``{``; split, method and sha256 come
+    from fixed alphabets): it is neutralised unless ``neutralise_formulas`` is False. JSONL and
+    Parquet always keep the value exact."""
+    guard = neutralise_formula if neutralise_formulas else str
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # RFC 4180's CRLF: the writer then quotes every cell holding a CR or LF. With "\n" alone, a
+    # bare CR in an external id went out unquoted and readers split the row there.
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for rows in iter_export_rows(snapshot):
         writer.writerows(
-            (ext, item_id, split, labels, conf, method, count, versions, sha, payload)
+            (guard(ext), item_id, split, labels, conf, method, count, versions, sha, payload)
             for item_id, ext, sha, labels, conf, method, count, versions, split, payload in rows
         )
         yield buffer.getvalue().encode()
@@ -333,7 +355,9 @@ def export_dir() -> Path:
 
 
 def _cache_path(snapshot: Snapshot, fmt: str) -> Path:
-    return export_dir() / f"{snapshot.content_hash}.{FORMATS[fmt].extension}"
+    spec = FORMATS[fmt]
+    revision = f".r{spec.revision}" if spec.revision > 1 else ""
+    return export_dir() / f"{snapshot.content_hash}{revision}.{spec.extension}"
 
 
 def cached_export(snapshot: Snapshot, fmt: str) -> CachedExport | None:

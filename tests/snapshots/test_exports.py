@@ -10,7 +10,7 @@ import json
 import pytest
 
 from labelhub.projects import importing
-from labelhub.projects.models import Annotation
+from labelhub.projects.models import Annotation, Item
 from labelhub.snapshots import exports, selectors, services
 from labelhub.snapshots.exports import build_manifest
 from labelhub.snapshots.models import SnapshotItem
@@ -156,3 +156,50 @@ def test_manifest_describes_the_snapshot(client, manager, snapshot, guideline):
     assert manifest["class_names"] == ["cat", "dog", "wolf"]
     assert set(manifest["schema"]) >= {"external_id", "labels", "split", "payload"}
     assert manifest["exports"]["jsonl"]["sha256"] is None  # nothing downloaded yet
+
+
+# Cells a spreadsheet would run as a formula (OWASP "CSV injection"), and one it would not.
+FORMULA_IDS = ["=1+1", "+SUM(A1)", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"]
+
+
+@pytest.fixture
+def formula_snapshot(manager, annotator):
+    project = factories.make_project(classes=("cat", "dog"))
+    factories.make_member(project, "manager", user=manager)
+    for external_id in [*FORMULA_IDS, "plain"]:
+        payload = {"text": f"text of {external_id}"}
+        item = Item.objects.create(
+            project=project,
+            external_id=external_id,
+            payload=payload,
+            content_hash=importing.content_hash(payload),
+        )
+        label(item, ["cat"], annotator)
+    return services.cut_snapshot(project)[0]
+
+
+def test_csv_neutralises_cells_a_spreadsheet_would_run_as_formulas(client, manager, formula_snapshot):
+    client.force_login(manager)
+    reader = csv.DictReader(io.StringIO(download(client, formula_snapshot, "csv").decode(), newline=""))
+    external_ids = sorted(row["external_id"] for row in reader)
+    assert external_ids == sorted([*("'" + e for e in FORMULA_IDS), "plain"])
+
+
+def test_jsonl_and_parquet_keep_formula_like_values_exact(client, manager, formula_snapshot):
+    import pyarrow.parquet as pq  # heavy: only the Parquet tests load pyarrow
+
+    client.force_login(manager)
+    expected = sorted([*FORMULA_IDS, "plain"])
+    lines = download(client, formula_snapshot, "jsonl").decode().splitlines()
+    assert sorted(json.loads(line)["external_id"] for line in lines) == expected
+    table = pq.read_table(io.BytesIO(download(client, formula_snapshot, "parquet")))
+    assert sorted(table.column("external_id").to_pylist()) == expected
+
+
+def test_a_csv_cached_before_the_formula_guard_is_not_served(client, manager, formula_snapshot, export_cache):
+    export_cache.mkdir(parents=True)
+    stale = export_cache / f"{formula_snapshot.content_hash}.csv"
+    stale.write_text("external_id\n=1+1\n")
+    stale.with_name(stale.name + ".sha256").write_text("0" * 64 + "\n")
+    client.force_login(manager)
+    assert b"'=1+1" in download(client, formula_snapshot, "csv")

@@ -14,3 +14,7 @@ from django.dispatch import Signal
 
 annotation_submitted = Signal()
 annotation_retracted = Signal()
+
+#: Sent by the importer with ``project_id`` after an import's items committed: the queues forget
+#: that the project had nothing left to fill from (:class:`labelhub.queues.models.QueueState`).
+items_imported = Signal()

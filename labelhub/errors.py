@@ -20,7 +20,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -163,3 +164,12 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
             headers["Retry-After"] = str(int(exc.wait))
     set_rollback()
     return Response(error.body(), status=error.status_code, headers=headers)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler404``: a URL under ``/api/`` that matches no route answers in the one shape too
+    (pages keep Django's page). With ``DEBUG`` on, Django shows its own technical page instead."""
+    if request.path.startswith("/api/"):
+        error = NotFound()
+        return JsonResponse(error.body(), status=error.status_code)
+    return defaults.page_not_found(request, exception)

@@ -64,3 +64,5 @@ urlpatterns = [
     path("active/", include("active.urls")),
     path("", include("annotators.labeling.urls")),
 ]
+
+handler404 = "labelhub.errors.page_not_found"

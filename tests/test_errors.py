@@ -14,7 +14,7 @@ from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.test import APIClient
 
-from labelhub.errors import DomainError, api_exception_handler
+from labelhub.errors import DomainError, NotFound, api_exception_handler
 from labelhub.projects.importing import ImportRejected
 
 PACKAGES = ("labelhub", "annotators", "active")
@@ -126,6 +126,13 @@ def test_a_real_request_gets_the_shape_with_its_field(db, django_user_model):
     body = response.json()
     assert set(body) >= SHAPE
     assert "name" in {row["field"] for row in body["errors"]}
+
+
+def test_an_unknown_api_url_gets_the_shape_and_a_page_keeps_the_html(db, client):
+    response = client.get("/api/no-such-thing/")
+    assert response.status_code == 404
+    assert response.json() == NotFound().body()
+    assert client.get("/no-such-page/")["Content-Type"].startswith("text/html")
 
 
 def test_an_anonymous_request_gets_the_shape():

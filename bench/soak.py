@@ -63,7 +63,13 @@ import time
 import uuid
 from pathlib import Path
 
-from next_item import percentiles, server_command, start_server
+from next_item import (
+    machine_busy_seconds,
+    percentiles,
+    postgres_cpu_seconds,
+    server_command,
+    tree_cpu_seconds,
+)
 from scratch import free_port, postgres_url_or_exit, scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -251,16 +257,37 @@ class Fleet:
         self.redis = self.server = self.keeper = None
         self.timeline: list[dict] = []
         self.kill_windows: list[tuple[float, float]] = []
+        self.terminate_windows: list[tuple[float, float]] = []
         self.origin = time.time()
 
     def _spawn(self, command: list[str], **kwargs) -> subprocess.Popen:
         return subprocess.Popen(command, cwd=ROOT, env=self.env, start_new_session=True, **kwargs)  # noqa: S603
 
-    def start(self) -> None:
+    def start(self, token: str) -> None:
         self.start_redis(record=False)
         command = server_command("gunicorn", self.port, self.workers, self.threads)
-        self.server = start_server(command, self.port, {**self.env})
+        self.server = self._spawn(command)
         self.start_keeper()
+        self.wait_until_serving(token)
+
+    def wait_until_serving(self, token: str) -> None:
+        """An open port is not a server: gunicorn binds before its workers import the app (and
+        exits when they cannot). Wait for a real 200 from the API, at most 60 s."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.server.poll() is not None:
+                break
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+            try:
+                conn.request("GET", "/api/projects/", headers={"Authorization": f"Token {token}"})
+                if conn.getresponse().status == 200:
+                    return
+            except (OSError, http.client.HTTPException):
+                pass
+            finally:
+                conn.close()
+            time.sleep(0.25)
+        raise SystemExit("soak: the server does not answer GET /api/projects/ (see its log above)")
 
     def start_redis(self, *, record: bool = True) -> None:
         self.redis = self._spawn(
@@ -325,13 +352,16 @@ class Fleet:
     def terminate_db(self, database_url: str, database: str) -> None:
         import psycopg
 
+        began = time.time()
         with psycopg.connect(database_url, autocommit=True) as conn:
             rows = conn.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = %s AND pid <> pg_backend_pid()",
                 [database],
             ).fetchall()
-        self.note("terminate_db", connections=sum(1 for (done,) in rows if done))
+        event = self.note("terminate_db", connections=sum(1 for (done,) in rows if done))
+        event["at_s"] = round(began - self.origin, 2)
+        self.terminate_windows.append((began, time.time()))
 
     def stop_redis(self) -> None:
         self.redis.terminate()
@@ -440,28 +470,28 @@ def summarise(records: list, bodies: list, fleet: Fleet, start: float, plan: dic
     """5xx and connection errors per phase, and the latency windows of the docstring."""
     events = sorted(fleet.timeline, key=lambda ev: ev["at_s"])
 
-    def phase(started: float) -> str:
-        at = started - fleet.origin
+    def phase(ended: float) -> str:
+        """The last event before a request ended: the fault it may have met."""
+        at = ended - fleet.origin
         current = "before_faults"
         for event in events:
             if event["at_s"] <= at:
                 current = event["fault"]
         return current
 
-    def in_kill_window(started: float, ms: float) -> bool:
-        return any(
-            started < recovered and started + ms / 1000 > killed for killed, recovered in fleet.kill_windows
-        )
+    def overlaps(windows: list, started: float, ms: float) -> bool:
+        return any(started < hi and started + ms / 1000 > lo for lo, hi in windows)
 
     per_phase: dict[str, dict] = {}
-    for group, name, started, _ms, status in records:
+    for group, name, started, ms, status in records:
         if status >= 500 or status < 0:
             kind = "5xx" if status >= 500 else ("timeout" if status == TIMEOUT else "connection_error")
-            bucket = per_phase.setdefault(phase(started), {})
+            bucket = per_phase.setdefault(phase(started + ms / 1000), {})
             key = f"{kind} {group} {name}"
             bucket[key] = bucket.get(key, 0) + 1
     server_errors = [r for r in records if r[4] >= 500]
-    outside = [r for r in server_errors if not in_kill_window(r[2], r[3])]
+    outside = [r for r in server_errors if not overlaps(fleet.kill_windows, r[2], r[3])]
+    at_terminate = [r for r in outside if overlaps(fleet.terminate_windows, r[2], r[3])]
 
     def latencies(group: str, lo: float, hi: float, call: str = "next") -> dict:
         return percentiles([r[3] for r in records if r[0] == group and r[1] == call and lo <= r[2] < hi])
@@ -471,6 +501,10 @@ def summarise(records: list, bodies: list, fleet: Fleet, start: float, plan: dic
         "requests": len(records),
         "server_errors_5xx": len(server_errors),
         "server_errors_5xx_outside_killed_worker": len(outside),
+        # Of those: requests whose database connection was terminated under them (in flight
+        # while pg_terminate_backend ran), and all the others (a request that met no fault).
+        "server_errors_5xx_in_flight_at_db_terminate": len(at_terminate),
+        "server_errors_5xx_elsewhere": len(outside) - len(at_terminate),
         "connection_errors": sum(1 for r in records if r[4] == CONNECTION_ERROR),
         "client_timeouts": sum(1 for r in records if r[4] == TIMEOUT),
         "next_healthy_baseline": latencies("healthy", plan["baseline_from"], plan["kill_worker"]),
@@ -529,7 +563,7 @@ def soak(args: argparse.Namespace, database_url: str, database: str) -> dict:
     }
     fleet = Fleet(env, port, args.workers, args.threads, redis_port)
     try:
-        fleet.start()
+        fleet.start(seeded["clients"][0][1])
         start = time.time() + 3  # the client processes start meanwhile
         fleet.origin = start
         # Wall-clock moments of each step, shared with the client processes.
@@ -549,10 +583,20 @@ def soak(args: argparse.Namespace, database_url: str, database: str) -> dict:
                 ("start_redis", fleet.start_redis),
                 ("exhaust", lambda: fleet.note("exhaust", project=seeded["projects"]["exhausted"])),
             ]
+            time.sleep(max(0.0, start - time.time()))
+            meters = {
+                "server": lambda: tree_cpu_seconds(fleet.server.pid),
+                "postgres": postgres_cpu_seconds,
+                "machine_busy": machine_busy_seconds,
+            }
+            cpu_before = {name: meter() for name, meter in meters.items()}
             for key, inject in faults:
                 time.sleep(max(0.0, plan[key] - time.time()))
                 inject()
-            parts = pending.get(timeout=args.seconds + 3 * CLIENT_TIMEOUT_S + 60)
+            time.sleep(max(0.0, plan["stop"] - time.time()))
+            cpu = {name: round(meter() - cpu_before[name], 1) for name, meter in meters.items()}
+            parts = pending.get(timeout=3 * CLIENT_TIMEOUT_S + 60)
+        alive = {"server": fleet.server.poll() is None, "keep_queues": fleet.keeper.poll() is None}
         reactions = drain_reactions(database_url, seeded["tables"])
     finally:
         fleet.close()
@@ -574,10 +618,15 @@ def soak(args: argparse.Namespace, database_url: str, database: str) -> dict:
         "seed_s": round(seed_s, 1),
         "cpu_count": os.cpu_count(),
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        # CPU seconds during the run: the gunicorn tree, every PostgreSQL process, and all cores
+        # busy (clients included); busy_fraction near 1 means latency is the machine's, not a lock's.
+        "cpu_seconds": cpu,
+        "busy_fraction": round(cpu["machine_busy"] / (args.seconds * (os.cpu_count() or 1)), 2),
         "acknowledged_labels_differ_from_sent": sum(1 for a in acks if a[4] != a[5]),
         **sql_checks(database_url, seeded["tables"], acks),
         **summarise(records, bodies, fleet, start, plan),
         "reactions": reactions,
+        "alive_when_clients_stopped": alive,
         "faults": fleet.timeline,
     }
     return report

@@ -16,6 +16,7 @@ from django.db.models.functions import Greatest
 
 from annotators.qa.errors import ItemNotInProject, QAError
 from annotators.qa.models import AnnotatorStats, GoldItem
+from annotators.qa.timing import counted_seconds
 from labelhub.projects.labels import clean_labels
 from labelhub.projects.models import Annotation, Item, Project
 from labelhub.projects.selectors import label_schema
@@ -108,12 +109,13 @@ def wilson_interval(correct: int, seen: int, *, z: float = 1.959964) -> tuple[fl
 def record_submission(annotation: Annotation, project: Project) -> bool:
     """Add one submitted annotation to the annotator's running counters (gold, volume, time).
 
-    Returns whether the item is gold (its gold counters moved).
+    Time is counted as :func:`~annotators.qa.timing.counted_seconds` says, so no stored value
+    can overflow the counter and fail this reaction on every retry. Returns whether the item is gold (its gold counters moved).
     """
     gold = GoldItem.objects.filter(item_id=annotation.item_id).values_list("labels", flat=True).first()
     updates = {
         "annotations": F("annotations") + 1,
-        "seconds_spent": F("seconds_spent") + float(annotation.time_spent or 0),
+        "seconds_spent": F("seconds_spent") + counted_seconds(annotation.time_spent),
     }
     if gold is not None:
         updates["gold_seen"] = F("gold_seen") + 1
@@ -132,7 +134,7 @@ def forget_submission(annotation: Annotation, project: Project) -> None:
     gold = GoldItem.objects.filter(item_id=annotation.item_id).values_list("labels", flat=True).first()
     updates = {
         "annotations": Greatest(F("annotations") - 1, 0),
-        "seconds_spent": Greatest(F("seconds_spent") - float(annotation.time_spent or 0), 0.0),
+        "seconds_spent": Greatest(F("seconds_spent") - counted_seconds(annotation.time_spent), 0.0),
     }
     if gold is not None:
         updates["gold_seen"] = Greatest(F("gold_seen") - 1, 0)
@@ -157,7 +159,7 @@ def rebuild_stats(project: Project) -> list[AnnotatorStats]:
             annotator_id, {"annotations": 0, "seconds_spent": 0.0, "gold_seen": 0, "gold_correct": 0}
         )
         t["annotations"] += 1
-        t["seconds_spent"] += float(time_spent or 0)
+        t["seconds_spent"] += counted_seconds(time_spent)
         if item_id in gold:
             t["gold_seen"] += 1
             t["gold_correct"] += int(is_correct(labels, gold[item_id]))

@@ -10,11 +10,14 @@ from django.db.models.functions import TruncDate
 from annotators.qa.agreement import load_ratings, project_agreement
 from annotators.qa.gold import wilson_interval
 from annotators.qa.models import AdjudicationTask, AnnotatorFlag, AnnotatorStats, ConsensusLabel, GoldItem
+from annotators.qa.timing import counted_seconds, finite_or_none
 from labelhub.projects.models import Annotation, Project, ProjectMembership
 
 
 def _round(x: float | None, digits: int = 4) -> float | None:
-    return None if x is None else round(float(x), digits)
+    """Rounded for display; ``None`` for NaN and infinity, which JSON cannot carry."""
+    x = finite_or_none(x)
+    return None if x is None else round(x, digits)
 
 
 def annotator_overview(project: Project) -> list[dict]:
@@ -23,12 +26,14 @@ def annotator_overview(project: Project) -> list[dict]:
 
     stats = {s.annotator_id: s for s in AnnotatorStats.objects.filter(project=project)}
     members = {m.user_id: m for m in ProjectMembership.objects.filter(project=project).select_related("user")}
+    # Speed over counted times only: one stored 1e308 or NaN must not make a mean infinite.
     timing = pd.DataFrame(
-        list(
-            Annotation.objects.filter(
+        [
+            (who, counted_seconds(seconds))
+            for who, seconds in Annotation.objects.filter(
                 item__project=project, retracted_at__isnull=True, annotator__isnull=False
             ).values_list("annotator_id", "time_spent")
-        ),
+        ],
         columns=["annotator_id", "time_spent"],
     )
     speed = (
@@ -89,7 +94,7 @@ def open_flags(project: Project) -> list[dict]:
             "username": f.annotator.get_username(),
             "kind": f.kind,
             "reason": f.reason,
-            "value": round(f.value, 4),
+            "value": _round(f.value),
             "threshold": f.threshold,
             "sample_size": f.sample_size,
             "paused": f.paused,

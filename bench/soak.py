@@ -31,12 +31,18 @@ JSON object:
   worker was forked (the master's children list is complete again) and ended after the kill -9
   was sent. Requests in flight on the killed worker itself end without any response (counted in
   ``connection_errors``); the exclusion is deliberately wide (it also spares the other worker
-  for that second), so any 5xx it leaves is a defect (0);
+  for that second), so any 5xx it leaves is a defect (0). It is split into
+  ``server_errors_5xx_in_flight_at_db_terminate`` (requests that were running while
+  ``pg_terminate_backend`` ran: their own connection died under them, mid-query or mid-COMMIT)
+  and ``server_errors_5xx_elsewhere`` (requests that met no fault of their own);
 - ``next_healthy_while_exhausted``: p50/p95/p99 of "next" on the healthy project for calls that
   started during the exhaustion phase (from 2 s after it began), beside ``next_healthy_baseline``
   (the quiet window before the first fault); target p99 under 100 ms on a 2-core machine;
 - ``faults``: the timeline (seconds since the clients started), and 5xx / connection errors per
-  phase with a few response bodies as evidence.
+  phase (the last event before the request ended) with a few response bodies as evidence;
+- ``cpu_seconds`` / ``busy_fraction``: CPU of the gunicorn tree, of PostgreSQL and of the whole
+  machine during the run. On a shared 2-core machine a busy fraction near 1 with a small server
+  share means the latency figures measure the neighbours, not labelhub.
 
 It stops by itself (every loop is bounded) and always cleans up: client processes, gunicorn,
 ``keep_queues`` and Redis are killed and the scratch database is dropped, also on error or SIGTERM.
@@ -531,7 +537,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=64, help="Annotator clients in all.")
     parser.add_argument("--exhausted-clients", type=int, default=8, help="Of them, on the exhausted project.")
     parser.add_argument("--items", type=int, default=30_000, help="Items of the healthy project.")
-    parser.add_argument("--think", type=float, default=0.5, help="Mean seconds between next and submit.")
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=1.0,
+        help="Mean seconds between next and submit (0: saturate the server).",
+    )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes.")
     parser.add_argument("--threads", type=int, default=16, help="Threads per gunicorn worker.")
     parser.add_argument("--client-processes", type=int, default=4)

@@ -12,6 +12,7 @@ import io
 import logging
 import os
 import threading
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -27,7 +28,13 @@ TEXT_MAX_TOKENS = 256  # sentence_bert_config.json of the packaged model
 IMAGE_BACKBONE = "pixels-16"
 IMAGE_SIDE = 16
 IMAGE_DIM = IMAGE_SIDE * IMAGE_SIDE
-EMBED_CHUNK = 4096  # items fetched from the database and embedded per step
+# Items are embedded and written to the cache chunk by chunk, so a crashed round's retry embeds only
+# what no finished chunk holds. A chunk aims at EMBED_CHUNK_SECONDS of work (at most that is lost
+# to a crash); it starts small and grows on fast devices, where each append's index rewrite would
+# otherwise dominate.
+EMBED_CHUNK_FIRST = 256
+EMBED_CHUNK_MAX = 8192
+EMBED_CHUNK_SECONDS = 5.0
 
 
 class PayloadError(ValueError):
@@ -177,7 +184,9 @@ def embed_payloads(project, rows: Sequence[tuple[int, dict]], device: str) -> np
 def ensure_embedded(project, device: str = "cpu", on_progress=None) -> tuple[EmbeddingStore, int]:
     """Embed the project's items that the store does not hold yet; returns the store and how many were new.
 
-    ``on_progress()`` is called after every chunk (the round uses it as its heartbeat).
+    Each chunk is in the store (an atomic append) before the next one starts, so after a crash the
+    next call embeds only what is still missing. ``on_progress()`` is called after every chunk
+    (the round uses it as its heartbeat).
     """
     store = store_for(project)
     all_ids = np.fromiter(
@@ -185,14 +194,26 @@ def ensure_embedded(project, device: str = "cpu", on_progress=None) -> tuple[Emb
         dtype=np.int64,
     )
     missing = store.missing(all_ids)
-    added = 0
-    for start in range(0, len(missing), EMBED_CHUNK):
-        chunk = missing[start : start + EMBED_CHUNK].tolist()
+    added, start, size = 0, 0, EMBED_CHUNK_FIRST
+    while start < len(missing):
+        chunk = missing[start : start + size].tolist()
+        began = time.perf_counter()
         rows = list(Item.objects.filter(pk__in=chunk).order_by("pk").values_list("id", "payload"))
         vectors = embed_payloads(project, rows, device)
         added += store.append([r[0] for r in rows], vectors)
+        start += len(chunk)
+        size = next_chunk_size(size, time.perf_counter() - began)
         if on_progress is not None:
             on_progress()
     if added:
         logger.info("project %s: embedded %d new items (%d cached)", project.pk, added, len(store))
     return store, added
+
+
+def next_chunk_size(size: int, seconds: float) -> int:
+    """Double a chunk that took under half of ``EMBED_CHUNK_SECONDS``, halve one that took twice it."""
+    if seconds < EMBED_CHUNK_SECONDS / 2:
+        return min(size * 2, EMBED_CHUNK_MAX)
+    if seconds > EMBED_CHUNK_SECONDS * 2:
+        return max(size // 2, EMBED_CHUNK_FIRST)
+    return size

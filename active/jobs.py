@@ -6,7 +6,8 @@ or failed); ``active.pipeline`` does the work of a running one.
 django-tasks-db does not retry failed tasks, and a worker killed mid-task leaves its task
 "running" forever; so retries live here: a failure re-enqueues the round's task (with a backoff)
 until ``max_attempts``, and ``sweep_stale_rounds`` turns rounds whose worker stopped heart-beating
-into such failures.
+(``active.heartbeat``) into such failures and closes the task rows the dead worker left running.
+Every worker sweeps before each round and every ``SWEEP_EVERY`` (``al_worker``).
 
 Putting a round on the task queue is the caller's ``enqueue`` (``active.tasks.enqueue_round``;
 ``active.services`` binds it): the task definitions call into this module, so this module never
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, Q
 from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
@@ -35,8 +36,12 @@ from labelhub.projects.models import Project
 
 logger = logging.getLogger(__name__)
 
-STALE_AFTER = timedelta(minutes=15)
+#: A running round whose heartbeat (every ``heartbeat.HEARTBEAT_EVERY``, 10 s) is older than this is
+#: dead: four beats missed. Workers sweep every ``SWEEP_EVERY``, so a dead one is noticed within a minute.
+DEAD_AFTER = timedelta(seconds=45)
+SWEEP_EVERY = timedelta(seconds=10)
 RETRY_BACKOFF_SECONDS = (5, 30, 120)
+ROUND_TASK_SUFFIX = ".run_model_round"
 
 #: Puts a round's task on the queue, to run at once or not before ``run_after``.
 Enqueue = Callable[[ModelRound, datetime | None], None]
@@ -128,18 +133,24 @@ def attempt_round(round_id: int, device: str | None = None, *, enqueue: Enqueue)
     the round; a failure schedules the round's retry and re-raises, so the task records it too.
     """
     sweep_stale_rounds(enqueue=enqueue)
+    model_round = claim_round(round_id)
+    if model_round is None:
+        logger.info("round %s is not pending; nothing to do", round_id)
+        return {"round": round_id, "skipped": True}
+    attempt = model_round.attempts
     try:
-        model_round = run_round(round_id, device=device)
+        model_round = pipeline.run_round(model_round, device)
     except pipeline.RoundSuperseded:
-        logger.warning("round %s: a newer attempt owns it; this one wrote nothing", round_id)
+        logger.warning("round %s: a newer attempt owns it; attempt %s wrote nothing", round_id, attempt)
         return {"round": round_id, "superseded": True}
     except Exception as exc:
         record_failure(
-            round_id, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}", enqueue=enqueue
+            round_id,
+            f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}",
+            enqueue=enqueue,
+            attempt=attempt,
         )
         raise
-    if model_round is None:
-        return {"round": round_id, "skipped": True}
     return {"round": model_round.pk, "state": model_round.state, "selected": model_round.selected_count}
 
 
@@ -149,58 +160,162 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=RETRY_BACKOFF_SECONDS[min(max(attempts, 1), len(RETRY_BACKOFF_SECONDS)) - 1])
 
 
-def record_failure(round_id: int, error: str, *, enqueue: Enqueue) -> ModelRound:
-    """After a failed attempt: back to pending with a delayed retry, or failed once attempts are spent."""
+def record_failure(round_id: int, error: str, *, enqueue: Enqueue, attempt: int | None = None) -> ModelRound:
+    """After a failed attempt: back to pending with a delayed retry, or failed once attempts are spent.
+
+    With ``attempt``, only while that attempt still runs the round: when a sweeper has already
+    handed the round on, the late failure of the old attempt changes nothing (and queues no
+    second retry).
+    """
     with transaction.atomic():
         model_round = ModelRound.objects.select_for_update().get(pk=round_id)
         if model_round.state in (ModelRound.State.DONE, ModelRound.State.FAILED):
             return model_round
-        model_round.error = error[:4000]
-        model_round.heartbeat_at = timezone.now()
-        if model_round.attempts < model_round.max_attempts:
-            model_round.state = ModelRound.State.PENDING
-            enqueue(model_round, timezone.now() + retry_delay(model_round.attempts))
-        else:
-            model_round.state = ModelRound.State.FAILED
-            model_round.finished_at = timezone.now()
-        model_round.save(update_fields=["state", "error", "heartbeat_at", "finished_at"])
+        if attempt is not None and (
+            model_round.state != ModelRound.State.RUNNING or model_round.attempts != attempt
+        ):
+            return model_round
+        fail_attempt(model_round, error, enqueue=enqueue)
     return model_round
 
 
-def sweep_stale_rounds(
-    *, enqueue: Enqueue, stale_after: timedelta = STALE_AFTER, project: Project | None = None
-) -> list[ModelRound]:
-    """Turn rounds that stopped making progress into failed attempts, which retry while attempts remain.
+def fail_attempt(model_round: ModelRound, error: str, *, enqueue: Enqueue) -> None:
+    """Record a failed attempt on a round locked by the caller's transaction, and queue its retry."""
+    now = timezone.now()
+    model_round.error = error[:4000]
+    model_round.heartbeat_at = now
+    if model_round.attempts < model_round.max_attempts:
+        model_round.state = ModelRound.State.PENDING
+        enqueue(model_round, now + retry_delay(model_round.attempts))
+    else:
+        model_round.state = ModelRound.State.FAILED
+        model_round.finished_at = now
+    model_round.save(update_fields=["state", "error", "heartbeat_at", "finished_at"])
 
-    Two ways a round gets stuck: its worker died mid-run (running, heartbeat older than
-    ``stale_after``), or its task row vanished or failed without the round hearing of it
-    (pending for longer than ``stale_after`` with no ready or running task naming it).
+
+# Sweeping -----------------------------------------------------------------------------------
+class WorkerLost(Exception):
+    """Recorded on the task row of a worker that died running it (django-tasks-db leaves it running)."""
+
+
+def sweep_stale_rounds(
+    *, enqueue: Enqueue, stale_after: timedelta = DEAD_AFTER, project: Project | None = None
+) -> list[ModelRound]:
+    """Revive the rounds whose worker died, and close the task rows it left running.
+
+    Three ways a round gets stuck: its worker died mid-run (running, heartbeat older than
+    ``stale_after``: the attempt is recorded as failed, so it retries while attempts remain, and its
+    task row is set failed); a worker died holding the task but not the round (a task row running
+    for longer than ``stale_after`` whose round is not running: set failed); or the round's task
+    vanished (pending, quiet for longer than ``stale_after``, no ready or running task naming it:
+    recorded as a failed attempt, which queues a new task). Safe to run from many processes at
+    once: each round is re-checked under its row lock before anything is written.
     """
     cutoff = timezone.now() - stale_after
     rounds_qs = ModelRound.objects.all() if project is None else ModelRound.objects.filter(project=project)
-    stale = list(
-        rounds_qs.filter(state=ModelRound.State.RUNNING, heartbeat_at__lt=cutoff).values_list("pk", flat=True)
+    dead = rounds_qs.filter(state=ModelRound.State.RUNNING).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)
     )
-    waiting = list(
-        rounds_qs.filter(state=ModelRound.State.PENDING, created_at__lt=cutoff)
-        .exclude(heartbeat_at__gte=cutoff)
-        .values_list("pk", flat=True)
+    swept = [
+        r for pk in dead.values_list("pk", flat=True) if (r := revive_dead_round(pk, cutoff, enqueue=enqueue))
+    ]
+    fail_orphaned_tasks(cutoff, project)
+    waiting = rounds_qs.filter(state=ModelRound.State.PENDING, created_at__lt=cutoff).exclude(
+        heartbeat_at__gte=cutoff
     )
-    if waiting:
-        live = DBTaskResult.objects.filter(
-            task_path__endswith=".run_model_round",
-            status__in=[TaskResultStatus.READY, TaskResultStatus.RUNNING],
-        ).values_list("args_kwargs", flat=True)
-        queued = {ak["args"][0] for ak in live if ak.get("args")}
-        stale += [pk for pk in waiting if pk not in queued]
-    return [
-        record_failure(
-            pk,
-            f"no progress since {cutoff:%Y-%m-%d %H:%M} UTC (worker died or its task was lost)",
+    waiting_ids = list(waiting.values_list("pk", flat=True))
+    if waiting_ids:
+        queued = round_tasks([TaskResultStatus.READY, TaskResultStatus.RUNNING])
+        swept += [
+            r
+            for pk in waiting_ids
+            if pk not in queued and (r := revive_lost_round(pk, cutoff, enqueue=enqueue))
+        ]
+    return swept
+
+
+def revive_dead_round(round_id: int, cutoff: datetime, *, enqueue: Enqueue) -> ModelRound | None:
+    """A running round whose heartbeat stopped before ``cutoff``: fail the attempt and its task row."""
+    with transaction.atomic():
+        model_round = ModelRound.objects.select_for_update().get(pk=round_id)
+        if model_round.state != ModelRound.State.RUNNING or (
+            model_round.heartbeat_at is not None and model_round.heartbeat_at >= cutoff
+        ):
+            return None  # it beat again, or another sweeper got here first
+        error = (
+            f"attempt {model_round.attempts}: no heartbeat since {cutoff:%Y-%m-%d %H:%M:%S} UTC (worker died)"
+        )
+        fail_task_rows(round_tasks([TaskResultStatus.RUNNING], round_ids={round_id}).get(round_id, []), error)
+        fail_attempt(model_round, error, enqueue=enqueue)
+    logger.warning("round %s: %s; now %s", round_id, error, model_round.state)
+    return model_round
+
+
+def revive_lost_round(round_id: int, cutoff: datetime, *, enqueue: Enqueue) -> ModelRound | None:
+    """A pending round that no live task names: a failed attempt, whose retry queues a new task."""
+    with transaction.atomic():
+        model_round = ModelRound.objects.select_for_update().get(pk=round_id)
+        if model_round.state != ModelRound.State.PENDING or (
+            model_round.heartbeat_at is not None and model_round.heartbeat_at >= cutoff
+        ):
+            return None
+        if round_id in round_tasks([TaskResultStatus.READY, TaskResultStatus.RUNNING], round_ids={round_id}):
+            return None  # another sweeper queued it meanwhile
+        fail_attempt(
+            model_round,
+            f"no task to run it since {cutoff:%Y-%m-%d %H:%M:%S} UTC (its worker died or its task was lost)",
             enqueue=enqueue,
         )
-        for pk in stale
-    ]
+    return model_round
+
+
+def fail_orphaned_tasks(cutoff: datetime, project: Project | None = None) -> int:
+    """Set failed the round task rows running since before ``cutoff`` whose round is not running.
+
+    Their worker died before it claimed the round or after the round was written; either way no
+    process will ever finish the row.
+    """
+    running = DBTaskResult.objects.filter(
+        task_path__endswith=ROUND_TASK_SUFFIX, status=TaskResultStatus.RUNNING, started_at__lt=cutoff
+    )
+    by_round = round_tasks([TaskResultStatus.RUNNING], queryset=running)
+    if not by_round:
+        return 0
+    rounds_qs = ModelRound.objects.filter(pk__in=by_round, state=ModelRound.State.RUNNING)
+    alive = set(rounds_qs.values_list("pk", flat=True))
+    if project is not None:
+        ours = set(ModelRound.objects.filter(pk__in=by_round, project=project).values_list("pk", flat=True))
+        by_round = {pk: rows for pk, rows in by_round.items() if pk in ours}
+    orphans = [row for pk, rows in by_round.items() if pk not in alive for row in rows]
+    return fail_task_rows(orphans, "the worker running this task died")
+
+
+def round_tasks(statuses: list[str], *, round_ids: set[int] | None = None, queryset=None) -> dict[int, list]:
+    """Ids of ``run_model_round`` task rows in ``statuses``, by the round they name."""
+    rows = (
+        queryset
+        if queryset is not None
+        else DBTaskResult.objects.filter(task_path__endswith=ROUND_TASK_SUFFIX)
+    )
+    found: dict[int, list] = {}
+    for task_id, args_kwargs in rows.filter(status__in=statuses).values_list("id", "args_kwargs"):
+        args = (args_kwargs or {}).get("args") or []
+        if args and isinstance(args[0], int) and (round_ids is None or args[0] in round_ids):
+            found.setdefault(args[0], []).append(task_id)
+    return found
+
+
+def fail_task_rows(task_ids: list, reason: str) -> int:
+    """Mark running task rows failed with :class:`WorkerLost`, so none stays "running" forever."""
+    if not task_ids:
+        return 0
+    return DBTaskResult.objects.filter(pk__in=task_ids, status=TaskResultStatus.RUNNING).update(
+        status=TaskResultStatus.FAILED,
+        finished_at=timezone.now(),
+        return_value=None,
+        exception_class_path=f"{WorkerLost.__module__}.{WorkerLost.__qualname__}",
+        traceback=f"{WorkerLost.__qualname__}: {reason}\n",
+    )
 
 
 def retry_failed_round(model_round: ModelRound, *, enqueue: Enqueue) -> ModelRound:

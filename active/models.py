@@ -61,7 +61,9 @@ class ModelRound(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(
-        null=True, blank=True, help_text="Touched at every stage; a stale one means the worker died."
+        null=True,
+        blank=True,
+        help_text="Touched every 10 s by the running attempt; older than 45 s means its worker died.",
     )
     finished_at = models.DateTimeField(null=True, blank=True)
 

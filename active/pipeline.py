@@ -1,7 +1,9 @@
 """The round pipeline: embed → load labels → train and evaluate → score and select → write.
 
 ``run_round`` takes a claimed round (``jobs.claim_round``) and runs one stage after another; each
-stage is its own function and is timed (and heart-beats the round) by :class:`StageClock`.
+stage is its own function and is timed by :class:`StageClock`. A background thread beats the
+round's heartbeat all along (``active.heartbeat``); the clock's own beats, at every stage and
+embedding chunk, also notice when the sweeper gave the round to another attempt, and stop this one.
 Everything a round changes in the database — queue entries, item suggestions and the round's own
 "done" — is written by ``write_round`` in one transaction at the very end, so a crash anywhere
 leaves nothing half-applied; the queue write is idempotent by ``batch_key = "al-round-<id>"`` on top.
@@ -23,6 +25,7 @@ from active import strategies
 from active.devices import default_device, resolve_device
 from active.embeddings import ensure_embedded
 from active.heads import HeadCommittee, TorchHeadClassifier, head_config, train_committee
+from active.heartbeat import beat_round, heartbeat
 from active.models import ModelRound
 from active.store import EmbeddingStore
 from annotators.qa.resolved import resolved_labels
@@ -49,9 +52,10 @@ class RoundSuperseded(Exception):
 
 @dataclass
 class StageClock:
-    """Seconds per stage, and a heartbeat on the round at each stage boundary."""
+    """Seconds per stage, and a heartbeat of the attempt at each stage boundary."""
 
     round_id: int
+    attempt: int
     timings: dict[str, float] = field(default_factory=dict)
 
     @contextmanager
@@ -64,7 +68,9 @@ class StageClock:
             self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 4)
 
     def beat(self) -> None:
-        ModelRound.objects.filter(pk=self.round_id).update(heartbeat_at=timezone.now())
+        """Beat; :class:`RoundSuperseded` when this attempt no longer owns the round (it stops early)."""
+        if not beat_round(self.round_id, self.attempt):
+            raise RoundSuperseded(f"round {self.round_id} attempt {self.attempt} was superseded")
 
 
 @dataclass
@@ -115,10 +121,11 @@ class Selected:
 def run_round(model_round: ModelRound, device: str | None = None) -> ModelRound:
     """Run a claimed round to the end and write it. Raises on failure (the job turns that into a retry)."""
     run = start_run(model_round, device)
-    training = load_labels(run, embed(run))
-    trained = train_and_evaluate(run, training)
-    selected = score_and_select(run, training, trained)
-    return write_round(run, training, selected)
+    with heartbeat(model_round.pk, run.attempt):
+        training = load_labels(run, embed(run))
+        trained = train_and_evaluate(run, training)
+        selected = score_and_select(run, training, trained)
+        return write_round(run, training, selected)
 
 
 # Stages -------------------------------------------------------------------------------------
@@ -132,7 +139,7 @@ def start_run(model_round: ModelRound, device: str | None = None) -> RoundRun:
         device=resolve_device(requested),
         schema=label_schema(model_round.project),
         rng=np.random.default_rng(model_round.pk),
-        clock=StageClock(model_round.pk),
+        clock=StageClock(model_round.pk, model_round.attempts),
         started=time.perf_counter(),
     )
 

@@ -1,11 +1,14 @@
-"""Reactions to other apps' events: enough new labels start an active-learning round."""
+"""Reactions to other apps' events: enough new labels start an active-learning round, and the
+queues' housekeeper sweeps rounds whose worker died."""
 
 from __future__ import annotations
 
 import logging
+import time
 
 from active.errors import UnknownStrategy
-from active.services import maybe_trigger_round
+from active.jobs import SWEEP_EVERY
+from active.services import maybe_trigger_round, sweep_stale_rounds
 from labelhub.queues.reactions import first_in_batch
 
 logger = logging.getLogger(__name__)
@@ -30,3 +33,21 @@ def start_round_on_new_labels(sender, annotation=None, project=None, **kwargs) -
         return
     if model_round is not None:
         logger.info("project %s: %s queued after new labels", project.pk, model_round)
+
+
+_last_sweep = float("-inf")
+
+
+def sweep_rounds_on_housekeeping(sender, **kwargs) -> None:
+    """Receiver of the queues' housekeeping tick (``keep_queues``): sweep dead rounds every ``SWEEP_EVERY``.
+
+    The housekeeper ticks about once a second; sweeping that often would only repeat the same two
+    queries. Sweeps are safe to overlap with a worker's own.
+    """
+    global _last_sweep
+    now = time.monotonic()
+    if now - _last_sweep < SWEEP_EVERY.total_seconds():
+        return
+    _last_sweep = now
+    for swept in sweep_stale_rounds():
+        logger.info("housekeeping swept %s: %s", swept, swept.state)

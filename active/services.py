@@ -41,9 +41,9 @@ def record_failure(round_id: int, error: str) -> ModelRound:
 
 
 def sweep_stale_rounds(
-    stale_after: timedelta = jobs.STALE_AFTER, project: Project | None = None
+    stale_after: timedelta = jobs.DEAD_AFTER, project: Project | None = None
 ) -> list[ModelRound]:
-    """Rounds that stopped making progress, recorded as failed attempts (and so retried)."""
+    """Rounds whose worker died, recorded as failed attempts (and so retried); their task rows closed."""
     return jobs.sweep_stale_rounds(enqueue=enqueue_round, stale_after=stale_after, project=project)
 
 

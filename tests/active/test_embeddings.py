@@ -79,3 +79,46 @@ def test_unreadable_image_payload_names_the_item_and_field():
     )
     with pytest.raises(embeddings.PayloadError, match=rf"item {item.pk}: payload field 'image'"):
         embeddings.ensure_embedded(project)
+
+
+class CrashingEncoder:
+    """A stand-in for MiniLM that dies (like a killed worker) once asked for more than ``budget`` texts."""
+
+    def __init__(self, budget: int | None = None):
+        self.budget = budget
+        self.seen: list[str] = []
+
+    def encode(self, texts, batch_size=128):
+        if self.budget is not None and len(self.seen) + len(texts) > self.budget:
+            raise RuntimeError("worker killed mid-embedding")
+        self.seen.extend(texts)
+        return np.ones((len(texts), embeddings.TEXT_DIM), dtype=np.float32)
+
+
+def test_a_crash_mid_pool_keeps_the_finished_chunks_and_the_retry_embeds_only_the_rest(monkeypatch):
+    project = factories.make_project()
+    factories.make_items(project, 1000)
+    crashing = CrashingEncoder(budget=600)
+    monkeypatch.setattr(embeddings.TextEncoder, "get", classmethod(lambda cls, device: crashing))
+    with pytest.raises(RuntimeError, match="killed"):
+        embeddings.ensure_embedded(project)
+    cached = set(embeddings.store_for(project).ids.tolist())
+    assert 0 < len(cached) <= 600
+
+    retry = CrashingEncoder()
+    monkeypatch.setattr(embeddings.TextEncoder, "get", classmethod(lambda cls, device: retry))
+    store, added = embeddings.ensure_embedded(project)
+    missing = {
+        p["text"]
+        for p in Item.objects.filter(project=project).exclude(pk__in=cached).values_list("payload", flat=True)
+    }
+    assert added == 1000 - len(cached) and sorted(retry.seen) == sorted(missing)
+    assert len(store) == 1000
+
+
+def test_chunks_grow_on_a_fast_device_and_shrink_on_a_slow_one():
+    first = embeddings.EMBED_CHUNK_FIRST
+    assert embeddings.next_chunk_size(first, 0.1) == 2 * first
+    assert embeddings.next_chunk_size(embeddings.EMBED_CHUNK_MAX, 0.1) == embeddings.EMBED_CHUNK_MAX
+    assert embeddings.next_chunk_size(4 * first, 3 * embeddings.EMBED_CHUNK_SECONDS) == 2 * first
+    assert embeddings.next_chunk_size(first, 3 * embeddings.EMBED_CHUNK_SECONDS) == first

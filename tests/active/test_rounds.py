@@ -262,3 +262,29 @@ def test_pools_beyond_the_modal_limit_take_the_torch_path(db, monkeypatch, strat
     entries = QueueEntry.objects.filter(project=project, batch_key=model_round.batch_key)
     assert entries.count() == 8
     assert not {item.pk for item in items[:30]} & set(entries.values_list("item_id", flat=True))
+
+
+def test_a_round_that_crashed_mid_embedding_resumes_from_the_cache(digits, monkeypatch):
+    from active import embeddings
+
+    project, _, _ = digits
+    model_round, _ = services.request_round(project)
+    original = embeddings.pixel_features
+    embedded = []
+
+    def killed_after_280_items(image):
+        if len(embedded) == 280:
+            raise RuntimeError("worker killed mid-embedding")
+        embedded.append(1)
+        return original(image)
+
+    monkeypatch.setattr(embeddings, "pixel_features", killed_after_280_items)
+    run_queued_tasks()
+    cached = len(embeddings.store_for(project))
+    assert ModelRound.objects.get(pk=model_round.pk).state == ModelRound.State.PENDING and cached > 0
+
+    monkeypatch.setattr(embeddings, "pixel_features", original)
+    assert run_queued_tasks(include_delayed=True) == 1
+    model_round.refresh_from_db()
+    assert model_round.state == ModelRound.State.DONE, model_round.error
+    assert model_round.metrics["embedded_new"] == 300 - cached

@@ -23,7 +23,9 @@ class Command(BaseCommand):
             "--now", action="store_true", help="Run the round in this process instead of a worker."
         )
         parser.add_argument(
-            "--sweep", action="store_true", help="Re-queue rounds whose worker stopped responding."
+            "--sweep",
+            action="store_true",
+            help="Retry rounds whose worker died (no heartbeat for 45 s) and close their task rows.",
         )
 
     def handle(self, *args, project, device, now, sweep, **options):

@@ -3,6 +3,10 @@
 Rounds requested with device "auto" (the default) run on whatever this worker is told to use, so a
 GPU machine runs ``al_worker --device cuda`` and a laptop plain ``db_worker``; every other option is
 passed through to ``db_worker``.
+
+Every worker also sweeps: once at start, then every ``jobs.SWEEP_EVERY`` from a background thread
+(and before each round), so a round whose worker died is retried, and its task row closed, within
+a minute even when no new round is queued.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from active import jobs, services
 from active.devices import DEVICE_CHOICES, resolve_device
+from active.heartbeat import Periodic
 
 
 class Command(BaseCommand):
@@ -34,11 +40,14 @@ class Command(BaseCommand):
             raise CommandError(f"--{exc}") from exc
         settings.LABELHUB_AL_DEVICE = resolved
         self.stdout.write(f"active-learning rounds on {resolved}")
-        call_command(
-            "db_worker",
-            batch=batch,
-            queue_name=queue_name,
-            reload=reload,
-            startup_delay=False,
-            verbosity=options.get("verbosity", 1),
-        )
+        for swept in services.sweep_stale_rounds():
+            self.stdout.write(f"swept {swept}: {swept.state}")
+        with Periodic(jobs.SWEEP_EVERY, services.sweep_stale_rounds, name="round-sweeper"):
+            call_command(
+                "db_worker",
+                batch=batch,
+                queue_name=queue_name,
+                reload=reload,
+                startup_delay=False,
+                verbosity=options.get("verbosity", 1),
+            )

@@ -490,8 +490,9 @@ def summarise(records: list, bodies: list, fleet: Fleet, start: float, plan: dic
 
     per_phase: dict[str, dict] = {}
     for group, name, started, ms, status in records:
-        if status >= 500 or status < 0:
-            kind = "5xx" if status >= 500 else ("timeout" if status == TIMEOUT else "connection_error")
+        # A 204 on the healthy project says "nothing left" with thousands of items unlabelled.
+        if status >= 500 or status < 0 or (status == 204 and group == "healthy"):
+            kind = {204: "204", TIMEOUT: "timeout", CONNECTION_ERROR: "connection_error"}.get(status, "5xx")
             bucket = per_phase.setdefault(phase(started + ms / 1000), {})
             key = f"{kind} {group} {name}"
             bucket[key] = bucket.get(key, 0) + 1
@@ -503,6 +504,14 @@ def summarise(records: list, bodies: list, fleet: Fleet, start: float, plan: dic
         return percentiles([r[3] for r in records if r[0] == group and r[1] == call and lo <= r[2] < hi])
 
     exhaust_at = plan["exhaust"]
+    by_phase: dict[str, list] = {}
+    for group, name, started, ms, _status in records:
+        if group == "healthy" and name == "next":
+            by_phase.setdefault(phase(started), []).append(ms)
+    next_by_phase = {}
+    for name, values in by_phase.items():
+        figures = percentiles(values)
+        next_by_phase[name] = [figures["p50_ms"], figures["p99_ms"], figures["count"]]
     return {
         "requests": len(records),
         "server_errors_5xx": len(server_errors),
@@ -518,6 +527,7 @@ def summarise(records: list, bodies: list, fleet: Fleet, start: float, plan: dic
         "next_healthy_whole_run": latencies("healthy", start, plan["stop"]),
         "submit_healthy_whole_run": latencies("healthy", start, plan["stop"], "submit"),
         "next_exhausted": latencies("exhausted", exhaust_at, plan["stop"]),
+        "next_healthy_p50_p99_by_phase": next_by_phase,
         "next_exhausted_204": sum(1 for r in records if r[0] == "exhausted" and r[4] == 204),
         "next_healthy_204": sum(1 for r in records if r[0] == "healthy" and r[1] == "next" and r[4] == 204),
         "errors_by_phase": per_phase,

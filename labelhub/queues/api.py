@@ -85,7 +85,12 @@ class NextItemView(ProjectScopedView):
 
 class SubmitSerializer(serializers.Serializer):
     labels = serializers.ListField(child=serializers.CharField(allow_blank=False), allow_empty=True)
-    time_spent = serializers.FloatField(min_value=0, required=False, default=0)
+    time_spent = serializers.FloatField(
+        min_value=0, max_value=services.MAX_TIME_SPENT, required=False, default=0, help_text="seconds"
+    )
+
+    def validate_time_spent(self, value: float) -> float:
+        return services.check_time_spent(value)  # NaN and ±inf pass DRF's FloatField bounds
 
 
 class SubmitView(LeaseScopedView):

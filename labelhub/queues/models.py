@@ -152,6 +152,24 @@ class ItemFlag(models.Model):
         ordering = ["-created_at"]
 
 
+class QueueState(models.Model):
+    """What the queues remember of a project between requests: that its pool had nothing left to
+    fill from, so "next" on an exhausted project answers at once instead of searching again.
+
+    Set by a fill that finds no candidates; cleared by whatever can bring candidates back (an
+    import, :func:`~labelhub.queues.services.enqueue_items`) and, as a safety net for writers that
+    say nothing (the admin, a shell), trusted only for ``EXHAUSTED_RECHECK`` after it was set.
+    """
+
+    project = models.OneToOneField(
+        "projects.Project", on_delete=models.CASCADE, primary_key=True, related_name="queue_state"
+    )
+    exhausted_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"queue of project {self.project_id}"
+
+
 class ProjectQueue(Project):
     """The admin's view of a project's queue and class balance (a proxy: no table of its own)."""
 

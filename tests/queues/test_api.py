@@ -295,3 +295,40 @@ def test_queue_status_reports_progress(setup):
     client.post(f"/api/leases/{lease_id}/submit/", {"labels": ["cat"]}, format="json")
     body = client.get(f"/api/projects/{project.pk}/queue/").json()
     assert body["progress"]["done_today"] == 1 and body["progress"]["queue_left"] == 4
+
+
+@pytest.mark.parametrize("time_spent", [1e308, 86401, -1])
+def test_submit_time_spent_out_of_bounds_is_400_naming_the_field(setup, time_spent):
+    project, _, _, client = setup
+    lease_id = client.post(next_url(project)).json()["lease"]["id"]
+    response = client.post(
+        f"/api/leases/{lease_id}/submit/", {"labels": ["cat"], "time_spent": time_spent}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["field"] == "time_spent"
+    assert not Annotation.objects.exists()
+
+
+@pytest.mark.parametrize("time_spent", ["nan", "inf", "-inf"])
+def test_submit_time_spent_not_finite_is_400_naming_the_field(setup, time_spent):
+    project, _, _, client = setup
+    lease_id = client.post(next_url(project)).json()["lease"]["id"]
+    response = client.post(f"/api/leases/{lease_id}/submit/", {"labels": "cat", "time_spent": time_spent})
+    assert response.status_code == 400
+    assert response.json()["field"] == "time_spent"
+    assert not Annotation.objects.exists()
+
+
+@pytest.mark.parametrize("time_spent", [float("nan"), float("inf"), 1e308])
+def test_the_submit_service_bounds_time_spent(setup, time_spent):
+    project, user, _, _ = setup
+    lease = services.lease_next_item(user, project)
+    with pytest.raises(services.QueueError) as raised:
+        services.submit_annotation(lease, ["cat"], time_spent)
+    assert raised.value.field == "time_spent"
+
+
+def test_a_day_of_time_spent_is_accepted(setup):
+    project, user, _, _ = setup
+    lease = services.lease_next_item(user, project)
+    assert services.submit_annotation(lease, ["cat"], services.MAX_TIME_SPENT).time_spent == 86400

@@ -12,9 +12,12 @@ The invariants every function here keeps, in the database where it can:
 """
 
 from labelhub.queues.services.annotating import (
+    MAX_TIME_SPENT,
+    check_time_spent,
     flag,
     release_lease,
     release_leases,
+    release_leases_of_paused,
     renew_lease,
     skip,
     submit_annotation,
@@ -42,10 +45,12 @@ from labelhub.queues.services.leasing import (
 __all__ = [
     "DEFAULT_FILL_SIZE",
     "MAX_PREFETCH",
+    "MAX_TIME_SPENT",
     "AnnotatorPaused",
     "ExpiredLease",
     "LeaseNotVisible",
     "QueueError",
+    "check_time_spent",
     "enqueue_items",
     "expire_leases",
     "fill_queue",
@@ -56,6 +61,7 @@ __all__ = [
     "projects_at_work",
     "release_lease",
     "release_leases",
+    "release_leases_of_paused",
     "renew_lease",
     "reprioritise",
     "requeue_items",

@@ -7,22 +7,46 @@ label rule, :func:`labelhub.projects.labels.clean_labels`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Case, Exists, F, OuterRef, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Subquery, Value, When
 from django.utils import timezone
 
 from annotators.qa.models import GoldItem
 from labelhub.guidelines.selectors import current_version, current_version_id
 from labelhub.projects.labels import clean_labels
-from labelhub.projects.models import Annotation, Project
+from labelhub.projects.models import Annotation, Project, ProjectMembership
 from labelhub.projects.selectors import label_schema
 from labelhub.projects.signals import annotation_retracted
 from labelhub.queues import reactions
 from labelhub.queues.models import ItemFlag, Lease, QueueEntry
-from labelhub.queues.services.errors import LeaseNotVisible, QueueError
+from labelhub.queues.services.errors import AnnotatorPaused, LeaseNotVisible, QueueError
+
+#: Longest time one annotation may claim, in seconds (a day): a bound that no real item reaches,
+#: and that keeps the QA counters summing ``time_spent`` far from float overflow.
+MAX_TIME_SPENT = 24 * 60 * 60
+
+
+def check_time_spent(raw) -> float:
+    """Seconds spent on an item, as a finite float in ``[0, MAX_TIME_SPENT]`` (400 on ``time_spent``)."""
+    try:
+        time_spent = float(raw or 0)
+    except (TypeError, ValueError):
+        raise QueueError(
+            f"time_spent must be a number of seconds, got {raw!r}.", field="time_spent"
+        ) from None
+    if not math.isfinite(time_spent):
+        raise QueueError("time_spent must be a finite number of seconds.", field="time_spent")
+    if time_spent < 0:
+        raise QueueError("time_spent cannot be negative.", field="time_spent")
+    if time_spent > MAX_TIME_SPENT:
+        raise QueueError(
+            f"time_spent is at most {MAX_TIME_SPENT} seconds (a day), got {time_spent:g}.", field="time_spent"
+        )
+    return time_spent
 
 
 def _locked_live_lease(
@@ -32,17 +56,25 @@ def _locked_live_lease(
     allow_expired: bool = False,
     visible_projects=None,
     for_submit: bool = False,
+    check_pause: bool = False,
 ) -> Lease:
     """Re-read and lock the lease; refuse (400, naming the lease) anything not live and ours.
 
     ``visible_projects`` (a project queryset) answers 404 for a lease outside them, in the same
     query. ``for_submit`` also reads, in that query, what the annotation records: the project's
     current guideline version (``current_version_id``) and whether the item is gold (``is_gold``).
+    ``check_pause`` refuses (403, :class:`AnnotatorPaused`) an annotator paused on the lease's
+    project, read in that same query: a pause stops work on leases already held, not only "next".
     """
     lease_id = lease if isinstance(lease, int) else lease.pk
     rows = Lease.objects.select_for_update(of=("self",)).select_related(
         "entry", "entry__item", "entry__project"
     )
+    if check_pause:
+        pause = ProjectMembership.objects.filter(
+            project=OuterRef("entry__project_id"), user=OuterRef("annotator_id"), is_paused=True
+        )
+        rows = rows.annotate(paused_reason=Subquery(pause.values("paused_reason")[:1]))
     if visible_projects is not None:
         rows = rows.filter(entry__project__in=visible_projects)
     if for_submit:
@@ -70,6 +102,8 @@ def _locked_live_lease(
             field="lease",
             code="lease_expired",
         )
+    if check_pause and locked.paused_reason is not None:
+        raise AnnotatorPaused(locked.paused_reason)
     return locked
 
 
@@ -99,16 +133,11 @@ def submit_annotation(
     """
     if annotator is None:
         annotator = lease.annotator if isinstance(lease, Lease) else Lease.objects.get(pk=lease).annotator
-    try:
-        time_spent = float(time_spent or 0)
-    except (TypeError, ValueError):
-        raise QueueError(
-            f"time_spent must be a number of seconds, got {time_spent!r}.", field="time_spent"
-        ) from None
-    if time_spent < 0:
-        raise QueueError("time_spent cannot be negative.", field="time_spent")
+    time_spent = check_time_spent(time_spent)
     with transaction.atomic():
-        locked = _locked_live_lease(lease, annotator, visible_projects=visible_projects, for_submit=True)
+        locked = _locked_live_lease(
+            lease, annotator, visible_projects=visible_projects, for_submit=True, check_pause=True
+        )
         entry = locked.entry
         clean = clean_labels(label_schema(entry.project), labels)
         annotation = Annotation.objects.create(
@@ -168,6 +197,28 @@ def release_leases(lease_ids: Iterable[int], annotator) -> int:
     return len(locked)
 
 
+def release_leases_of_paused(project_id: int, user_id: int) -> int:
+    """End every live lease a paused annotator holds in the project: the items go back to others.
+
+    Idempotent (a second pause finds nothing live). Returns the leases released.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        locked = list(
+            Lease.objects.select_for_update()
+            .filter(
+                entry__project_id=project_id,
+                annotator_id=user_id,
+                released_at__isnull=True,
+                completed_at__isnull=True,
+            )
+            .order_by("entry_id")
+        )
+        for lease in locked:
+            _end_lease(lease, Lease.ReleaseReason.RELEASED, now)
+    return len(locked)
+
+
 def skip(lease: Lease | int, annotator) -> Lease:
     """The annotator passes on the item: it goes back to the queue for others, never to them."""
     return release_lease(lease, annotator, reason=Lease.ReleaseReason.SKIPPED)
@@ -193,7 +244,7 @@ def flag(lease: Lease | int, annotator, comment: str = "") -> ItemFlag:
 def renew_lease(lease: Lease | int, annotator) -> Lease:
     """Extend a live, unexpired lease by the project's lease length (the page does it on activity)."""
     with transaction.atomic():
-        locked = _locked_live_lease(lease, annotator)
+        locked = _locked_live_lease(lease, annotator, check_pause=True)
         locked.expires_at = timezone.now() + timedelta(minutes=locked.entry.project.lease_minutes)
         locked.save(update_fields=["expires_at"])
     return locked
@@ -208,6 +259,13 @@ def undo_last_submit(annotator, project: Project) -> tuple[Annotation, Lease]:
     """
     now = timezone.now()
     with transaction.atomic():
+        paused_reason = (
+            ProjectMembership.objects.filter(project=project, user=annotator, is_paused=True)
+            .values_list("paused_reason", flat=True)
+            .first()
+        )
+        if paused_reason is not None:
+            raise AnnotatorPaused(paused_reason)
         annotation = (
             Annotation.objects.select_for_update(of=("self",))
             .select_related("lease__entry")

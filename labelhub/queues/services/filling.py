@@ -2,23 +2,26 @@
 from the unlabelled pool (random or class-balanced, with overlap copies), and top-ups ahead of need.
 
 Fills of one project are serialised by a PostgreSQL advisory lock; an item never has two open
-entries (a partial unique constraint).
+entries (a partial unique constraint). A fill that finds nothing left marks the project exhausted
+(:class:`~labelhub.queues.models.QueueState`), so "next" on it neither searches nor waits again.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterable
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
 
 from labelhub.projects.models import Annotation, Item, Project
 from labelhub.projects.push import announce_queue_update
 from labelhub.projects.selectors import label_schema
 from labelhub.queues import sampling
-from labelhub.queues.models import HAS_FREE_SLOT, Lease, QueueEntry
+from labelhub.queues.models import HAS_FREE_SLOT, Lease, QueueEntry, QueueState
 from labelhub.queues.selectors import servable_entries
 from labelhub.queues.services.errors import QueueError
 
@@ -26,6 +29,34 @@ from labelhub.queues.services.errors import QueueError
 DEFAULT_FILL_SIZE = 200
 #: First key of the PostgreSQL advisory locks that serialise fills (the second is the project id).
 FILL_LOCK_CLASS = 0x4C48
+#: How long "nothing left to fill from" is trusted without a signal clearing it: a writer that
+#: sends none (the admin, a shell) costs at most one fill per project this often.
+EXHAUSTED_RECHECK = timedelta(minutes=1)
+
+
+def is_exhausted(exhausted_at) -> bool:
+    """Whether a project marked exhausted at ``exhausted_at`` (None: never) is still trusted to be."""
+    return exhausted_at is not None and timezone.now() - exhausted_at < EXHAUSTED_RECHECK
+
+
+def project_exhausted(project: Project) -> bool:
+    """Whether the project's last fill found nothing left (and nothing has been added since)."""
+    exhausted_at = QueueState.objects.filter(project=project).values_list("exhausted_at", flat=True).first()
+    return is_exhausted(exhausted_at)
+
+
+def mark_exhausted(project: Project) -> None:
+    QueueState.objects.bulk_create(
+        [QueueState(project=project, exhausted_at=timezone.now())],
+        update_conflicts=True,
+        unique_fields=["project"],
+        update_fields=["exhausted_at"],
+    )
+
+
+def forget_exhausted(project_id: int) -> None:
+    """The project may have something to fill from again (items imported, re-queued)."""
+    QueueState.objects.filter(project_id=project_id, exhausted_at__isnull=False).update(exhausted_at=None)
 
 
 def enqueue_items(
@@ -76,6 +107,8 @@ def enqueue_items(
             ],
             batch_size=1000,
         )
+        if pairs:
+            forget_exhausted(project.pk)
     return len(pairs)
 
 
@@ -186,6 +219,9 @@ def fill_queue(
         deficit = sampling.class_deficit(project, schema) if class_names else None
         pool_size = n if deficit is None else max(n * sampling.BALANCE_POOL_FACTOR, sampling.BALANCE_MIN_POOL)
         candidates = _random_candidates(project, pool_size, rng)
+        if not candidates:
+            mark_exhausted(project)
+            return 0
         if deficit is None:
             picked = [(item, rng.random(), QueueEntry.Reason.RANDOM) for item in candidates[:n]]
         else:
@@ -207,6 +243,7 @@ def fill_queue(
         ]
         # ignore_conflicts: an item queued meanwhile by the active-learning worker keeps its entry.
         QueueEntry.objects.bulk_create(entries, batch_size=1000, ignore_conflicts=True)
+        forget_exhausted(project.pk)
         if announce and entries:
             transaction.on_commit(
                 lambda: announce_queue_update(project.pk, reason="filled", added=len(entries))
@@ -218,9 +255,9 @@ def top_up_queue(project: Project, *, low_water: int | None = None) -> int:
     """Refill ahead of need: when fewer than ``low_water`` entries have a free slot, add enough
     for twice that. ``keep_queues`` calls it for projects with annotators at work, so "next"
     finds a full queue instead of filling it while an annotator waits. Skips when a fill of the
-    project is already running."""
+    project is already running, or when the project's pool was found exhausted."""
     low_water = settings.LABELHUB_QUEUE_LOW_WATER if low_water is None else low_water
-    if low_water <= 0:
+    if low_water <= 0 or project_exhausted(project):
         return 0
     free = free_slots(project, up_to=low_water)
     if free >= low_water:

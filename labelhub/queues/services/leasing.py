@@ -21,11 +21,11 @@ from labelhub.guidelines.errors import GuidelineAckRequired
 from labelhub.guidelines.models import GuidelineVersion
 from labelhub.guidelines.selectors import with_acknowledgement
 from labelhub.projects.models import Project, ProjectMembership
-from labelhub.queues.models import Lease, QueueEntry
+from labelhub.queues.models import Lease, QueueEntry, QueueState
 from labelhub.queues.selectors import servable_entries, servable_entries_sql
 from labelhub.queues.services.errors import AnnotatorPaused
 from labelhub.queues.services.expiry import expire_overdue
-from labelhub.queues.services.filling import DEFAULT_FILL_SIZE, fill_queue
+from labelhub.queues.services.filling import DEFAULT_FILL_SIZE, fill_queue, is_exhausted
 
 #: Most leases one "next" call hands out (the page prefetches a few).
 MAX_PREFETCH = 10
@@ -53,6 +53,10 @@ def with_serve_gate(projects, user):
     return with_acknowledgement(projects, user).annotate(
         gate_paused=Exists(membership.filter(is_paused=True)),
         gate_paused_reason=Subquery(membership.values("paused_reason")[:1]),
+        # Not a gate, but read in the same query: whether an empty queue is worth a fill.
+        queue_exhausted_at=Subquery(
+            QueueState.objects.filter(project=OuterRef("pk")).values("exhausted_at")[:1]
+        ),
     )
 
 
@@ -111,9 +115,17 @@ def lease_next_items(
 
     Raises :class:`AnnotatorPaused` or :class:`GuidelineAckRequired` before serving anything.
     When nothing is servable the queue is filled once (:func:`fill_queue`) and tried again; an
-    empty list means the project has nothing left for this annotator.
+    empty list means the project has nothing left for this annotator, for now.
+
+    A request never waits on another's fill, and never searches a pool known to be exhausted:
+    the fill here is skipped when the project was found exhausted
+    (:class:`~labelhub.queues.models.QueueState`) and when another fill holds the project's
+    lock (that fill is the one that will serve everybody; the caller answers with what is
+    servable now). Filling ahead of need is ``keep_queues``' job (:func:`top_up_queue`).
     """
     count = max(1, min(count, MAX_PREFETCH))
+    if not hasattr(project, "gate_paused"):
+        project = with_serve_gate(Project.objects.filter(pk=project.pk), annotator).get()
     _check_may_be_served(annotator, project)
     leases: list[Lease] = []
     filled = False
@@ -129,11 +141,13 @@ def lease_next_items(
             # still have a free slot once those commit, so look again rather than answer "empty".
             time.sleep(0.002 * (attempt + 1))
             continue
-        if filled:
+        if filled or is_exhausted(project.queue_exhausted_at):
             break
         # Even a fill that adds nothing is worth one more look: a concurrent fill may just have
         # queued the rest of the pool.
-        fill_queue(project, fill_size or max(DEFAULT_FILL_SIZE, count), unless_servable_for=annotator)
+        fill_queue(
+            project, fill_size or max(DEFAULT_FILL_SIZE, count), unless_servable_for=annotator, wait=False
+        )
         filled = True
     return leases
 

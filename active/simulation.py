@@ -1,10 +1,17 @@
 """Simulated active learning: the real heads and strategies, with an oracle (ground truth) instead of humans.
 
-The project's items are embedded with the same backbone and cache as real rounds; a fixed test
-slice of the ground truth measures accuracy and is never queried; every strategy starts from the
-same random seed set and random sampling runs alongside as the baseline. The result is a learning
-curve (accuracy against labels) per strategy, written as CSV and PNG under ``LABELHUB_DATA_DIR``
-and recorded as a ``SimulationRun``.
+Honest by construction (issue 13): several seeds (5 by default), each with its own stratified test
+split that is never queried; every strategy of a seed starts from the same labels (a random draw,
+or the cold start's own typical items for strategies that have one, as a real round would);
+random sampling runs alongside. The target is random's *mean* accuracy at a stated budget (500
+labels, or the run's midpoint when it is shorter), and "labels to reach it" is measured per seed
+and reported as mean ± sd. Each point records accuracy, macro recall, macro F1 and per-class
+recall; the summary adds the area under the learning curve and a plain verdict. The project's
+``balance_target`` is simulated: the quotas follow the simulated labelled set. Each round fits its
+head once: the same head is measured on the test split and selects the next batch.
+
+``simulate_arrays`` is the core on plain vectors (the bench calls it); ``simulate`` runs it on a
+project's cached embeddings and writes the CSV, the PNG (bands across seeds) and a ``SimulationRun``.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from __future__ import annotations
 import csv
 import logging
 import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +30,18 @@ from active import strategies as st
 from active.devices import resolve_device
 from active.embeddings import ensure_embedded
 from active.errors import SimulationError
-from active.heads import TorchHeadClassifier, head_config, train_committee
+from active.heads import choose_head, head_config, make_head, train_committee
 from active.models import SimulationRun
 from labelhub.projects.models import GroundTruth
 from labelhub.projects.selectors import label_schema
+from labelhub.queues.sampling import class_deficit
 
 logger = logging.getLogger(__name__)
 
 TEST_FRACTION = 0.3
+DEFAULT_SEEDS = 5
+DEFAULT_BUDGET = 500
+HEAD_RECHOOSE_GROWTH = 1.5  # re-run the head's cross-validation when the labels grew by this factor
 
 
 def ground_truth(project, class_names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -44,41 +57,288 @@ def ground_truth(project, class_names: tuple[str, ...]) -> tuple[np.ndarray, np.
     return np.asarray(ids, np.int64)[order], np.asarray(ys, np.int64)[order]
 
 
-def choose(strategy: str, X_pool, X_train, y_train, k: int, n_classes: int, config: dict, seed: int, rng):
-    """Train the head on the labels so far and select k pool positions, as a real round would."""
+def stratified_split(y: np.ndarray, seed: int, test_fraction: float = TEST_FRACTION):
+    """``(test, pool)`` positions: each class keeps its share in the test split (at least one item)."""
+    rng = np.random.default_rng(seed)
+    test = []
+    for c in np.unique(y):
+        members = rng.permutation(np.nonzero(y == c)[0])
+        if len(members) > 1:
+            test.extend(members[: max(1, round(len(members) * test_fraction))])
+    test = np.sort(np.asarray(test, np.int64))
+    return test, np.setdiff1d(np.arange(len(y)), test)
+
+
+def measure(y_true: np.ndarray, predicted: np.ndarray, n_classes: int) -> dict:
+    """Accuracy, macro recall and macro F1 over the classes present in ``y_true``, and recall per class."""
+    recall, f1 = {}, []
+    for c in np.unique(y_true):
+        actual, said = y_true == c, predicted == c
+        hits = int((actual & said).sum())
+        r = hits / actual.sum()
+        p = hits / said.sum() if said.any() else 0.0
+        recall[int(c)] = r
+        f1.append(2 * p * r / (p + r) if p + r else 0.0)
+    return {
+        "accuracy": float((predicted == y_true).mean()),
+        "macro_recall": float(np.mean(list(recall.values()))),
+        "macro_f1": float(np.mean(f1)),
+        "per_class_recall": recall,
+    }
+
+
+def select_next(strategy: str, head, X_pool, X_train, y_train, k: int, config: dict, seed: int, rng, deficit):
+    """Positions in ``X_pool`` a real round would pick with this (already fitted) head."""
+    n_classes = head.n_classes
     if strategy == st.RANDOM:
-        return st.select_random(len(X_pool), k, rng).indices, None
-    head = TorchHeadClassifier(n_classes, seed=seed, **config).fit(X_train, y_train)
+        return st.select_random(len(X_pool), k, rng).indices
+    if strategy in st.BEYOND_MODAL:
+        return st.select_beyond_modal(
+            strategy,
+            head.predict_proba(X_pool),
+            X_pool,
+            k,
+            n_labelled=len(y_train),
+            class_counts=np.bincount(y_train, minlength=n_classes),
+            deficit=deficit,
+            seed=seed,
+        ).indices
+    model = head
     if strategy in st.COMMITTEE_STRATEGIES:
         model = train_committee(X_train, y_train, n_classes, 5, seed=seed, **config)
-    else:
-        model = head
-    if config["device"] == "cpu":
-        return st.select_modal(strategy, model, X_pool, k, X_training=X_train).indices, head
-    import torch  # heavy: keeps torch out of web processes
+    return st.select_modal(strategy, model, X_pool, k, X_training=X_train, deficit=deficit).indices
 
-    device = config["device"]
-    pool_t = torch.from_numpy(X_pool).to(device)
-    if strategy in st.COMMITTEE_STRATEGIES:
-        member_proba = [m.predict_proba_tensor(X_pool) for m in model.learner_list]
-        votes = torch.stack([p.argmax(dim=1) for p in member_proba], dim=1)
-        selection = st.select_torch(strategy, torch.stack(member_proba).mean(0), k, votes=votes)
-    else:
-        selection = st.select_torch(
-            strategy,
-            head.predict_proba_tensor(X_pool),
-            k,
-            X_pool=pool_t,
-            X_training=torch.from_numpy(X_train).to(device),
+
+def run_seed(
+    X: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    strategies: list[str],
+    *,
+    seed: int,
+    rounds: int,
+    batch: int,
+    initial: int,
+    config: dict,
+    head: str = "auto",
+    deficit_for: Callable[[np.ndarray], np.ndarray | None] | None = None,
+) -> list[dict]:
+    """One seed's learning curve per strategy (points carry ``seed``)."""
+    test, pool = stratified_split(y, seed)
+    if initial + rounds * batch > len(pool):
+        raise SimulationError(
+            f"rounds: {initial} initial + {rounds} × {batch} labels exceed the {len(pool)} items left "
+            "after the test slice",
+            field="rounds",
         )
-    return selection.indices, head
+    random_start = np.random.default_rng(seed + 1).choice(len(pool), size=initial, replace=False)
+    typical_start = None
+    points = []
+    for strategy in strategies:
+        rng = np.random.default_rng(seed + 2)
+        if strategy in st.COLD_START_STRATEGIES:
+            if typical_start is None:
+                typical_start = st.select_typical(X[pool], initial, seed=seed).indices
+            start = typical_start
+        else:
+            start = random_start
+        labelled = list(pool[start])
+        remaining = np.setdiff1d(pool, labelled)
+        chosen_at, kind = 0, None
+        for r in range(rounds + 1):
+            y_l = y[labelled]
+            if head != "auto":
+                kind = head
+            elif kind is None or len(labelled) >= chosen_at * HEAD_RECHOOSE_GROWTH:
+                kind, chosen_at = (
+                    choose_head(X[labelled], y_l, n_classes, config, seed=seed).kind,
+                    len(labelled),
+                )
+            fitted = make_head(kind, n_classes, config, seed).fit(X[labelled], y_l)  # the round's one fit
+            scores = measure(y[test], fitted.predict(X[test]), n_classes)
+            points.append(
+                {
+                    "strategy": strategy,
+                    "seed": seed,
+                    "round": r,
+                    "labels": len(labelled),
+                    "head": kind,
+                    **scores,
+                }
+            )
+            if r == rounds:
+                break
+            deficit = deficit_for(y_l) if deficit_for is not None else None
+            picked = select_next(
+                strategy, fitted, X[remaining], X[labelled], y_l, batch, config, seed, rng, deficit
+            )
+            labelled.extend(remaining[picked].tolist())
+            remaining = np.delete(remaining, picked)
+    return points
 
 
-def labels_to_reach(curve: list[dict], strategy: str, target: float) -> int | None:
-    for point in curve:
-        if point["strategy"] == strategy and point["accuracy"] >= target:
-            return point["labels"]
-    return None
+def budget_point(labels: list[int], budget: int | None) -> int:
+    """The curve point the target is read at: ``budget`` (default 500) if the run reaches it, else its midpoint."""
+    budget = DEFAULT_BUDGET if budget is None else budget
+    if budget > labels[-1]:
+        budget = (labels[0] + labels[-1]) / 2
+    return min((n for n in labels if n >= budget), default=labels[-1])
+
+
+def summarise(points: list[dict], class_names: tuple[str, ...], budget: int | None, y: np.ndarray) -> dict:
+    """Target, labels to reach it per strategy (mean ± sd over seeds), scores at the budget, AULC, verdict."""
+    strategies = list(dict.fromkeys(p["strategy"] for p in points))
+    seeds = sorted({p["seed"] for p in points})
+    labels = sorted({p["labels"] for p in points if p["strategy"] == st.RANDOM})
+    at = budget_point(labels, budget)
+    target = float(
+        np.mean([p["accuracy"] for p in points if p["strategy"] == st.RANDOM and p["labels"] == at])
+    )
+    rarest = int(
+        np.argmin(
+            np.where(
+                np.bincount(y, minlength=len(class_names)) > 0,
+                np.bincount(y, minlength=len(class_names)),
+                np.inf,
+            )
+        )
+    )
+
+    def curve(strategy, seed):
+        return [p for p in points if p["strategy"] == strategy and p["seed"] == seed]
+
+    reach, at_budget, aulc = {}, {}, {}
+    for s in strategies:
+        needed = [
+            next((p["labels"] for p in curve(s, seed) if p["accuracy"] >= target), None) for seed in seeds
+        ]
+        got = [n for n in needed if n is not None]
+        reach[s] = {
+            "per_seed": needed,
+            "reached": len(got),
+            "mean": round(float(np.mean(got)), 1) if got else None,
+            "sd": round(float(np.std(got)), 1) if got else None,
+        }
+        there = [p for p in points if p["strategy"] == s and p["labels"] == at]
+        at_budget[s] = {
+            metric: band([p[metric] for p in there]) for metric in ("accuracy", "macro_recall", "macro_f1")
+        }
+        at_budget[s]["per_class_recall"] = {
+            class_names[c]: round(
+                float(np.mean([p["per_class_recall"][c] for p in there if c in p["per_class_recall"]])), 4
+            )
+            for c in sorted({c for p in there for c in p["per_class_recall"]})
+        }
+        areas = []
+        for seed in seeds:
+            xs = np.array([p["labels"] for p in curve(s, seed)], float)
+            ys = np.array([p["accuracy"] for p in curve(s, seed)])
+            areas.append(float(np.trapezoid(ys, xs) / (xs[-1] - xs[0])) if len(xs) > 1 else float(ys[0]))
+        aulc[s] = band(areas)
+    summary = {
+        "seeds": seeds,
+        "budget": at,
+        "target_accuracy": round(target, 4),
+        "rarest_class": class_names[rarest],
+        "labels_to_reach": reach,
+        "at_budget": at_budget,
+        "aulc": aulc,
+        # The names the project page reads: random's (mean) accuracy at the budget, and each
+        # strategy's mean labels to reach it where every seed did (None otherwise).
+        "random_final_labels": at,
+        "random_final_accuracy": round(target, 4),
+        "labels_to_match_random": {
+            s: (reach[s]["mean"] if reach[s]["reached"] == len(seeds) else None) for s in strategies
+        },
+    }
+    summary["label_ratio"] = {
+        s: (round(n / at, 3) if n is not None else None) for s, n in summary["labels_to_match_random"].items()
+    }
+    summary["verdict"] = verdict(summary)
+    return summary
+
+
+def band(values: list[float]) -> dict:
+    """Mean, sd, min and max of a metric across seeds."""
+    a = np.asarray(values, float)
+    if not len(a):
+        return {"mean": None, "sd": None, "min": None, "max": None}
+    return {
+        k: round(float(f(a)), 4)
+        for k, f in (("mean", np.mean), ("sd", np.std), ("min", np.min), ("max", np.max))
+    }
+
+
+def verdict(summary: dict) -> str:
+    """One plain sentence: the best strategy that beats random on every seed, or that none does."""
+    at, target, rarest = summary["budget"], summary["target_accuracy"], summary["rarest_class"]
+    n_seeds = len(summary["seeds"])
+    winners = [
+        (r["mean"], s)
+        for s, r in summary["labels_to_reach"].items()
+        if s != st.RANDOM and r["reached"] == n_seeds and r["mean"] < at
+    ]
+    if not winners:
+        return (
+            f"Active learning is not beating random here: no strategy reached random's accuracy at {at} "
+            f"labels ({target:.3f}) with fewer labels on all {n_seeds} seeds."
+        )
+    _, best = min(winners)
+    reach = summary["labels_to_reach"][best]
+    ours = summary["at_budget"][best]
+    theirs = summary["at_budget"][st.RANDOM]
+    rare_ours = ours["per_class_recall"].get(rarest, 0.0)
+    rare_theirs = theirs["per_class_recall"].get(rarest, 0.0)
+    word = "better" if rare_ours > rare_theirs else "worse" if rare_ours < rare_theirs else "the same"
+    return (
+        f"On this project, {best} reaches random's accuracy at {at} labels ({target:.3f}) with "
+        f"{reach['mean']:.0f} ± {reach['sd']:.0f} labels over {n_seeds} seeds; rare-class recall "
+        f"({rarest}) at {at} labels is {word} ({rare_ours:.2f} vs {rare_theirs:.2f}), macro recall "
+        f"{ours['macro_recall']['mean']:.3f} vs {theirs['macro_recall']['mean']:.3f}."
+    )
+
+
+def simulate_arrays(
+    X: np.ndarray,
+    y: np.ndarray,
+    class_names: tuple[str, ...],
+    strategies: list[str],
+    *,
+    rounds: int,
+    batch: int,
+    initial: int | None = None,
+    seeds: int = DEFAULT_SEEDS,
+    first_seed: int = 0,
+    budget: int | None = None,
+    head: str = "auto",
+    device: str = "cpu",
+    deficit_for: Callable[[np.ndarray], np.ndarray | None] | None = None,
+) -> tuple[list[dict], dict]:
+    """``(points, summary)`` of every strategy against random over ``seeds`` seeds, on plain vectors."""
+    names = [st.normalise_strategy(s) for s in strategies]
+    compared = list(dict.fromkeys([n for n in names if n != st.RANDOM] + [st.RANDOM]))
+    if len(np.unique(y)) < 2:
+        raise SimulationError("ground truth covers fewer than two classes")
+    if seeds < 1:
+        raise SimulationError("seeds must be at least 1", field="seeds")
+    config = head_config(device, X.shape[1])
+    initial = batch if initial is None else initial
+    points = []
+    for seed in range(first_seed, first_seed + seeds):
+        points += run_seed(
+            X,
+            y,
+            len(class_names),
+            compared,
+            seed=seed,
+            rounds=rounds,
+            batch=batch,
+            initial=initial,
+            config=config,
+            head=head,
+            deficit_for=deficit_for,
+        )
+    return points, summarise(points, class_names, budget, y)
 
 
 def simulate(
@@ -89,13 +349,16 @@ def simulate(
     batch: int,
     initial: int | None = None,
     seed: int = 0,
+    seeds: int = DEFAULT_SEEDS,
+    budget: int | None = None,
+    head: str = "auto",
     device: str = "cpu",
 ) -> SimulationRun:
+    """Simulate on the project's ground truth and record it; ``seed`` is the first of ``seeds`` seeds."""
     started = time.perf_counter()
     device = resolve_device(device)
-    names = [st.normalise_strategy(s) for s in strategies]
-    compared = list(dict.fromkeys([n for n in names if n != st.RANDOM] + [st.RANDOM]))
-    class_names = label_schema(project).class_names
+    schema = label_schema(project)
+    class_names = schema.class_names
     ids, y = ground_truth(project, class_names)
     if len(ids) == 0:
         raise SimulationError(
@@ -103,54 +366,47 @@ def simulate(
         )
     if len(np.unique(y)) < 2:
         raise SimulationError(f"project {project.name!r}: ground truth covers fewer than two classes")
-    initial = initial if initial is not None else batch
     store, _ = ensure_embedded(project, device)
-    X = store.get(ids)
-    split = np.random.default_rng(seed).permutation(len(ids))
-    n_test = int(len(ids) * TEST_FRACTION)
-    test, pool = split[:n_test], split[n_test:]
-    if initial + rounds * batch > len(pool):
-        raise SimulationError(
-            f"rounds: {initial} initial + {rounds} × {batch} labels exceed the {len(pool)} items left after the test slice",
-            field="rounds",
-        )
-    seed_set = np.random.default_rng(seed + 1).choice(len(pool), size=initial, replace=False)
-    config = head_config(device, store.dim)
-    curve: list[dict] = []
-    for strategy in compared:
-        rng = np.random.default_rng(seed + 2)
-        labelled = list(pool[seed_set])
-        remaining = np.setdiff1d(pool, labelled, assume_unique=False)
-        for r in range(rounds + 1):
-            head = TorchHeadClassifier(len(class_names), seed=seed, **config).fit(X[labelled], y[labelled])
-            accuracy = float((head.predict(X[test]) == y[test]).mean())
-            curve.append(
-                {"strategy": strategy, "round": r, "labels": len(labelled), "accuracy": round(accuracy, 4)}
-            )
-            if r == rounds:
-                break
-            picked, _ = choose(
-                strategy, X[remaining], X[labelled], y[labelled], batch, len(class_names), config, seed, rng
-            )
-            labelled.extend(remaining[picked].tolist())
-            remaining = np.delete(remaining, picked)
-        logger.info("simulation %s: %s done (%.1f s)", project.pk, strategy, time.perf_counter() - started)
+    X = np.asarray(store.get(ids), dtype=np.float32)
 
-    random_points = [p for p in curve if p["strategy"] == st.RANDOM]
-    target = random_points[-1]["accuracy"]
-    target_labels = random_points[-1]["labels"]
-    summary = {
-        "random_final_labels": target_labels,
-        "random_final_accuracy": target,
-        "labels_to_match_random": {s: labels_to_reach(curve, s, target) for s in compared},
-    }
-    summary["label_ratio"] = {
-        s: (round(n / target_labels, 3) if n is not None else None)
-        for s, n in summary["labels_to_match_random"].items()
-    }
+    def deficit_for(y_labelled: np.ndarray) -> np.ndarray | None:
+        # The real rule (queues.sampling.class_deficit) on the simulated labels instead of the database's.
+        counts = Counter(
+            {
+                class_names[c]: int(n)
+                for c, n in enumerate(np.bincount(y_labelled, minlength=len(class_names)))
+            }
+        )
+        deficit = class_deficit(project, schema, counts=counts)
+        return None if deficit is None else np.array([deficit[c] for c in class_names])
+
+    initial = initial if initial is not None else batch
+    curve, summary = simulate_arrays(
+        X,
+        y,
+        class_names,
+        strategies,
+        rounds=rounds,
+        batch=batch,
+        initial=initial,
+        seeds=seeds,
+        first_seed=seed,
+        budget=budget,
+        head=head,
+        device=device,
+        deficit_for=deficit_for,
+    )
+    summary["balance_target"] = project.balance_target or None
+    for point in curve:  # class names, not indices, in what is stored
+        point["per_class_recall"] = {
+            class_names[c]: round(r, 4) for c, r in point["per_class_recall"].items()
+        }
+        for metric in ("accuracy", "macro_recall", "macro_f1"):
+            point[metric] = round(point[metric], 4)
+    logger.info("simulation %s: %d points (%.1f s)", project.pk, len(curve), time.perf_counter() - started)
     run = SimulationRun.objects.create(
         project=project,
-        strategies=compared,
+        strategies=list(dict.fromkeys(p["strategy"] for p in curve)),
         rounds=rounds,
         batch_size=batch,
         initial_labels=initial,
@@ -164,45 +420,65 @@ def simulate(
     (Path(settings.LABELHUB_DATA_DIR) / folder).mkdir(parents=True, exist_ok=True)
     run.csv_path = str(folder / f"simulation-{run.pk}.csv")
     run.png_path = str(folder / f"simulation-{run.pk}.png")
-    write_csv(curve, Path(settings.LABELHUB_DATA_DIR) / run.csv_path)
+    write_csv(curve, class_names, Path(settings.LABELHUB_DATA_DIR) / run.csv_path)
     write_plot(
-        curve, Path(settings.LABELHUB_DATA_DIR) / run.png_path, title=f"{project.name}: accuracy vs labels"
+        curve, Path(settings.LABELHUB_DATA_DIR) / run.png_path, title=f"{project.name}: learning curves"
     )
     run.seconds = round(time.perf_counter() - started, 2)
     run.save(update_fields=["csv_path", "png_path", "seconds"])
     return run
 
 
-def write_csv(curve: list[dict], path: Path) -> None:
+def labels_to_reach(curve: list[dict], strategy: str, target: float, seed: int | None = None) -> int | None:
+    """The first labels count at which ``strategy`` (on ``seed``, or any) reaches ``target`` accuracy."""
+    for point in curve:
+        if (
+            point["strategy"] == strategy
+            and seed in (None, point.get("seed"))
+            and point["accuracy"] >= target
+        ):
+            return point["labels"]
+    return None
+
+
+def write_csv(curve: list[dict], class_names: tuple[str, ...], path: Path) -> None:
+    """One row per (strategy, seed, round): the scores, then recall per class as ``recall:<class>``."""
+    fields = ["strategy", "seed", "round", "labels", "head", "accuracy", "macro_recall", "macro_f1"]
     with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["strategy", "round", "labels", "accuracy"])
+        writer = csv.DictWriter(fh, fieldnames=fields + [f"recall:{c}" for c in class_names])
         writer.writeheader()
-        writer.writerows(curve)
+        for point in curve:
+            row = {k: point[k] for k in fields}
+            row.update({f"recall:{c}": r for c, r in point["per_class_recall"].items()})
+            writer.writerow(row)
 
 
 def write_plot(curve: list[dict], path: Path, title: str) -> None:
-    """A learning-curve PNG; matplotlib is imported here, on the non-interactive Agg backend."""
+    """Accuracy and macro recall against labels: mean line and min–max band across seeds per strategy.
+
+    matplotlib is imported here, on the non-interactive Agg backend.
+    """
     import matplotlib  # heavy: matplotlib stays out of web processes
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # heavy: as above, after choosing the Agg backend
 
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    for strategy in dict.fromkeys(p["strategy"] for p in curve):
-        points = [p for p in curve if p["strategy"] == strategy]
-        style = {"linestyle": "--", "color": "#888888"} if strategy == st.RANDOM else {}
-        ax.plot(
-            [p["labels"] for p in points],
-            [p["accuracy"] for p in points],
-            marker=".",
-            label=strategy,
-            **style,
-        )
-    ax.set_xlabel("labels")
-    ax.set_ylabel("held-out accuracy")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
+    for ax, metric in zip(axes, ("accuracy", "macro_recall"), strict=True):
+        for strategy in dict.fromkeys(p["strategy"] for p in curve):
+            points = [p for p in curve if p["strategy"] == strategy]
+            xs = sorted({p["labels"] for p in points})
+            values = [[p[metric] for p in points if p["labels"] == x] for x in xs]
+            style = {"linestyle": "--", "color": "#888888"} if strategy == st.RANDOM else {}
+            (line,) = ax.plot(xs, [np.mean(v) for v in values], marker=".", label=strategy, **style)
+            ax.fill_between(
+                xs, [min(v) for v in values], [max(v) for v in values], color=line.get_color(), alpha=0.15
+            )
+        ax.set_xlabel("labels")
+        ax.set_ylabel(f"held-out {metric.replace('_', ' ')} (mean, min–max over seeds)")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -18,6 +18,14 @@ Utilities are "higher is more informative": least confidence ``1 - max p``, marg
 (modAL takes the argmin of the margin), entropy ``H(p)``; with a class-balance target every
 utility is made non-negative and multiplied by ``k · Σ_c p_c · deficit_c`` so items likely to
 belong to under-represented classes move up.
+
+Three strategies go beyond modAL, because plain uncertainty is no better than random under class
+imbalance and a cold start (issue 13; TypiClust, ICML 2022; cluster-margin, NeurIPS 2021):
+``typicality`` (a cold start on the embeddings alone), ``balanced_margin`` (per-class quotas, the
+balance target's share of the batch when one is set) and ``cluster_margin`` (uncertain, then
+diverse). ``auto``, the default for new projects, is typicality for the first
+``AUTO_COLD_START_LABELS`` labels and class-balanced margin after. They run in numpy / scikit-learn
+on the CPU on both paths: their clustering runs on at most ``CLUSTER_SAMPLE`` pool rows.
 """
 
 from __future__ import annotations
@@ -36,9 +44,40 @@ RANKED_BATCH = "ranked_batch"
 VOTE_ENTROPY = "vote_entropy"
 CONSENSUS_ENTROPY = "consensus_entropy"
 RANDOM = "random"
+TYPICALITY = "typicality"
+BALANCED_MARGIN = "balanced_margin"
+CLUSTER_MARGIN = "cluster_margin"
+AUTO = "auto"
 
-STRATEGIES = (UNCERTAINTY, MARGIN, ENTROPY, RANKED_BATCH, VOTE_ENTROPY, CONSENSUS_ENTROPY, RANDOM)
+STRATEGIES = (
+    AUTO,
+    TYPICALITY,
+    BALANCED_MARGIN,
+    CLUSTER_MARGIN,
+    UNCERTAINTY,
+    MARGIN,
+    ENTROPY,
+    RANKED_BATCH,
+    VOTE_ENTROPY,
+    CONSENSUS_ENTROPY,
+    RANDOM,
+)
+#: Strategies that need the pool's vectors, not only its probabilities.
+VECTOR_STRATEGIES = (AUTO, TYPICALITY, CLUSTER_MARGIN)
+#: Strategies that can select with no head at all (a cold start).
+COLD_START_STRATEGIES = (AUTO, TYPICALITY)
+AUTO_COLD_START_LABELS = 100
+#: k-means runs on at most this many pool rows (a uniform sample of larger pools); beyond
+#: ``MINIBATCH_FROM`` rows it is MiniBatchKMeans.
+CLUSTER_SAMPLE = 20000
+MINIBATCH_FROM = 5000
+TYPICALITY_NEIGHBOURS = 20
+CLUSTER_MARGIN_CANDIDATES = 10  # × the batch: the uncertain candidates cluster-margin diversifies
 ALIASES = {
+    "default": AUTO,
+    "typiclust": TYPICALITY,
+    "cold_start": TYPICALITY,
+    "class_balanced_margin": BALANCED_MARGIN,
     "uncertainty": UNCERTAINTY,
     "least-confidence": UNCERTAINTY,
     "qbc": VOTE_ENTROPY,
@@ -63,7 +102,7 @@ def normalise_strategy(name: str, *, field: str = "strategy") -> str:
 class Selection:
     indices: np.ndarray  # positions in the pool, most informative first
     utilities: np.ndarray  # the (reweighted) utility of each selected position
-    path: str  # "modal", "torch" or "random"
+    path: str  # "modal", "torch", "numpy" (the strategies beyond modAL) or "random"
 
 
 # Deterministic ordering ---------------------------------------------------------------------
@@ -160,6 +199,17 @@ def select_modal(
     from modAL.batch import uncertainty_batch_sampling  # heavy: modAL loads scikit-learn
 
     k = min(k, len(X_pool))
+    if strategy in BEYOND_MODAL:
+        n_labelled = 0 if X_training is None else len(X_training)
+        return select_beyond_modal(
+            strategy,
+            model.predict_proba(X_pool),
+            X_pool,
+            k,
+            n_labelled=n_labelled,
+            class_counts=getattr(model, "class_counts_", None),
+            deficit=deficit,
+        )
     if strategy == RANKED_BATCH:
         if X_training is None or len(X_training) == 0:
             raise ValueError("ranked batch needs the labelled vectors (X_training)")
@@ -207,14 +257,28 @@ def select_torch(
     X_pool=None,
     X_training=None,
     deficit=None,
+    class_counts=None,
 ) -> Selection:
     """Select on the device from pool probabilities (a torch tensor, n × classes).
 
     ``votes`` (n × members, long) are needed for vote entropy; ``X_pool``/``X_training`` (tensors)
-    for ranked batch.
+    for ranked batch, ``X_pool`` for the vector strategies; ``class_counts`` (labels per class) for
+    class-balanced margin without a balance target (without them its quotas are even).
     """
 
     k = min(k, proba.shape[0])
+    if strategy in BEYOND_MODAL:
+        if strategy in VECTOR_STRATEGIES and X_pool is None:
+            raise ValueError(f"{strategy} needs the pool's vectors (X_pool)")
+        return select_beyond_modal(
+            strategy,
+            proba.float().cpu().numpy(),
+            None if X_pool is None else X_pool.float().cpu().numpy(),
+            k,
+            n_labelled=0 if X_training is None else X_training.shape[0],
+            class_counts=class_counts,
+            deficit=None if deficit is None else deficit.cpu().numpy(),
+        )
     if strategy == RANKED_BATCH:
         utility = 1 - proba.max(dim=1).values
         if deficit is not None:
@@ -265,3 +329,212 @@ def select_random(pool_size: int, k: int, rng: np.random.Generator) -> Selection
     k = min(k, pool_size)
     idx = rng.choice(pool_size, size=k, replace=False) if k else np.zeros(0, np.int64)
     return Selection(np.asarray(idx, dtype=np.int64), np.zeros(k), "random")
+
+
+# Strategies beyond modAL --------------------------------------------------------------------
+BEYOND_MODAL = (AUTO, TYPICALITY, BALANCED_MARGIN, CLUSTER_MARGIN)
+
+
+def select_beyond_modal(
+    strategy: str,
+    proba: np.ndarray | None,
+    X_pool: np.ndarray | None,
+    k: int,
+    *,
+    n_labelled: int = 0,
+    class_counts: np.ndarray | None = None,
+    deficit: np.ndarray | None = None,
+    seed: int = 0,
+) -> Selection:
+    """Dispatch ``auto``, ``typicality``, ``balanced_margin`` and ``cluster_margin`` (numpy in, numpy out).
+
+    ``proba`` may be None for the cold-start strategies (no head yet); ``auto`` then, or below
+    ``AUTO_COLD_START_LABELS`` labels, is typicality.
+    """
+    if strategy == AUTO:
+        cold = proba is None or n_labelled < AUTO_COLD_START_LABELS
+        strategy = TYPICALITY if cold else BALANCED_MARGIN
+    if strategy == TYPICALITY:
+        return select_typical(X_pool, k, n_labelled=n_labelled, seed=seed)
+    if proba is None:
+        raise ValueError(f"{strategy} needs the head's probabilities over the pool")
+    if strategy == BALANCED_MARGIN:
+        return select_balanced_margin(proba, k, class_counts=class_counts, deficit=deficit)
+    if strategy == CLUSTER_MARGIN:
+        return select_cluster_margin(proba, X_pool, k, seed=seed)
+    raise ValueError(f"strategy: {strategy!r} is not one of {', '.join(BEYOND_MODAL)}")
+
+
+def margin_utility(proba: np.ndarray) -> np.ndarray:
+    """``-(p1 - p2)`` per row: higher is more uncertain (0 = a tie between the top two classes)."""
+    if proba.shape[1] < 2:
+        return np.zeros(len(proba))
+    top2 = -np.partition(-proba, 1, axis=1)[:, :2]
+    return -(top2[:, 0] - top2[:, 1])
+
+
+def kmeans_labels(X: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
+    """Cluster of each row: exact k-means (k-means++) up to ``MINIBATCH_FROM`` rows, MiniBatchKMeans beyond."""
+    from sklearn.cluster import KMeans, MiniBatchKMeans  # heavy: scikit-learn stays out of web processes
+    from threadpoolctl import threadpool_limits  # heavy: comes with scikit-learn, as above
+
+    n_clusters = max(1, min(n_clusters, len(X)))
+    if n_clusters == 1:
+        return np.zeros(len(X), np.int64)
+    X = np.asarray(X, dtype=np.float32)
+    with threadpool_limits(1 if X.size < 2_000_000 else None):
+        if len(X) <= MINIBATCH_FROM:
+            model = KMeans(n_clusters=n_clusters, n_init=1, random_state=seed)
+        else:
+            model = MiniBatchKMeans(n_clusters=n_clusters, n_init=1, batch_size=2048, random_state=seed)
+        return model.fit_predict(X).astype(np.int64)
+
+
+def pool_sample(n: int, seed: int) -> np.ndarray:
+    """All positions of a pool up to ``CLUSTER_SAMPLE``, else a uniform sample of that many (sorted)."""
+    if n <= CLUSTER_SAMPLE:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=CLUSTER_SAMPLE, replace=False))
+
+
+def select_typical(X_pool: np.ndarray, k: int, *, n_labelled: int = 0, seed: int = 0) -> Selection:
+    """TypiClust (Hacohen et al., ICML 2022): the most typical item of each of the largest clusters.
+
+    k-means with ``n_labelled + k`` clusters over the pool (a uniform ``CLUSTER_SAMPLE`` of larger
+    pools, MiniBatchKMeans beyond ``MINIBATCH_FROM`` rows), so each new label lands in a dense
+    region the labelled set is unlikely to cover yet. Clusters are taken largest first, one item
+    each; an item's typicality is the inverse of its mean distance to its ``TYPICALITY_NEIGHBOURS``
+    nearest neighbours in its cluster. Needs no head: it is the cold start. (The paper also skips
+    clusters already holding labels; the labelled rows are not in this pool, and clusters sized by
+    unlabelled items alone serve the same end.)
+    """
+    n = len(X_pool)
+    k = min(k, n)
+    if k == 0:
+        return Selection(np.zeros(0, np.int64), np.zeros(0), "numpy")
+    rows = pool_sample(n, seed)
+    X = np.asarray(X_pool[rows], dtype=np.float32)
+    cluster = kmeans_labels(X, n_labelled + k, seed)
+    sizes = np.bincount(cluster)
+    by_size = np.lexsort((np.arange(len(sizes)), -sizes))  # largest first, then by cluster number
+    picked, utilities = [], []
+    queues = {c: typicality_order(X[cluster == c], np.nonzero(cluster == c)[0]) for c in by_size[:k]}
+    while len(picked) < min(k, len(rows)):
+        for c in by_size:  # round-robin only when the pool has fewer clusters than k
+            if c not in queues:
+                queues[c] = typicality_order(X[cluster == c], np.nonzero(cluster == c)[0])
+            if queues[c]:
+                position, typicality = queues[c].pop(0)
+                picked.append(rows[position])
+                utilities.append(typicality)
+                if len(picked) == k:
+                    break
+    return Selection(np.asarray(picked, np.int64), np.asarray(utilities), "numpy")
+
+
+def typicality_order(X: np.ndarray, positions: np.ndarray) -> list[tuple[int, float]]:
+    """``(position, typicality)`` of a cluster's rows, most typical first (ties: lower position)."""
+    if len(X) == 1:
+        return [(int(positions[0]), 1.0)]
+    neighbours = min(TYPICALITY_NEIGHBOURS, len(X) - 1)
+    # A huge cluster measures its rows' neighbours among a fixed sample of 2,000 of them.
+    reference = X if len(X) <= 2000 else X[np.linspace(0, len(X) - 1, 2000).astype(int)]
+    distances = euclidean(X, reference)
+    nearest = np.sort(distances, axis=1)[:, 1 : neighbours + 1]
+    typicality = 1 / (nearest.mean(axis=1) + 1e-12)
+    order = np.lexsort((positions, -typicality))
+    return [(int(positions[i]), float(typicality[i])) for i in order]
+
+
+def euclidean(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Pairwise distances ``|a - b|`` (rows of A × rows of B) through dot products."""
+    squared = (A * A).sum(1)[:, None] + (B * B).sum(1)[None, :] - 2 * (A @ B.T)
+    return np.sqrt(np.maximum(squared, 0))
+
+
+def balanced_quotas(k: int, weights: np.ndarray, available: np.ndarray) -> np.ndarray:
+    """Split ``k`` slots over classes in proportion to ``weights``, at most ``available[c]`` each.
+
+    Largest remainders round the shares (ties to the lower class); slots a class cannot use
+    (too few items predicted as it) go to the others, again by weight.
+    """
+    quotas = np.zeros(len(weights), np.int64)
+    weights = np.where(available > 0, np.asarray(weights, np.float64), 0.0)
+    left = min(k, int(available.sum()))
+    while left > 0:
+        open_ = (quotas < available) & (weights > 0)
+        if not open_.any():
+            open_ = quotas < available  # weights exhausted: fill from any class with items left
+            weights = open_.astype(np.float64)
+        share = np.where(open_, weights, 0) / np.where(open_, weights, 0).sum() * left
+        add = np.floor(share).astype(np.int64)
+        remainder = left - int(add.sum())
+        if remainder:
+            order = np.lexsort((np.arange(len(share)), -(share - add)))
+            add[order[:remainder]] += 1
+        add = np.minimum(add, available - quotas)
+        quotas += add
+        left -= int(add.sum())
+    return quotas
+
+
+def select_balanced_margin(
+    proba: np.ndarray,
+    k: int,
+    *,
+    class_counts: np.ndarray | None = None,
+    deficit: np.ndarray | None = None,
+) -> Selection:
+    """Class-balanced margin: per-class quotas, smallest-margin items within each predicted class.
+
+    Quotas come from the balance target when the project sets one (``deficit``: each class's share
+    of what the labelled set lacks), else from the labels so far — class c's weight is
+    ``1 / (1 + labels of c)``, so classes with fewer labels get more slots; without counts the
+    quotas are even. Items are grouped by the head's predicted class. Issue 13 measured quotas
+    doing better than reweighting the scores by the deficit, for accuracy and rare-class recall.
+    """
+    n, n_classes = proba.shape
+    k = min(k, n)
+    utility = margin_utility(proba)
+    predicted = proba.argmax(axis=1)
+    if deficit is not None:
+        weights = np.asarray(deficit, np.float64)
+    elif class_counts is not None:
+        weights = 1.0 / (1.0 + np.asarray(class_counts, np.float64))
+    else:
+        weights = np.ones(n_classes)
+    quotas = balanced_quotas(k, weights, np.bincount(predicted, minlength=n_classes))
+    chosen = []
+    for c in range(n_classes):
+        members = np.nonzero(predicted == c)[0]
+        chosen.append(members[top_k_numpy(utility[members], int(quotas[c]))])
+    chosen = np.concatenate(chosen) if chosen else np.zeros(0, np.int64)
+    order = np.lexsort((chosen, -utility[chosen]))
+    return Selection(chosen[order].astype(np.int64), utility[chosen[order]], "numpy")
+
+
+def select_cluster_margin(
+    proba: np.ndarray, X_pool: np.ndarray, k: int, *, seed: int = 0, factor: int = CLUSTER_MARGIN_CANDIDATES
+) -> Selection:
+    """Cluster-margin (Citovsky et al., NeurIPS 2021): the ``factor · k`` smallest-margin candidates,
+    clustered by k-means into k groups, then taken round-robin, smallest cluster first and the
+    smallest margin first within each, so one batch does not spend itself on one confusable region.
+    (The paper clusters the whole pool once with HAC; k-means on the candidates is the cheap form,
+    exact up to ``MINIBATCH_FROM`` candidates and MiniBatchKMeans beyond.)
+    """
+    n = len(proba)
+    k = min(k, n)
+    if k == 0:
+        return Selection(np.zeros(0, np.int64), np.zeros(0), "numpy")
+    utility = margin_utility(proba)
+    candidates = top_k_numpy(utility, min(n, max(k, factor * k)))
+    cluster = kmeans_labels(np.asarray(X_pool[candidates], np.float32), k, seed)
+    sizes = np.bincount(cluster)
+    queues = [list(candidates[cluster == c]) for c in np.lexsort((np.arange(len(sizes)), sizes))]
+    picked: list[int] = []
+    while len(picked) < k:
+        for queue in queues:  # candidates are in utility order, so each queue is too
+            if queue and len(picked) < k:
+                picked.append(int(queue.pop(0)))
+    picked_arr = np.asarray(picked, np.int64)
+    return Selection(picked_arr, utility[picked_arr], "numpy")

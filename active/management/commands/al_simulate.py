@@ -1,4 +1,4 @@
-"""`manage.py al_simulate`: an active-learning run with an oracle, strategy vs random, as CSV + PNG."""
+"""`manage.py al_simulate`: active learning with an oracle, strategies vs random over several seeds, as CSV + PNG."""
 
 from __future__ import annotations
 
@@ -28,27 +28,38 @@ class Command(BaseCommand):
             "--strategy",
             action="append",
             default=None,
-            help="Strategy to compare with random (repeat for several; default: entropy and margin).",
+            help="Strategy to compare with random (repeat for several; default: auto and margin).",
         )
-        parser.add_argument("--rounds", type=int, default=18)
+        parser.add_argument("--rounds", type=int, default=19)
         parser.add_argument("--batch", type=int, default=25)
+        parser.add_argument("--initial", type=int, default=None, help="Starting labels (default: --batch).")
+        parser.add_argument("--seed", type=int, default=0, help="The first seed.")
+        parser.add_argument("--seeds", type=int, default=5, help="How many seeds (each its own split).")
         parser.add_argument(
-            "--initial", type=int, default=None, help="Random seed labels (default: --batch)."
+            "--budget",
+            type=int,
+            default=None,
+            help="Labels at which random's mean accuracy is the target (default 500, or the run's midpoint).",
         )
-        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--head", choices=["auto", "logistic", "mlp", "linear"], default="auto")
         parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
 
-    def handle(self, *args, project, strategy, rounds, batch, initial, seed, device, **options):
-        if rounds < 1 or batch < 1:
-            raise CommandError("--rounds and --batch must be at least 1")
+    def handle(
+        self, *args, project, strategy, rounds, batch, initial, seed, seeds, budget, head, device, **options
+    ):
+        if rounds < 1 or batch < 1 or seeds < 1:
+            raise CommandError("--rounds, --batch and --seeds must be at least 1")
         try:
             run = simulate(
                 find_project(project),
-                strategy or ["entropy", "margin"],
+                strategy or ["auto", "margin"],
                 rounds=rounds,
                 batch=batch,
                 initial=initial,
                 seed=seed,
+                seeds=seeds,
+                budget=budget,
+                head=head,
                 device=device,
             )
         except DomainError as error:
@@ -56,14 +67,22 @@ class Command(BaseCommand):
         except ValueError as exc:  # resolve_device: CUDA asked for on a machine without it
             raise CommandError(str(exc)) from exc
         summary = run.summary
-        self.stdout.write(f"simulation {run.pk} in {run.seconds:.1f} s")
+        self.stdout.write(f"simulation {run.pk} in {run.seconds:.1f} s, seeds {summary['seeds']}")
         self.stdout.write(
-            f"random: {summary['random_final_accuracy']:.3f} accuracy with {summary['random_final_labels']} labels"
+            f"target: random's mean accuracy at {summary['budget']} labels, {summary['target_accuracy']:.3f}"
         )
-        for name, needed in summary["labels_to_match_random"].items():
-            ratio = summary["label_ratio"][name]
-            reached = f"{needed} labels ({ratio:.0%} of random's)" if needed else "never reached it"
-            self.stdout.write(f"  {name:<18} {reached}")
+        for name, reach in summary["labels_to_reach"].items():
+            here = summary["at_budget"][name]
+            needed = (
+                f"{reach['mean']:.0f} ± {reach['sd']:.0f} labels ({reach['reached']}/{len(summary['seeds'])} seeds)"
+                if reach["mean"] is not None
+                else "not reached"
+            )
+            self.stdout.write(
+                f"  {name:<16} {needed:<32} at {summary['budget']}: accuracy {here['accuracy']['mean']:.3f}, "
+                f"macro recall {here['macro_recall']['mean']:.3f}, AULC {summary['aulc'][name]['mean']:.3f}"
+            )
+        self.stdout.write(summary["verdict"])
         self.stdout.write(
             self.style.SUCCESS(f"curve: {run.csv_path} and {run.png_path} under LABELHUB_DATA_DIR")
         )

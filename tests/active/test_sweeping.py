@@ -70,7 +70,7 @@ def test_a_round_that_beat_twenty_seconds_ago_is_alive(project):
 
 def test_the_dead_workers_task_row_is_failed_not_running_forever(project):
     model_round, _ = services.request_round(project)
-    task_row = die_while_running(model_round, silent_for=timedelta(minutes=2))
+    task_row = die_while_running(model_round, silent_for=timedelta(hours=1))
     services.sweep_stale_rounds()
     task_row.refresh_from_db()
     assert task_row.status == TaskResultStatus.FAILED and task_row.finished_at is not None
@@ -82,9 +82,9 @@ def test_a_worker_that_died_before_claiming_the_round_leaves_no_task_running(pro
     model_round, _ = services.request_round(project)
     task_row = DBTaskResult.objects.get(status=TaskResultStatus.READY)
     task_row.claim("killed-worker")
-    two_minutes_ago = timezone.now() - timedelta(minutes=2)
-    DBTaskResult.objects.filter(pk=task_row.pk).update(started_at=two_minutes_ago)
-    ModelRound.objects.filter(pk=model_round.pk).update(created_at=two_minutes_ago)
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    DBTaskResult.objects.filter(pk=task_row.pk).update(started_at=an_hour_ago)
+    ModelRound.objects.filter(pk=model_round.pk).update(created_at=an_hour_ago)
 
     assert [r.pk for r in services.sweep_stale_rounds()] == [model_round.pk]
     task_row.refresh_from_db()
@@ -93,21 +93,13 @@ def test_a_worker_that_died_before_claiming_the_round_leaves_no_task_running(pro
     assert ModelRound.objects.get(pk=model_round.pk).state == ModelRound.State.DONE
 
 
-def test_a_sweep_again_queues_no_second_retry(project):
-    model_round, _ = services.request_round(project)
-    die_while_running(model_round, silent_for=timedelta(minutes=2))
-    services.sweep_stale_rounds()
-    assert services.sweep_stale_rounds() == []
-    assert len(round_task_rows(model_round, TaskResultStatus.READY)) == 1
-
-
 def test_the_late_failure_of_an_attempt_the_sweeper_gave_up_on_queues_no_second_retry(project, monkeypatch):
     model_round, _ = services.request_round(project)
 
     def swept_meanwhile_then_crash(run, training):
-        # The worker stalled past DEAD_AFTER, a sweeper handed the round on, then the attempt failed.
+        # The worker stalled (an hour: stale by any threshold), a sweeper handed the round on, then it failed.
         ModelRound.objects.filter(pk=run.model_round.pk).update(
-            heartbeat_at=timezone.now() - timedelta(minutes=2)
+            heartbeat_at=timezone.now() - timedelta(hours=1)
         )
         assert services.sweep_stale_rounds()
         raise RuntimeError("CUDA error after a long stall")
@@ -123,7 +115,7 @@ def test_the_late_failure_of_an_attempt_the_sweeper_gave_up_on_queues_no_second_
 @pytest.mark.django_db(transaction=True)  # the real worker loop closes connections between tasks
 def test_al_worker_sweeps_when_it_starts(project):
     model_round, _ = services.request_round(project)
-    task_row = die_while_running(model_round, silent_for=timedelta(minutes=2))
+    task_row = die_while_running(model_round, silent_for=timedelta(hours=1))
     call_command("al_worker", device="cpu", batch=True)
     task_row.refresh_from_db()
     assert task_row.status == TaskResultStatus.FAILED

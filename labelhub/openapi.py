@@ -24,6 +24,29 @@ class ErrorSerializer(serializers.Serializer):
     errors = ErrorItemSerializer(many=True, help_text="Every problem found, first one first.")
 
 
+_PAGES: dict[str, type[serializers.Serializer]] = {}
+
+
+def paginated(rows: type[serializers.Serializer]) -> type[serializers.Serializer]:
+    """The body of a page of ``rows`` as DRF's ``PageNumberPagination`` answers it, for views that
+    paginate by hand (an ``APIView`` gives drf-spectacular no paginator to read the shape from).
+    One class per row serializer, so the schema has one component per page shape."""
+    name = rows.__name__.removesuffix("Serializer")
+    if name not in _PAGES:
+        _PAGES[name] = type(
+            f"Paginated{name}PageSerializer",
+            (serializers.Serializer,),
+            {
+                "__doc__": f"One page of {name} rows: ``?page=<n>``; ``next`` and ``previous`` are null at the ends.",
+                "count": serializers.IntegerField(help_text="Rows on every page together."),
+                "next": serializers.URLField(allow_null=True),
+                "previous": serializers.URLField(allow_null=True),
+                "results": rows(many=True),
+            },
+        )
+    return _PAGES[name]
+
+
 #: The statuses every authenticated operation may answer, beside those it declares itself.
 COMMON_ERRORS = {
     "400": "Invalid input: `field` and `errors` say where.",

@@ -21,7 +21,10 @@ from labelhub.snapshots.models import ModelRun, Snapshot
 
 class ModelRunSerializer(serializers.ModelSerializer):
     snapshot_id = serializers.CharField(source="snapshot.content_hash", read_only=True)
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    # Null once the author's account is gone (SET_NULL) and for runs registered from code.
+    created_by = serializers.CharField(
+        source="created_by.username", read_only=True, default=None, allow_null=True
+    )
     manifest_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -45,7 +48,10 @@ class ModelRunSerializer(serializers.ModelSerializer):
 class SnapshotSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="content_hash", read_only=True)
     project = serializers.IntegerField(source="project_id", read_only=True)
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    # Null once the author's account is gone (SET_NULL) and for runs registered from code.
+    created_by = serializers.CharField(
+        source="created_by.username", read_only=True, default=None, allow_null=True
+    )
     splits = serializers.SerializerMethodField()
 
     class Meta:
@@ -81,6 +87,15 @@ class SnapshotDetailSerializer(SnapshotSerializer):
 
     def get_exports(self, snapshot: Snapshot) -> dict:
         return {fmt: f"/api/snapshots/{snapshot.content_hash}/export/{fmt}/" for fmt in FORMATS}
+
+
+class SnapshotCutSerializer(SnapshotDetailSerializer):
+    """The answer to a cut: the snapshot, and whether this cut made it (else it existed already)."""
+
+    created = serializers.BooleanField(read_only=True)
+
+    class Meta(SnapshotDetailSerializer.Meta):
+        fields = [*SnapshotDetailSerializer.Meta.fields, "created"]
 
 
 class CutSerializer(serializers.Serializer):
@@ -121,6 +136,13 @@ class ProjectSnapshots(generics.ListAPIView):
             return Snapshot.objects.none()
         return selectors.snapshots_for_user(self.request.user).filter(project=self.get_project())
 
+    @extend_schema(
+        request=CutSerializer,
+        responses={
+            201: OpenApiResponse(SnapshotCutSerializer, description="A new snapshot."),
+            200: OpenApiResponse(SnapshotCutSerializer, description="Unchanged since this snapshot was cut."),
+        },
+    )
     def post(self, request, project_id: int):
         project = self.get_project()
         if not is_manager(request.user, project):
@@ -234,6 +256,7 @@ class SnapshotModelRuns(generics.ListAPIView):
         snapshot = selectors.snapshot_for(self.request.user, self.kwargs["snapshot_id"])
         return ModelRun.objects.filter(snapshot=snapshot).select_related("snapshot", "created_by")
 
+    @extend_schema(request=ModelRunSerializer, responses={201: ModelRunSerializer})
     def post(self, request, snapshot_id: str):
         snapshot = selectors.snapshot_for(request.user, snapshot_id)
         if not is_manager(request.user, snapshot.project):

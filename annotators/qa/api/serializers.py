@@ -80,3 +80,44 @@ def task_json(task: AdjudicationTask, *, with_labels: bool = False) -> dict:
         result["classes"] = list(task.project.classes.values_list("name", flat=True))
         result["multi_label"] = task.project.multi_label
     return result
+
+
+# --- response shapes (the schema's, for clients; the views answer what the selectors build) ----
+
+
+class AnnotatorRowSerializer(serializers.Serializer):
+    """One annotator of ``qa/annotators/``: volume, speed, gold accuracy with its 95 % interval,
+    agreement with the consensus, and the reasons of their open flags. Nulls: nothing measured yet."""
+
+    annotator_id = serializers.IntegerField()
+    username = serializers.CharField()
+    role = serializers.CharField(allow_null=True, help_text="Null when no longer a member.")
+    is_paused = serializers.BooleanField()
+    paused_reason = serializers.CharField(allow_blank=True)
+    annotations = serializers.IntegerField()
+    seconds_per_item_median = serializers.FloatField(allow_null=True)
+    seconds_per_item_mean = serializers.FloatField(allow_null=True)
+    gold_seen = serializers.IntegerField()
+    gold_correct = serializers.IntegerField()
+    gold_accuracy = serializers.FloatField(allow_null=True)
+    gold_ci_low = serializers.FloatField(allow_null=True)
+    gold_ci_high = serializers.FloatField(allow_null=True)
+    consensus_seen = serializers.IntegerField()
+    consensus_agreement = serializers.FloatField(allow_null=True)
+    flags = serializers.ListField(child=serializers.CharField())
+
+
+class OpenFlagSerializer(serializers.Serializer):
+    """One open flag of ``qa/flags/``: what a policy measured, against which threshold, over how many."""
+
+    id = serializers.IntegerField()
+    annotator_id = serializers.IntegerField()
+    username = serializers.CharField()
+    kind = serializers.CharField()
+    reason = serializers.CharField()
+    value = serializers.FloatField()
+    threshold = serializers.FloatField()
+    sample_size = serializers.IntegerField()
+    paused = serializers.BooleanField()
+    sent_to_review = serializers.IntegerField()
+    created_at = serializers.DateTimeField()

@@ -21,8 +21,10 @@ from annotators.qa import adjudication, consensus, gold, policies, selectors
 from annotators.qa.agreement import agreement_by_guideline_version, project_agreement
 from annotators.qa.api.serializers import (
     AdjudicationListQuery,
+    AnnotatorRowSerializer,
     FlagResolveSerializer,
     GoldMarkSerializer,
+    OpenFlagSerializer,
     PromoteSerializer,
     ResolveSerializer,
     consensus_json,
@@ -82,7 +84,7 @@ class AgreementByVersionView(APIView):
 
 
 class AnnotatorsView(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=AnnotatorRowSerializer(many=True))
     def get(self, request, project_id: int):
         return Response(selectors.annotator_overview(project_for(request, project_id, MANAGER)))
 
@@ -164,7 +166,7 @@ class EvaluateView(APIView):
 
 
 class FlagsView(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=OpenFlagSerializer(many=True))
     def get(self, request, project_id: int):
         return Response(selectors.open_flags(project_for(request, project_id, MANAGER)))
 

@@ -59,8 +59,9 @@ class VersionSerializer(serializers.ModelSerializer):
     body_html = serializers.SerializerMethodField()
     ambiguous_cases_html = serializers.SerializerMethodField()
     change_summary_html = serializers.SerializerMethodField()
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    published_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    # Null once the author's account is gone (SET_NULL), and published_by on every draft.
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    published_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     class_definitions = serializers.SerializerMethodField()
 
     class Meta:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -38,6 +38,7 @@ from labelhub.guidelines.diff import diff_versions
 from labelhub.guidelines.errors import GuidelineError
 from labelhub.guidelines.models import GuidelineVersion
 from labelhub.guidelines.rendering import render_markdown
+from labelhub.openapi import ErrorSerializer, paginated
 from labelhub.projects.models import Project
 from labelhub.projects.selectors import is_manager, projects_for_user
 
@@ -92,7 +93,7 @@ def _version_response(version_id: int, *, code: int = status.HTTP_200_OK) -> Res
 class ProjectVersionsView(APIView):
     """GET: the project's versions, newest first (drafts for managers). POST: a new draft (managers)."""
 
-    @extend_schema(responses=VersionListSerializer(many=True))
+    @extend_schema(responses=paginated(VersionListSerializer))
     def get(self, request: Request, project_id: int) -> Response:
         project = project_for(request, project_id)
         paginator = PageNumberPagination()
@@ -144,7 +145,12 @@ class VersionDetailView(APIView):
         _apply_draft_changes(version, payload.validated_data)
         return _version_response(version.pk)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(
+        responses={
+            204: None,
+            400: OpenApiResponse(ErrorSerializer, description="The version is published: it never changes."),
+        }
+    )
     def delete(self, request: Request, pk: int) -> Response:
         version = _version(request, pk)
         require_manager(request, version.project)
@@ -222,7 +228,13 @@ class DiffView(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("against", OpenApiTypes.INT, description="Version to compare with.")],
-        responses=DiffSchema,
+        responses={
+            200: DiffSchema,
+            400: OpenApiResponse(
+                ErrorSerializer,
+                description="`against` is missing (and the version was based on none), not an id, or of another project.",
+            ),
+        },
     )
     def get(self, request: Request, pk: int) -> Response:
         version = _version(request, pk, content=True)

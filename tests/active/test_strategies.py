@@ -123,3 +123,118 @@ def test_head_never_predicts_a_class_missing_from_its_labels():
     proba = head.predict_proba(far_away)
     assert proba[:, 2:].max() < 1e-6
     assert set(head.predict(far_away)) <= {0, 1}
+
+
+# Strategies beyond modAL ---------------------------------------------------------------------
+def blob_pool(sizes, seed=0, spread=0.3):
+    """Gaussian blobs far apart (centres 10 units along separate axes); returns (X, blob of each row)."""
+    rng = np.random.default_rng(seed)
+    X, blob = [], []
+    for b, size in enumerate(sizes):
+        centre = np.zeros(8)
+        centre[b] = 10
+        X.append(centre + rng.normal(size=(size, 8)) * spread)
+        blob += [b] * size
+    return np.concatenate(X).astype(np.float32), np.array(blob)
+
+
+def test_typicality_takes_the_most_typical_item_of_each_of_the_largest_clusters():
+    X, blob = blob_pool([120, 60, 30, 10])
+    selection = strategies.select_typical(X, 3, seed=0)
+    assert blob[selection.indices].tolist() == [0, 1, 2]  # the largest clusters, largest first
+    for position in selection.indices:
+        members = np.nonzero(blob == blob[position])[0]
+        centre = X[members].mean(axis=0)
+        distance = np.linalg.norm(X[members] - centre, axis=1)
+        assert np.linalg.norm(X[position] - centre) <= np.quantile(distance, 0.15)  # a typical, central item
+
+
+def test_typicality_on_a_large_pool_clusters_a_sample_of_it(monkeypatch):
+    X, blob = blob_pool([400, 300, 200])
+    monkeypatch.setattr(strategies, "CLUSTER_SAMPLE", 100)
+    sample = set(strategies.pool_sample(len(X), 5).tolist())
+    selection = strategies.select_typical(X, 3, seed=5)
+    assert set(selection.indices.tolist()) <= sample
+    assert sorted(blob[selection.indices].tolist()) == [0, 1, 2]
+
+
+def proba_rows(rows):
+    return np.asarray(rows, dtype=np.float64)
+
+
+def test_balanced_margin_gives_more_slots_to_classes_with_fewer_labels():
+    # Six items predicted as each class; margins grow with the position inside a class.
+    rows = []
+    for c in range(3):
+        for i in range(6):
+            p = np.full(3, (1 - (0.4 + 0.1 * i)) / 2)
+            p[c] = 0.4 + 0.1 * i
+            rows.append(p)
+    proba = proba_rows(rows)
+    selection = strategies.select_balanced_margin(proba, 6, class_counts=np.array([50, 10, 0]))
+    predicted = proba.argmax(axis=1)[selection.indices]
+    # Weights 1/51, 1/11, 1 → quotas 0, 1, 5: five of the unlabelled class, then one of the rarer labelled one.
+    assert np.bincount(predicted, minlength=3).tolist() == [0, 1, 5]
+    # Inside a class the smallest margins come first: positions 12..16 of class 2, position 6 of class 1.
+    assert sorted(selection.indices.tolist()) == [6, 12, 13, 14, 15, 16]
+
+
+def test_balanced_margin_takes_its_quotas_from_the_balance_target():
+    proba = proba_rows([[0.6, 0.3, 0.1]] * 5 + [[0.2, 0.7, 0.1]] * 5 + [[0.1, 0.2, 0.7]] * 5)
+    selection = strategies.select_balanced_margin(
+        proba, 4, class_counts=np.array([0, 0, 9]), deficit=np.array([0.5, 0.0, 0.5])
+    )
+    assert np.bincount(proba.argmax(axis=1)[selection.indices], minlength=3).tolist() == [2, 0, 2]
+
+
+def test_balanced_quotas_hand_slots_a_class_cannot_fill_to_the_others():
+    quotas = strategies.balanced_quotas(10, np.array([0.8, 0.1, 0.1]), available=np.array([2, 50, 50]))
+    assert quotas.tolist() == [2, 4, 4]
+    assert strategies.balanced_quotas(5, np.array([1.0, 0, 0]), available=np.array([1, 3, 0])).tolist() == [
+        1,
+        3,
+        0,
+    ]
+
+
+def test_cluster_margin_spreads_the_batch_over_clusters_of_uncertain_items():
+    # Two tight groups of near-ties; group A's margins are the very smallest, so margin takes only A.
+    X, blob = blob_pool([10, 10, 30], spread=0.05)
+    proba = np.tile([0.9, 0.1], (50, 1))
+    proba[:10] = [0.501, 0.499]
+    proba[10:20] = [0.51, 0.49]
+    plain = strategies.top_k_numpy(strategies.margin_utility(proba), 4)
+    assert set(blob[plain]) == {0}
+    selection = strategies.select_cluster_margin(proba, X, 4, factor=5)
+    assert sorted(blob[selection.indices].tolist()) == [0, 0, 1, 1]
+
+
+def test_auto_is_the_typicality_cold_start_then_class_balanced_margin():
+    X, _ = blob_pool([40, 30, 20])
+    rng = np.random.default_rng(2)
+    proba = rng.dirichlet(np.ones(3), size=len(X))
+    counts = np.array([60, 40, 1])
+    cold = strategies.select_beyond_modal("auto", proba, X, 5, n_labelled=99, class_counts=counts)
+    assert cold.indices.tolist() == strategies.select_typical(X, 5, n_labelled=99).indices.tolist()
+    warm = strategies.select_beyond_modal("auto", proba, X, 5, n_labelled=101, class_counts=counts)
+    assert (
+        warm.indices.tolist()
+        == strategies.select_balanced_margin(proba, 5, class_counts=counts).indices.tolist()
+    )
+    assert strategies.normalise_strategy("default") == strategies.AUTO
+
+
+def test_new_strategies_select_the_same_on_both_paths(fitted):
+    _, y, pool, head, _ = fitted
+    proba = head.predict_proba(pool)
+    for strategy in (strategies.BALANCED_MARGIN, strategies.CLUSTER_MARGIN, strategies.TYPICALITY):
+        modal = strategies.select_modal(strategy, head, pool, 20, X_training=pool[:150])
+        fast = strategies.select_torch(
+            strategy,
+            torch.from_numpy(proba),
+            20,
+            X_pool=torch.from_numpy(pool),
+            X_training=torch.from_numpy(pool[:150]),
+            class_counts=head.class_counts_,
+        )
+        assert fast.indices.tolist() == modal.indices.tolist(), strategy

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,12 +34,15 @@ def simulate_crowd(
     bad_indices: tuple[int, ...] = (6, 7),
     seed: int = 7,
     write: bool = True,
+    accuracy: Sequence[float] | None = None,
     **project_fields,
 ) -> Crowd:
     """Good annotators are right 75–92% of the time (else a random other class); bad ones guess.
 
-    Each item gets ``per_item`` distinct annotators drawn at random. With ``write=False`` the
-    annotations are returned unsaved (for tests that submit them one by one).
+    ``accuracy`` instead gives every annotator's own rate, bad ones included (``bad_indices``
+    then only names who should be flagged). Each item gets ``per_item`` distinct annotators
+    drawn at random. With ``write=False`` the annotations are returned unsaved (for tests that
+    submit them one by one).
     """
     rng = np.random.default_rng(seed)
     project = factories.make_project(classes=classes, **project_fields)
@@ -48,13 +52,14 @@ def simulate_crowd(
         get_user_model()(username=f"crowd{project.pk}-{i}") for i in range(n_annotators)
     )
     ProjectMembership.objects.bulk_create(ProjectMembership(project=project, user=u) for u in annotators)
-    accuracy = np.linspace(0.75, 0.92, n_annotators)
+    guessing = set(bad_indices) if accuracy is None else set()
+    accuracy = np.linspace(0.75, 0.92, n_annotators) if accuracy is None else np.asarray(accuracy)
     truth = {item.pk: classes[int(rng.integers(len(classes)))] for item in items}
     rows = []
     for item in items:
         for who in rng.choice(n_annotators, size=per_item, replace=False):
             true = truth[item.pk]
-            if who in bad_indices:
+            if who in guessing:
                 answer = classes[int(rng.integers(len(classes)))]
             elif rng.random() < accuracy[who]:
                 answer = true

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,8 @@ from active import simulation
 from active.heads import LogisticHead
 from active.models import SimulationRun
 from active.simulation import SimulationError, simulate, stratified_split, summarise
+from labelhub.projects import datasets
+from labelhub.projects.models import GroundTruth, Project
 from tests import factories
 from tests.active.builders import make_digits_project
 
@@ -178,3 +181,20 @@ def test_on_digits_the_default_strategy_reaches_randoms_500_label_accuracy_soone
         > summary["at_budget"]["random"]["macro_recall"]["mean"]
     )
     assert summary["verdict"].startswith("On this project, ")
+
+
+@pytest.mark.skipif(not datasets.wordnet_available(), reason="WordNet (Debian wordnet-base) is not installed")
+def test_imbalanced_wordnet_subset_keeps_natural_frequencies_and_loads_as_a_demo_project():
+    records = datasets.wordnet_imbalanced_records(size=2000)
+    assert records == datasets.wordnet_imbalanced_records(size=2000)  # the same draw every time
+    counts = Counter(r.label for r in records)
+    assert set(counts) == set(datasets.WORDNET_IMBALANCED_CLASSES)
+    assert counts.most_common()[0][0] in ("noun.artifact", "noun.person")  # 11,587 and 11,087 synsets
+    assert counts.most_common()[-1][0] == "noun.time"
+    assert 0.01 < counts["noun.time"] / 2000 < 0.03
+    call_command(
+        "demo_data", digits_limit=5, wordnet_limit=8, wordnet_imbalanced=True, wordnet_imbalanced_size=120
+    )
+    project = Project.objects.get(name="WordNet nouns (imbalanced)")
+    assert project.items.count() == 120 and project.classes.count() == 9
+    assert GroundTruth.objects.filter(item__project=project).count() == 120

@@ -13,6 +13,7 @@ from labelhub.projects.models import Project, ProjectMembership
 
 DIGITS_PROJECT = "Handwritten digits"
 WORDNET_PROJECT = "WordNet glosses"
+WORDNET_IMBALANCED_PROJECT = "WordNet nouns (imbalanced)"
 
 
 class Command(BaseCommand):
@@ -30,13 +31,38 @@ class Command(BaseCommand):
         )
         parser.add_argument("--wordnet-limit", type=int, default=None, help="Load at most N glosses.")
         parser.add_argument("--digits-limit", type=int, default=None, help="Load at most N digits.")
+        parser.add_argument(
+            "--wordnet-imbalanced",
+            action="store_true",
+            help=(
+                f"Also create {WORDNET_IMBALANCED_PROJECT!r}: nine noun categories at their natural "
+                "frequencies (the rarest 1.9 %%), the active-learning benchmark of issue 13."
+            ),
+        )
+        parser.add_argument(
+            "--wordnet-imbalanced-size",
+            type=int,
+            default=datasets.WORDNET_IMBALANCED_SIZE,
+            help="Glosses in the imbalanced subset (default %(default)s).",
+        )
 
-    def handle(self, *args, members, wordnet_limit, digits_limit, **options):
+    def handle(
+        self,
+        *args,
+        members,
+        wordnet_limit,
+        digits_limit,
+        wordnet_imbalanced=False,
+        wordnet_imbalanced_size=datasets.WORDNET_IMBALANCED_SIZE,
+        **options,
+    ):
         users = [self._user(member) for member in members]
         projects = [self._digits(digits_limit)]
         wordnet = self._wordnet(wordnet_limit)
         if wordnet is not None:
             projects.append(wordnet)
+        if wordnet_imbalanced:
+            projects.append(self._wordnet_imbalanced(wordnet_imbalanced_size))
         for project in projects:
             for user in users:
                 role = ProjectMembership.Role.MANAGER if user.is_staff else ProjectMembership.Role.ANNOTATOR
@@ -88,6 +114,26 @@ class Command(BaseCommand):
             classes,
             datasets.wordnet_gloss_records(limit=limit),
             "WordNet 3.0 glosses: which lexicographer category (noun.animal, verb.motion, …) is the synset in?",
+        )
+
+    def _wordnet_imbalanced(self, size: int) -> Project:
+        if size < 1:
+            raise CommandError(f"--wordnet-imbalanced-size: {size} is not a positive number of glosses")
+        try:
+            records = datasets.wordnet_imbalanced_records(size=size)
+        except datasets.DatasetMissing as exc:
+            raise CommandError(f"--wordnet-imbalanced: {exc}") from exc
+        names = datasets.WORDNET_IMBALANCED_CLASSES
+        classes = services.assign_default_keys(
+            [ClassSpec(name=n, colour=c) for n, c in zip(names, _palette(len(names)), strict=True)]
+        )
+        return self._load(
+            WORDNET_IMBALANCED_PROJECT,
+            "text",
+            classes,
+            records,
+            "WordNet 3.0 noun glosses in nine categories at their natural frequencies (noun.time is 1.9 %): "
+            "which category is the synset in?",
         )
 
     def _load(self, name, modality, classes, records, description) -> Project:

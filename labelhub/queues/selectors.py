@@ -37,15 +37,28 @@ def servable_entries(annotator, project: Project) -> QuerySet[QueueEntry]:
     )
 
 
-def servable_entries_sql(annotator, project: Project, count: int, taken_items: set[int]) -> tuple[str, dict]:
+def servable_entries_sql(
+    annotator,
+    project: Project,
+    count: int,
+    taken_items: set[int],
+    *,
+    leaving_out: str | None = None,
+) -> tuple[str, dict]:
     """:func:`servable_entries` as one PostgreSQL ``SELECT e.id`` (the first ``count``, leaving
     out ``taken_items``), and its named parameters.
 
     The lease statement wraps it (``FOR UPDATE … SKIP LOCKED``, then the updates) instead of
-    building three ORM queries per "next".
+    building three ORM queries per "next". ``leaving_out`` names a relation of the enclosing
+    statement with an ``item_id`` column (the gold items it leases): those items are left out,
+    and each takes one of the ``count`` places.
     """
     entries, leases = QueueEntry._meta.db_table, Lease._meta.db_table
     annotations = Annotation._meta.db_table
+    extra, limit = "", "%(count)s"
+    if leaving_out is not None:
+        extra = f"AND e.item_id NOT IN (SELECT item_id FROM {leaving_out})"  # noqa: S608 - a CTE name of ours
+        limit = f"GREATEST(%(count)s - (SELECT count(*) FROM {leaving_out}), 0)"  # noqa: S608 - ditto
     sql = f"""
             SELECT e.id FROM {entries} e
             WHERE e.project_id = %(project)s AND e.is_open
@@ -58,8 +71,9 @@ def servable_entries_sql(annotator, project: Project, count: int, taken_items: s
               AND NOT EXISTS (
                   SELECT 1 FROM {annotations} a
                   WHERE a.item_id = e.item_id AND a.annotator_id = %(annotator)s AND a.retracted_at IS NULL)
+              {extra}
             ORDER BY e.priority DESC, e.id
-            LIMIT %(count)s"""  # noqa: S608 - table names from the models' metadata; every value is a parameter
+            LIMIT {limit}"""  # noqa: S608 - table names from the models' metadata; every value is a parameter
     params = {
         "project": project.pk,
         "annotator": annotator.pk,

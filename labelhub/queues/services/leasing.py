@@ -16,11 +16,11 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from annotators.qa.gold import pick_gold_item
+from annotators.qa.models import GoldItem
 from labelhub.guidelines.errors import GuidelineAckRequired
 from labelhub.guidelines.models import GuidelineVersion
 from labelhub.guidelines.selectors import with_acknowledgement
-from labelhub.projects.models import Project, ProjectMembership
+from labelhub.projects.models import Annotation, Item, Project, ProjectMembership
 from labelhub.queues.models import Lease, QueueEntry, QueueState
 from labelhub.queues.selectors import servable_entries, servable_entries_sql
 from labelhub.queues.services.errors import AnnotatorPaused
@@ -31,6 +31,9 @@ from labelhub.queues.services.filling import DEFAULT_FILL_SIZE, fill_queue, is_e
 MAX_PREFETCH = 10
 #: Tries of one "next" call: rows locked by concurrent callers are looked at again.
 LEASE_ATTEMPTS = 8
+#: First key of the advisory lock that serialises one annotator's "next" calls (the second is
+#: the user id); distinct from the fills' lock class.
+ANNOTATOR_LOCK_CLASS = 0x4C4E
 
 
 def _lock_servable(annotator, project: Project, count: int, exclude_items: set[int]) -> list[QueueEntry]:
@@ -69,43 +72,6 @@ def _check_may_be_served(annotator, project: Project) -> None:
         raise AnnotatorPaused(project.gate_paused_reason or "")
     if project.current_guideline_id is not None and not project.current_guideline_acknowledged:
         raise GuidelineAckRequired(GuidelineVersion.objects.get(pk=project.current_guideline_id))
-
-
-def _gold_lease(annotator, project: Project, expires_at: datetime, taken_items: set[int]) -> Lease | None:
-    """Lease a gold item picked by ``annotators.qa.gold`` (call inside the leasing transaction).
-
-    The gold copy never takes a slot from the regular queue: an open entry of the item gets one
-    more required annotation, otherwise a fresh ``gold`` entry is created. The annotator sees it
-    exactly like any other item.
-    """
-    gold_item = pick_gold_item(annotator, project)
-    if gold_item is None or gold_item.pk in taken_items:
-        return None
-    if Lease.objects.filter(
-        annotator=annotator, entry__item=gold_item, released_at__isnull=True, completed_at__isnull=True
-    ).exists():
-        return None  # already on this annotator's page (prefetched)
-    entry = (
-        QueueEntry.objects.select_for_update().filter(project=project, item=gold_item, is_open=True).first()
-    )
-    if entry is not None:
-        if (
-            Lease.objects.filter(entry=entry, annotator=annotator)
-            .filter(
-                Q(released_at__isnull=True, completed_at__isnull=True)
-                | Q(release_reason__in=[Lease.ReleaseReason.SKIPPED, Lease.ReleaseReason.FLAGGED])
-            )
-            .exists()
-        ):
-            return None
-        QueueEntry.objects.filter(pk=entry.pk).update(
-            required_annotations=F("required_annotations") + 1, leased_count=F("leased_count") + 1
-        )
-    else:
-        entry = QueueEntry.objects.create(
-            project=project, item=gold_item, reason=QueueEntry.Reason.GOLD, leased_count=1
-        )
-    return Lease.objects.create(entry=entry, annotator=annotator, expires_at=expires_at)
 
 
 def lease_next_items(
@@ -152,67 +118,185 @@ def lease_next_items(
     return leases
 
 
-def _lease_batch(annotator, project: Project, count: int, taken_items: set[int]) -> list[Lease]:
+def _gold_slots(project: Project, count: int, rng: random.Random) -> int:
+    """How many of ``count`` places are gold checks: each one with probability ``gold_rate``."""
+    if project.gold_rate <= 0:
+        return 0
+    return sum(rng.random() < project.gold_rate for _ in range(count))
+
+
+def _serialise_annotator(annotator) -> None:
+    """PostgreSQL: one "next" of an annotator at a time (an advisory lock for the transaction).
+
+    Two concurrent calls of one annotator would both pass the "does not hold it" test of the
+    serve query on one snapshot and lease one entry twice (a unique violation, a 500): the lock
+    makes the second call's statement see the first one's leases. Other annotators never wait.
+    """
+    if connection.vendor != "postgresql":
+        return  # SQLite: IMMEDIATE transactions serialise every writer already
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ANNOTATOR_LOCK_CLASS, annotator.pk])
+
+
+def _lease_batch(
+    annotator, project: Project, count: int, taken_items: set[int], rng: random.Random | None = None
+) -> list[Lease]:
     """One leasing transaction: expire this project's overdue leases (so expiry needs no
-    background process), mix in gold, then lock and lease the next servable entries."""
+    background process), then lock and lease the next servable entries with gold mixed in.
+
+    Gold must not be told apart from the rest: it sits at random places of the batch, the
+    batch's leases are created in that final order (lease ids say nothing), and on PostgreSQL
+    gold and regular entries are leased by the same one statement (a gold "next" costs what any
+    "next" costs).
+    """
+    rng = rng or random.Random()  # noqa: S311 - sampling, not security
     now = timezone.now()
     expires_at = now + timedelta(minutes=project.lease_minutes)
+    _serialise_annotator(annotator)
     expire_overdue(project, now, announce=True)
-    taken = set(taken_items)
-    gold: list[Lease] = []
-    for _ in range(count):
-        lease = _gold_lease(annotator, project, expires_at, taken)
-        if lease is not None:
-            taken.add(lease.entry.item_id)
-            gold.append(lease)
+    gold = _gold_slots(project, count, rng)
     if connection.vendor == "postgresql":
-        regular = _lease_servable_in_one_statement(
-            annotator, project, count - len(gold), taken, now, expires_at
-        )
-    else:
-        entries = _lock_servable(annotator, project, count - len(gold), taken)
-        if entries:
-            QueueEntry.objects.filter(pk__in=[e.pk for e in entries]).update(
-                leased_count=F("leased_count") + 1
-            )
-        regular = Lease.objects.bulk_create(
-            [Lease(entry=entry, annotator=annotator, expires_at=expires_at) for entry in entries]
-        )
-        for lease, entry in zip(regular, entries, strict=True):
-            lease.entry = entry
-    # Gold at random positions among the regular ones: its place must not give it away.
-    batch = list(regular)
-    for lease in gold:
-        batch.insert(random.randrange(len(batch) + 1), lease)
-    return batch
+        return _lease_in_one_statement(annotator, project, count, gold, taken_items, now, expires_at)
+    return _lease_portably(annotator, project, count, gold, taken_items, expires_at, rng)
 
 
-def _lease_servable_in_one_statement(
-    annotator, project: Project, count: int, taken_items: set[int], now: datetime, expires_at: datetime
+def _gold_candidates(annotator, project: Project, taken_items: set[int]):
+    """Gold items this annotator never labelled, does not hold, and did not skip or flag."""
+    mine = Lease.objects.filter(
+        entry__item=OuterRef("pk"), entry__is_open=True, annotator=annotator, completed_at__isnull=True
+    ).filter(
+        Q(released_at__isnull=True)
+        | Q(release_reason__in=[Lease.ReleaseReason.SKIPPED, Lease.ReleaseReason.FLAGGED])
+    )
+    return (
+        Item.objects.filter(project=project, gold__isnull=False)
+        .exclude(pk__in=taken_items)
+        .filter(~Exists(Annotation.objects.filter(item=OuterRef("pk"), annotator=annotator)), ~Exists(mine))
+    )
+
+
+def _lease_portably(
+    annotator,
+    project: Project,
+    count: int,
+    gold: int,
+    taken_items: set[int],
+    expires_at: datetime,
+    rng: random.Random,
 ) -> list[Lease]:
-    """PostgreSQL: lock, count and lease the next servable entries in one statement.
+    """The ORM twin of :func:`_lease_in_one_statement` (SQLite, whose transactions run one at a
+    time: no row is contended)."""
+    gold_items = list(
+        _gold_candidates(annotator, project, taken_items).order_by("?").values_list("pk", flat=True)[:gold]
+    )
+    gold_entries = []
+    if gold_items:
+        # The gold copy never takes a slot from the regular queue: an open entry of the item gets
+        # one more required annotation, otherwise a fresh ``gold`` entry holds the copy.
+        open_entries = {
+            entry.item_id: entry
+            for entry in QueueEntry.objects.filter(project=project, is_open=True, item_id__in=gold_items)
+        }
+        QueueEntry.objects.filter(pk__in=[e.pk for e in open_entries.values()]).update(
+            required_annotations=F("required_annotations") + 1, leased_count=F("leased_count") + 1
+        )
+        created = QueueEntry.objects.bulk_create(
+            [
+                QueueEntry(project=project, item_id=item_id, reason=QueueEntry.Reason.GOLD, leased_count=1)
+                for item_id in gold_items
+                if item_id not in open_entries
+            ]
+        )
+        gold_entries = list(open_entries.values()) + created
+    regular = _lock_servable(annotator, project, count - len(gold_entries), taken_items | set(gold_items))
+    if regular:
+        QueueEntry.objects.filter(pk__in=[e.pk for e in regular]).update(leased_count=F("leased_count") + 1)
+    batch = list(regular)
+    for entry in gold_entries:
+        batch.insert(rng.randrange(len(batch) + 1), entry)
+    items = {item.pk: item for item in Item.objects.filter(pk__in=[e.item_id for e in gold_entries])}
+    for entry in gold_entries:
+        entry.item = items[entry.item_id]
+    # Created in their final order: the lease ids follow the page's order, gold included.
+    leases = Lease.objects.bulk_create(
+        [Lease(entry=entry, annotator=annotator, expires_at=expires_at) for entry in batch]
+    )
+    for lease, entry in zip(leases, batch, strict=True):
+        lease.entry = entry
+    return leases
 
-    The same rows as ``_lock_servable`` + the ``leased_count`` update + the lease inserts of the
-    portable path (the SQLite one; the rows are :func:`~labelhub.queues.selectors.servable_entries_sql`,
-    the SQL twin of :func:`~labelhub.queues.selectors.servable_entries`),
-    without building three ORM queries per "next". Data-modifying CTEs run once, in order, in
-    the caller's transaction; ``FOR UPDATE … SKIP LOCKED`` re-checks a row that a concurrent
-    "next" leased meanwhile against its new ``leased_count``, and the table's check constraint
-    still stands behind it.
+
+def _lease_in_one_statement(
+    annotator,
+    project: Project,
+    count: int,
+    gold: int,
+    taken_items: set[int],
+    now: datetime,
+    expires_at: datetime,
+) -> list[Lease]:
+    """PostgreSQL: pick, lock, count and lease the next servable entries, gold included, in one
+    statement, and create the leases in their final order.
+
+    The regular rows are :func:`~labelhub.queues.selectors.servable_entries_sql` (the SQL twin
+    of :func:`~labelhub.queues.selectors.servable_entries`) under ``FOR UPDATE … SKIP LOCKED``: a
+    row leased meanwhile by a concurrent "next" is re-checked against its new ``leased_count``,
+    and the table's check constraint still stands behind it. The gold copies are one
+    ``INSERT … ON CONFLICT`` on the open entry of each picked gold item: a new ``gold`` entry, or
+    one more required annotation on the open one — two calls picking the same gold item meet in
+    the unique index instead of failing on it. Data-modifying CTEs run once, in the caller's
+    transaction; the leases are inserted ordered by their place in the batch (regular ones in
+    serving order, gold ones at uniformly random places), so their ids follow that order.
     """
     if count <= 0:
         return []
-    picked, params = servable_entries_sql(annotator, project, count, taken_items)
     entries, leases = QueueEntry._meta.db_table, Lease._meta.db_table
+    if gold:
+        picked, params = servable_entries_sql(
+            annotator, project, count, taken_items, leaving_out="gold_items"
+        )
+        items, golds, annotations = Item._meta.db_table, GoldItem._meta.db_table, Annotation._meta.db_table
+        gold_ctes = f"""
+            gold_items AS (
+                SELECT i.id AS item_id FROM {items} i
+                WHERE i.project_id = %(project)s
+                  AND EXISTS (SELECT 1 FROM {golds} g WHERE g.item_id = i.id)
+                  AND NOT (i.id = ANY(%(taken)s))
+                  AND NOT EXISTS (
+                      SELECT 1 FROM {annotations} a WHERE a.item_id = i.id AND a.annotator_id = %(annotator)s)
+                  AND NOT EXISTS (
+                      SELECT 1 FROM {leases} l JOIN {entries} oe ON oe.id = l.entry_id
+                      WHERE oe.item_id = i.id AND oe.is_open AND l.annotator_id = %(annotator)s
+                        AND l.completed_at IS NULL
+                        AND (l.released_at IS NULL OR l.release_reason IN (%(skipped)s, %(flagged)s)))
+                ORDER BY random()
+                LIMIT %(gold)s
+            ), gold AS (
+                INSERT INTO {entries} AS e (project_id, item_id, priority, reason, required_annotations,
+                    completed_annotations, leased_count, is_open, batch_key, created_by_id, created_at)
+                SELECT %(project)s, item_id, 0, %(gold_reason)s, 1, 0, 1, TRUE, '', NULL, %(now)s
+                FROM gold_items
+                ON CONFLICT (project_id, item_id) WHERE is_open DO UPDATE
+                SET required_annotations = e.required_annotations + 1, leased_count = e.leased_count + 1
+                RETURNING e.id
+            ),"""  # noqa: S608 - table names from the models' metadata; every value is a parameter
+        gold_places = "UNION ALL SELECT id, random() * ((SELECT count(*) FROM bumped) + 1) FROM gold"
+        params |= {"gold": gold, "gold_reason": QueueEntry.Reason.GOLD}
+    else:
+        picked, params = servable_entries_sql(annotator, project, count, taken_items)
+        gold_ctes, gold_places = "", ""
     sql = f"""
-        WITH picked AS ({picked}
+        WITH {gold_ctes} picked AS ({picked}
             FOR UPDATE OF e SKIP LOCKED
         ), bumped AS (
             UPDATE {entries} e SET leased_count = e.leased_count + 1 FROM picked
-            WHERE e.id = picked.id RETURNING e.id
+            WHERE e.id = picked.id RETURNING e.id, e.priority
+        ), batch AS (
+            SELECT id, row_number() OVER (ORDER BY priority DESC, id)::float8 AS place FROM bumped
+            {gold_places}
         )
         INSERT INTO {leases} (entry_id, annotator_id, leased_at, expires_at, released_at, completed_at, release_reason)
-        SELECT id, %(annotator)s, %(now)s, %(expires)s, NULL, NULL, '' FROM bumped
+        SELECT id, %(annotator)s, %(now)s, %(expires)s, NULL, NULL, '' FROM batch ORDER BY place
         RETURNING id
     """  # noqa: S608 - table names from the models' metadata; every value is a parameter
     params = {**params, "now": now, "expires": expires_at}
@@ -221,8 +305,7 @@ def _lease_servable_in_one_statement(
         ids = [row[0] for row in cursor.fetchall()]
     if not ids:
         return []
-    leased = list(Lease.objects.select_related("entry__item").filter(pk__in=ids))
-    return sorted(leased, key=lambda lease: (-lease.entry.priority, lease.entry_id))
+    return list(Lease.objects.select_related("entry__item").filter(pk__in=ids).order_by("pk"))
 
 
 def lease_next_item(annotator, project: Project) -> Lease | None:

@@ -181,6 +181,11 @@ SPECTACULAR_SETTINGS = {
 LABELHUB_DATA_DIR = Path(os.environ.get("LABELHUB_DATA_DIR", VAR_DIR / "data"))
 # Rows per INSERT/COPY batch during import.
 IMPORT_BATCH_SIZE = int(os.environ.get("IMPORT_BATCH_SIZE", "5000"))
+# Bounds on one imported record (a JSONL line, a CSV record, a Label Studio task), enforced while
+# the file streams so a hostile file cannot exhaust memory: nesting depth, and size in bytes
+# (big enough for an image as a data: URL).
+LABELHUB_IMPORT_MAX_DEPTH = int(os.environ.get("LABELHUB_IMPORT_MAX_DEPTH", "64"))
+LABELHUB_IMPORT_MAX_ITEM_BYTES = int(os.environ.get("LABELHUB_IMPORT_MAX_ITEM_BYTES", str(8 * 1024 * 1024)))
 # Torch device of active-learning workers: auto (CUDA when present), cpu or cuda.
 LABELHUB_AL_DEVICE = os.environ.get("LABELHUB_AL_DEVICE", "auto")
 # Reactions to a submit (gold scoring, consensus, QA policy, active-learning trigger):

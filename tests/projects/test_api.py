@@ -8,7 +8,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotators.qa.models import GoldItem
-from labelhub.projects.models import GroundTruth, Item, Project
+from labelhub.projects.models import GroundTruth, ImportBatch, Item, Project
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -200,4 +200,50 @@ def test_upload_refuses_the_records_format_which_has_no_file_reader(project, man
     response = upload(client_for(manager), project, b'{"text": "x"}\n', "x.jsonl", fmt="records")
     assert response.status_code == 400
     assert (response.json()["field"], response.json()["code"]) == ("format", "invalid_choice")
+    assert not Item.objects.filter(project=project).exists()
+
+
+DEEP = b"[" * 100_000
+HOSTILE_IMPORTS = {
+    # name: (file body, file name, the line and field the 400 must name)
+    "jsonl_nul": (b'{"text": "ok"}\n{"text": "a\\u0000b"}\n', "x.jsonl", 2, "text"),
+    "jsonl_nan": (b'{"text": "a", "score": NaN}\n', "x.jsonl", 1, "score"),
+    "jsonl_infinity": (b'{"text": "a", "score": -Infinity}\n', "x.jsonl", 1, "score"),
+    "jsonl_1e999": (b'{"text": "a", "meta": {"score": 1e999}}\n', "x.jsonl", 1, "meta.score"),
+    "jsonl_lone_surrogate": (b'{"text": "a\\ud800"}\n', "x.jsonl", 1, "text"),
+    "jsonl_5000_digits": (b'{"text": "a", "n": ' + b"9" * 5000 + b"}\n", "x.jsonl", 1, "n"),
+    "jsonl_100000_nested": (b'{"text": "fine"}\n' + DEEP + b"\n", "x.jsonl", 2, "json"),
+    "label_studio_nul": (b'[{"data": {"text": "a\\u0000b"}}]', "x.json", 1, "data.text"),
+    "label_studio_100000_nested": (
+        b'[{"data": {"text": "a"}}, ' + DEEP + b"]" * 100_001,
+        "x.json",
+        2,
+        "json",
+    ),
+    "csv_raw_nul": (b"id,text\n1,fine\n2,a\x00b\n", "x.csv", 3, "text"),
+    "csv_duplicated_header": (b"text,lang,text\na,en,b\n", "x.csv", 1, "text"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_IMPORTS))
+def test_hostile_import_is_a_400_naming_line_and_field_with_nothing_written(project, manager, case):
+    body, name, line, field = HOSTILE_IMPORTS[case]
+    response = upload(client_for(manager), project, body, name)
+    assert response.status_code == 400, response.content[:300]
+    error = response.json()["errors"][0]
+    assert (error["line"], error["field"]) == (line, field), error
+    assert not Item.objects.filter(project=project).exists()
+    batch = ImportBatch.objects.get(pk=response.json()["batch"])
+    assert batch.status == "failed"
+
+
+def test_import_line_over_the_size_limit_is_a_400_and_others_are_still_checked(project, manager, settings):
+    settings.LABELHUB_IMPORT_MAX_ITEM_BYTES = 1000
+    body = b'{"text": "' + b"x" * 5000 + b'"}\n{"text": "fine"}\n{"text": oops}\n'
+    response = upload(client_for(manager), project, body, "x.jsonl")
+    assert response.status_code == 400
+    assert [(e["line"], e["field"], e["code"]) for e in response.json()["errors"]] == [
+        (1, "line", "too_large"),
+        (3, "json", "invalid_json"),
+    ]
     assert not Item.objects.filter(project=project).exists()

@@ -3,6 +3,7 @@
 import io
 import json
 
+from labelhub.projects.importing.limits import ImportLimits, OversizedInteger
 from labelhub.projects.importing.readers import (
     format_for_filename,
     read_csv,
@@ -81,3 +82,64 @@ def test_format_is_told_by_the_extension():
         None,
         None,
     ]
+
+
+SMALL = ImportLimits(max_depth=3, max_item_bytes=100)
+
+
+def test_csv_duplicated_column_is_an_error_naming_it_and_nothing_is_read():
+    assert outcomes(read_csv(io.StringIO("id,text,id\n1,a,2\n"))) == [(1, ("id", "duplicate_column"))]
+
+
+def test_csv_record_over_the_size_limit_ends_the_file_with_an_error_on_it():
+    body = io.BytesIO(b'id,text\n1,short\n2,"' + b"long line\n" * 20 + b'"\n3,never read\n')
+    assert outcomes(read_csv(body, SMALL)) == [(2, {"id": "1", "text": "short"}), (12, ("json", "too_large"))]
+
+
+def test_csv_physical_line_over_the_limit_is_read_no_further_than_the_limit():
+    body = io.BytesIO(b"id,text\n1," + b"x" * 10_000 + b"\n")
+    assert outcomes(read_csv(body, SMALL)) == [(2, ("line", "too_large"))]
+    assert body.tell() == len(body.getvalue())  # skipped to the end, in chunks
+
+
+def test_jsonl_line_over_the_limit_is_an_error_and_the_next_line_is_read():
+    body = io.BytesIO(b'{"text": "' + b"x" * 200 + b'"}\n{"text": "fine"}\n')
+    assert outcomes(read_jsonl(body, SMALL)) == [(1, ("line", "too_large")), (2, {"text": "fine"})]
+
+
+def test_jsonl_nesting_past_the_json_parser_is_an_error_on_its_line():
+    body = io.BytesIO(b"[" * 100_000 + b'\n{"text": "fine"}\n')
+    assert outcomes(read_jsonl(body)) == [(1, ("json", "too_deep")), (2, {"text": "fine"})]
+
+
+def test_jsonl_huge_integer_is_kept_unconverted_for_validation_to_name():
+    [(line, record)] = list(read_jsonl(io.BytesIO(b'{"text": "a", "n": ' + b"9" * 5000 + b"}\n")))
+    assert isinstance(record["n"], OversizedInteger)
+
+
+def test_label_studio_task_too_deep_is_an_error_and_the_next_task_is_read():
+    body = io.BytesIO(b'[{"data": {"text": "a", "m": [[[1]]]}}, {"data": {"text": "b"}}]')
+    assert outcomes(read_label_studio(body, SMALL)) == [
+        (1, ("json", "too_deep")),
+        (2, {"data": {"text": "b"}}),
+    ]
+
+
+def test_label_studio_task_over_the_size_limit_is_an_error_and_the_next_task_is_read():
+    tasks = [{"data": {"text": "x" * 200}}, {"data": {"text": "b"}}]
+    body = io.BytesIO(json.dumps(tasks).encode())
+    assert outcomes(read_label_studio(body, SMALL)) == [(1, ("json", "too_large")), (2, tasks[1])]
+
+
+def test_label_studio_100000_nested_brackets_cost_bounded_memory():
+    import tracemalloc
+
+    body = io.BytesIO(b'[{"data": {"text": "a"}}, ' + b"[" * 100_000 + b"]" * 100_001)
+    tracemalloc.start()
+    try:
+        result = outcomes(read_label_studio(body))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result == [(1, {"data": {"text": "a"}}), (2, ("json", "too_deep"))]
+    assert peak < 20 * 1024 * 1024  # ijson's own items() took 19.5 GB on this file

@@ -313,3 +313,59 @@ def test_label_studio_duplicate_class_in_an_annotation_is_rejected():
         import_file(project, io.BytesIO(json.dumps(tasks).encode()), "label_studio")
     assert rejected.value.errors[0]["code"] == "duplicate_label"
     assert not Item.objects.filter(project=project).exists()
+
+
+def test_an_unexpected_error_still_closes_the_batch_as_failed_with_the_error_kept(project, monkeypatch):
+    from labelhub.projects.importing import records
+
+    def broken_row(self, line, record):
+        raise RuntimeError("a bug in validation")
+
+    monkeypatch.setattr(records.RecordValidator, "row", broken_row)
+    with pytest.raises(RuntimeError):
+        import_file(project, jsonl({"text": "a"}), "jsonl")
+    batch = ImportBatch.objects.get(project=project)
+    assert batch.status == "failed" and batch.finished_at is not None
+    assert batch.errors[0]["code"] == "internal_error"
+    assert "RuntimeError: a bug in validation" in batch.errors[0]["detail"]
+    assert not Item.objects.filter(project=project).exists()
+
+
+def test_items_imported_is_sent_after_the_import_commits(project, django_capture_on_commit_callbacks):
+    from labelhub.projects.signals import items_imported
+
+    heard = []
+
+    def receiver(sender, **kwargs):
+        heard.append(kwargs)
+
+    items_imported.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            batch = import_file(project, jsonl({"text": "a"}, {"text": "b"}), "jsonl")
+            assert heard == []  # not before the commit
+        for callback in callbacks:
+            callback()
+    finally:
+        items_imported.disconnect(receiver)
+    assert [(h["project_id"], h["batch_id"]) for h in heard] == [(project.pk, batch.pk)]
+
+
+def test_items_imported_is_not_sent_for_an_import_that_added_nothing(
+    project, django_capture_on_commit_callbacks
+):
+    import_file(project, jsonl({"text": "a"}), "jsonl")
+    with django_capture_on_commit_callbacks() as callbacks:
+        import_file(project, jsonl({"text": "a"}), "jsonl")  # a duplicate only
+    assert callbacks == []
+
+
+def test_records_from_code_are_checked_like_file_lines(project):
+    with pytest.raises(ImportRejected) as rejected:
+        import_records(project, [{"text": "fine"}, {"text": "a", "score": float("nan")}])
+    assert rejected.value.errors[0] == {
+        "line": 2,
+        "field": "score",
+        "code": "invalid_number",
+        "detail": "must be a finite number, got nan (JSON has no NaN or Infinity)",
+    }

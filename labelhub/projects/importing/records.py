@@ -13,7 +13,8 @@ import hashlib
 import json
 from typing import Any, NamedTuple
 
-from labelhub.errors import DomainError
+from labelhub.projects.importing.errors import RecordError
+from labelhub.projects.importing.limits import ImportLimits, check_record
 from labelhub.projects.label_config import data_key_of
 from labelhub.projects.labels import InvalidLabels, LabelSchema, clean_labels
 from labelhub.projects.models import Project
@@ -27,23 +28,10 @@ IMAGE_PREFIXES = ("http://", "https://", "data:image/", "/", "s3://", "gs://")
 
 # Encoders built once: ``json.dumps`` with options builds a new encoder per call, which costs
 # more than the encoding itself on short lines (a third of the import's CPU time at 1M lines).
-_CANONICAL_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-class RecordError(DomainError):
-    """What is wrong with one record; the importer adds the line (see :meth:`at_line`)."""
-
-    default_code = "invalid"
-
-    def at_line(self, line: int) -> dict:
-        """This error as one entry of an import's ``errors`` list."""
-        return line_error(line, self.field, self.code, self.message)
-
-
-def line_error(line: int, field: str | None, code: str, detail: str) -> dict:
-    """One entry of ``ImportRejected.errors`` and ``ImportBatch.errors``."""
-    return {"line": line, "field": field, "code": code, "detail": detail}
+# ``allow_nan=False``: :func:`check_record` refuses NaN first; should one slip past, it fails here
+# rather than as text PostgreSQL's jsonb refuses.
+_CANONICAL_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def content_hash(payload: dict) -> str:
@@ -72,10 +60,15 @@ class RecordValidator:
     """Turns one parsed record into a :class:`StagedRow`, or raises :class:`RecordError`.
 
     Built once per file: the project's label schema is read here, once, and reused for every line.
+    Every record first passes :func:`~labelhub.projects.importing.limits.check_record` (depth,
+    NUL, lone surrogates, NaN, huge integers), whichever reader or caller it came from.
     """
 
-    def __init__(self, project: Project, schema: LabelSchema | None = None):
+    def __init__(
+        self, project: Project, schema: LabelSchema | None = None, limits: ImportLimits | None = None
+    ):
         self.project = project
+        self.limits = limits or ImportLimits.from_settings()
         self.schema = schema if schema is not None else label_schema(project)
         self.content_key = "image" if project.modality == Project.Modality.IMAGE else "text"
         # A project made from a Label Studio config reads e.g. ``$review``: accept that field too.
@@ -83,6 +76,7 @@ class RecordValidator:
 
     def row(self, line: int, record: Any) -> StagedRow:
         """The staged row of ``record``: a Label Studio task when it has a ``data`` object."""
+        check_record(record, self.limits.max_depth)
         if isinstance(record, dict) and isinstance(record.get("data"), dict):
             return self._row(line, record["data"], fallback_id=record.get("id"), task=record)
         return self._row(line, record)

@@ -5,31 +5,35 @@ records already parsed (the demo data sets, tests). Both run the same pipeline: 
 record (:class:`~labelhub.projects.importing.records.RecordValidator`), stage the rows, drop
 duplicates, check external ids, and move the survivors into ``projects_item`` in one short
 transaction. The ``ImportBatch`` row is written outside that transaction, so other connections
-can watch the progress and, on failure, read the errors.
+can watch the progress and, on failure, read the errors. A batch never stays ``running`` after
+its import returned or raised: an error that is not the file's fault (a bug, a lost connection)
+still closes it as failed, with the error kept, before it propagates.
+
+After an import that added items commits, ``labelhub.projects.signals.items_imported`` is sent
+(the queues app clears a project's "nothing left to serve" state on it).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, BinaryIO, TextIO
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from labelhub.errors import DomainError
+from labelhub.projects.importing.errors import RecordError, line_error
 from labelhub.projects.importing.readers import READERS, Numbered, format_for_filename
-from labelhub.projects.importing.records import (
-    MAX_ERRORS,
-    RecordError,
-    RecordValidator,
-    StagedRow,
-    line_error,
-)
+from labelhub.projects.importing.records import MAX_ERRORS, RecordValidator, StagedRow
 from labelhub.projects.importing.staging import Staging
 from labelhub.projects.models import Annotation, ImportBatch, Item, Project
+from labelhub.projects.signals import items_imported
+
+logger = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]
 # Seconds between progress writes to the ImportBatch row (each is a small commit).
@@ -187,6 +191,8 @@ def _import(
                     batch.annotation_count = annotation_count
                     batch.finished_at = timezone.now()
                     batch.save()
+                    if imported:
+                        _announce_on_commit(project.pk, batch.pk)
             except IntegrityError as exc:
                 raise ImportRejected(
                     [
@@ -203,7 +209,18 @@ def _import(
         _mark_failed(batch, rejected.errors, lines_read)
         rejected.batch = batch
         raise
+    except BaseException as exc:
+        _close_after_crash(batch, exc, lines_read)
+        raise
     return batch
+
+
+def _announce_on_commit(project_id: int, batch_id: int) -> None:
+    # robust: the items are committed whatever a receiver does; its failure is logged, not raised.
+    transaction.on_commit(
+        lambda: items_imported.send(sender=ImportBatch, project_id=project_id, batch_id=batch_id),
+        robust=True,
+    )
 
 
 def _validated(validator: RecordValidator, line: int, record: Any) -> StagedRow | RecordError:
@@ -261,6 +278,17 @@ class _ProgressReporter:
         if self.progress is not None and lines_read != self.reported:
             self.progress(lines_read)
             self.reported = lines_read
+
+
+def _close_after_crash(batch: ImportBatch, exc: BaseException, lines_read: int) -> None:
+    """Mark the batch failed with the error that was not the file's fault (it then propagates)."""
+    detail = f"the import stopped on an unexpected error, nothing was written: {type(exc).__name__}: {exc}"
+    try:
+        _mark_failed(batch, [line_error(lines_read, None, "internal_error", detail[:1000])], lines_read)
+    except DatabaseError:
+        # The caller's transaction is broken and rolls the batch back with it; the original
+        # error is the one that matters and is raised on.
+        logger.exception("could not mark import batch %s failed", batch.pk)
 
 
 def _mark_failed(batch: ImportBatch, errors: list[dict], lines_read: int) -> None:

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from django.db import connection
 from django.utils import timezone
 
-from labelhub.projects.importing.records import MAX_ERRORS, StagedRow, line_error
+from labelhub.projects.importing.errors import line_error
+from labelhub.projects.importing.records import MAX_ERRORS, StagedRow
 from labelhub.projects.models import ImportBatch, Item, Project
 
 

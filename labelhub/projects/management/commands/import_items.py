@@ -24,10 +24,10 @@ class _CountingReader:
         self.bar.update(len(chunk))
         return chunk
 
-    def __iter__(self):
-        for line in self.raw:
-            self.bar.update(len(line))
-            yield line
+    def readline(self, size: int = -1) -> bytes:
+        line = self.raw.readline(size)
+        self.bar.update(len(line))
+        return line
 
 
 class Command(BaseCommand):

@@ -30,7 +30,7 @@ def test_page_shows_rounds_metrics_and_the_simulation_curve(client):
     image = client.get(f"/active/projects/{project.pk}/simulations/{simulation.pk}/curve.png")
     assert image.status_code == 200 and image["Content-Type"] == "image/png"
     table = client.get(f"/active/projects/{project.pk}/simulations/{simulation.pk}/curve.csv")
-    assert b"strategy,round,labels,accuracy" in b"".join(table.streaming_content)
+    assert b"".join(table.streaming_content).startswith(b"strategy,seed,round,labels,head,accuracy,")
 
 
 def test_manager_starts_a_round_from_the_page(client):

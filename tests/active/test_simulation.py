@@ -159,7 +159,12 @@ def test_simulation_without_ground_truth_says_so():
 
 @pytest.mark.slow
 def test_on_digits_the_default_strategy_reaches_randoms_500_label_accuracy_sooner(data_dir):
-    """Five seeds, the real code: what bench/al_simulate.py measured (see the README's table)."""
+    """Five seeds, the real code, bench/al_simulate.py's settings (see the README's table).
+
+    What is asserted is what holds: auto reaches random's 500-label accuracy with fewer labels on
+    every seed and has the higher macro recall. Issue 13's target (≤ 30 % of the labels) is not
+    met by auto on digits (236 ± 20, 47 %; cluster_margin: 152 ± 16, 30.4 %), so it is not asserted.
+    """
     from sklearn.datasets import load_digits
 
     from active.embeddings import pixel_features

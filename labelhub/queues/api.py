@@ -64,6 +64,10 @@ def parse_count(raw_count: str | None) -> int:
     return count
 
 
+#: What a 204 from "next" asks a client to wait before asking again, while items may still come.
+RETRY_AFTER_SECONDS = 2
+
+
 class NextItemView(ProjectScopedView):
     """Lease the next item; ``?count=N`` (at most 10) leases several for prefetching."""
 
@@ -77,7 +81,11 @@ class NextItemView(ProjectScopedView):
         count = parse_count(raw_count)
         leases = services.lease_next_items(request.user, project, count)
         if not leases:
-            return Response(status=status.HTTP_204_NO_CONTENT)
+            # Nothing now. Unless the project is known to have nothing left, more may come soon (a
+            # fill is running, or others' leases come back): Retry-After says so.
+            exhausted = services.project_exhausted(project)
+            headers = {} if exhausted else {"Retry-After": str(RETRY_AFTER_SECONDS)}
+            return Response(status=status.HTTP_204_NO_CONTENT, headers=headers)
         if raw_count is None:
             return Response(lease_payload(leases[0]))
         return Response({"results": [lease_payload(lease) for lease in leases]})

@@ -59,7 +59,9 @@ def test_an_exhausted_project_answers_next_over_http_with_204_and_no_search(sear
     client = APIClient()
     client.force_authenticate(factories.make_member(project))
     assert client.post(f"/api/projects/{project.pk}/queue/next/?count=10").status_code == 204
-    assert client.post(f"/api/projects/{project.pk}/queue/next/?count=10").status_code == 204
+    second = client.post(f"/api/projects/{project.pk}/queue/next/?count=10")
+    assert second.status_code == 204
+    assert "Retry-After" not in second  # nothing left: the page says so and stops asking
     assert len(searches) == 1
 
 
@@ -135,12 +137,18 @@ def test_next_does_not_wait_while_another_transaction_holds_the_fill_lock():
         started = time.monotonic()
         leases = services.lease_next_items(user, project, 3)
         elapsed = time.monotonic() - started
+        client = APIClient()
+        client.force_authenticate(user)
+        answer = client.post(f"/api/projects/{project.pk}/queue/next/?count=3")
     finally:
         release.set()
         holder.join(timeout=20)
     # Answered with what was servable (nothing yet: the other fill will serve the next call).
     assert leases == []
     assert elapsed < 2, f"next waited {elapsed:.1f} s on another transaction's fill"
+    # Over HTTP that is "nothing yet, ask again shortly", not "all done".
+    assert answer.status_code == 204
+    assert answer["Retry-After"] == "2"
     assert not QueueEntry.objects.exists()
     # Once that fill is gone, next fills and serves as before.
     assert len(services.lease_next_items(user, project, 3)) == 3

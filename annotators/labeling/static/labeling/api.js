@@ -34,7 +34,9 @@ export async function request(url, body, { method = "POST", keepalive = false } 
     json = null;
   }
   const error = !res.ok && json && typeof json.code === "string" ? json : null;
-  return { status: res.status, ok: res.ok, json, error };
+  // "Nothing right now, ask again in N seconds" (a 204 while the queue is being filled).
+  const retryAfter = Number(res.headers.get("Retry-After")) || 0;
+  return { status: res.status, ok: res.ok, json, error, retryAfter };
 }
 
 /** GETs a server-rendered HTML fragment (the guidelines panel): {status, ok, html}. */

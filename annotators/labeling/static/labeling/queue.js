@@ -59,10 +59,13 @@ export function createQueue(cfg, { onAckRequired }) {
       res = await request(`${urls.next}?count=${count}`);
       if (res.status === 200) {
         state.empty = false;
+        retryDelay = 0;
         const mine = new Set(held().map((e) => e.lease.id));
         for (const entry of res.json.results) if (!mine.has(entry.lease.id)) state.upcoming.push(entry);
       } else if (res.status === 204) {
         state.empty = true;
+        // Not "all done": more items are on their way (a fill is running). Ask again, backing off.
+        if (res.retryAfter) scheduleRetry(res.retryAfter);
       } else if (res.status === 409 && errorCode(res) === "guideline_ack_required") {
         onAckRequired(res.error);
       } else if (res.status === 403) {
@@ -77,6 +80,12 @@ export function createQueue(cfg, { onAckRequired }) {
     if (res.status === 200 && res.json.results.length === count) setTimeout(topUp, 0);
     if (!state.current && state.upcoming.length) advance();
     else render();
+  }
+  let retryTimer = null, retryDelay = 0;
+  function scheduleRetry(seconds) {
+    if (retryTimer) return;
+    retryDelay = Math.min(Math.max(seconds, retryDelay * 2), 30);
+    retryTimer = setTimeout(() => { retryTimer = null; topUp(); }, retryDelay * 1000);
   }
   function topUp() {
     const want = cfg.prefetch + (state.current ? 0 : 1) - state.upcoming.length;

@@ -1,13 +1,13 @@
-"""Gold (honeypot) items: marking known answers, mixing them into queues, scoring annotators.
+"""Gold (honeypot) items: marking known answers and scoring annotators (the queues mix them in:
+:mod:`labelhub.queues.services.leasing`).
 
 Gold answers stay on the server: the queue serves a gold item exactly like any other item (same
-payload, no reason field) and only this module and managers' QA views ever read ``GoldItem``.
+payload, no reason field); only QA, the queue's lease statement and managers' QA views read ``GoldItem``.
 """
 
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Iterable
 
 from django.db import transaction
@@ -20,22 +20,6 @@ from annotators.qa.timing import counted_seconds
 from labelhub.projects.labels import clean_labels
 from labelhub.projects.models import Annotation, Item, Project
 from labelhub.projects.selectors import label_schema
-
-
-def pick_gold_item(annotator, project, *, rng: random.Random | None = None) -> Item | None:
-    """With probability ``project.gold_rate``, a gold item this annotator has not labelled yet."""
-    rng = rng or random.Random()  # noqa: S311 - sampling, not security
-    if project.gold_rate <= 0 or rng.random() >= project.gold_rate:
-        return None
-    done = Annotation.objects.filter(annotator=annotator, item__project=project).values("item_id")
-    candidates = list(
-        Item.objects.filter(project=project, gold__isnull=False)
-        .exclude(pk__in=done)
-        .values_list("pk", flat=True)[:500]
-    )
-    if not candidates:
-        return None
-    return Item.objects.get(pk=rng.choice(candidates))
 
 
 def mark_gold(

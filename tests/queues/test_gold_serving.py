@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from annotators.qa.models import GoldItem
+from labelhub.projects.models import Annotation
 from labelhub.queues import services
 from labelhub.queues.models import Lease, QueueEntry
 from tests import factories
@@ -100,3 +101,20 @@ def test_concurrent_nexts_picking_the_same_gold_item_both_succeed():
     for entry in QueueEntry.objects.filter(project=project, is_open=True):
         assert entry.leased_count == live.filter(entry=entry).count()
         assert entry.completed_annotations + entry.leased_count <= entry.required_annotations
+
+
+def test_gold_is_mixed_in_at_the_project_rate():
+    project, gold_items = gold_project(gold_rate=0.25, gold=10, regular=400)
+    served = []
+    for _ in range(30):
+        served += services.lease_next_items(factories.make_member(project), project, 10)
+    share = sum(lease.entry.item_id in gold_items for lease in served) / len(served)
+    assert share == pytest.approx(0.25, abs=0.07)
+
+
+def test_gold_the_annotator_already_labelled_is_not_served_again():
+    project, gold_items = gold_project(gold=1, regular=5)
+    user = factories.make_member(project)
+    Annotation.objects.create(item_id=next(iter(gold_items)), annotator=user, labels=["cat"])
+    served = services.lease_next_items(user, project, 5)
+    assert served and not {lease.entry.item_id for lease in served} & gold_items

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-
 import pytest
 from django.utils import timezone
 from statsmodels.stats.proportion import proportion_confint
@@ -96,25 +94,6 @@ def test_mark_gold_reads_the_schema_once_per_upload(project, django_assert_max_n
     # items check, schema, and the upsert (SQLite may split it into a savepoint pair around it)
     with django_assert_max_num_queries(5):
         gold.mark_gold(project, [(i.pk, ["cat"]) for i in items])
-
-
-def test_pick_gold_item_mixes_gold_at_the_project_rate(project, annotator):
-    items = factories.make_items(project, 10)
-    gold.mark_gold(project, [(i.pk, ["cat"]) for i in items[:5]])
-    project.gold_rate = 0.25
-    rng = random.Random(5)
-    picks = [gold.pick_gold_item(annotator, project, rng=rng) for _ in range(2000)]
-    share = sum(p is not None for p in picks) / len(picks)
-    assert share == pytest.approx(0.25, abs=0.03)
-    assert {p.pk for p in picks if p} <= {i.pk for i in items[:5]}
-
-
-def test_pick_gold_item_skips_gold_the_annotator_already_labelled(project, annotator):
-    items = factories.make_items(project, 2)
-    gold.mark_gold(project, [(items[0].pk, ["cat"])])
-    project.gold_rate = 1.0
-    label(items[0], annotator, ["cat"])
-    assert gold.pick_gold_item(annotator, project) is None
 
 
 def test_submit_on_a_gold_item_updates_gold_accuracy(project, annotator):

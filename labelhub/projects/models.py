@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from labelhub.projects.policy import SHARE, validate_balance_target
+
 
 class Project(models.Model):
     class Modality(models.TextChoices):
@@ -28,17 +30,24 @@ class Project(models.Model):
 
     # Queue policy (queues app).
     lease_minutes = models.PositiveIntegerField(default=10)
-    overlap_fraction = models.FloatField(default=0.1, help_text="Share of items sent to several annotators.")
+    overlap_fraction = models.FloatField(
+        default=0.1, validators=SHARE, help_text="Share of items sent to several annotators."
+    )
     overlap_annotators = models.PositiveIntegerField(default=3, help_text="Annotators per overlapping item.")
     balance_target = models.JSONField(
         default=dict,
         blank=True,
+        validators=[validate_balance_target],
         help_text='Target label distribution: {"wolf": 1, "dog": 10}, or {"uniform": true}; empty for none.',
     )
     # QA policy (annotators app).
-    gold_rate = models.FloatField(default=0.05, help_text="Share of served items that are gold checks.")
-    qa_min_gold_accuracy = models.FloatField(default=0.7)
-    qa_min_agreement = models.FloatField(default=0.6, help_text="Minimum agreement with consensus.")
+    gold_rate = models.FloatField(
+        default=0.05, validators=SHARE, help_text="Share of served items that are gold checks."
+    )
+    qa_min_gold_accuracy = models.FloatField(default=0.7, validators=SHARE)
+    qa_min_agreement = models.FloatField(
+        default=0.6, validators=SHARE, help_text="Minimum agreement with consensus."
+    )
     qa_min_count = models.PositiveIntegerField(default=20, help_text="Checks needed before a policy applies.")
     qa_pause_on_fail = models.BooleanField(default=False)
     qa_anonymous_adjudication = models.BooleanField(default=True)

@@ -55,6 +55,19 @@ def is_manager(user, project: Project | int) -> bool:
     return has_role(user, project, ProjectMembership.Role.MANAGER)
 
 
+def managed_project_ids(user) -> set[int] | None:
+    """Ids of the projects ``user`` manages; ``None`` for staff, who manage every project."""
+    if not user.is_authenticated:
+        return set()
+    if user.is_staff:
+        return None
+    return set(
+        ProjectMembership.objects.filter(user=user, role=ProjectMembership.Role.MANAGER).values_list(
+            "project_id", flat=True
+        )
+    )
+
+
 def can_create_projects(user) -> bool:
     """Staff, holders of the ``add_project`` permission, and managers of any project."""
     if not user.is_authenticated:

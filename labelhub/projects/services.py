@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
+from labelhub.projects.errors import DuplicateLabelClass
 from labelhub.projects.importing import RecordError, import_records
 from labelhub.projects.label_config import DEFAULT_COLOURS, ClassSpec, parse_label_config
 from labelhub.projects.labels import InvalidLabels, clean_labels
@@ -85,6 +86,36 @@ def create_project_from_label_config(name: str, xml: str, user=None, **settings)
         label_config=xml,
         **settings,
     )
+
+
+def check_label_class(project: Project, *, name: str, key: str = "", exclude: int | None = None) -> None:
+    """Raise :class:`DuplicateLabelClass` when another class of ``project`` has this name or hotkey."""
+    others = LabelClass.objects.filter(project=project).exclude(pk=exclude)
+    if others.filter(name=name).exists():
+        raise DuplicateLabelClass(f"the project already has a class named {name!r}", field="name")
+    if key and others.filter(key=key).exists():
+        raise DuplicateLabelClass(f"the key {key!r} already belongs to another class", field="key")
+
+
+def save_label_class(project: Project, label_class: LabelClass | None, **fields) -> LabelClass:
+    """Create a class of ``project`` (``label_class`` None) or change one, names and keys unique.
+
+    Checked first for a clear message; a concurrent save that takes the name meanwhile hits the
+    unique constraint, which answers the same error rather than a 500.
+    """
+    label_class = label_class or LabelClass(project=project)
+    for attr, value in fields.items():
+        setattr(label_class, attr, value)
+    check_label_class(project, name=label_class.name, key=label_class.key, exclude=label_class.pk)
+    try:
+        with transaction.atomic():
+            label_class.save()
+    except IntegrityError as exc:
+        raise DuplicateLabelClass(
+            f"another class took the name {label_class.name!r} or key {label_class.key!r} meanwhile",
+            field="name",
+        ) from exc
+    return label_class
 
 
 def set_membership(project: Project, user, role: str) -> ProjectMembership:

@@ -247,3 +247,165 @@ def test_import_line_over_the_size_limit_is_a_400_and_others_are_still_checked(p
         (3, "json", "invalid_json"),
     ]
     assert not Item.objects.filter(project=project).exists()
+
+
+def test_project_without_modality_is_a_400_naming_it(manager):
+    response = client_for(manager).post("/api/projects/", {"name": "No modality"}, format="json")
+    assert response.status_code == 400
+    assert (response.json()["field"], response.json()["code"]) == ("modality", "required")
+    assert not Project.objects.filter(name="No modality").exists()
+
+
+def test_patch_without_modality_keeps_it(project, manager):
+    response = client_for(manager).patch(f"/api/projects/{project.pk}/", {"gold_rate": 0.1}, format="json")
+    assert response.status_code == 200
+    assert response.json()["modality"] == project.modality
+
+
+def test_form_encoded_null_balance_target_is_a_400(project, manager):
+    response = client_for(manager).patch(f"/api/projects/{project.pk}/", {"balance_target": "null"})
+    assert response.status_code == 400
+    assert response.json()["field"] == "balance_target"
+    project.refresh_from_db()
+    assert project.balance_target == {}
+
+
+@pytest.mark.parametrize(
+    "target",
+    [[1, 2], {"wolf": "x"}, {"wolf": -1}, {"uniform": "yes"}, {"uniform": True, "wolf": 1}],
+)
+def test_balance_target_that_no_fill_could_use_is_a_400(project, manager, target):
+    response = client_for(manager).patch(
+        f"/api/projects/{project.pk}/", {"balance_target": target}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["field"] == "balance_target"
+
+
+@pytest.mark.parametrize("target", [{}, {"uniform": True}, {"wolf": 1, "dog": 10.5}])
+def test_balance_target_in_one_of_its_forms_is_accepted(project, manager, target):
+    response = client_for(manager).patch(
+        f"/api/projects/{project.pk}/", {"balance_target": target}, format="json"
+    )
+    assert response.status_code == 200
+    assert response.json()["balance_target"] == target
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("gold_rate", 2),
+        ("gold_rate", -0.1),
+        ("overlap_fraction", -1),
+        ("overlap_fraction", 1.5),
+        ("qa_min_gold_accuracy", 3),
+        ("qa_min_agreement", -2),
+    ],
+)
+def test_share_outside_0_1_is_a_400_naming_the_field(project, manager, field, value):
+    response = client_for(manager).patch(f"/api/projects/{project.pk}/", {field: value}, format="json")
+    assert response.status_code == 400
+    assert (response.json()["field"], response.json()["code"]) == (
+        field,
+        "max_value" if value > 1 else "min_value",
+    )
+
+
+def test_share_outside_0_1_on_create_is_a_400(manager):
+    response = client_for(manager).post(
+        "/api/projects/", {"name": "Strict", "modality": "text", "gold_rate": 2}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["field"] == "gold_rate"
+    assert not Project.objects.filter(name="Strict").exists()
+
+
+@pytest.mark.parametrize("clash", [{"name": "cat"}, {"name": "lynx", "key": "c"}])
+def test_duplicate_class_name_or_key_is_a_400_naming_it(project, manager, clash):
+    project.classes.filter(name="cat").update(key="c")
+    response = client_for(manager).post(f"/api/projects/{project.pk}/classes/", clash, format="json")
+    assert response.status_code == 400
+    assert (response.json()["field"], response.json()["code"]) == (list(clash)[-1], "unique")
+    assert project.classes.count() == 3
+
+
+def test_renaming_a_class_to_another_class_name_is_a_400(project, manager):
+    dog = project.classes.get(name="dog")
+    response = client_for(manager).patch(
+        f"/api/projects/{project.pk}/classes/{dog.pk}/", {"name": "cat"}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["field"] == "name"
+    dog.refresh_from_db()
+    assert dog.name == "dog"
+
+
+def test_class_keeps_its_own_name_and_key_on_update(project, manager):
+    cat = project.classes.get(name="cat")
+    response = client_for(manager).patch(
+        f"/api/projects/{project.pk}/classes/{cat.pk}/",
+        {"name": "cat", "description": "felines"},
+        format="json",
+    )
+    assert response.status_code == 200
+    assert response.json()["description"] == "felines"
+
+
+def test_member_without_role_is_a_400_naming_it(project, manager):
+    newcomer = factories.make_user()
+    response = client_for(manager).post(
+        f"/api/projects/{project.pk}/members/", {"user": newcomer.pk}, format="json"
+    )
+    assert response.status_code == 400
+    assert (response.json()["field"], response.json()["code"]) == ("role", "required")
+    assert not project.memberships.filter(user=newcomer).exists()
+
+
+def test_member_cannot_be_moved_to_another_user(project, manager, annotator):
+    membership = project.memberships.get(user=annotator)
+    response = client_for(manager).patch(
+        f"/api/projects/{project.pk}/members/{membership.pk}/", {"user": manager.pk}, format="json"
+    )
+    assert response.status_code == 200
+    membership.refresh_from_db()
+    assert membership.user == annotator
+
+
+POLICY_FIELDS = {"gold_rate", "qa_min_count", "qa_min_gold_accuracy", "qa_min_agreement", "qa_pause_on_fail"}
+POLICY_FIELDS |= {
+    "overlap_fraction",
+    "overlap_annotators",
+    "balance_target",
+    "consensus_method",
+    "al_strategy",
+}
+
+
+def test_annotator_reads_the_project_without_its_qa_policy(project, annotator):
+    body = client_for(annotator).get(f"/api/projects/{project.pk}/").json()
+    assert POLICY_FIELDS.isdisjoint(body)
+    assert {"name", "modality", "multi_label", "classes", "lease_minutes"} <= set(body)
+    listed = client_for(annotator).get("/api/projects/").json()["results"][0]
+    assert POLICY_FIELDS.isdisjoint(listed)
+
+
+def test_manager_and_staff_read_the_qa_policy(project, manager):
+    assert set(client_for(manager).get(f"/api/projects/{project.pk}/").json()) >= POLICY_FIELDS
+    staff = factories.make_user(is_staff=True)
+    assert set(client_for(staff).get(f"/api/projects/{project.pk}/").json()) >= POLICY_FIELDS
+
+
+def test_project_list_shows_the_policy_only_of_the_projects_one_manages(project, manager):
+    other = factories.make_project("annotated elsewhere")
+    factories.make_member(other, "annotator", user=manager)
+    results = {p["name"]: p for p in client_for(manager).get("/api/projects/").json()["results"]}
+    assert set(results[project.name]) >= POLICY_FIELDS
+    assert POLICY_FIELDS.isdisjoint(results[other.name])
+
+
+def test_annotator_does_not_see_who_is_paused_or_why(project, manager, annotator):
+    project.memberships.filter(user=annotator).update(is_paused=True, paused_reason="gold accuracy 0.41")
+    members = client_for(annotator).get(f"/api/projects/{project.pk}/members/").json()["results"]
+    assert members and all({"is_paused", "paused_reason"}.isdisjoint(m) for m in members)
+    as_manager = client_for(manager).get(f"/api/projects/{project.pk}/members/").json()["results"]
+    assert {m["username"]: m["paused_reason"] for m in as_manager}[annotator.username] == "gold accuracy 0.41"

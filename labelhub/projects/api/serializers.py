@@ -1,4 +1,10 @@
-"""Serializers of the core domain's API: projects, classes, members, items, import batches."""
+"""Serializers of the core domain's API: projects, classes, members, items, import batches.
+
+Some fields are for the project's managers (and staff) only: the QA, queue and active-learning
+policy of a project (when checks start and how strict they are tells an annotator how to game
+them) and whether a member is paused, and why. :class:`ManagerFieldsMixin` leaves them out of
+what anyone else is sent; the labeling page needs none of them.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,32 @@ from labelhub.projects import services
 from labelhub.projects.importing import FILE_FORMAT_CHOICES
 from labelhub.projects.label_config import ClassSpec
 from labelhub.projects.models import ImportBatch, Item, LabelClass, Project, ProjectMembership
+from labelhub.projects.selectors import managed_project_ids
+
+
+class ManagerFieldsMixin:
+    """Drops ``Meta.manager_fields`` from the output unless the requester manages the object's project.
+
+    The requester's managed projects are read once per request and shared by every object of a
+    list (the context is the list serializer's). Without a request in the context (internal use)
+    nothing is dropped.
+    """
+
+    def project_id_of(self, instance) -> int:
+        return instance.project_id
+
+    def to_representation(self, instance) -> dict:
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if request is None:
+            return data
+        if "managed_project_ids" not in self.context:
+            self.context["managed_project_ids"] = managed_project_ids(request.user)
+        managed = self.context["managed_project_ids"]
+        if managed is not None and self.project_id_of(instance) not in managed:
+            for name in self.Meta.manager_fields:
+                data.pop(name, None)
+        return data
 
 
 class LabelClassSerializer(serializers.ModelSerializer):
@@ -22,7 +54,9 @@ class LabelClassSerializer(serializers.ModelSerializer):
         return value
 
 
-class ProjectSerializer(serializers.ModelSerializer):
+class ProjectSerializer(ManagerFieldsMixin, serializers.ModelSerializer):
+    """A project; its policy fields (``Meta.manager_fields``) go to its managers and staff only."""
+
     classes = LabelClassSerializer(many=True, required=False)
     item_count = serializers.IntegerField(read_only=True)
 
@@ -53,6 +87,31 @@ class ProjectSerializer(serializers.ModelSerializer):
             "al_trigger_labels",
         ]
         read_only_fields = ["created_at"]
+        # Sent to managers and staff only; everything else is what the labeling page needs.
+        manager_fields = [
+            "overlap_fraction",
+            "overlap_annotators",
+            "balance_target",
+            "gold_rate",
+            "qa_min_gold_accuracy",
+            "qa_min_agreement",
+            "qa_min_count",
+            "qa_pause_on_fail",
+            "qa_anonymous_adjudication",
+            "consensus_method",
+            "al_strategy",
+            "al_batch_size",
+            "al_trigger_labels",
+        ]
+
+    def project_id_of(self, instance: Project) -> int:
+        return instance.pk
+
+    def get_fields(self) -> dict:
+        fields = super().get_fields()
+        # The modality decides what an import reads (text or image): chosen on purpose, not defaulted.
+        fields["modality"].required = self.instance is None
+        return fields
 
     def validate_classes(self, value: list[dict]) -> list[dict]:
         names = [c["name"] for c in value]
@@ -92,13 +151,24 @@ class FromLabelConfigSerializer(serializers.Serializer):
         return value
 
 
-class MembershipSerializer(serializers.ModelSerializer):
+class MembershipSerializer(ManagerFieldsMixin, serializers.ModelSerializer):
+    """A member and their role; whether they are paused, and why, only to the project's managers."""
+
     username = serializers.CharField(source="user.username", read_only=True)
 
     class Meta:
         model = ProjectMembership
         fields = ["id", "user", "username", "role", "is_paused", "paused_reason", "joined_at"]
         read_only_fields = ["joined_at"]
+        extra_kwargs = {"role": {"required": True}}
+        manager_fields = ["is_paused", "paused_reason"]
+
+    def get_fields(self) -> dict:
+        fields = super().get_fields()
+        if self.instance is not None:
+            # A membership is one user's: moving it to another user could clash with theirs.
+            fields["user"].read_only = True
+        return fields
 
 
 class ItemSerializer(serializers.ModelSerializer):

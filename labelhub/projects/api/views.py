@@ -9,7 +9,6 @@ Views raise; ``labelhub.errors.api_exception_handler`` shapes every error body.
 from __future__ import annotations
 
 import django_filters
-from django.db import transaction
 from django.db.models import Count, Prefetch, Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -112,7 +111,7 @@ class ProjectViewSet(
         )
         # The creator is staff or now manages it, so it is in their queryset (with its counts).
         project = self.get_queryset().get(pk=project.pk)
-        return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
+        return Response(self.get_serializer(project).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(parameters=[PROJECT_PK])
@@ -128,12 +127,13 @@ class LabelClassViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
 
     def perform_create(self, serializer):
         self.require_manager()
-        with transaction.atomic():
-            serializer.save(project=self.get_project())
+        serializer.instance = services.save_label_class(self.get_project(), None, **serializer.validated_data)
 
     def perform_update(self, serializer):
         self.require_manager()
-        serializer.save()
+        serializer.instance = services.save_label_class(
+            self.get_project(), serializer.instance, **serializer.validated_data
+        )
 
     def perform_destroy(self, instance):
         self.require_manager()

@@ -101,6 +101,9 @@ def _flatten(detail: Any, prefix: str = "") -> list[dict]:
     if isinstance(detail, dict):
         rows: list[dict] = []
         for key, value in detail.items():
+            if isinstance(key, int):  # a ListField's child errors come keyed by position
+                rows.extend(_flatten(value, f"{prefix}[{key}]"))
+                continue
             name = NON_FIELD if key in (NON_FIELD, "__all__") and not prefix else str(key)
             rows.extend(_flatten(value, f"{prefix}.{name}" if prefix else name))
         return rows

@@ -32,8 +32,8 @@ def mark_gold(
     """Set the known answer of items of ``project`` (create or replace), all or nothing.
 
     Answers are checked with the project's label rule (schema read once for the whole batch) and
-    stored in canonical form; a bad one is named by its position, ``items.i.labels`` or
-    ``items.i.item_id``, as DRF names a field of the API's request body.
+    stored in canonical form; a bad one is named by its position, ``items[i].labels`` or
+    ``items[i].item_id``, as the one error shape names a field inside a list.
     """
     answers = [(int(item_id), labels) for item_id, labels in answers]
     item_ids = [item_id for item_id, _ in answers]
@@ -42,18 +42,18 @@ def mark_gold(
     for index, item_id in enumerate(item_ids):
         if item_id not in found:
             raise ItemNotInProject(
-                f"item {item_id} is not in project {project.pk}.", field=f"items.{index}.item_id"
+                f"item {item_id} is not in project {project.pk}.", field=f"items[{index}].item_id"
             )
         if item_id in seen:
             raise QAError(
-                f"item {item_id} is given twice.", field=f"items.{index}.item_id", code="duplicate_item"
+                f"item {item_id} is given twice.", field=f"items[{index}].item_id", code="duplicate_item"
             )
         seen.add(item_id)
     schema = label_schema(project)
     rows = [
         GoldItem(
             item_id=item_id,
-            labels=clean_labels(schema, labels, field=f"items.{index}.labels"),
+            labels=clean_labels(schema, labels, field=f"items[{index}].labels"),
             source=source,
             created_by=user,
         )

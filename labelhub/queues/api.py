@@ -165,7 +165,10 @@ class FlagView(LeaseScopedView):
 
 
 class ReleaseManySerializer(serializers.Serializer):
-    leases = serializers.ListField(child=serializers.IntegerField(min_value=1), max_length=100)
+    # Ids beyond a 64-bit integer match no lease: refused here, before the database sees them.
+    leases = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), max_length=100
+    )
 
 
 class ReleaseManyView(ProjectScopedView):

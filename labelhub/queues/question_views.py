@@ -27,6 +27,7 @@ from labelhub.guidelines import selectors as guideline_selectors
 from labelhub.guidelines import views as guideline_pages
 from labelhub.guidelines.errors import GuidelineError, page_message
 from labelhub.guidelines.models import GuidelineVersion
+from labelhub.openapi import paginated
 from labelhub.projects.models import Project
 from labelhub.queues import questions
 
@@ -129,7 +130,7 @@ class QuestionsView(APIView):
     """Flagged items of a project, newest first; ``?answered=false`` for the open ones (managers)."""
 
     @extend_schema(
-        parameters=[OpenApiParameter("answered", OpenApiTypes.BOOL)], responses=QuestionSerializer(many=True)
+        parameters=[OpenApiParameter("answered", OpenApiTypes.BOOL)], responses=paginated(QuestionSerializer)
     )
     def get(self, request: Request, project_id: int) -> Response:
         project = guideline_api.project_for(request, project_id)

@@ -234,6 +234,15 @@ def test_release_many_frees_unused_prefetched_leases(setup):
     assert QueueEntry.objects.filter(leased_count=1).count() == 1
 
 
+def test_release_many_refuses_ids_beyond_a_64_bit_integer(setup):
+    project, _, _, client = setup
+    response = client.post(
+        f"/api/projects/{project.pk}/queue/release/", {"leases": [319649017500695491772416]}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["field"] == "leases[0]"
+
+
 def test_undo_returns_the_item_with_the_retracted_labels(setup):
     project, _, items, client = setup
     lease_id = client.post(next_url(project)).json()["lease"]["id"]

@@ -117,7 +117,7 @@ def test_gold_api_rejects_an_unknown_class_by_name(project, manager):
     )
     assert response.status_code == 400
     body = response.json()
-    assert (body["code"], body["field"]) == ("unknown_label", "items.0.labels")
+    assert (body["code"], body["field"]) == ("unknown_label", "items[0].labels")
     assert "Label 'tiger' is not in the schema" in body["detail"]
     assert not GoldItem.objects.exists()
 
@@ -129,8 +129,8 @@ def test_gold_api_names_a_malformed_answer_in_the_one_error_shape(project, manag
     assert response.status_code == 400
     body = response.json()
     assert {(e["field"], e["code"]) for e in body["errors"]} == {
-        ("items.0.item_id", "invalid"),
-        ("items.0.labels", "empty"),
+        ("items[0].item_id", "invalid"),
+        ("items[0].labels", "empty"),
     }
     assert (body["field"], body["code"]) == (body["errors"][0]["field"], body["errors"][0]["code"])
 

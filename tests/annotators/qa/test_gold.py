@@ -46,7 +46,7 @@ def test_mark_gold_names_an_unknown_class(project):
     (item,) = factories.make_items(project, 1)
     with pytest.raises(InvalidLabels, match="Label 'tiger' is not in the schema") as raised:
         gold.mark_gold(project, [(item.pk, ["tiger"])])
-    assert (raised.value.code, raised.value.field) == ("unknown_label", "items.0.labels")
+    assert (raised.value.code, raised.value.field) == ("unknown_label", "items[0].labels")
 
 
 def test_mark_gold_rejects_items_of_another_project_and_writes_nothing(project):
@@ -55,7 +55,7 @@ def test_mark_gold_rejects_items_of_another_project_and_writes_nothing(project):
     (theirs,) = factories.make_items(other, 1, prefix="other")
     with pytest.raises(ItemNotInProject, match=f"item {theirs.pk} is not in project") as raised:
         gold.mark_gold(project, [(mine.pk, ["cat"]), (theirs.pk, ["cat"])])
-    assert raised.value.field == "items.1.item_id"
+    assert raised.value.field == "items[1].item_id"
     assert not GoldItem.objects.exists()
 
 
@@ -86,7 +86,7 @@ def test_an_item_given_twice_in_one_upload_is_refused(project):
     (item,) = factories.make_items(project, 1)
     with pytest.raises(QAError, match="given twice") as raised:
         gold.mark_gold(project, [(item.pk, ["cat"]), (item.pk, ["dog"])])
-    assert (raised.value.code, raised.value.field) == ("duplicate_item", "items.1.item_id")
+    assert (raised.value.code, raised.value.field) == ("duplicate_item", "items[1].item_id")
 
 
 def test_mark_gold_reads_the_schema_once_per_upload(project, django_assert_max_num_queries):

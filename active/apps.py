@@ -6,9 +6,12 @@ class ActiveConfig(AppConfig):
     verbose_name = "Active learning"
 
     def ready(self) -> None:
-        from active.receivers import start_round_on_new_labels
+        from active.receivers import start_round_on_new_labels, sweep_rounds_on_housekeeping
         from labelhub.projects.signals import annotation_submitted
+        from labelhub.queues.signals import housekeeping_tick
 
         annotation_submitted.connect(
             start_round_on_new_labels, dispatch_uid="active-start-round-on-new-labels"
         )
+        # keep_queues' tick also sweeps rounds whose worker died (throttled to SWEEP_EVERY).
+        housekeeping_tick.connect(sweep_rounds_on_housekeeping, dispatch_uid="active-sweep-on-housekeeping")

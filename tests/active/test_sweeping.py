@@ -4,6 +4,7 @@ task row closed; by the sweep itself, ``al_worker`` and the queues' housekeeper.
 from __future__ import annotations
 
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from django.core.management import call_command
@@ -135,3 +136,13 @@ def test_the_housekeepers_tick_sweeps_at_most_every_sweep_interval(project, monk
     )
     receivers.sweep_rounds_on_housekeeping(sender=None)  # the next tick, a second later
     assert ModelRound.objects.get(pk=first.pk).state == ModelRound.State.RUNNING
+
+
+def test_a_keep_queues_tick_sweeps_a_dead_round(project, monkeypatch):
+    monkeypatch.setattr(receivers, "_last_sweep", float("-inf"))
+    model_round, _ = services.request_round(project)
+    task_row = die_while_running(model_round, silent_for=timedelta(minutes=2))
+    call_command("keep_queues", every=0, stdout=StringIO())
+    assert ModelRound.objects.get(pk=model_round.pk).state == ModelRound.State.PENDING
+    task_row.refresh_from_db()
+    assert task_row.status == TaskResultStatus.FAILED

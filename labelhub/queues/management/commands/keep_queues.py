@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections, connections
 
 from labelhub.queues import reactions, services
+from labelhub.queues.signals import housekeeping_tick
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,9 @@ class Command(BaseCommand):
                 f"{sum(1 for n in topped.values() if n)} project(s); expired {len(expired)} lease(s)"
             )
             self.stdout.flush()
+        for receiver, error in housekeeping_tick.send_robust(sender=self.__class__):
+            if isinstance(error, Exception):
+                logger.error("keep_queues: housekeeping by %r failed", receiver, exc_info=error)
 
     @staticmethod
     def deliver(batch: int) -> tuple[int, int]:

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 FULL_BATCH_LIMIT = 20000
 SCORE_CHUNK = 131072
@@ -316,8 +317,6 @@ class LogisticHead:
         if len(present) == 1:
             bias[present[0]] = 0.0
         else:
-            from threadpoolctl import threadpool_limits  # heavy: comes with scikit-learn, as above
-
             model = LogisticRegression(
                 C=self.C, class_weight="balanced", max_iter=self.max_iter, random_state=self.seed
             )

@@ -33,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from active.errors import UnknownStrategy
 from active.heads import HeadLearner
@@ -376,7 +377,6 @@ def margin_utility(proba: np.ndarray) -> np.ndarray:
 def kmeans_labels(X: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
     """Cluster of each row: exact k-means (k-means++) up to ``MINIBATCH_FROM`` rows, MiniBatchKMeans beyond."""
     from sklearn.cluster import KMeans, MiniBatchKMeans  # heavy: scikit-learn stays out of web processes
-    from threadpoolctl import threadpool_limits  # heavy: comes with scikit-learn, as above
 
     n_clusters = max(1, min(n_clusters, len(X)))
     if n_clusters == 1:

@@ -180,7 +180,9 @@ class ItemSerializer(serializers.ModelSerializer):
 
 
 class ImportBatchSerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(
+        source="created_by.username", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = ImportBatch
@@ -216,5 +218,7 @@ class ImportRejectedSerializer(ErrorSerializer):
     """The 400 of an import: the one error shape, each error with its ``line``, and the batch."""
 
     batch = serializers.IntegerField(
-        allow_null=True, help_text="The failed import batch; null when refused before one existed."
+        allow_null=True,
+        required=False,
+        help_text="The failed import batch; null or absent when the upload was refused before one existed.",
     )

@@ -24,7 +24,14 @@ from django.utils import timezone
 from active import strategies
 from active.devices import default_device, resolve_device
 from active.embeddings import ensure_embedded
-from active.heads import HeadCommittee, TorchHeadClassifier, head_config, train_committee
+from active.heads import (
+    HeadCommittee,
+    LogisticHead,
+    TorchHeadClassifier,
+    fit_head,
+    head_config,
+    train_committee,
+)
 from active.heartbeat import beat_round, heartbeat
 from active.models import ModelRound
 from active.store import EmbeddingStore
@@ -39,7 +46,7 @@ from labelhub.queues.services import enqueue_items
 
 logger = logging.getLogger(__name__)
 
-MIN_LABELS_TO_TRAIN = 4  # and at least two classes; fewer means a cold start (random batch)
+MIN_LABELS_TO_TRAIN = 4  # and at least two classes; fewer means a cold start (no head)
 EVAL_FRACTION = 0.2
 MIN_EVAL_LABELS = 20  # below this the held-out slice is too small to say anything
 SUGGESTION_LIMIT = 5000  # open queue items whose suggestion is refreshed each round
@@ -108,8 +115,25 @@ class TrainingSet:
 
 @dataclass
 class Trained:
-    head: TorchHeadClassifier
+    head: TorchHeadClassifier | LogisticHead
     committee: HeadCommittee | None
+
+
+class PoolVectors:
+    """The pool's vectors as float32, read from the store only at the positions a strategy indexes.
+
+    The strategies beyond modAL cluster a sample (typicality) or the uncertain candidates
+    (cluster-margin), so a million-row pool is never copied whole out of the memory-mapped store.
+    """
+
+    def __init__(self, store: EmbeddingStore, pool_rows: np.ndarray):
+        self.store, self.pool_rows = store, pool_rows
+
+    def __len__(self) -> int:
+        return len(self.pool_rows)
+
+    def __getitem__(self, positions) -> np.ndarray:
+        return np.asarray(self.store.vectors[self.pool_rows[positions]], dtype=np.float32)
 
 
 @dataclass
@@ -186,9 +210,12 @@ def is_cold_start(training: TrainingSet, n_classes: int) -> bool:
 
 
 def train_and_evaluate(run: RoundRun, training: TrainingSet) -> Trained | None:
-    """Measure a probe head on a held-out slice, then fit the scoring head (and committee) on every label.
+    """Fit the round's one head (chosen by cross-validation, ``heads.fit_head``), measure it, keep it.
 
-    None on a cold start.
+    With ``MIN_EVAL_LABELS`` or more labels a random ``EVAL_FRACTION`` is held out: the head is fitted
+    on the rest, measured on it, and that same head scores the pool and writes the suggestions, so
+    the accuracy recorded is the accuracy of this model version (issue 13: one fit per round, as
+    the simulation does). None on a cold start.
     """
     n_classes = len(run.class_names)
     if is_cold_start(training, n_classes):
@@ -199,23 +226,25 @@ def train_and_evaluate(run: RoundRun, training: TrainingSet) -> Trained | None:
     seed = run.model_round.pk
     n_eval = int(len(y) * EVAL_FRACTION) if len(y) >= MIN_EVAL_LABELS else 0
     order = run.rng.permutation(len(y))
-    eval_rows, train_rows = order[:n_eval], order[n_eval:]
-    if n_eval:
-        with run.clock.stage("train"):
-            probe = TorchHeadClassifier(n_classes, seed=seed, **config).fit(X[train_rows], y[train_rows])
-        with run.clock.stage("evaluate"):
-            run.metrics.update(evaluate(probe, X[eval_rows], y[eval_rows]))
-            run.metrics["train_size"] = len(train_rows)
+    eval_rows, train_rows = np.sort(order[:n_eval]), np.sort(order[n_eval:])
+    if len(np.unique(y[train_rows])) < 2:  # the held-out draw took a class's only labels: train on all
+        eval_rows, train_rows = eval_rows[:0], np.arange(len(y))
     with run.clock.stage("train"):
-        # The queue is scored by a head refitted on every label: the held-out slice only measures.
-        head = TorchHeadClassifier(n_classes, seed=seed, **config).fit(X, y)
+        head, choice = fit_head(X[train_rows], y[train_rows], n_classes, config, seed=seed)
         committee = None
         if run.model_round.strategy in strategies.COMMITTEE_STRATEGIES:
-            committee = train_committee(X, y, n_classes, COMMITTEE_SIZE, seed=seed, **config)
+            committee = train_committee(
+                X[train_rows], y[train_rows], n_classes, COMMITTEE_SIZE, seed=seed, **config
+            )
+    run.metrics.update(choice.as_metrics())
+    run.metrics["train_size"] = len(train_rows)
+    if len(eval_rows):
+        with run.clock.stage("evaluate"):
+            run.metrics.update(evaluate(head, X[eval_rows], y[eval_rows]))
     return Trained(head, committee)
 
 
-def evaluate(head: TorchHeadClassifier, X: np.ndarray, y: np.ndarray) -> dict:
+def evaluate(head: TorchHeadClassifier | LogisticHead, X: np.ndarray, y: np.ndarray) -> dict:
     """Accuracy and macro F1 (over the classes present in ``y``) of ``head`` on a held-out slice."""
     from sklearn.metrics import f1_score  # heavy: scikit-learn stays out of web processes
 
@@ -230,14 +259,23 @@ def evaluate(head: TorchHeadClassifier, X: np.ndarray, y: np.ndarray) -> dict:
 def score_and_select(run: RoundRun, training: TrainingSet, trained: Trained | None) -> Selected:
     """Score the pool with the head and pick ``batch_size`` items by the round's strategy.
 
-    A cold start or the random strategy picks uniformly. On CPU, pools up to
-    ``MODAL_POOL_LIMIT`` go through modAL itself; everything else takes the torch path.
+    A cold start (no head) picks the most typical items for a strategy that has a cold start of its
+    own (``auto``, ``typicality``) and uniformly otherwise, as the random strategy does. The
+    strategies beyond modAL run in numpy on every path; the modAL ones go through modAL itself on
+    CPU pools up to ``MODAL_POOL_LIMIT`` and take the torch path otherwise.
     """
     store, pool_rows = training.store, training.pool_rows
+    strategy, seed = run.model_round.strategy, run.model_round.pk
     k = min(run.model_round.batch_size, len(pool_rows))
     if trained is None:
         with run.clock.stage("select"):
-            selection = strategies.select_random(len(pool_rows), k, run.rng)
+            if strategy in strategies.COLD_START_STRATEGIES:
+                selection = strategies.select_typical(
+                    PoolVectors(store, pool_rows), k, n_labelled=len(training.y), seed=seed
+                )
+            else:
+                selection = strategies.select_random(len(pool_rows), k, run.rng)
+        run.metrics["selection_path"] = selection.path
         return Selected(store.ids[pool_rows[selection.indices]], None)
     import torch  # heavy: keeps torch out of web processes
 
@@ -245,11 +283,12 @@ def score_and_select(run: RoundRun, training: TrainingSet, trained: Trained | No
         proba_all = trained.head.predict_proba_tensor(store.vectors)
         pool_proba = proba_all[torch.from_numpy(pool_rows).to(proba_all.device)]
     with run.clock.stage("select"):
-        strategy = run.model_round.strategy
         deficit_map = class_deficit(run.project, run.schema)
         deficit = np.array([deficit_map[c] for c in run.class_names]) if deficit_map else None
         if strategy == strategies.RANDOM:
             selection = strategies.select_random(len(pool_rows), k, run.rng)
+        elif strategy in strategies.BEYOND_MODAL:
+            selection = select_beyond_modal(strategy, training, pool_proba, k, deficit, seed)
         elif run.device == "cpu" and len(pool_rows) <= strategies.MODAL_POOL_LIMIT:
             selection = strategies.select_modal(
                 strategy,
@@ -261,7 +300,31 @@ def score_and_select(run: RoundRun, training: TrainingSet, trained: Trained | No
             )
         else:
             selection = select_on_device(strategy, trained, training, pool_proba, k, deficit)
+    run.metrics["selection_path"] = selection.path
     return Selected(store.ids[pool_rows[selection.indices]], proba_all)
+
+
+def select_beyond_modal(
+    strategy: str, training: TrainingSet, pool_proba, k: int, deficit: np.ndarray | None, seed: int
+) -> strategies.Selection:
+    """``auto``, ``typicality``, ``balanced_margin``, ``cluster_margin`` on any pool size and device.
+
+    Quotas read every label the project has (``class_counts``); the vector strategies read only the
+    pool rows they cluster (:class:`PoolVectors`). ``strategies.select_torch`` would take the same
+    route but wants the whole pool's vectors as a tensor, copied twice over (fp16 → float32, device
+    → host): 3 GB for a million MiniLM vectors.
+    """
+    n_classes = pool_proba.shape[1]
+    return strategies.select_beyond_modal(
+        strategy,
+        pool_proba.float().cpu().numpy(),
+        PoolVectors(training.store, training.pool_rows) if strategy in strategies.VECTOR_STRATEGIES else None,
+        k,
+        n_labelled=len(training.y),
+        class_counts=np.bincount(training.y, minlength=n_classes),
+        deficit=deficit,
+        seed=seed,
+    )
 
 
 def select_on_device(

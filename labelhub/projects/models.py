@@ -55,7 +55,7 @@ class Project(models.Model):
         max_length=20, choices=ConsensusMethod.choices, default=ConsensusMethod.MAJORITY
     )
     # Active learning (active app).
-    al_strategy = models.CharField(max_length=30, default="entropy")
+    al_strategy = models.CharField(max_length=30, default="auto")
     al_batch_size = models.PositiveIntegerField(default=100)
     al_trigger_labels = models.PositiveIntegerField(default=50, help_text="New labels that start a round.")
 

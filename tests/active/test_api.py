@@ -30,7 +30,7 @@ def test_manager_starts_a_round_and_a_second_post_returns_the_same_one(project):
     url = f"/api/projects/{project.pk}/active/rounds/"
     first = client_for(manager).post(url, {}, format="json")
     assert first.status_code == 202 and first.json()["created"] is True
-    assert first.json()["state"] == "pending" and first.json()["strategy"] == "entropy"
+    assert first.json()["state"] == "pending" and first.json()["strategy"] == "auto"
     second = client_for(manager).post(url, {}, format="json")
     assert second.status_code == 200 and second.json()["id"] == first.json()["id"]
     assert ModelRound.objects.get().requested_by == manager

@@ -176,8 +176,8 @@ def test_a_duplicate_task_for_a_finished_round_does_nothing(digits):
     assert QueueEntry.objects.filter(project=project).count() == 20
 
 
-def test_cold_start_queues_a_random_batch(db):
-    project, _, _ = make_digits_project(50, al_batch_size=10, al_trigger_labels=0)
+def test_cold_start_of_a_strategy_without_one_queues_a_random_batch(db):
+    project, _, _ = make_digits_project(50, al_strategy="entropy", al_batch_size=10, al_trigger_labels=0)
     model_round, _ = services.request_round(project)
     run_queued_tasks()
     model_round.refresh_from_db()
@@ -288,3 +288,68 @@ def test_a_round_that_crashed_mid_embedding_resumes_from_the_cache(digits, monke
     model_round.refresh_from_db()
     assert model_round.state == ModelRound.State.DONE, model_round.error
     assert model_round.metrics["embedded_new"] == 300 - cached
+
+
+def test_a_round_fits_one_head_chosen_by_evidence_and_records_the_choice(digits, monkeypatch):
+    project, _, _ = digits
+    fits = []
+    original = pipeline.fit_head
+
+    def counted(*args, **kwargs):
+        fits.append(len(args[1]))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "fit_head", counted)
+    model_round, _ = services.request_round(project)
+    run_queued_tasks()
+    model_round.refresh_from_db()
+    assert model_round.state == ModelRound.State.DONE, model_round.error
+    metrics = model_round.metrics
+    assert fits == [64]  # one fit, on the labels outside the held-out slice it is measured on
+    assert metrics["train_size"] == 64 and metrics["eval_size"] == 16
+    assert metrics["head"] in {"logistic", "mlp"}
+    assert set(metrics["head_cv"]) == {"logistic", "mlp"} and metrics["head_cv_folds"] == 3
+    best = metrics["head_cv"][metrics["head"]]["accuracy"]
+    assert best == max(scores["accuracy"] for scores in metrics["head_cv"].values())
+
+
+def test_cold_start_of_auto_queues_the_most_typical_items(db):
+    from active.embeddings import store_for
+
+    project, _, _ = make_digits_project(150, al_batch_size=10, al_trigger_labels=0)
+    assert project.al_strategy == "auto"  # the default for new projects
+    model_round, _ = services.request_round(project)
+    run_queued_tasks()
+    model_round.refresh_from_db()
+    assert model_round.state == ModelRound.State.DONE, model_round.error
+    assert model_round.metrics["cold_start"] is True and model_round.metrics["selection_path"] == "numpy"
+    store = store_for(project)
+    typical = strategies.select_typical(
+        store.vectors[:].astype("float32"), 10, n_labelled=0, seed=model_round.pk
+    )
+    queued = QueueEntry.objects.filter(project=project, batch_key=model_round.batch_key)
+    assert list(queued.order_by("-priority").values_list("item_id", flat=True)) == (
+        store.ids[typical.indices].tolist()
+    )
+
+
+@pytest.mark.parametrize("strategy", ["balanced_margin", "cluster_margin", "auto"])
+@pytest.mark.parametrize("modal_limit", [0, strategies.MODAL_POOL_LIMIT], ids=["torch-size", "modal-size"])
+def test_strategies_beyond_modal_run_a_round_on_cpu(db, monkeypatch, strategy, modal_limit):
+    project, items, y = make_digits_project(160, al_strategy=strategy, al_batch_size=10, al_trigger_labels=0)
+    label_items(items[:40], y[:40])
+    monkeypatch.setattr(strategies, "MODAL_POOL_LIMIT", modal_limit)
+    model_round, _ = services.request_round(project)
+    run_queued_tasks()
+    model_round.refresh_from_db()
+    assert model_round.state == ModelRound.State.DONE, model_round.error
+    assert model_round.metrics["selection_path"] == "numpy"
+    entries = QueueEntry.objects.filter(project=project, batch_key=model_round.batch_key)
+    assert entries.count() == 10
+    assert not {item.pk for item in items[:40]} & set(entries.values_list("item_id", flat=True))
+    if strategy == "balanced_margin":
+        # Per-class quotas: the batch spreads over the classes the head predicts, not one confusable pair.
+        predicted = {
+            item.suggestion["labels"][0] for item in Item.objects.filter(pk__in=entries.values("item_id"))
+        }
+        assert len(predicted) >= 6

@@ -181,19 +181,30 @@ def embed_payloads(project, rows: Sequence[tuple[int, dict]], device: str) -> np
     return TextEncoder.get(device).encode(texts)
 
 
-def ensure_embedded(project, device: str = "cpu", on_progress=None) -> tuple[EmbeddingStore, int]:
+def missing_item_ids(project, store: EmbeddingStore, id_range: tuple[int, int] | None = None) -> np.ndarray:
+    """Ids of the project's items (within ``id_range``, both ends included) that ``store`` does not hold, sorted."""
+    items = Item.objects.filter(project=project)
+    if id_range is not None:
+        items = items.filter(pk__gte=id_range[0], pk__lte=id_range[1])
+    all_ids = np.fromiter(
+        items.order_by("pk").values_list("id", flat=True).iterator(chunk_size=20000), dtype=np.int64
+    )
+    return store.missing(all_ids)
+
+
+def ensure_embedded(
+    project, device: str = "cpu", on_progress=None, id_range: tuple[int, int] | None = None
+) -> tuple[EmbeddingStore, int]:
     """Embed the project's items that the store does not hold yet; returns the store and how many were new.
 
     Each chunk is in the store (an atomic append) before the next one starts, so after a crash the
     next call embeds only what is still missing. ``on_progress()`` is called after every chunk
-    (the round uses it as its heartbeat).
+    (the round uses it as its heartbeat). ``id_range`` (first and last item id, included) limits
+    the work to one shard of the pool (``active.shards``); shards may run in several processes at
+    once, since the store serialises their appends.
     """
     store = store_for(project)
-    all_ids = np.fromiter(
-        Item.objects.filter(project=project).values_list("id", flat=True).iterator(chunk_size=20000),
-        dtype=np.int64,
-    )
-    missing = store.missing(all_ids)
+    missing = missing_item_ids(project, store, id_range)
     added, start, size = 0, 0, EMBED_CHUNK_FIRST
     while start < len(missing):
         chunk = missing[start : start + size].tolist()

@@ -6,7 +6,8 @@ or failed); ``active.pipeline`` does the work of a running one.
 django-tasks-db does not retry failed tasks, and a worker killed mid-task leaves its task
 "running" forever; so retries live here: a failure re-enqueues the round's task (with a backoff)
 until ``max_attempts``, and ``sweep_stale_rounds`` turns rounds whose worker stopped heart-beating
-(``active.heartbeat``) into such failures and closes the task rows the dead worker left running.
+(``active.heartbeat``) into such failures and closes the task rows the dead worker left running
+(embedding shards' rows too, once their round stopped waiting: ``active.shards``).
 Every worker sweeps before each round and every ``SWEEP_EVERY`` (``al_worker``).
 
 Putting a round on the task queue is the caller's ``enqueue`` (``active.tasks.enqueue_round``;
@@ -27,7 +28,7 @@ from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
-from active import pipeline
+from active import pipeline, shards
 from active.devices import default_device
 from active.models import ModelRound
 from active.selectors import active_round, labels_since_last_round
@@ -126,13 +127,30 @@ def run_round(round_id: int, device: str | None = None) -> ModelRound | None:
     return pipeline.run_round(model_round, device)
 
 
-def attempt_round(round_id: int, device: str | None = None, *, enqueue: Enqueue) -> dict:
+def attempt_round(
+    round_id: int,
+    device: str | None = None,
+    *,
+    enqueue: Enqueue,
+    enqueue_shard: shards.EnqueueShard | None = None,
+    shard_count: int | None = None,
+) -> dict:
     """One worker attempt at a round (the body of the ``run_model_round`` task).
 
-    Sweeps stale rounds first (the worker is the one process sure to run now and then), then runs
-    the round; a failure schedules the round's retry and re-raises, so the task records it too.
+    Sweeps stale rounds first (the worker is the one process sure to run now and then). With
+    ``enqueue_shard``, a pool with many items missing from the embedding cache (or ``shard_count``
+    asked for) is first embedded in shard tasks: the round stays pending and its task comes back
+    until they are in (``active.shards``). Then it runs the round; a failure schedules the round's
+    retry and re-raises, so the task records it too.
     """
     sweep_stale_rounds(enqueue=enqueue)
+    if enqueue_shard is not None:
+        waiting = shards.wait_for_shards(
+            round_id, enqueue_round=enqueue, enqueue_shard=enqueue_shard, requested=shard_count
+        )
+        if waiting:
+            logger.info("round %s waits for %d embedding shards", round_id, waiting)
+            return {"round": round_id, "waiting_for_shards": waiting}
     model_round = claim_round(round_id)
     if model_round is None:
         logger.info("round %s is not pending; nothing to do", round_id)
@@ -220,6 +238,8 @@ def sweep_stale_rounds(
         r for pk in dead.values_list("pk", flat=True) if (r := revive_dead_round(pk, cutoff, enqueue=enqueue))
     ]
     fail_orphaned_tasks(cutoff, project)
+    if project is None:
+        shards.close_orphaned_shards(cutoff)
     waiting = rounds_qs.filter(state=ModelRound.State.PENDING, created_at__lt=cutoff).exclude(
         heartbeat_at__gte=cutoff
     )

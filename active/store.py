@@ -10,7 +10,10 @@ Layout under ``LABELHUB_DATA_DIR/embeddings/project-<id>/<backbone>/``:
   truncates them. Readers therefore only ever see complete rows.
 - ``meta.json`` — dimension and backbone name.
 
-Concurrent appenders (two workers embedding the same project) serialise on an ``flock``.
+Concurrent appenders (several workers embedding shards of the same project, ``active.shards``)
+serialise on an ``flock`` of ``.lock`` and re-read the index under it, so every append lands on the
+latest index and none is lost; an id that two appenders both hold is written once. A reader keeps
+the index it loaded (rows only ever get added, so its view stays valid) until ``refresh``.
 """
 
 from __future__ import annotations
@@ -88,8 +91,13 @@ class EmbeddingStore:
         return np.asarray(self.vectors[rows], dtype=np.float32)
 
     def missing(self, item_ids) -> np.ndarray:
-        wanted = np.asarray(list(item_ids), dtype=np.int64)
+        """The ids of ``item_ids`` that have no row (as cached by this reader: see ``refresh``)."""
+        wanted = np.asarray(item_ids if isinstance(item_ids, np.ndarray) else list(item_ids), dtype=np.int64)
         return wanted[~np.isin(wanted, self.ids)]
+
+    def refresh(self) -> None:
+        """Forget the cached index, so the next read sees what other processes appended since."""
+        self._ids = None
 
     # Writing ---------------------------------------------------------------------------------
     @contextmanager

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from django_tasks import task
 
-from active import jobs
+from active import jobs, shards
 from active.devices import default_device
 from active.models import ModelRound
 from active.simulation import simulate
@@ -19,15 +19,39 @@ from labelhub.projects.models import Project
 
 
 @task()
-def run_model_round(round_id: int, device: str | None = None) -> dict:
-    """Run an active-learning round; a failure schedules the round's retry, then re-raises for the record."""
-    return jobs.attempt_round(round_id, device, enqueue=enqueue_round)
+def run_model_round(round_id: int, device: str | None = None, shard_count: int | None = None) -> dict:
+    """Run an active-learning round (after its embedding shards, if the pool needs them); a failure
+    schedules the round's retry, then re-raises for the record."""
+    return jobs.attempt_round(
+        round_id, device, enqueue=enqueue_round, enqueue_shard=enqueue_shard, shard_count=shard_count
+    )
 
 
-def enqueue_round(model_round: ModelRound, run_after: datetime | None = None) -> None:
-    """Queue ``run_model_round`` for the round, not to run before ``run_after`` when given."""
+def enqueue_round(
+    model_round: ModelRound, run_after: datetime | None = None, *, shard_count: int | None = None
+) -> None:
+    """Queue ``run_model_round`` for the round, not to run before ``run_after`` when given.
+
+    ``shard_count`` asks for the missing embeddings in that many shard tasks whatever their number.
+    """
     queued = run_model_round if run_after is None else run_model_round.using(run_after=run_after)
-    queued.enqueue(model_round.pk, device=model_round.device)
+    if shard_count:
+        queued.enqueue(model_round.pk, device=model_round.device, shard_count=shard_count)
+    else:
+        queued.enqueue(model_round.pk, device=model_round.device)
+
+
+@task(takes_context=True)
+def embed_shard(context, round_id: int, first_id: int, last_id: int, device: str | None = None) -> dict:
+    """Embed a round's missing items with ids ``first_id..last_id`` (any worker; idempotent)."""
+    return shards.run_shard(
+        round_id, first_id, last_id, device, enqueue_round=enqueue_round, own_task_id=context.task_result.id
+    )
+
+
+def enqueue_shard(model_round: ModelRound, first_id: int, last_id: int) -> None:
+    """Queue ``embed_shard`` for one item-id range of the round's pool."""
+    embed_shard.enqueue(model_round.pk, first_id, last_id, device=model_round.device)
 
 
 @task()

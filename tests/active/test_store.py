@@ -52,3 +52,28 @@ def test_dimension_mismatch_is_refused(tmp_path):
     EmbeddingStore(1, "test", 2, root=tmp_path)
     with pytest.raises(ValueError, match="dimension 2 on disk, 3 requested"):
         EmbeddingStore(1, "test", 3, root=tmp_path)
+
+
+def _append_in_chunks(root, ids: list[int], chunk: int) -> None:
+    store = EmbeddingStore(1, "test", 8, root=root)
+    for start in range(0, len(ids), chunk):
+        part = np.asarray(ids[start : start + chunk])
+        store.append(part, np.repeat(part[:, None], 8, axis=1).astype(np.float32))
+
+
+def test_two_processes_appending_to_one_store_lose_no_rows(tmp_path):
+    """Two workers embedding shards of the same project write one store at once (active.shards)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    shards = [list(range(0, 3000)), list(range(3000, 6000))]
+    workers = [context.Process(target=_append_in_chunks, args=(tmp_path, ids, 7)) for ids in shards]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    store = EmbeddingStore(1, "test", 8, root=tmp_path)
+    assert sorted(store.ids.tolist()) == list(range(6000))
+    ids = np.arange(6000)
+    np.testing.assert_array_equal(store.get(ids), np.repeat(ids[:, None], 8, axis=1).astype(np.float16))

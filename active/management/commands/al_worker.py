@@ -4,6 +4,10 @@ Rounds requested with device "auto" (the default) run on whatever this worker is
 GPU machine runs ``al_worker --device cuda`` and a laptop plain ``db_worker``; every other option is
 passed through to ``db_worker``.
 
+Several workers (on one machine or many, sharing the database and ``LABELHUB_DATA_DIR``) take the
+embedding shards of a large pool from the same queue (``active.shards``); ``--threads 1`` keeps two
+of them on a two-core machine from fighting over the cores.
+
 Every worker also sweeps: once at start, then every ``jobs.SWEEP_EVERY`` from a background thread
 (and before each round), so a round whose worker died is retried, and its task row closed, within
 a minute even when no new round is queued.
@@ -32,8 +36,22 @@ class Command(BaseCommand):
             "--queue-name", default="default", help="Queues to serve (db_worker --queue-name)."
         )
         parser.add_argument("--reload", action="store_true", help="Restart on code changes (development).")
+        parser.add_argument(
+            "--threads",
+            type=int,
+            default=None,
+            help="torch CPU threads (default: torch's own, one per core); 1 lets several workers share a machine.",
+        )
 
-    def handle(self, *args, device: str, batch: bool, queue_name: str, reload: bool, **options):
+    def handle(
+        self, *args, device: str, batch: bool, queue_name: str, reload: bool, threads: int | None, **options
+    ):
+        if threads is not None:
+            if threads < 1:
+                raise CommandError("--threads must be at least 1")
+            import torch  # heavy: only a worker asked for a thread count loads torch this early
+
+            torch.set_num_threads(threads)
         try:
             resolved = resolve_device(device)  # fail now, not at the first round, when CUDA is missing
         except ValueError as exc:

@@ -1,12 +1,23 @@
-"""Benchmark: one active-learning round over a large pool of cached embeddings, and MiniLM throughput.
+"""Benchmark: active-learning rounds over a large pool of cached embeddings, MiniLM throughput, and
+embedding shards shared by several workers.
 
     .venv/bin/python bench/al_round.py [--pool 1000000] [--device auto|cpu|cuda] [--texts 2000]
+    DATABASE_URL=postgres://… .venv/bin/python bench/al_round.py --shard-pool 10000 --workers 1,2
 
-Creates a scratch project with ``--pool`` items in the database named by DATABASE_URL (SQLite by
-default), writes synthetic 384-d fp16 embeddings for them into a temporary embedding store (as the
-MiniLM backbone would have cached them), labels ``--labels`` items, and runs a real round in process
-(``active.jobs.run_round``: cache check, train, evaluate, score, select, queue write). Then it
-measures MiniLM text-embedding throughput. Prints one JSON object; cleans up after itself.
+Round mode: creates a scratch project with ``--pool`` items in the database named by DATABASE_URL
+(SQLite by default), writes synthetic 384-d fp16 embeddings for them into a temporary embedding
+store (as the MiniLM backbone would have cached them), runs a cold-start round (no labels yet), then
+labels ``--labels`` items and runs a round with ``--strategy`` (default ``auto``) — both real rounds
+in process (``active.jobs.run_round``: cache check, train, evaluate, score, select, queue write).
+Then it measures MiniLM text-embedding throughput.
+
+Shard mode (``--shard-pool``, needs PostgreSQL: the workers are separate processes): a project of
+that many short texts, embedded by a round split into ``--shards`` shard tasks, once per worker
+count in ``--workers``; each time with an empty cache and that many ``manage.py al_worker
+--threads 1`` processes (OMP_NUM_THREADS=1) started first; timed from the round's request until it
+is done. The vectors of every run are compared with the first.
+
+Prints one JSON object; cleans up after itself.
 """
 
 from __future__ import annotations
@@ -15,6 +26,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -137,12 +149,22 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=1_000_000)
     parser.add_argument("--labels", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=100)
-    parser.add_argument("--strategy", default="entropy")
+    parser.add_argument("--strategy", default="auto")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument(
         "--texts", type=int, default=2000, help="Texts for the MiniLM throughput figure (0: skip)."
     )
+    parser.add_argument("--shard-pool", type=int, default=0, help="Shard mode: texts in the pool.")
+    parser.add_argument("--shards", type=int, default=8, help="Shard mode: shard tasks per round.")
+    parser.add_argument("--workers", default="1,2", help="Shard mode: worker counts to compare.")
     args = parser.parse_args()
+    if args.shard_pool:
+        print(
+            json.dumps(
+                shard_benchmark(args.shard_pool, args.shards, [int(w) for w in args.workers.split(",")])
+            )
+        )
+        return
 
     import torch
 
@@ -174,6 +196,20 @@ def main() -> None:
         result["setup_items_s"] = round(create_items(project, args.pool), 2)
         ids, truth, seconds = write_embeddings(project, rng)
         result["setup_embeddings_s"] = round(seconds, 2)
+        cold_round, _ = services.request_round(project, device=device)
+        start = time.perf_counter()
+        jobs.run_round(cold_round.pk, device=device)
+        cold_wall = time.perf_counter() - start
+        cold_round.refresh_from_db()
+        result["cold_start_round"] = {
+            "state": cold_round.state,
+            "wall_s": round(cold_wall, 3),
+            "stages_s": cold_round.timings,
+            "cold_start": bool(cold_round.metrics.get("cold_start")),
+            "strategy_used": cold_round.metrics.get("strategy_used") or cold_round.metrics.get("strategy"),
+            "queued": cold_round.selected_count,
+            "error": cold_round.error or None,
+        }
         labelled = rng.choice(len(ids), size=args.labels, replace=False)
         Annotation.objects.bulk_create(
             Annotation(item_id=int(ids[i]), labels=[CLASSES[truth[i]]]) for i in labelled
@@ -194,6 +230,7 @@ def main() -> None:
             "queued": model_round.selected_count,
             "suggestions_written": model_round.suggestions_written,
             "accuracy": model_round.metrics.get("accuracy"),
+            "metrics": {k: v for k, v in model_round.metrics.items() if k != "class_counts"},
             "error": model_round.error or None,
         }
         if args.texts:
@@ -211,6 +248,139 @@ def main() -> None:
         project.delete()
     result["loadavg"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result))
+
+
+def varied_texts(count: int, rng: np.random.Generator) -> list[str]:
+    """Short distinct texts (4–13 words), the length of typical labeling items' titles."""
+    return [f"{i} " + " ".join(rng.choice(WORDS, size=rng.integers(4, 14))) for i in range(count)]
+
+
+def start_workers(count: int, env: dict) -> list[subprocess.Popen]:
+    """``count`` ``al_worker --threads 1`` processes, returned once each has started serving."""
+    manage = str(Path(__file__).resolve().parent.parent / "manage.py")
+    workers = [
+        subprocess.Popen(
+            [sys.executable, manage, "al_worker", "--device", "cpu", "--threads", "1"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(count)
+    ]
+    for worker in workers:
+        for line in worker.stdout:
+            if "active-learning rounds on" in line:
+                break
+    return workers
+
+
+def stop_workers(workers: list[subprocess.Popen]) -> None:
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
+def shard_benchmark(pool: int, shard_count: int, worker_counts: list[int]) -> dict:
+    """Wall time of a sharded round's embedding with 1, 2, … single-thread workers, and vector equality."""
+    from functools import partial
+
+    from active import tasks
+    from active.models import ModelRound
+
+    if connection.vendor != "postgresql":
+        raise SystemExit("shard mode runs workers in other processes: set DATABASE_URL to PostgreSQL")
+    rng = np.random.default_rng(0)
+    project = Project.objects.create(
+        name=f"bench-shards-{uuid.uuid4().hex[:8]}", al_batch_size=100, al_trigger_labels=0
+    )
+    LabelClass.objects.bulk_create(
+        LabelClass(project=project, name=c, order=i) for i, c in enumerate(CLASSES)
+    )
+    texts = varied_texts(pool, rng)
+    Item.objects.bulk_create(
+        (
+            Item(project=project, external_id=f"t{i}", payload={"text": t}, content_hash=f"{i:064x}")
+            for i, t in enumerate(texts)
+        ),
+        batch_size=5000,
+    )
+    result: dict = {
+        "database": connection.vendor,
+        "cpu_count": os.cpu_count(),
+        "pool_texts": pool,
+        "shards": shard_count,
+        "runs": [],
+    }
+    reference = None
+    data_dirs = []
+    try:
+        for count in worker_counts:
+            data_dir = Path(tempfile.mkdtemp(prefix=f"labelhub-bench-shards-{count}-"))
+            data_dirs.append(data_dir)
+            settings.LABELHUB_DATA_DIR = data_dir
+            env = {
+                **os.environ,
+                "LABELHUB_DATA_DIR": str(data_dir),
+                "OMP_NUM_THREADS": "1",
+                "MKL_NUM_THREADS": "1",
+                "TOKENIZERS_PARALLELISM": "false",
+            }
+            workers = start_workers(count, env)
+            try:
+                load_before = os.getloadavg()[0]
+                start = time.perf_counter()
+                model_round, _ = jobs.request_round(
+                    project, enqueue=partial(tasks.enqueue_round, shard_count=shard_count), device="cpu"
+                )
+                while True:
+                    time.sleep(0.5)
+                    model_round.refresh_from_db()
+                    if model_round.state in (ModelRound.State.DONE, ModelRound.State.FAILED):
+                        break
+                wall = time.perf_counter() - start
+            finally:
+                stop_workers(workers)
+            store = EmbeddingStore(project.pk, TEXT_BACKBONE, TEXT_DIM)
+            ids = np.sort(store.ids)
+            vectors = np.asarray(store.get(ids))
+            run = {
+                "workers": count,
+                "threads_per_worker": 1,
+                "state": model_round.state,
+                "wall_s": round(wall, 2),
+                "texts_per_s": round(pool / wall, 1),
+                "embed_stage_in_round_s": model_round.timings.get("embed"),
+                "embedded_by_round_itself": model_round.metrics.get("embedded_new"),
+                "cached": len(ids),
+                "loadavg_1m_before": round(load_before, 2),
+                "loadavg_1m_after": round(os.getloadavg()[0], 2),
+            }
+            if reference is None:
+                reference = (ids, vectors)
+            else:
+                same_ids = np.array_equal(reference[0], ids)
+                diff = np.abs(reference[1].astype(np.float32) - vectors) if same_ids else None
+                run["same_item_ids"] = bool(same_ids)
+                run["bit_identical_rows"] = (
+                    round(float((diff == 0).all(axis=1).mean()), 4) if diff is not None else None
+                )
+                run["max_abs_diff"] = float(diff.max()) if diff is not None else None
+                run["time_ratio_vs_first"] = round(wall / result["runs"][0]["wall_s"], 3)
+            result["runs"].append(run)
+            ModelRound.objects.filter(project=project).delete()
+    finally:
+        for data_dir in data_dirs:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        QueueEntry.objects.filter(project=project)._raw_delete(QueueEntry.objects.db)
+        Item.objects.filter(project=project)._raw_delete(Item.objects.db)
+        project.delete()
+    result["loadavg"] = [round(x, 2) for x in os.getloadavg()]
+    return result
 
 
 if __name__ == "__main__":

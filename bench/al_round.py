@@ -233,6 +233,7 @@ def main() -> None:
             "metrics": {k: v for k, v in model_round.metrics.items() if k != "class_counts"},
             "error": model_round.error or None,
         }
+        print(json.dumps(result), file=sys.stderr, flush=True)  # a figure survives a failed clean-up
         if args.texts:
             result["text_embedding"] = text_throughput(device, args.texts)
     finally:
@@ -372,6 +373,7 @@ def shard_benchmark(pool: int, shard_count: int, worker_counts: list[int]) -> di
                 run["max_abs_diff"] = float(diff.max()) if diff is not None else None
                 run["time_ratio_vs_first"] = round(wall / result["runs"][0]["wall_s"], 3)
             result["runs"].append(run)
+            print(json.dumps(run), file=sys.stderr, flush=True)  # a figure survives a failed clean-up
             ModelRound.objects.filter(project=project).delete()
     finally:
         for data_dir in data_dirs:

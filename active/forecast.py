@@ -21,13 +21,16 @@ import numpy as np
 MIN_POINTS = 3  # one per parameter: fewer cannot pin the curve down
 LEVEL = 0.9  # the interval's coverage
 DRAWS = 4000
-MIN_SE = 0.01
 UNBOUNDED = 1e12  # labels: a draw whose plateau is below the target never gets there  # a perfect or null held-out score still has sampling error
 
 
 @dataclass(frozen=True)
 class LearningCurve:
-    """``accuracy(n) = a − b · n^(−c)``; ``covariance`` of (a, b, c), None when the points cannot bound it."""
+    """``accuracy(n) = a − b · n^(−c)``; ``covariance`` of (a, ln b, c), None when the points cannot bound it.
+
+    The fit runs on ``ln b``: b and c trade off along a curved ridge, which is far closer to a
+    Gaussian in ``ln b`` (draws from a Gaussian in b put much of their mass at b ≤ 0, i.e. "no labels").
+    """
 
     a: float
     b: float
@@ -46,9 +49,9 @@ class LearningCurve:
         if self.covariance is None:
             return None
         draws = np.random.default_rng(seed).multivariate_normal(
-            [self.a, self.b, self.c], self.covariance, size=DRAWS, method="eigh"
+            [self.a, math.log(self.b), self.c], self.covariance, size=DRAWS, method="eigh"
         )
-        a, b, c = draws[:, 0], np.maximum(draws[:, 1], 0), np.maximum(draws[:, 2], 1e-3)
+        a, b, c = draws[:, 0], np.exp(np.minimum(draws[:, 1], 50)), np.maximum(draws[:, 2], 1e-3)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             needed = np.where(a > target, (b / (a - target)) ** (1 / c), UNBOUNDED)
         needed = np.where(np.isfinite(needed), np.minimum(needed, UNBOUNDED), UNBOUNDED)
@@ -59,6 +62,10 @@ class LearningCurve:
 
 def power_law(n, a, b, c):
     return a - b * np.power(n, -c)
+
+
+def power_law_log_b(n, a, log_b, c):
+    return a - np.exp(log_b) * np.power(n, -c)
 
 
 def labels_for(target: float, a: float, b: float, c: float) -> float | None:
@@ -84,24 +91,25 @@ def fit_learning_curve(labels, accuracy, eval_sizes=None) -> LearningCurve | Non
     sigma = None
     if eval_sizes is not None:
         sizes = np.asarray(eval_sizes, dtype=np.float64)
-        p = np.clip(acc, 0, 1)
-        sigma = np.maximum(np.sqrt(p * (1 - p) / np.maximum(sizes, 1)), MIN_SE)
+        sizes = np.maximum(sizes, 1)
+        p = np.clip(acc, 0.5 / sizes, 1 - 0.5 / sizes)  # a perfect or null score still has sampling error
+        sigma = np.sqrt(p * (1 - p) / sizes)
     a0 = min(1.0, float(acc.max()) + 0.02)
     c0 = 0.5
-    b0 = max(a0 - float(acc.min()), 1e-3) * float(n.min()) ** c0
+    log_b0 = math.log(max(a0 - float(acc.min()), 1e-3) * float(n.min()) ** c0)
     params, covariance = curve_fit(
-        power_law,
+        power_law_log_b,
         n,
         acc,
-        p0=[a0, b0, c0],
+        p0=[a0, log_b0, c0],
         sigma=sigma,
         absolute_sigma=sigma is not None,
-        bounds=([0.0, 0.0, 1e-3], [1.0, 1e6, 3.0]),
+        bounds=([0.0, -30.0, 1e-3], [1.0, 30.0, 3.0]),
         maxfev=20000,
     )
     if not np.isfinite(covariance).all():
         covariance = None
-    return LearningCurve(float(params[0]), float(params[1]), float(params[2]), covariance)
+    return LearningCurve(float(params[0]), math.exp(params[1]), float(params[2]), covariance)
 
 
 @dataclass

@@ -115,3 +115,32 @@ class SimulationRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project} simulation {self.pk}"
+
+
+class ActiveSettings(models.Model):
+    """A project's active-learning settings that are not the round's own (those stay on Project).
+
+    Read through ``selectors.active_settings``, which answers the defaults for a project that has
+    never saved any, so pages never write on a GET.
+    """
+
+    project = models.OneToOneField(
+        "projects.Project", on_delete=models.CASCADE, related_name="active_settings"
+    )
+    target_accuracy = models.FloatField(
+        default=0.9, help_text="The held-out accuracy the forecast counts labels towards (0–1, exclusive)."
+    )
+    cost_per_hour = models.FloatField(default=0, help_text="What an annotator-hour costs, for the forecast.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "active settings"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(target_accuracy__gt=0) & Q(target_accuracy__lt=1), name="target_accuracy_in_0_1"
+            ),
+            models.CheckConstraint(condition=Q(cost_per_hour__gte=0), name="cost_per_hour_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} active-learning settings"

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from statistics import median
+
 from django.db.models import QuerySet
 
-from active.models import ModelRound, SimulationRun
+from active import forecast
+from active.models import ActiveSettings, ModelRound, SimulationRun
+from active.strategies import RANDOM
 from labelhub.projects.models import Annotation, GroundTruth, Project
+
+PACE_SAMPLE = 5000  # the latest labels whose median time is the project's pace
 
 
 def active_round(project: Project) -> ModelRound | None:
@@ -50,10 +56,71 @@ def accuracy_series(project, limit: int = 50) -> list[dict]:
         .values("number", "labels_used", "metrics")[:limit]
     )
     return [
-        {"round": r["number"], "labels": r["labels_used"], "accuracy": r["metrics"].get("accuracy")}
+        {
+            "round": r["number"],
+            "labels": r["labels_used"],
+            "accuracy": r["metrics"].get("accuracy"),
+            "eval_size": r["metrics"].get("eval_size"),
+        }
         for r in reversed(rows)
         if r["metrics"].get("accuracy") is not None
     ]
+
+
+def active_settings(project: Project) -> ActiveSettings:
+    """The project's saved settings, or the defaults unsaved (a read never writes)."""
+    return ActiveSettings.objects.filter(project=project).first() or ActiveSettings(project=project)
+
+
+def seconds_per_label(project: Project) -> float | None:
+    """Median seconds an annotator spent on each of the project's latest ``PACE_SAMPLE`` timed labels."""
+    times = list(
+        Annotation.objects.filter(item__project=project, retracted_at__isnull=True, time_spent__gt=0)
+        .order_by("-id")
+        .values_list("time_spent", flat=True)[:PACE_SAMPLE]
+    )
+    return float(median(times)) if times else None
+
+
+def project_forecast(project: Project) -> forecast.Forecast:
+    """Labels to the project's target accuracy from its rounds, with their hours and cost."""
+    settings = active_settings(project)
+    return forecast.forecast(
+        accuracy_series(project),
+        settings.target_accuracy,
+        seconds_per_label=seconds_per_label(project),
+        cost_per_hour=settings.cost_per_hour,
+    )
+
+
+def simulation_table(simulation: SimulationRun) -> list[dict]:
+    """Per strategy: labels to reach random's accuracy at the budget (mean ± sd, seeds reached) and
+    macro recall at the budget against random's. Empty for simulations from before these figures."""
+    summary = simulation.summary or {}
+    reach, at_budget = summary.get("labels_to_reach"), summary.get("at_budget")
+    if not reach or not at_budget:
+        return []
+    random_recall = (at_budget.get(RANDOM) or {}).get("macro_recall", {}).get("mean")
+    rows = []
+    for name, reached in reach.items():
+        recall = (at_budget.get(name) or {}).get("macro_recall", {})
+        rows.append(
+            {
+                "strategy": name,
+                "is_random": name == RANDOM,
+                "labels_mean": reached.get("mean"),
+                "labels_sd": reached.get("sd"),
+                "reached": reached.get("reached", 0),
+                "seeds": len(summary.get("seeds", [])),
+                "macro_recall": recall.get("mean"),
+                "macro_recall_sd": recall.get("sd"),
+                "random_macro_recall": random_recall,
+                "recall_better": None
+                if recall.get("mean") is None or random_recall is None or name == RANDOM
+                else recall["mean"] > random_recall,
+            }
+        )
+    return rows
 
 
 def svg_polyline(points: list[dict], width: int = 520, height: int = 140, pad: int = 24) -> dict | None:

@@ -1,13 +1,14 @@
 """The app's entry points for views, the API, the admin, commands and receivers: start, retry and
-sweep rounds (``active.jobs`` bound to the task queue) and queue simulations."""
+sweep rounds (``active.jobs`` bound to the task queue), queue simulations, save the forecast's settings."""
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 from active import jobs
-from active.errors import SimulationError
-from active.models import ModelRound
+from active.errors import ActiveLearningError, SimulationError
+from active.models import ActiveSettings, ModelRound
 from active.selectors import has_ground_truth
 from active.strategies import normalise_strategy
 from active.tasks import enqueue_round, run_simulation
@@ -67,3 +68,19 @@ def request_simulation(project: Project, strategy: str, *, rounds: int, batch: i
         raise SimulationError("This project has no ground truth to simulate against.")
     run_simulation.enqueue(project.pk, [name], rounds, batch)
     return name
+
+
+def update_settings(project: Project, *, target_accuracy: float, cost_per_hour: float) -> ActiveSettings:
+    """Save the forecast's target accuracy (strictly between 0 and 1) and cost per annotator-hour (≥ 0)."""
+    if not 0 < target_accuracy < 1:
+        raise ActiveLearningError(
+            f"target_accuracy: {target_accuracy} is not between 0 and 1 (e.g. 0.9).", field="target_accuracy"
+        )
+    if not (math.isfinite(cost_per_hour) and cost_per_hour >= 0):
+        raise ActiveLearningError(
+            f"cost_per_hour: {cost_per_hour} is not a cost (a number, 0 or more).", field="cost_per_hour"
+        )
+    settings, _ = ActiveSettings.objects.update_or_create(
+        project=project, defaults={"target_accuracy": target_accuracy, "cost_per_hour": cost_per_hour}
+    )
+    return settings

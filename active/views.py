@@ -1,4 +1,5 @@
-"""The project's active-learning page: rounds, their metrics, the learning curve; start a round."""
+"""The project's active-learning page: rounds, their metrics, the learning curve, the simulation's
+verdict and the forecast; start a round or a simulation, set the forecast's target and cost."""
 
 from __future__ import annotations
 
@@ -25,7 +26,10 @@ def _project_for(request, project_id: int):
 
 @login_required
 def project_page(request, project_id: int):
+    """GET: the page. POST (managers): save the forecast's target accuracy and cost per hour."""
     project = _project_for(request, project_id)
+    if request.method == "POST":
+        return _save_settings(request, project)
     page = Paginator(selectors.rounds_of(project), 20).get_page(request.GET.get("page"))
     simulation = selectors.simulations_of(project).first()
     series = selectors.accuracy_series(project)
@@ -38,12 +42,32 @@ def project_page(request, project_id: int):
             "active_round": selectors.active_round(project),
             "latest": selectors.rounds_of(project).filter(state=ModelRound.State.DONE).first(),
             "simulation": simulation,
+            "simulation_table": selectors.simulation_table(simulation) if simulation else [],
             "chart": selectors.svg_polyline(series),
+            "forecast": selectors.project_forecast(project),
+            "settings": selectors.active_settings(project),
             "can_manage": is_manager(request.user, project),
             "strategies": [s for s in STRATEGIES if s != "random"],
             "can_simulate": is_manager(request.user, project) and selectors.has_ground_truth(project),
         },
     )
+
+
+def _save_settings(request, project):
+    if not is_manager(request.user, project):
+        messages.error(request, "Only project managers change the forecast's settings.")
+        return redirect("active-project", project_id=project.pk)
+    try:
+        services.update_settings(
+            project,
+            target_accuracy=_number(request.POST, "target_accuracy"),
+            cost_per_hour=_number(request.POST, "cost_per_hour"),
+        )
+    except DomainError as error:
+        messages.error(request, f"Forecast settings: {error.message}")
+    else:
+        messages.success(request, "Forecast settings saved.")
+    return redirect("active-project", project_id=project.pk)
 
 
 @login_required
@@ -98,6 +122,15 @@ def _whole_number(form, name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise DomainError(f"{name}: {raw!r} is not a whole number.", field=name) from None
+
+
+def _number(form, name: str) -> float:
+    """A form's decimal field (parsing is the view's job; the range is the service's)."""
+    raw = (form.get(name) or "").strip()
+    try:
+        return float(raw)
+    except ValueError:
+        raise DomainError(f"{name}: {raw!r} is not a number.", field=name) from None
 
 
 @login_required

@@ -23,6 +23,7 @@ HEAVY = {
     "modAL",
     "pandas",
     "statsmodels",
+    "scipy",
     "matplotlib",
     "pyarrow",
     "PIL",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 
 from active import selectors, services
-from active.models import ModelRound, SimulationRun
+from active.models import ActiveSettings, ModelRound, SimulationRun
 from labelhub.errors import DomainError
 
 
@@ -68,3 +68,11 @@ class SimulationRunAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(ActiveSettings)
+class ActiveSettingsAdmin(admin.ModelAdmin):
+    """The forecast's target accuracy and cost per annotator-hour, per project."""
+
+    list_display = ("project", "target_accuracy", "cost_per_hour")
+    list_select_related = ("project",)

@@ -4,6 +4,8 @@ import io
 import json
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from labelhub.projects.importing import ImportRejected, content_hash, import_file, import_records
 from labelhub.projects.models import Annotation, ImportBatch, Item
@@ -369,3 +371,17 @@ def test_records_from_code_are_checked_like_file_lines(project):
         "code": "invalid_number",
         "detail": "must be a finite number, got nan (JSON has no NaN or Infinity)",
     }
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="planner statistics are PostgreSQL's")
+def test_a_large_import_refreshes_the_items_tables_planner_statistics(project, monkeypatch):
+    from labelhub.projects.importing import staging
+
+    monkeypatch.setattr(staging, "ANALYZE_FROM", 3)
+    lines = "".join(json.dumps({"id": i, "text": f"gloss {i}"}) + "\n" for i in range(3))
+    with CaptureQueriesContext(connection) as queries:
+        import_file(project, io.BytesIO(lines.encode()), "jsonl")
+    assert any(q["sql"] == f"ANALYZE {Item._meta.db_table}" for q in queries.captured_queries)
+    with CaptureQueriesContext(connection) as queries:
+        import_file(project, io.BytesIO(b'{"id": 99, "text": "one more"}\n'), "jsonl")
+    assert not any(q["sql"] == f"ANALYZE {Item._meta.db_table}" for q in queries.captured_queries)

@@ -83,7 +83,9 @@ class NextItemView(ProjectScopedView):
         if not leases:
             # Nothing now. Unless the project is known to have nothing left, more may come soon (a
             # fill is running, or others' leases come back): Retry-After says so.
-            exhausted = services.project_exhausted(project)
+            exhausted = services.is_exhausted(project.queue_exhausted_at) or services.project_exhausted(
+                project
+            )
             headers = {} if exhausted else {"Retry-After": str(RETRY_AFTER_SECONDS)}
             return Response(status=status.HTTP_204_NO_CONTENT, headers=headers)
         if raw_count is None:

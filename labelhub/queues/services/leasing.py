@@ -276,6 +276,7 @@ def _lease_in_one_statement(
                     completed_annotations, leased_count, is_open, batch_key, created_by_id, created_at)
                 SELECT %(project)s, item_id, 0, %(gold_reason)s, 1, 0, 1, TRUE, '', NULL, %(now)s
                 FROM gold_items
+                ORDER BY item_id  -- one lock order for every caller: concurrent upserts wait, never deadlock
                 ON CONFLICT (project_id, item_id) WHERE is_open DO UPDATE
                 SET required_annotations = e.required_annotations + 1, leased_count = e.leased_count + 1
                 RETURNING e.id

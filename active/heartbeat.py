@@ -15,6 +15,8 @@ from datetime import timedelta
 
 from django.db import connections
 from django.utils import timezone
+from django_tasks import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
 
 from active.models import ModelRound
 
@@ -77,4 +79,18 @@ def heartbeat(round_id: int, attempt: int) -> Periodic:
     """The background heartbeat of one attempt at a round, every :data:`HEARTBEAT_EVERY` (a context manager)."""
     return Periodic(
         HEARTBEAT_EVERY, lambda: beat_round(round_id, attempt), name=f"heartbeat-round-{round_id}"
+    )
+
+
+def close_dead_task_rows(task_ids: list, error: type[Exception], reason: str) -> int:
+    """Mark running task rows of a dead worker failed with ``error``: django-tasks-db would leave
+    them "running" forever. Rows that finished meanwhile are left alone."""
+    if not task_ids:
+        return 0
+    return DBTaskResult.objects.filter(pk__in=task_ids, status=TaskResultStatus.RUNNING).update(
+        status=TaskResultStatus.FAILED,
+        finished_at=timezone.now(),
+        return_value=None,
+        exception_class_path=f"{error.__module__}.{error.__qualname__}",
+        traceback=f"{error.__qualname__}: {reason}\n",
     )

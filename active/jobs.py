@@ -30,6 +30,7 @@ from django_tasks_db.models import DBTaskResult
 
 from active import pipeline, shards
 from active.devices import default_device
+from active.heartbeat import close_dead_task_rows
 from active.models import ModelRound
 from active.selectors import active_round, labels_since_last_round
 from active.strategies import normalise_strategy
@@ -327,15 +328,7 @@ def round_tasks(statuses: list[str], *, round_ids: set[int] | None = None, query
 
 def fail_task_rows(task_ids: list, reason: str) -> int:
     """Mark running task rows failed with :class:`WorkerLost`, so none stays "running" forever."""
-    if not task_ids:
-        return 0
-    return DBTaskResult.objects.filter(pk__in=task_ids, status=TaskResultStatus.RUNNING).update(
-        status=TaskResultStatus.FAILED,
-        finished_at=timezone.now(),
-        return_value=None,
-        exception_class_path=f"{WorkerLost.__module__}.{WorkerLost.__qualname__}",
-        traceback=f"{WorkerLost.__qualname__}: {reason}\n",
-    )
+    return close_dead_task_rows(task_ids, WorkerLost, reason)
 
 
 def retry_failed_round(model_round: ModelRound, *, enqueue: Enqueue) -> ModelRound:

@@ -34,7 +34,7 @@ from django_tasks_db.models import DBTaskResult
 
 from active.devices import default_device, resolve_device
 from active.embeddings import ensure_embedded, missing_item_ids, store_for
-from active.heartbeat import HEARTBEAT_EVERY, Periodic
+from active.heartbeat import HEARTBEAT_EVERY, Periodic, close_dead_task_rows
 from active.models import ModelRound
 
 logger = logging.getLogger(__name__)
@@ -185,16 +185,8 @@ def requeue_lost_shards(
 
 
 def close_shard_rows(task_ids: list, reason: str) -> int:
-    """Mark running shard task rows failed with :class:`ShardLost`, so none stays "running" forever."""
-    if not task_ids:
-        return 0
-    return DBTaskResult.objects.filter(pk__in=task_ids, status=TaskResultStatus.RUNNING).update(
-        status=TaskResultStatus.FAILED,
-        finished_at=timezone.now(),
-        return_value=None,
-        exception_class_path=f"{ShardLost.__module__}.{ShardLost.__qualname__}",
-        traceback=f"{ShardLost.__qualname__}: {reason}\n",
-    )
+    """Mark running task rows failed with :class:`ShardLost`, so none stays "running" forever."""
+    return close_dead_task_rows(task_ids, ShardLost, reason)
 
 
 def close_orphaned_shards(cutoff: datetime) -> int:

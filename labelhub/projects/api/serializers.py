@@ -54,6 +54,24 @@ class LabelClassSerializer(serializers.ModelSerializer):
         return value
 
 
+#: Project fields sent to managers and staff only; the rest is what the labeling page needs.
+MANAGER_FIELDS = (
+    "overlap_fraction",
+    "overlap_annotators",
+    "balance_target",
+    "gold_rate",
+    "qa_min_gold_accuracy",
+    "qa_min_agreement",
+    "qa_min_count",
+    "qa_pause_on_fail",
+    "qa_anonymous_adjudication",
+    "consensus_method",
+    "al_strategy",
+    "al_batch_size",
+    "al_trigger_labels",
+)
+
+
 class ProjectSerializer(ManagerFieldsMixin, serializers.ModelSerializer):
     """A project; its policy fields (``Meta.manager_fields``) go to its managers and staff only."""
 
@@ -72,37 +90,10 @@ class ProjectSerializer(ManagerFieldsMixin, serializers.ModelSerializer):
             "item_count",
             "created_at",
             "lease_minutes",
-            "overlap_fraction",
-            "overlap_annotators",
-            "balance_target",
-            "gold_rate",
-            "qa_min_gold_accuracy",
-            "qa_min_agreement",
-            "qa_min_count",
-            "qa_pause_on_fail",
-            "qa_anonymous_adjudication",
-            "consensus_method",
-            "al_strategy",
-            "al_batch_size",
-            "al_trigger_labels",
+            *MANAGER_FIELDS,
         ]
         read_only_fields = ["created_at"]
-        # Sent to managers and staff only; everything else is what the labeling page needs.
-        manager_fields = [
-            "overlap_fraction",
-            "overlap_annotators",
-            "balance_target",
-            "gold_rate",
-            "qa_min_gold_accuracy",
-            "qa_min_agreement",
-            "qa_min_count",
-            "qa_pause_on_fail",
-            "qa_anonymous_adjudication",
-            "consensus_method",
-            "al_strategy",
-            "al_batch_size",
-            "al_trigger_labels",
-        ]
+        manager_fields = MANAGER_FIELDS
 
     def project_id_of(self, instance: Project) -> int:
         return instance.pk

@@ -37,9 +37,6 @@ class LearningCurve:
     c: float
     covariance: np.ndarray | None
 
-    def accuracy_at(self, labels) -> np.ndarray:
-        return power_law(np.asarray(labels, dtype=np.float64), self.a, self.b, self.c)
-
     def labels_for(self, target: float) -> float | None:
         """Labels at which the curve reaches ``target``; None when its plateau is at or below it."""
         return labels_for(target, self.a, self.b, self.c)

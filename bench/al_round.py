@@ -74,6 +74,16 @@ WORDS = [
 ]
 
 
+def timed_round(project: Project, device: str):
+    """Request a round and run it in this process: ``(the finished round, wall seconds)``."""
+    model_round, _ = services.request_round(project, device=device)
+    start = time.perf_counter()
+    jobs.run_round(model_round.pk, device=device)
+    wall = time.perf_counter() - start
+    model_round.refresh_from_db()
+    return model_round, wall
+
+
 def create_items(project: Project, count: int) -> float:
     """Insert ``count`` text items; COPY on PostgreSQL, batched INSERTs elsewhere. Returns seconds."""
     start = time.perf_counter()
@@ -198,11 +208,7 @@ def main() -> None:
         result["setup_items_s"] = round(create_items(project, args.pool), 2)
         ids, truth, seconds = write_embeddings(project, rng)
         result["setup_embeddings_s"] = round(seconds, 2)
-        cold_round, _ = services.request_round(project, device=device)
-        start = time.perf_counter()
-        jobs.run_round(cold_round.pk, device=device)
-        cold_wall = time.perf_counter() - start
-        cold_round.refresh_from_db()
+        cold_round, cold_wall = timed_round(project, device)
         result["cold_start_round"] = {
             "state": cold_round.state,
             "wall_s": round(cold_wall, 3),
@@ -216,11 +222,7 @@ def main() -> None:
         Annotation.objects.bulk_create(
             Annotation(item_id=int(ids[i]), labels=[CLASSES[truth[i]]]) for i in labelled
         )
-        model_round, _ = services.request_round(project, device=device)
-        start = time.perf_counter()
-        jobs.run_round(model_round.pk, device=device)
-        wall = time.perf_counter() - start
-        model_round.refresh_from_db()
+        model_round, wall = timed_round(project, device)
         result["round"] = {
             "state": model_round.state,
             "wall_s": round(wall, 3),

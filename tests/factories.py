@@ -5,9 +5,11 @@ from __future__ import annotations
 import itertools
 
 from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
 
 from labelhub.projects.importing import content_hash
 from labelhub.projects.models import Item, LabelClass, Project, ProjectMembership
+from labelhub.queues import services as queue_services
 
 _seq = itertools.count(1)
 
@@ -54,3 +56,16 @@ def make_items(project: Project, count: int, *, prefix: str = "item") -> list[It
             )
         )
     return Item.objects.bulk_create(items)
+
+
+def queued_project(n_items: int):
+    """A project with no gold or overlap, ``n_items`` queued in order, and one member's API client."""
+    project = make_project(gold_rate=0, overlap_fraction=0)
+    user = make_member(project)
+    items = make_items(project, n_items)
+    queue_services.enqueue_items(
+        project, [(item.pk, float(-i)) for i, item in enumerate(items)], reason="random"
+    )
+    client = APIClient()
+    client.force_authenticate(user)
+    return project, user, items, client

@@ -21,13 +21,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def setup():
-    project = factories.make_project(gold_rate=0, overlap_fraction=0)
-    user = factories.make_member(project)
-    items = factories.make_items(project, 5)
-    services.enqueue_items(project, [(item.pk, float(-i)) for i, item in enumerate(items)], reason="random")
-    client = APIClient()
-    client.force_authenticate(user)
-    return project, user, items, client
+    return factories.queued_project(5)
 
 
 def next_url(project, count=None):

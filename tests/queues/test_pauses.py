@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.test import APIClient
 
 from annotators.qa.signals import annotator_paused
 from labelhub.projects.models import Annotation, ProjectMembership
@@ -17,12 +16,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def held():
     """An annotator holding three prefetched leases, then paused by QA."""
-    project = factories.make_project(gold_rate=0, overlap_fraction=0)
-    user = factories.make_member(project)
-    items = factories.make_items(project, 4)
-    services.enqueue_items(project, [(item.pk, float(-i)) for i, item in enumerate(items)], reason="random")
-    client = APIClient()
-    client.force_authenticate(user)
+    project, user, _, client = factories.queued_project(4)
     leases = [
         r["lease"]["id"]
         for r in client.post(f"/api/projects/{project.pk}/queue/next/?count=3").json()["results"]

@@ -93,8 +93,6 @@ export function createQueue(cfg, { onAckRequired }) {
   }
   async function refreshUpcoming() {
     // New priorities: hand the prefetched (unseen) leases back and take the new top of the queue.
-    // A top-up still in flight would land its old-priority leases after the hand-back: wait for it.
-    while (state.fetching) await new Promise((resolve) => setTimeout(resolve, 20));
     const unused = state.upcoming.map((e) => e.lease.id);
     state.upcoming = [];
     if (unused.length) await request(urls.releaseMany, { leases: unused });

@@ -128,6 +128,7 @@ class AdjudicationTask(models.Model):
         TIE = "tie", "Tied vote"
         POLICY = "policy", "Annotator flagged by a QA policy"
         MANUAL = "manual", "Sent by a manager"
+        LABEL_ERROR = "label_error", "Suspected label error"
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"

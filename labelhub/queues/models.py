@@ -17,10 +17,13 @@ class QueueEntry(models.Model):
     class Reason(models.TextChoices):
         ACTIVE = "active", "Active learning"
         BALANCE = "balance", "Class balance"
+        CONTROL = "control", "Random control slice"
         GOLD = "gold", "Gold check"
         OVERLAP = "overlap", "Overlap (agreement)"
+        PRODUCTION = "production", "Seen in production"
         RANDOM = "random", "Random"
         REQUEUE = "requeue", "Re-queued"
+        WEAK = "weak", "Labeling functions conflict or are unsure"
 
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="queue_entries")
     item = models.ForeignKey("projects.Item", on_delete=models.CASCADE, related_name="queue_entries")

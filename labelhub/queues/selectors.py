@@ -37,6 +37,44 @@ def servable_entries(annotator, project: Project) -> QuerySet[QueueEntry]:
     )
 
 
+def gold_candidates(annotator, project: Project, taken_items: set[int]) -> QuerySet[Item]:
+    """Gold items this annotator never labelled, does not hold, and did not skip or flag (the
+    gold CTE of :func:`labelhub.queues.services.leasing._lease_in_one_statement` is its SQL twin)."""
+    mine = Lease.objects.filter(
+        entry__item=OuterRef("pk"), entry__is_open=True, annotator=annotator, completed_at__isnull=True
+    ).filter(
+        Q(released_at__isnull=True)
+        | Q(release_reason__in=[Lease.ReleaseReason.SKIPPED, Lease.ReleaseReason.FLAGGED])
+    )
+    return (
+        Item.objects.filter(project=project, gold__isnull=False)
+        .exclude(pk__in=taken_items)
+        .filter(~Exists(Annotation.objects.filter(item=OuterRef("pk"), annotator=annotator)), ~Exists(mine))
+    )
+
+
+def anything_to_serve(annotator, project: Project) -> bool:
+    """Whether "next" could lease anything to ``annotator`` now, in one query: a servable entry, a
+    live lease past its deadline (expiring it frees a slot), or — when the project mixes in gold —
+    a gold item this annotator may still be given.
+
+    "next" asks this first on a project marked exhausted, where the answer is almost always no:
+    that answer then costs one read instead of a locking transaction, so callers polling a finished
+    project do not slow the others down.
+    """
+    overdue = Lease.objects.filter(
+        entry__project=project,
+        released_at__isnull=True,
+        completed_at__isnull=True,
+        expires_at__lte=timezone.now(),
+    )
+    checks = {"servable": Exists(servable_entries(annotator, project)), "overdue": Exists(overdue)}
+    if project.gold_rate > 0:
+        checks["gold"] = Exists(gold_candidates(annotator, project, set()))
+    found = Project.objects.filter(pk=project.pk).annotate(**checks).values_list(*checks).first()
+    return bool(found) and any(found)
+
+
 def servable_entries_sql(
     annotator,
     project: Project,

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connection, connections, transaction
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from annotators.qa.models import GoldItem
 from labelhub.projects.models import Annotation, ProjectMembership
 from labelhub.projects.signals import items_imported
 from labelhub.queues import services
-from labelhub.queues.models import QueueEntry, QueueState
+from labelhub.queues.models import Lease, QueueEntry, QueueState
 from labelhub.queues.services import filling
 from tests import factories
 
@@ -91,6 +94,42 @@ def test_a_released_lease_is_served_again_on_an_exhausted_project(searches):
     lease = services.lease_next_item(first, project)
     assert services.lease_next_item(second, project) is None  # the pool is exhausted now
     services.release_lease(lease, first)
+    assert services.lease_next_item(second, project).entry_id == lease.entry_id
+
+
+def test_next_on_an_exhausted_project_with_nothing_to_serve_is_one_read_and_takes_no_lock(
+    searches, django_assert_num_queries
+):
+    project = labelled_project()
+    user = factories.make_member(project)
+    assert services.lease_next_items(user, project, 3) == []  # finds out, marks it exhausted
+    with django_assert_num_queries(2) as captured:  # the serve gate, then "anything to serve?"
+        assert services.lease_next_items(user, project, 3) == []
+    assert not any("advisory" in query["sql"] for query in captured.captured_queries)
+
+
+def test_an_exhausted_project_still_serves_a_gold_item_the_annotator_has_not_seen(searches):
+    project = labelled_project()
+    project.gold_rate = 1.0
+    project.save(update_fields=["gold_rate"])
+    user = factories.make_member(project)
+    assert services.lease_next_items(user, project, 1) == []  # no gold yet: exhausted
+    gold_item = factories.make_items(project, 1, prefix="gold")[0]
+    labeller = project.memberships.exclude(user=user).first().user
+    Annotation.objects.create(item=gold_item, annotator=labeller, labels=["cat"])
+    GoldItem.objects.create(item=gold_item, labels=["cat"])
+    assert filling.project_exhausted(project)
+    [lease] = services.lease_next_items(user, project, 1)
+    assert lease.entry.item_id == gold_item.pk
+
+
+def test_an_overdue_lease_on_an_exhausted_project_is_expired_and_served_again(searches):
+    project = factories.make_project(gold_rate=0, overlap_fraction=0)
+    first, second = factories.make_member(project), factories.make_member(project)
+    factories.make_items(project, 1)
+    lease = services.lease_next_item(first, project)
+    assert services.lease_next_item(second, project) is None  # exhausted now
+    Lease.objects.filter(pk=lease.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert services.lease_next_item(second, project).entry_id == lease.entry_id
 
 

@@ -13,7 +13,7 @@ import time
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Subquery
 from django.utils import timezone
 
 from annotators.qa.models import GoldItem
@@ -22,7 +22,12 @@ from labelhub.guidelines.models import GuidelineVersion
 from labelhub.guidelines.selectors import with_acknowledgement
 from labelhub.projects.models import Annotation, Item, Project, ProjectMembership
 from labelhub.queues.models import Lease, QueueEntry, QueueState
-from labelhub.queues.selectors import servable_entries, servable_entries_sql
+from labelhub.queues.selectors import (
+    anything_to_serve,
+    gold_candidates,
+    servable_entries,
+    servable_entries_sql,
+)
 from labelhub.queues.services.errors import AnnotatorPaused
 from labelhub.queues.services.expiry import expire_overdue
 from labelhub.queues.services.filling import DEFAULT_FILL_SIZE, fill_queue, is_exhausted
@@ -93,6 +98,9 @@ def lease_next_items(
     if not hasattr(project, "gate_paused"):
         project = with_serve_gate(Project.objects.filter(pk=project.pk), annotator).get()
     _check_may_be_served(annotator, project)
+    if is_exhausted(project.queue_exhausted_at) and not anything_to_serve(annotator, project):
+        # The common answer on a finished project, in one read: no lock, no transaction, no fill.
+        return []
     leases: list[Lease] = []
     filled = False
     for attempt in range(LEASE_ATTEMPTS):
@@ -160,21 +168,6 @@ def _lease_batch(
     return _lease_portably(annotator, project, count, gold, taken_items, expires_at, rng)
 
 
-def _gold_candidates(annotator, project: Project, taken_items: set[int]):
-    """Gold items this annotator never labelled, does not hold, and did not skip or flag."""
-    mine = Lease.objects.filter(
-        entry__item=OuterRef("pk"), entry__is_open=True, annotator=annotator, completed_at__isnull=True
-    ).filter(
-        Q(released_at__isnull=True)
-        | Q(release_reason__in=[Lease.ReleaseReason.SKIPPED, Lease.ReleaseReason.FLAGGED])
-    )
-    return (
-        Item.objects.filter(project=project, gold__isnull=False)
-        .exclude(pk__in=taken_items)
-        .filter(~Exists(Annotation.objects.filter(item=OuterRef("pk"), annotator=annotator)), ~Exists(mine))
-    )
-
-
 def _lease_portably(
     annotator,
     project: Project,
@@ -187,7 +180,7 @@ def _lease_portably(
     """The ORM twin of :func:`_lease_in_one_statement` (SQLite, whose transactions run one at a
     time: no row is contended)."""
     gold_items = list(
-        _gold_candidates(annotator, project, taken_items).order_by("?").values_list("pk", flat=True)[:gold]
+        gold_candidates(annotator, project, taken_items).order_by("?").values_list("pk", flat=True)[:gold]
     )
     gold_entries = []
     if gold_items:

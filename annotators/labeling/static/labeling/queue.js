@@ -15,8 +15,12 @@ const UPCOMING_MARGIN_MS = 5000;
  */
 export function createQueue(cfg, { onAckRequired }) {
   const urls = cfg.urls;
-  const state = { current: null, upcoming: [], selected: new Set(), shownAt: 0, fetching: false, empty: false,
-                  blocked: null };
+  const state = { current: null, upcoming: [], selected: new Set(), shownAt: 0, empty: false, blocked: null };
+  // A pushed queue update bumps the generation: a fetch still in flight from before it carries leases
+  // picked under the old priorities, so its answer is handed back instead of kept. At most one fetch
+  // per generation is in flight (fetchingGen), and a stale one never blocks the refresh's own fetch.
+  let generation = 0;
+  let fetchingGen = -1;
   const leaseUrl = (template, entry) => urlFor(template, { lease: entry.lease.id });
   const held = () => [state.current, ...state.upcoming].filter(Boolean);
 
@@ -52,11 +56,16 @@ export function createQueue(cfg, { onAckRequired }) {
     topUp();
   }
   async function fetchMore(count) {
-    if (state.fetching || count <= 0 || state.blocked) return;
-    state.fetching = true;
+    if (fetchingGen === generation || count <= 0 || state.blocked) return;
+    const gen = generation;
+    fetchingGen = gen;
     let res = { status: 0 };
     try {
       res = await request(`${urls.next}?count=${count}`);
+      if (gen !== generation) {
+        if (res.status === 200) handBack(res.json.results.map((e) => e.lease.id));
+        return;
+      }
       if (res.status === 200) {
         state.empty = false;
         retryDelay = 0;
@@ -74,7 +83,7 @@ export function createQueue(cfg, { onAckRequired }) {
         notice(`Could not load items (${res.status}).`, "warn");
       }
     } finally {
-      state.fetching = false;
+      if (fetchingGen === gen) fetchingGen = -1;
     }
     // Asked for while this call was in flight: fetch the rest (only while the queue keeps up).
     if (res.status === 200 && res.json.results.length === count) setTimeout(topUp, 0);
@@ -93,11 +102,15 @@ export function createQueue(cfg, { onAckRequired }) {
   }
   async function refreshUpcoming() {
     // New priorities: hand the prefetched (unseen) leases back and take the new top of the queue.
+    generation += 1;
     const unused = state.upcoming.map((e) => e.lease.id);
     state.upcoming = [];
-    if (unused.length) await request(urls.releaseMany, { leases: unused });
+    await handBack(unused);
     state.empty = false;
     await fetchMore(cfg.prefetch + (state.current ? 0 : 1));
+  }
+  async function handBack(leaseIds) {
+    if (leaseIds.length) await request(urls.releaseMany, { leases: leaseIds });
   }
   function leaseLost(leaseId, message) {
     if (state.current && state.current.lease.id === leaseId) {

@@ -57,6 +57,8 @@ class LabelSchema:
     multi_label: bool
     data_key: str  # the task ``data`` field the object tag reads, e.g. "text" for value="$text"
     classes: list[ClassSpec] = field(default_factory=list)
+    choices_name: str = ""  # the <Choices name=…>: a result's from_name, JSON_MIN's and CSV's column
+    object_name: str = ""  # the object tag's name: a result's to_name
 
 
 def _visual_tags(xml: str) -> set[str]:
@@ -142,6 +144,8 @@ def parse_label_config(xml: str) -> LabelSchema:
         multi_label=(choices.attr.get("choice") or "single").lower() == "multiple",
         data_key=value[1:],
         classes=classes,
+        choices_name=choices.name,
+        object_name=target.name,
     )
 
 
@@ -159,9 +163,15 @@ def _colour(background: str | None, index: int) -> str:
 
 def data_key_of(label_config: str) -> str | None:
     """The task data field a stored config reads (``None`` without a usable config)."""
+    schema = schema_of(label_config)
+    return schema.data_key if schema is not None else None
+
+
+def schema_of(label_config: str) -> LabelSchema | None:
+    """A stored config's schema (``None`` without a usable config)."""
     if not label_config:
         return None
     try:
-        return parse_label_config(label_config).data_key
+        return parse_label_config(label_config)
     except LabelConfigError:
         return None

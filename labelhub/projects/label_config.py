@@ -12,6 +12,7 @@ from typing import Any
 from xml.etree import ElementTree  # noqa: S405 - the config comes from a staff user, not the web
 
 from labelhub.errors import DomainError
+from labelhub.projects.hotkeys import clash_message, page_key_clash
 
 # Layout-only tags that carry no data or labels: safe to ignore.
 LAYOUT_TAGS = frozenset({"View", "Header", "Style", "Filter", "Collapse", "Panel"})
@@ -70,6 +71,42 @@ def _visual_tags(xml: str) -> set[str]:
     return {element.tag for element in root.iter()}
 
 
+def _refuse_what_the_page_cannot_show(xml: str) -> None:
+    """Refuse, naming the tag, what LabelInterface accepts but the labeling page would drop: a
+    second object tag, a header bound to a task field, text loaded from a URL, nested choices."""
+    root = ElementTree.fromstring(xml)  # noqa: S314 - well-formed: _visual_tags parsed it
+    objects = [e for e in root.iter() if e.tag in OBJECT_MODALITY]
+    if len(objects) > 1:
+        names = ", ".join(f"<{e.tag} name={e.get('name')!r}>" for e in objects)
+        raise LabelConfigError(
+            f"<{objects[1].tag} name={objects[1].get('name')!r}>: the labeling page shows one text or "
+            f"image per item and this config has {len(objects)} ({names}); merge them into one field "
+            "before import"
+        )
+    for element in root.iter("Header"):
+        value = (element.get("value") or "").strip()
+        if value.startswith("$"):
+            raise LabelConfigError(
+                f"<Header value={value!r}>: the labeling page does not show task fields in headers; "
+                "use a fixed header text, or put the field into the labelled text"
+            )
+    for element in objects:
+        value_type = (element.get("valueType") or "").strip().lower()
+        if value_type and value_type != "text":
+            raise LabelConfigError(
+                f'<{element.tag} name={element.get("name")!r} valueType="{element.get("valueType")}">: '
+                "labelhub stores the text itself, it does not fetch it from a URL; import the text"
+            )
+    for element in root.iter("Choice"):
+        child = element.find("Choice")
+        if child is not None:
+            raise LabelConfigError(
+                f"<Choice value={element.get('value')!r}> contains <Choice value={child.get('value')!r}>: "
+                "nested choices (a taxonomy) are not supported; use flat <Choice> values, e.g. "
+                f"{(element.get('value') or '') + '/' + (child.get('value') or '')!r}"
+            )
+
+
 def parse_label_config(xml: str) -> LabelSchema:
     """Parse ``xml`` with label-studio-sdk's LabelInterface into a :class:`LabelSchema`.
 
@@ -82,6 +119,7 @@ def parse_label_config(xml: str) -> LabelSchema:
     if not xml or not xml.strip():
         raise LabelConfigError("label config is empty")
     all_tags = _visual_tags(xml)
+    _refuse_what_the_page_cannot_show(xml)
     try:
         interface = LabelInterface(xml)
     except Exception as exc:  # the SDK raises several private exception types for bad XML
@@ -131,6 +169,8 @@ def parse_label_config(xml: str) -> LabelSchema:
         hotkey = (attrs.get("hotkey") or "").strip()
         if len(hotkey) > 1:
             raise LabelConfigError(f"<Choice value={name!r}>: hotkey {hotkey!r} must be a single key")
+        if page_key_clash(hotkey):
+            raise LabelConfigError(f"<Choice value={name!r}>: hotkey {hotkey!r}: {clash_message(hotkey)}")
         classes.append(
             ClassSpec(
                 name=name,

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from labelhub.projects.hotkeys import validate_class_key
 from labelhub.projects.policy import SHARE, validate_balance_target
 
 
@@ -75,7 +76,12 @@ class Project(models.Model):
 class LabelClass(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="classes")
     name = models.CharField(max_length=100)
-    key = models.CharField(max_length=1, blank=True, help_text="Keyboard shortcut in the labeling page.")
+    key = models.CharField(
+        max_length=1,
+        blank=True,
+        validators=[validate_class_key],
+        help_text="Keyboard shortcut in the labeling page (not S, F, Z, G or ?: the page's own).",
+    )
     colour = models.CharField(max_length=7, default="#4c78a8")
     description = models.TextField(blank=True)
     order = models.PositiveIntegerField(default=0)

@@ -177,3 +177,17 @@ def test_label_studio_upload_paths_are_imported_with_a_warning():
     [warning] = batch.warnings
     assert (warning["line"], warning["field"], warning["code"]) == (1, "image", "image_not_shown")
     assert "/data/upload/1/cat.png" in warning["detail"]
+
+
+def test_a_config_reading_title_labels_the_title_even_when_the_task_has_text():
+    config = (
+        '<View><Text name="t" value="$title"/>'
+        '<Choices name="c" toName="t"><Choice value="cat"/><Choice value="dog"/></Choices></View>'
+    )
+    project = create_project_from_label_config("Titles", config)
+    tasks = [{"data": {"title": "a short title", "text": "a long body"}}]
+    import_file(project, io.BytesIO(json.dumps(tasks).encode()), "label_studio")
+    assert Item.objects.get(project=project).payload == {
+        "text": "a short title",
+        "unread_text": "a long body",
+    }

@@ -115,7 +115,11 @@ class RecordValidator:
                 f"expected a JSON object, got {type(data).__name__}", field="data", code="invalid_type"
             )
         payload = dict(data)
-        if self.content_key not in payload and self.source_key in payload:
+        if self.source_key != self.content_key and self.source_key in payload:
+            # The config reads ``$title``: that is the content, even when the task also has a
+            # ``text`` field, which is kept as metadata under another name (never shown instead).
+            if self.content_key in payload:
+                payload[f"unread_{self.content_key}"] = payload.pop(self.content_key)
             payload[self.content_key] = payload.pop(self.source_key)
         value = payload.get(self.content_key)
         if value is None or (isinstance(value, str) and not value.strip()):

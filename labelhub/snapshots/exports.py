@@ -42,7 +42,8 @@ class ExportFormat:
 
 
 FORMATS: dict[str, ExportFormat] = {
-    "jsonl": ExportFormat("jsonl", "jsonl", "application/x-ndjson"),
+    # Revision 2: confidence always written as a float (PostgreSQL wrote a whole 1.0 as 1).
+    "jsonl": ExportFormat("jsonl", "jsonl", "application/x-ndjson", revision=2),
     # Revision 2: cells that would run as a spreadsheet formula are neutralised, and lines end in
     # CRLF (see csv_chunks).
     "csv": ExportFormat("csv", "csv", "text/csv; charset=utf-8", revision=2),

@@ -145,12 +145,15 @@ def iter_jsonl_lines(snapshot: Snapshot, chunk_size: int | None = None) -> Itera
     """On PostgreSQL, the JSONL export's lines built by the database itself (one text column per
     row instead of ten Python objects, formatted in C in the database process): what makes the
     100,000 items/s target. None elsewhere; the exporter then formats the rows in Python.
+    Confidence is written as a float (``1.0``, not PostgreSQL's ``1``), as Python writes it, so
+    readers that infer column types (``datasets``) see floats.
     """
     if connection.vendor != "postgresql":
         return None
     sql = f"""
         SELECT concat('{{"external_id":', to_json(s.external_id)::text, ',"item_id":', s.item_id,
                       ',"split":"', s.split, '","labels":', s.labels::text, ',"confidence":', s.confidence,
+                      CASE WHEN s.confidence = trunc(s.confidence) AND abs(s.confidence) < 1e15 THEN '.0' ELSE '' END,
                       ',"method":"', s.method, '","annotator_count":', s.annotator_count,
                       ',"guideline_versions":', s.guideline_versions::text,
                       ',"payload_sha256":"', s.payload_sha256, '","payload":', i.payload::text, E'}}\n')

@@ -9,10 +9,10 @@ the field, which the importer reports with the record's line.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any, NamedTuple
 
+from labelhub.projects.content import payload_sha256
 from labelhub.projects.importing.errors import RecordError
 from labelhub.projects.importing.label_studio import LABEL_COLUMN_KEY
 from labelhub.projects.importing.limits import ImportLimits, check_record
@@ -22,8 +22,6 @@ from labelhub.projects.models import Project
 from labelhub.projects.selectors import label_schema
 
 MAX_ERRORS = 50  # enough to fix a file in one go without flooding the batch record
-# Payload keys that are the item's content; everything else is metadata and not hashed.
-CONTENT_KEYS = ("text", "image")
 EXTERNAL_ID_KEYS = ("external_id", "id")
 IMAGE_PREFIXES = ("http://", "https://", "data:image/", "/", "s3://", "gs://")
 # Paths that only mean something inside a Label Studio server (its uploads, local files, storage
@@ -34,19 +32,13 @@ LABEL_STUDIO_SERVER_PATHS = ("/data/upload/", "/data/local-files/", "/tasks/", "
 # more than the encoding itself on short lines (a third of the import's CPU time at 1M lines).
 # ``allow_nan=False``: :func:`check_record` refuses NaN first; should one slip past, it fails here
 # rather than as text PostgreSQL's jsonb refuses.
-_CANONICAL_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
 _COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def content_hash(payload: dict) -> str:
-    """sha256 of the item's content (``text`` / ``image``), canonical JSON.
-
-    Metadata is left out on purpose: the same sentence imported twice with a different ``source``
-    column is still the same thing to label. A payload without a content key hashes whole.
-    """
-    content = {key: payload[key] for key in CONTENT_KEYS if key in payload} or payload
-    canonical = _CANONICAL_JSON.encode(content)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    """sha256 of the item's content (``text`` / ``image``), canonical JSON: see
+    :func:`labelhub.projects.content.payload_sha256`, which the training client checks too."""
+    return payload_sha256(payload)
 
 
 class StagedRow(NamedTuple):

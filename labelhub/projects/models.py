@@ -160,6 +160,14 @@ class ImportBatch(models.Model):
     def __str__(self) -> str:
         return f"{self.filename or self.format} → {self.project} ({self.status})"
 
+    @property
+    def left_out(self) -> str:
+        """What was skipped and warned about, for a person: "1 cancelled annotation; 2 warnings"."""
+        parts = [f"{count} {reason.replace('_', ' ')}" for reason, count in sorted(self.skipped.items())]
+        if self.warnings:
+            parts.append(f"{len(self.warnings)} warning(s), first: {self.warnings[0]['detail']}")
+        return "; ".join(parts)
+
 
 class Item(models.Model):
     # No index of its own: both unique constraints below lead with project_id and serve its

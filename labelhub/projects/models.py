@@ -147,8 +147,11 @@ class ImportBatch(models.Model):
     duplicate_count = models.PositiveIntegerField(default=0)
     annotation_count = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True, help_text="[{line, field, code, detail}]")
-    # What an import read but left out on purpose, by reason: {"cancelled_annotations": 2, ...}.
-    skipped = models.JSONField(default=dict, blank=True, help_text="{reason: count} of what was left out")
+    # What an import read but left out on purpose, or imported but cannot show, by reason:
+    # {"cancelled_annotations": 2, "predictions_id_only": 5, "images_not_shown": 1}.
+    skipped = models.JSONField(
+        default=dict, blank=True, help_text="{reason: count} of what was left out or cannot be shown"
+    )
     # What was imported but will not work as the file's author may expect (e.g. images that the
     # labeling page cannot show); same entry shape as ``errors``, at most MAX_ERRORS of them.
     warnings = models.JSONField(default=list, blank=True, help_text="[{line, field, code, detail}]")

@@ -191,3 +191,28 @@ def test_a_config_reading_title_labels_the_title_even_when_the_task_has_text():
         "text": "a short title",
         "unread_text": "a long body",
     }
+
+
+def test_a_multiple_choice_cell_of_label_studio_csv_is_read_as_several_classes():
+    config = (
+        '<View><Text name="t" value="$text"/><Choices name="topics" toName="t" choice="multiple">'
+        '<Choice value="price"/><Choice value="battery"/><Choice value="shipping"/></Choices></View>'
+    )
+    project = create_project_from_label_config("Topics", config)
+    body = 'annotation_id,annotator,id,text,topics\n1,2,9,"cheap, lasts","{""choices"": [""price"", ""battery""]}"\n'
+    batch = import_file(project, io.BytesIO(body.encode()), "csv")
+    assert batch.annotation_count == 1
+    assert Annotation.objects.get(item__project=project).labels == ["price", "battery"]
+
+
+def test_a_class_key_that_is_a_page_key_is_refused_when_a_class_is_added(project):
+    from rest_framework.test import APIClient
+
+    manager = factories.make_member(project, "manager")
+    api = APIClient()
+    api.force_authenticate(manager)
+    response = api.post(
+        f"/api/projects/{project.pk}/classes/", {"name": "flagged", "key": "f"}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["field"] == "key" and "Flag" in response.json()["detail"]

@@ -222,6 +222,8 @@ def measure(args: argparse.Namespace, url: str, name: str) -> dict:
             ("jsonl_cached", "jsonl"),
             ("parquet_streamed", "parquet"),
             ("parquet_cached", "parquet"),
+            # One extra annotations query per 20,000 rows and a JSON object per task.
+            ("labelstudio_streamed", "labelstudio"),
         ]:
             result = download(f"{export}/{fmt}/", token, server.pid, name)
             result["items_per_second"] = round(args.items / result["seconds"])

@@ -13,9 +13,11 @@ Usage::
                               artifact_uri="s3://models/bert-base-v3.pt")
 
 A snapshot is downloaded once as JSONL (resuming a partial download with HTTP Range when the
-server has the file cached), its content hash recomputed from the rows and compared with the id,
-and kept under ``~/.cache/labelhub/snapshots/<id>/`` (``cache_dir=`` or ``LABELHUB_CACHE`` to move
-it). A cached, verified snapshot is never fetched again: snapshots are immutable.
+server has the file cached), verified (every payload against its ``payload_sha256``, then the
+content hash of the rows against the id), and kept under ``~/.cache/labelhub/snapshots/<id>/``
+(``cache_dir=`` or ``LABELHUB_CACHE`` to move it) with a seal: the sha256 of the two files as
+verified. A cached snapshot is never fetched again (snapshots are immutable), but every open
+checks the seal, so a cache edited or damaged since is refused, not trained on.
 """
 
 from __future__ import annotations
@@ -32,9 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labelhub.projects.content import payload_sha256
 from labelhub.snapshots.canonical import ContentHasher
 
 CHUNK = 1024 * 1024
+MIN_PREFIX = 8  # the server's rule too (snapshots.selectors.snapshot_for)
+SEAL = "seal.json"
 
 
 class LabelhubError(Exception):
@@ -80,7 +85,8 @@ class LabelhubError(Exception):
 
 
 class SnapshotVerificationError(Exception):
-    """Downloaded rows do not hash to the snapshot id: the data is not the snapshot asked for."""
+    """Rows (downloaded or cached) that are not the snapshot asked for: a payload that does not
+    hash to its ``payload_sha256``, rows that do not hash to the id, or a cache changed since."""
 
 
 def _default_cache_dir() -> Path:
@@ -91,8 +97,15 @@ def verify_rows(path: Path, manifest: dict) -> int:
     """Recompute the snapshot's content hash from a JSONL file; return the row count or raise."""
     hasher = ContentHasher(manifest["project"]["id"])
     with path.open("rb") as handle:
-        for line in handle:
+        for number, line in enumerate(handle, start=1):
             row = json.loads(line)
+            # The id hashes payload_sha256, not the payload: check the payload against it, so the
+            # id covers the text or image a training run reads.
+            if payload_sha256(row["payload"]) != row["payload_sha256"]:
+                raise SnapshotVerificationError(
+                    f"line {number} of {path} (item {row['external_id']!r}): the payload does not "
+                    f"hash to its payload_sha256 {row['payload_sha256'][:12]}…; the file was changed"
+                )
             hasher.add(
                 row["external_id"],
                 row["payload_sha256"],
@@ -110,6 +123,46 @@ def verify_rows(path: Path, manifest: dict) -> int:
     if hasher.count != manifest["item_count"]:
         raise SnapshotVerificationError(f"{hasher.count} rows, the manifest says {manifest['item_count']}")
     return hasher.count
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_seal(path: Path) -> None:
+    """Record the sha256 of the two files just verified; :func:`open_cached` checks them."""
+    seal = {name: _file_sha256(path / name) for name in ("items.jsonl", "manifest.json")}
+    (path / SEAL).write_text(json.dumps(seal, indent=2))
+
+
+def open_cached(path: Path) -> LocalSnapshot:
+    """A cached snapshot, checked against its seal (a cache from before seals is verified in full
+    and sealed). Raises :class:`SnapshotVerificationError` naming what changed."""
+    manifest = json.loads((path / "manifest.json").read_text())
+    if manifest.get("snapshot_id") != path.name:
+        raise SnapshotVerificationError(
+            f"the cached manifest in {path} is of snapshot {manifest.get('snapshot_id')!r}, not {path.name}; "
+            "delete the folder to download it again"
+        )
+    seal_path = path / SEAL
+    if not seal_path.exists():
+        verify_rows(path / "items.jsonl", manifest)
+        _write_seal(path)
+        return LocalSnapshot(path, manifest)
+    seal = json.loads(seal_path.read_text())
+    for name in ("manifest.json", "items.jsonl"):
+        actual = _file_sha256(path / name)
+        if actual != seal.get(name):
+            raise SnapshotVerificationError(
+                f"the cached {name} of snapshot {path.name[:12]} in {path} was changed since it was "
+                f"verified (sha256 {actual[:12]}…, sealed {str(seal.get(name))[:12]}…); delete the "
+                "folder to download it again"
+            )
+    return LocalSnapshot(path, manifest)
 
 
 @dataclass(frozen=True)
@@ -239,7 +292,18 @@ class LabelhubClient:
         return self._json(f"/api/snapshots/{snapshot_id}/manifest/")
 
     def fetch_snapshot(self, snapshot_id: str) -> LocalSnapshot:
-        """The snapshot on local disk, verified; downloaded (or resumed) only when not cached."""
+        """The snapshot on local disk, verified; downloaded (or resumed) only when not cached.
+
+        ``snapshot_id`` is the 64-character id or a unique prefix of at least 8 characters
+        (``ValueError`` otherwise). Raises :class:`SnapshotVerificationError` when the download or
+        the cached copy is not the snapshot (the cached copy: delete its folder to fetch again).
+        """
+        snapshot_id = snapshot_id.strip().lower()
+        if len(snapshot_id) < MIN_PREFIX:
+            raise ValueError(
+                f"snapshot_id: {snapshot_id!r} is too short; give the 64-character id or a unique "
+                f"prefix of at least {MIN_PREFIX} characters"
+            )
         cached = self._cached(snapshot_id)
         if cached is not None:
             return cached
@@ -247,18 +311,13 @@ class LabelhubClient:
         full_id = manifest["snapshot_id"]
         target = self.cache_dir / "snapshots" / full_id
         if (target / "items.jsonl").exists() and (target / "manifest.json").exists():
-            return LocalSnapshot(target, json.loads((target / "manifest.json").read_text()))
+            return open_cached(target)
         target.mkdir(parents=True, exist_ok=True)
         partial = target / "items.jsonl.part"
         checksum = self._download(f"/api/snapshots/{full_id}/export/jsonl/", partial, full_id)
-        if checksum is not None:
-            digest = hashlib.sha256()
-            with partial.open("rb") as handle:
-                while block := handle.read(CHUNK):
-                    digest.update(block)
-            if digest.hexdigest() != checksum:
-                partial.unlink()
-                raise SnapshotVerificationError(f"download of {full_id} does not match its X-Checksum-SHA256")
+        if checksum is not None and _file_sha256(partial) != checksum:
+            partial.unlink()
+            raise SnapshotVerificationError(f"download of {full_id} does not match its X-Checksum-SHA256")
         try:
             verify_rows(partial, manifest)
         except SnapshotVerificationError:
@@ -266,6 +325,7 @@ class LabelhubClient:
             raise
         (target / "manifest.json").write_text(json.dumps(manifest, indent=2))
         partial.replace(target / "items.jsonl")
+        _write_seal(target)
         return LocalSnapshot(target, manifest)
 
     def _cached(self, snapshot_id: str) -> LocalSnapshot | None:
@@ -277,10 +337,10 @@ class LabelhubClient:
         else:
             candidates = []
         if len(candidates) != 1:
-            return None
+            return None  # none, or an ambiguous prefix: the server says which (or that it is ambiguous)
         path = candidates[0]
         if (path / "items.jsonl").exists() and (path / "manifest.json").exists():
-            return LocalSnapshot(path, json.loads((path / "manifest.json").read_text()))
+            return open_cached(path)
         return None
 
     def _download(self, path: str, partial: Path, snapshot_id: str) -> str | None:

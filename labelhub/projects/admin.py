@@ -193,8 +193,9 @@ class ProjectAdmin(admin.ModelAdmin):
                     self.message_user(
                         request,
                         f"Imported {batch.imported_count} items ({batch.duplicate_count} duplicates skipped, "
-                        f"{batch.annotation_count} annotations).",
-                        messages.SUCCESS,
+                        f"{batch.annotation_count} annotations)."
+                        + (f" Left out: {batch.left_out}." if batch.left_out else ""),
+                        messages.WARNING if batch.warnings else messages.SUCCESS,
                     )
                     return HttpResponseRedirect(reverse("admin:projects_importbatch_change", args=[batch.pk]))
         else:

@@ -12,6 +12,7 @@ from typing import Any
 from xml.etree import ElementTree  # noqa: S405 - the config comes from a staff user, not the web
 
 from labelhub.errors import DomainError
+from labelhub.projects.hotkeys import clash_message, page_key_clash
 
 # Layout-only tags that carry no data or labels: safe to ignore.
 LAYOUT_TAGS = frozenset({"View", "Header", "Style", "Filter", "Collapse", "Panel"})
@@ -57,6 +58,8 @@ class LabelSchema:
     multi_label: bool
     data_key: str  # the task ``data`` field the object tag reads, e.g. "text" for value="$text"
     classes: list[ClassSpec] = field(default_factory=list)
+    choices_name: str = ""  # the <Choices name=…>: a result's from_name, JSON_MIN's and CSV's column
+    object_name: str = ""  # the object tag's name: a result's to_name
 
 
 def _visual_tags(xml: str) -> set[str]:
@@ -66,6 +69,42 @@ def _visual_tags(xml: str) -> set[str]:
     except ElementTree.ParseError as exc:
         raise LabelConfigError(f"label config is not well-formed XML: {exc}") from exc
     return {element.tag for element in root.iter()}
+
+
+def _refuse_what_the_page_cannot_show(xml: str) -> None:
+    """Refuse, naming the tag, what LabelInterface accepts but the labeling page would drop: a
+    second object tag, a header bound to a task field, text loaded from a URL, nested choices."""
+    root = ElementTree.fromstring(xml)  # noqa: S314 - well-formed: _visual_tags parsed it
+    objects = [e for e in root.iter() if e.tag in OBJECT_MODALITY]
+    if len(objects) > 1:
+        names = ", ".join(f"<{e.tag} name={e.get('name')!r}>" for e in objects)
+        raise LabelConfigError(
+            f"<{objects[1].tag} name={objects[1].get('name')!r}>: the labeling page shows one text or "
+            f"image per item and this config has {len(objects)} ({names}); merge them into one field "
+            "before import"
+        )
+    for element in root.iter("Header"):
+        value = (element.get("value") or "").strip()
+        if value.startswith("$"):
+            raise LabelConfigError(
+                f"<Header value={value!r}>: the labeling page does not show task fields in headers; "
+                "use a fixed header text, or put the field into the labelled text"
+            )
+    for element in objects:
+        value_type = (element.get("valueType") or "").strip().lower()
+        if value_type and value_type != "text":
+            raise LabelConfigError(
+                f'<{element.tag} name={element.get("name")!r} valueType="{element.get("valueType")}">: '
+                "labelhub stores the text itself, it does not fetch it from a URL; import the text"
+            )
+    for element in root.iter("Choice"):
+        child = element.find("Choice")
+        if child is not None:
+            raise LabelConfigError(
+                f"<Choice value={element.get('value')!r}> contains <Choice value={child.get('value')!r}>: "
+                "nested choices (a taxonomy) are not supported; use flat <Choice> values, e.g. "
+                f"{(element.get('value') or '') + '/' + (child.get('value') or '')!r}"
+            )
 
 
 def parse_label_config(xml: str) -> LabelSchema:
@@ -80,6 +119,7 @@ def parse_label_config(xml: str) -> LabelSchema:
     if not xml or not xml.strip():
         raise LabelConfigError("label config is empty")
     all_tags = _visual_tags(xml)
+    _refuse_what_the_page_cannot_show(xml)
     try:
         interface = LabelInterface(xml)
     except Exception as exc:  # the SDK raises several private exception types for bad XML
@@ -129,6 +169,8 @@ def parse_label_config(xml: str) -> LabelSchema:
         hotkey = (attrs.get("hotkey") or "").strip()
         if len(hotkey) > 1:
             raise LabelConfigError(f"<Choice value={name!r}>: hotkey {hotkey!r} must be a single key")
+        if page_key_clash(hotkey):
+            raise LabelConfigError(f"<Choice value={name!r}>: hotkey {hotkey!r}: {clash_message(hotkey)}")
         classes.append(
             ClassSpec(
                 name=name,
@@ -142,6 +184,8 @@ def parse_label_config(xml: str) -> LabelSchema:
         multi_label=(choices.attr.get("choice") or "single").lower() == "multiple",
         data_key=value[1:],
         classes=classes,
+        choices_name=choices.name,
+        object_name=target.name,
     )
 
 
@@ -159,9 +203,15 @@ def _colour(background: str | None, index: int) -> str:
 
 def data_key_of(label_config: str) -> str | None:
     """The task data field a stored config reads (``None`` without a usable config)."""
+    schema = schema_of(label_config)
+    return schema.data_key if schema is not None else None
+
+
+def schema_of(label_config: str) -> LabelSchema | None:
+    """A stored config's schema (``None`` without a usable config)."""
     if not label_config:
         return None
     try:
-        return parse_label_config(label_config).data_key
+        return parse_label_config(label_config)
     except LabelConfigError:
         return None

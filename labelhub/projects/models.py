@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from labelhub.projects.hotkeys import validate_class_key
 from labelhub.projects.policy import SHARE, validate_balance_target
 
 
@@ -75,7 +76,12 @@ class Project(models.Model):
 class LabelClass(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="classes")
     name = models.CharField(max_length=100)
-    key = models.CharField(max_length=1, blank=True, help_text="Keyboard shortcut in the labeling page.")
+    key = models.CharField(
+        max_length=1,
+        blank=True,
+        validators=[validate_class_key],
+        help_text="Keyboard shortcut in the labeling page (not S, F, Z, G or ?: the page's own).",
+    )
     colour = models.CharField(max_length=7, default="#4c78a8")
     description = models.TextField(blank=True)
     order = models.PositiveIntegerField(default=0)
@@ -141,6 +147,14 @@ class ImportBatch(models.Model):
     duplicate_count = models.PositiveIntegerField(default=0)
     annotation_count = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True, help_text="[{line, field, code, detail}]")
+    # What an import read but left out on purpose, or imported but cannot show, by reason:
+    # {"cancelled_annotations": 2, "predictions_id_only": 5, "images_not_shown": 1}.
+    skipped = models.JSONField(
+        default=dict, blank=True, help_text="{reason: count} of what was left out or cannot be shown"
+    )
+    # What was imported but will not work as the file's author may expect (e.g. images that the
+    # labeling page cannot show); same entry shape as ``errors``, at most MAX_ERRORS of them.
+    warnings = models.JSONField(default=list, blank=True, help_text="[{line, field, code, detail}]")
 
     class Meta:
         ordering = ["-created_at"]
@@ -148,6 +162,14 @@ class ImportBatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.filename or self.format} → {self.project} ({self.status})"
+
+    @property
+    def left_out(self) -> str:
+        """What was skipped and warned about, for a person: "1 cancelled annotation; 2 warnings"."""
+        parts = [f"{count} {reason.replace('_', ' ')}" for reason, count in sorted(self.skipped.items())]
+        if self.warnings:
+            parts.append(f"{len(self.warnings)} warning(s), first: {self.warnings[0]['detail']}")
+        return "; ".join(parts)
 
 
 class Item(models.Model):

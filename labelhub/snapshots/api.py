@@ -63,6 +63,7 @@ class SnapshotSerializer(serializers.ModelSerializer):
             "item_count",
             "split_ratios",
             "stratified",
+            "split_key",
             "splits",
             "class_names",
             "guideline_versions",
@@ -103,6 +104,13 @@ class CutSerializer(serializers.Serializer):
     # Numbers only here; which splits and values are allowed is normalise_ratios' one rule.
     ratios = serializers.DictField(child=serializers.FloatField(), required=False)
     stratify = serializers.BooleanField(required=False, default=False)
+    split_key = serializers.ChoiceField(
+        choices=Snapshot.SplitKey.choices,
+        required=False,
+        default=Snapshot.SplitKey.PROJECT,
+        help_text='"project" (default): splits hash the project and external id; "external_id": the '
+        "external id alone, so an item keeps its split in every project it is imported into.",
+    )
 
 
 class DiffPageSerializer(serializers.Serializer):
@@ -154,6 +162,7 @@ class ProjectSnapshots(generics.ListAPIView):
             name=params.validated_data["name"],
             ratios=params.validated_data.get("ratios"),
             stratify=params.validated_data["stratify"],
+            split_key=params.validated_data["split_key"],
             user=request.user,
         )
         body = SnapshotDetailSerializer(snapshot).data

@@ -3,7 +3,7 @@ cached file with Content-Length, byte ranges (resume) and a checksum header.
 
 Headers, documented for clients:
 - ``ETag: "<snapshot content hash>"`` on every download (the data behind every format);
-  ``If-None-Match`` with it answers 304.
+  ``If-None-Match`` with it (also weak, ``W/"…"``, or ``*``) answers 304.
 - Cached files add ``Content-Length``, ``Accept-Ranges: bytes``, ``X-Checksum-SHA256: <hex>`` and
   ``Digest: sha-256=<base64>`` (of the whole file, also for a range), and honour
   ``Range: bytes=a-b`` / ``bytes=a-`` / ``bytes=-n`` with 206 (416 when unsatisfiable).
@@ -81,11 +81,18 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
     return start, end
 
 
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110's weak comparison for ``If-None-Match``: ``*`` matches, and ``W/"x"`` matches
+    ``"x"`` (the bytes behind a snapshot's tag never change, so a weak tag is as good)."""
+    tags = [t.strip() for t in if_none_match.split(",") if t.strip()]
+    return "*" in tags or any(t.removeprefix("W/") == etag for t in tags)
+
+
 def export_response(request: HttpRequest, snapshot: Snapshot, fmt: str) -> HttpResponse:
     spec = FORMATS[fmt]
     etag = f'"{snapshot.content_hash}"'
     filename = f"snapshot-{snapshot.short_id}.{spec.extension}"
-    if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+    if etag_matches(request.headers.get("If-None-Match", ""), etag):
         response = HttpResponse(status=304)
         response["ETag"] = etag
         return response

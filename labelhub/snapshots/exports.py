@@ -23,9 +23,10 @@ from django.conf import settings
 
 from annotators.qa.resolved import parse_json_list
 from labelhub.guidelines.models import GuidelineVersion
+from labelhub.projects.models import LabelClass
 from labelhub.snapshots.canonical import FORMAT
 from labelhub.snapshots.models import Snapshot
-from labelhub.snapshots.selectors import iter_export_rows, iter_jsonl_lines
+from labelhub.snapshots.selectors import CutAnnotation, annotations_at_cut, iter_export_rows, iter_jsonl_lines
 
 PARQUET_ROW_GROUP = 20_000
 
@@ -41,12 +42,15 @@ class ExportFormat:
 
 
 FORMATS: dict[str, ExportFormat] = {
-    "jsonl": ExportFormat("jsonl", "jsonl", "application/x-ndjson"),
+    # Revision 2: confidence always written as a float (PostgreSQL wrote a whole 1.0 as 1).
+    "jsonl": ExportFormat("jsonl", "jsonl", "application/x-ndjson", revision=2),
     # Revision 2: cells that would run as a spreadsheet formula are neutralised, and lines end in
     # CRLF (see csv_chunks).
     "csv": ExportFormat("csv", "csv", "text/csv; charset=utf-8", revision=2),
     "parquet": ExportFormat("parquet", "parquet", "application/vnd.apache.parquet"),
-    "labelstudio": ExportFormat("labelstudio", "labelstudio.json", "application/json"),
+    # Revision 2: annotations carry lead_time and completed_by, tasks the suggestion shown as a
+    # prediction, the generated config the classes' hotkeys and colours.
+    "labelstudio": ExportFormat("labelstudio", "labelstudio.json", "application/json", revision=2),
 }
 
 # What one exported row holds (JSONL keys, CSV columns, Parquet fields).
@@ -86,7 +90,15 @@ def label_studio_names(snapshot: Snapshot) -> tuple[str, str, str, str]:
             pass  # fall through to a generated config; the manifest says which one the file uses
     tag = "Image" if content_key == "image" else "Text"
     choice = "multiple" if project.multi_label else "single"
-    options = "".join(f'<Choice value="{_xml_attr(c)}"/>' for c in snapshot.class_names)
+    looks = {c.name: (c.key, c.colour) for c in LabelClass.objects.filter(project=project)}
+
+    def option(name: str) -> str:
+        key, colour = looks.get(name, ("", ""))
+        hotkey = f' hotkey="{_xml_attr(key)}"' if key else ""
+        background = f' background="{_xml_attr(colour)}"' if colour else ""
+        return f'<Choice value="{_xml_attr(name)}"{hotkey}{background}/>'
+
+    options = "".join(option(c) for c in snapshot.class_names)
     config = (
         f'<View><{tag} name="{content_key}" value="${content_key}"/>'
         f'<Choices name="label" toName="{content_key}" choice="{choice}" showInline="true">{options}</Choices></View>'
@@ -150,6 +162,7 @@ def build_manifest(snapshot: Snapshot, *, base_path: str = "") -> dict:
         },
         "split_ratios": snapshot.split_ratios,
         "stratified": snapshot.stratified,
+        "split_key": snapshot.split_key,
         "guideline_versions": [
             {
                 "id": v.pk,
@@ -302,28 +315,92 @@ def parquet_chunks(snapshot: Snapshot) -> Iterator[bytes]:
 
 
 def labelstudio_chunks(snapshot: Snapshot) -> Iterator[bytes]:
-    """A JSON array of Label Studio tasks, each with its resolved label as one annotation."""
+    """A JSON array of Label Studio tasks, each with its resolved label as one annotation.
+
+    The annotation carries the time spent (``lead_time``) and, for a label one person gave
+    (method ``single``), who gave it (``completed_by``, see :func:`_completed_by`); a label that
+    QA resolved from several people is nobody's own: it carries their summed time, and
+    ``meta.annotations`` lists each person's label. The suggestion shown with the latest
+    annotation becomes the task's prediction (``model_version``, ``score``). Annotations are read
+    as they stood at the cut, so the file of a snapshot never changes.
+    """
     _, from_name, to_name, data_key = label_studio_names(snapshot)
     content_key = "image" if snapshot.project.modality == "image" else "text"
+    known = set(snapshot.class_names)
     dumps = _quote
-    head = (
-        f'{{"from_name":{dumps(from_name)},"to_name":{dumps(to_name)},"type":"choices","value":{{"choices":'
-    )
+
+    def result(choices: list) -> list[dict]:
+        return [
+            {"from_name": from_name, "to_name": to_name, "type": "choices", "value": {"choices": choices}}
+        ]
+
     yield b"["
     first = True
     for rows in iter_export_rows(snapshot):
-        tasks = [
-            f'{{"data":{_task_data(payload, ext, data_key, content_key)},"annotations":[{{"result":[{head}{labels}}}}}],'
-            f'"ground_truth":false,"lead_time":0}}],'
-            f'"meta":{{"external_id":{dumps(ext)},"split":"{split}","confidence":{conf!r},'
-            f'"method":"{method}","annotator_count":{count},"guideline_versions":{versions},'
-            f'"payload_sha256":"{sha}","item_id":{item_id}}}}}'
-            for item_id, ext, sha, labels, conf, method, count, versions, split, payload in rows
-        ]
+        behind = annotations_at_cut(snapshot, [row[0] for row in rows])
+        tasks = []
+        for item_id, ext, sha, labels, conf, method, count, versions, split, payload in rows:
+            people = behind.get(item_id, [])
+            annotation: dict = {"result": result(json.loads(labels)), "ground_truth": False}
+            meta_extra = ""
+            if method == "single" and people:
+                annotation["lead_time"] = people[-1].time_spent
+                who = _completed_by(people[-1])
+                if who is not None:
+                    annotation["completed_by"] = who
+            else:
+                annotation["lead_time"] = sum(p.time_spent for p in people)
+                votes = [
+                    {"completed_by": _completed_by(p), "choices": p.labels, "lead_time": p.time_spent}
+                    for p in people
+                ]
+                meta_extra = f',"annotations":{json.dumps(votes, ensure_ascii=False)}'
+            predictions = _predictions(people, known, result)
+            tasks.append(
+                f'{{"data":{_task_data(payload, ext, data_key, content_key)},'
+                f'"annotations":[{json.dumps(annotation, ensure_ascii=False)}],'
+                f'"predictions":{json.dumps(predictions, ensure_ascii=False)},'
+                f'"meta":{{"external_id":{dumps(ext)},"split":"{split}","confidence":{conf!r},'
+                f'"method":"{method}","annotator_count":{count},"guideline_versions":{versions},'
+                f'"payload_sha256":"{sha}","item_id":{item_id}{meta_extra}}}}}'
+            )
         text = ",\n".join(tasks)
         yield ((b"\n" if first else b",\n") + text.encode()) if tasks else b""
         first = False
     yield b"\n]\n"
+
+
+def _completed_by(annotation: CutAnnotation) -> int | dict | None:
+    """Who made an annotation, as Label Studio's import reads it (a member's email, or an id).
+
+    An annotator imported from Label Studio goes back as it came (``ls:user-7`` as id 7,
+    ``ls:<email>`` as that email); a labelhub user as their email, or
+    ``<username>@labelhub.invalid`` when they have none (Label Studio wants an email; it refuses
+    unknown ones unless ``ALLOW_IMPORT_TASKS_WITH_UNKNOWN_EMAILS`` is set).
+    """
+    username = annotation.username
+    if username is None:
+        return None
+    if username.startswith("ls:user-") and username[8:].isdigit():
+        return int(username[8:])
+    if username.startswith("ls:"):
+        return {"email": username[3:]}
+    return {"email": annotation.email or f"{username}@labelhub.invalid", "username": username}
+
+
+def _predictions(people: list[CutAnnotation], known: set[str], result) -> list[dict]:
+    """The suggestion shown with the item's latest annotation, as a Label Studio prediction."""
+    shown = next((p.suggestion_shown for p in reversed(people) if p.suggestion_shown), None)
+    if not isinstance(shown, dict):
+        return []
+    choices = [name for name in shown.get("labels") or [] if name in known]
+    if not choices:
+        return []
+    version = shown.get("model_version")
+    prediction: dict = {"result": result(choices), "model_version": version if version is not None else ""}
+    if isinstance(shown.get("confidence"), int | float):
+        prediction["score"] = float(shown["confidence"])
+    return [prediction]
 
 
 WRITERS = {

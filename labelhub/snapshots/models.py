@@ -19,6 +19,17 @@ class Snapshot(models.Model):
     name = models.CharField(max_length=200, blank=True)
     split_ratios = models.JSONField(help_text='{"train": 0.8, "val": 0.1, "test": 0.1}')
     stratified = models.BooleanField(default=False)
+
+    class SplitKey(models.TextChoices):
+        PROJECT = "project", "Project and external id"
+        EXTERNAL_ID = "external_id", "External id alone (the same in every project)"
+
+    split_key = models.CharField(
+        max_length=12,
+        choices=SplitKey.choices,
+        default=SplitKey.PROJECT,
+        help_text="What an item's split is hashed from (see splits.py).",
+    )
     item_count = models.PositiveIntegerField(default=0)
     class_names = models.JSONField(
         default=list, help_text="The project's classes at cut time, in label order."

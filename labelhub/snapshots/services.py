@@ -15,7 +15,7 @@ from labelhub.projects.models import Project
 from labelhub.projects.selectors import label_schema
 from labelhub.snapshots import selectors
 from labelhub.snapshots.canonical import ContentHasher, canonical_row
-from labelhub.snapshots.errors import InvalidModelRun, NothingToSnapshot
+from labelhub.snapshots.errors import InvalidModelRun, InvalidRatios, NothingToSnapshot
 from labelhub.snapshots.models import ModelRun, Snapshot, SnapshotItem
 from labelhub.snapshots.splits import HashSplitter, normalise_ratios, stratified_splits
 
@@ -100,6 +100,7 @@ def cut_snapshot(
     name: str = "",
     ratios: Mapping[str, float] | None = None,
     stratify: bool = False,
+    split_key: str = Snapshot.SplitKey.PROJECT,
     user=None,
 ) -> tuple[Snapshot, bool]:
     """Freeze the project's resolved labels into a sealed snapshot. Returns (snapshot, created).
@@ -110,8 +111,17 @@ def cut_snapshot(
     written are rolled back and the existing snapshot is returned with created=False; its name is
     kept. Raises InvalidRatios for bad ratios and NothingToSnapshot for a project with no
     labelled item.
+
+    ``split_key="external_id"`` pins the splits to the external id alone, so an item keeps its
+    split in any project it is exported to and re-imported in (the default hashes the project
+    too). Raises InvalidRatios for an unknown split key.
     """
     ratios = normalise_ratios(ratios)
+    if split_key not in Snapshot.SplitKey.values:
+        raise InvalidRatios(
+            f"unknown split key {split_key!r}; use {' or '.join(Snapshot.SplitKey.values)}", field="split_key"
+        )
+    split_project = project.pk if split_key == Snapshot.SplitKey.PROJECT else None
     schema = label_schema(project)  # one read: the classes recorded and the filter of the rows
     previous = selectors.previous_splits(selectors.latest_snapshot(project)) if stratify else {}
     try:
@@ -126,6 +136,7 @@ def cut_snapshot(
                 name=name,
                 split_ratios=ratios,
                 stratified=stratify,
+                split_key=split_key,
                 class_names=list(schema.class_names),
                 created_by=user if user is not None and user.is_authenticated else None,
             )
@@ -134,11 +145,14 @@ def cut_snapshot(
                 # Stratification needs every key's class before assigning: rows are held in memory.
                 chunks = list(chunks)
                 splits = stratified_splits(
-                    project.pk, ((r[1], _stratum(r[3])) for chunk in chunks for r in chunk), ratios, previous
+                    split_project,
+                    ((r[1], _stratum(r[3])) for chunk in chunks for r in chunk),
+                    ratios,
+                    previous,
                 )
                 split_of = splits.__getitem__
             else:
-                split_of = HashSplitter(project.pk, ratios)
+                split_of = HashSplitter(split_project, ratios)
             hasher = ContentHasher(project.pk)
             versions: set[int] = set()
             pk = snapshot.pk

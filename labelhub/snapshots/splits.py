@@ -6,6 +6,11 @@ Adding or relabelling items therefore never moves an old item, so test items can
 train between snapshots. Changing the ratios does move items; the ratios are recorded on every
 snapshot.
 
+Because the project id is part of the key, the same item lands in a different split in another
+project (after an export and re-import, say). A snapshot cut with ``split_key="external_id"``
+hashes the external id alone: its splits travel with the item's id to any project. The default
+stays "project" (changing it would move every existing item).
+
 Stratified mode keeps the same guarantee by being *sticky*: every item that was in the project's
 previous snapshot keeps the split it had there; only items new to this snapshot are assigned,
 class by class, in the order of their key hash, to whichever split is furthest below its share of
@@ -49,9 +54,15 @@ def normalise_ratios(ratios: Mapping[str, float] | None) -> dict[str, float]:
     return {name: round(v / total, 6) for name, v in values.items()}
 
 
-def key_fraction(project_id: int, external_id: str) -> float:
+def split_prefix(project_id: int | None) -> bytes:
+    """What an item's key starts with: its project (the default), or nothing for splits pinned to
+    the external id alone, which then stay the same in every project the item travels to."""
+    return b"" if project_id is None else f"{int(project_id)}:".encode()
+
+
+def key_fraction(project_id: int | None, external_id: str) -> float:
     """The item's stable key hashed to [0, 1)."""
-    digest = hashlib.sha256(f"{int(project_id)}:{external_id}".encode()).digest()
+    digest = hashlib.sha256(split_prefix(project_id) + external_id.encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
@@ -59,8 +70,8 @@ class HashSplitter:
     """``hash_split`` for one project and ratio set, with the per-call work hoisted out: the cut
     calls it a million times."""
 
-    def __init__(self, project_id: int, ratios: Mapping[str, float]) -> None:
-        self.prefix = f"{int(project_id)}:".encode()
+    def __init__(self, project_id: int | None, ratios: Mapping[str, float]) -> None:
+        self.prefix = split_prefix(project_id)
         edges, edge = [], 0.0
         for name in SPLITS:
             edge += ratios[name]  # accumulated exactly as before: the same float edges
@@ -85,7 +96,7 @@ def hash_split(project_id: int, external_id: str, ratios: Mapping[str, float]) -
 
 
 def stratified_splits(
-    project_id: int,
+    project_id: int | None,
     items: Iterable[tuple[str, str]],
     ratios: Mapping[str, float],
     previous: Mapping[str, str],

@@ -409,3 +409,18 @@ def test_annotator_does_not_see_who_is_paused_or_why(project, manager, annotator
     assert members and all({"is_paused", "paused_reason"}.isdisjoint(m) for m in members)
     as_manager = client_for(manager).get(f"/api/projects/{project.pk}/members/").json()["results"]
     assert {m["username"]: m["paused_reason"] for m in as_manager}[annotator.username] == "gold accuracy 0.41"
+
+
+def test_upload_of_a_label_studio_export_says_what_it_left_out(manager):
+    from pathlib import Path
+
+    from labelhub.projects.services import create_project_from_label_config
+
+    fixtures = Path(__file__).parent / "fixtures" / "label_studio"
+    project = create_project_from_label_config("LS upload", (fixtures / "config.xml").read_text())
+    factories.make_member(project, "manager", user=manager)
+    body = (fixtures / "export-default.json").read_bytes()
+    response = upload(client_for(manager), project, body, "export.json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["skipped"] == {"cancelled_annotations": 1, "predictions_id_only": 2}
+    assert (response.json()["annotation_count"], response.json()["warnings"]) == (5, [])

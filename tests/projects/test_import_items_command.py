@@ -26,3 +26,17 @@ def test_command_reports_line_errors_and_fails(project, tmp_path, capsys):
         call_command("import_items", str(path), project=str(project.pk), no_progress=True)
     assert "line 3, field text" in capsys.readouterr().err
     assert not Item.objects.filter(project=project).exists()
+
+
+def test_command_says_what_it_left_out(tmp_path, capsys):
+    from pathlib import Path
+
+    from labelhub.projects.services import create_project_from_label_config
+
+    fixtures = Path(__file__).parent / "fixtures" / "label_studio"
+    project = create_project_from_label_config("LS", (fixtures / "config.xml").read_text())
+    call_command(
+        "import_items", str(fixtures / "export-default.json"), project=project.name, no_progress=True
+    )
+    out = capsys.readouterr().out
+    assert "left out: 1 cancelled annotations; 2 predictions id only" in out

@@ -87,3 +87,66 @@ def test_create_project_from_label_config_stores_classes_with_free_digit_keys():
     assert classes == [("positive", "p"), ("negative", "1"), ("neutral", "2")]
     assert project.label_config == SENTIMENT
     assert project.memberships.get(user=user).role == "manager"
+
+
+def _config(body: str, choices: str = '<Choice value="a"/><Choice value="b"/>') -> str:
+    return f'<View>{body}<Choices name="c" toName="t">{choices}</Choices></View>'
+
+
+@pytest.mark.parametrize(
+    ("xml", "named"),
+    [
+        (_config('<Text name="t" value="$text"/><Text name="u" value="$other"/>'), "<Text name='u'>"),
+        (_config('<Header value="$title"/><Text name="t" value="$text"/>'), "<Header value='$title'>"),
+        (_config('<Text name="t" value="$text" valueType="url"/>'), 'valueType="url"'),
+        (
+            _config(
+                '<Text name="t" value="$text"/>', '<Choice value="animal"><Choice value="cat"/></Choice>'
+            ),
+            "<Choice value='animal'> contains <Choice value='cat'>",
+        ),
+    ],
+    ids=["second-text", "data-header", "url-text", "nested-choice"],
+)
+def test_what_the_labeling_page_cannot_show_is_refused_naming_the_tag(xml, named):
+    with pytest.raises(LabelConfigError) as refused:
+        parse_label_config(xml)
+    assert named in refused.value.message
+
+
+@pytest.mark.parametrize("key", ["s", "F", "z", "g", "?"])
+def test_a_hotkey_that_is_one_of_the_pages_keys_is_refused_naming_it(key):
+    xml = _config('<Text name="t" value="$text"/>', f'<Choice value="a" hotkey="{key}"/><Choice value="b"/>')
+    with pytest.raises(LabelConfigError) as refused:
+        parse_label_config(xml)
+    assert f"hotkey {key!r}" in refused.value.message and "labeling page's" in refused.value.message
+
+
+def test_a_fixed_header_and_plain_text_value_type_are_fine():
+    xml = _config('<Header value="Read it"/><Text name="t" value="$text" valueType="text"/>')
+    assert parse_label_config(xml).data_key == "text"
+
+
+def test_page_keys_are_the_ones_the_labeling_page_binds():
+    from pathlib import Path
+
+    from labelhub.projects.hotkeys import PAGE_KEYS
+
+    script = (Path(__file__).parents[2] / "annotators/labeling/static/labeling/keys.js").read_text()
+    commands = script[script.index("const commands = {") : script.index("};", script.index("const commands"))]
+    bound = {line.strip().split(":")[0] for line in commands.splitlines()[1:] if ":" in line}
+    assert bound | {"?"} == set(PAGE_KEYS)
+    assert 'ev.key === "?"' in script
+
+
+@pytest.mark.django_db
+def test_a_class_key_that_is_a_page_key_is_refused_by_the_api(client):
+    from rest_framework.test import APIClient
+
+    manager = factories.make_user("lead", is_staff=True)
+    api = APIClient()
+    api.force_authenticate(manager)
+    body = {"name": "P", "modality": "text", "classes": [{"name": "spam", "key": "s"}, {"name": "ham"}]}
+    response = api.post("/api/projects/", body, format="json")
+    assert response.status_code == 400
+    assert "Skip" in response.json()["detail"]

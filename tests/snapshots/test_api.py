@@ -217,3 +217,14 @@ def test_reviewer_cannot_register_a_model_run(snapshot, reviewer):
 def test_outsider_cannot_read_a_model_run(snapshot, manager, outsider):
     run = services.register_model_run(snapshot, name="m", user=manager)
     assert api(outsider).get(f"/api/model-runs/{run.pk}/").status_code == 404
+
+
+@pytest.mark.parametrize("metrics", [[1, 2], "accuracy", 3])
+def test_model_run_metrics_that_are_not_an_object_are_a_400_naming_the_field(snapshot, manager, metrics):
+    response = api(manager).post(
+        f"/api/snapshots/{snapshot.content_hash}/model-runs/",
+        {"name": "m", "metrics": metrics},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["field"] == "metrics"

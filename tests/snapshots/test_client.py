@@ -140,3 +140,61 @@ def test_bad_token_gets_401(live_server, snapshot, tmp_path):
             snapshot.content_hash
         )
     assert error.value.status == 401
+
+
+def _edit_first_row(path, change) -> None:
+    lines = path.read_text().splitlines()
+    row = json.loads(lines[0])
+    change(row)
+    path.write_text("\n".join([json.dumps(row), *lines[1:]]) + "\n")
+
+
+def test_a_label_edited_in_the_cache_is_refused_when_opened(client_for, manager, snapshot, tmp_path):
+    local = client_for(manager).fetch_snapshot(snapshot.content_hash)
+    _edit_first_row(local.path / "items.jsonl", lambda row: row.update(labels=["wolf", "cat"]))
+    offline = LabelhubClient("http://127.0.0.1:9", "x", cache_dir=tmp_path / "cache")
+    with pytest.raises(SnapshotVerificationError, match="items.jsonl .* was changed since it was verified"):
+        offline.fetch_snapshot(snapshot.content_hash)
+
+
+def test_an_edited_cached_manifest_is_refused(client_for, manager, snapshot, tmp_path):
+    local = client_for(manager).fetch_snapshot(snapshot.content_hash)
+    manifest = json.loads((local.path / "manifest.json").read_text())
+    manifest["class_names"] = ["dog", "cat", "wolf"]
+    (local.path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(SnapshotVerificationError, match="manifest.json"):
+        client_for(manager).fetch_snapshot(snapshot.content_hash)
+
+
+def test_a_cache_without_a_seal_is_verified_in_full_then_sealed(client_for, manager, snapshot, tmp_path):
+    local = client_for(manager).fetch_snapshot(snapshot.content_hash)
+    (local.path / "seal.json").unlink()
+    _edit_first_row(local.path / "items.jsonl", lambda row: row.update(labels=["wolf", "cat"]))
+    with pytest.raises(SnapshotVerificationError, match="hash to"):
+        client_for(manager).fetch_snapshot(snapshot.content_hash)
+
+
+def test_a_tampered_payload_fails_verification(client_for, manager, snapshot, tmp_path):
+    local = client_for(manager).fetch_snapshot(snapshot.content_hash)
+    tampered = tmp_path / "tampered.jsonl"
+    tampered.write_bytes((local.path / "items.jsonl").read_bytes())
+    _edit_first_row(tampered, lambda row: row["payload"].update(text="something else entirely"))
+    with pytest.raises(SnapshotVerificationError, match="payload does not hash"):
+        verify_rows(tampered, local.manifest)
+
+
+@pytest.mark.parametrize("prefix_length", [1, 4, 7])
+def test_a_prefix_shorter_than_8_is_refused_even_when_cached(
+    client_for, manager, snapshot, tmp_path, prefix_length
+):
+    client_for(manager).fetch_snapshot(snapshot.content_hash)
+    offline = LabelhubClient("http://127.0.0.1:9", "x", cache_dir=tmp_path / "cache")
+    with pytest.raises(ValueError, match="at least 8"):
+        offline.fetch_snapshot(snapshot.content_hash[:prefix_length])
+    assert offline.fetch_snapshot(snapshot.content_hash[:8]).id == snapshot.content_hash
+
+
+def test_model_run_metrics_that_are_not_an_object_are_refused_naming_the_field(client_for, manager, snapshot):
+    with pytest.raises(LabelhubError) as error:
+        client_for(manager).register_model_run(snapshot.content_hash, "m", metrics=[1, 2])
+    assert (error.value.status, error.value.field) == (400, "metrics")

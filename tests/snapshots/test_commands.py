@@ -42,3 +42,19 @@ def test_command_names_the_bad_argument(project, labelled):
         call_command("snapshot", "--project", "nope")
     with pytest.raises(CommandError, match="--ratios"):
         call_command("snapshot", "--project", str(project.pk), "--ratios", "1,2")
+
+
+def test_command_pins_splits_to_the_external_id_and_names_a_bad_split_key(project, labelled):
+    out = io.StringIO()
+    call_command(
+        "snapshot",
+        "--project",
+        str(project.pk),
+        "--split-key",
+        "external_id",
+        stdout=out,
+        stderr=io.StringIO(),
+    )
+    assert Snapshot.objects.get(content_hash=out.getvalue().strip()).split_key == "external_id"
+    with pytest.raises(CommandError, match="--split-key: unknown split key 'moon'"):
+        call_command("snapshot", "--project", str(project.pk), "--split-key", "moon", stderr=io.StringIO())

@@ -119,3 +119,16 @@ async def test_asgi_streams_chunk_by_chunk_with_the_same_bytes(project, labelled
     assert b"".join(chunks) == b"".join(cached.streaming_content)
     assert cached["X-Checksum-SHA256"] == hashlib.sha256(b"".join(chunks)).hexdigest()
     await sync_to_async(connections.close_all)()  # the executor thread's connection, before teardown
+
+
+@pytest.mark.parametrize("header", ['W/"{hash}"', "*", '"other", W/"{hash}"'])
+def test_if_none_match_weak_or_any_is_304(client, manager, snapshot, header):
+    client.force_login(manager)
+    response = client.get(url(snapshot), headers={"If-None-Match": header.format(hash=snapshot.content_hash)})
+    assert response.status_code == 304
+
+
+def test_if_none_match_another_tag_downloads(client, manager, snapshot):
+    client.force_login(manager)
+    response = client.get(url(snapshot), headers={"If-None-Match": 'W/"0123", "abc"'})
+    assert response.status_code == 200

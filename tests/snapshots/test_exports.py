@@ -203,3 +203,12 @@ def test_a_csv_cached_before_the_formula_guard_is_not_served(client, manager, fo
     stale.with_name(stale.name + ".sha256").write_text("0" * 64 + "\n")
     client.force_login(manager)
     assert b"'=1+1" in download(client, formula_snapshot, "csv")
+
+
+def test_jsonl_writes_confidence_as_a_float_on_every_database(client, manager, snapshot):
+    client.force_login(manager)
+    lines = download(client, snapshot, "jsonl").decode().splitlines()
+    assert lines and all('"confidence":1.0,' in line or '"confidence":0.9,' in line for line in lines), lines[
+        :2
+    ]
+    assert all(isinstance(json.loads(line)["confidence"], float) for line in lines)

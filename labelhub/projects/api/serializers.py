@@ -191,6 +191,8 @@ class ImportBatchSerializer(serializers.ModelSerializer):
             "imported_count",
             "duplicate_count",
             "annotation_count",
+            "skipped",
+            "warnings",
             "errors",
         ]
         read_only_fields = fields

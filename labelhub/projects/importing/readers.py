@@ -260,7 +260,11 @@ def _next_task(events: Iterator[tuple[str, Any]], first: tuple[str, Any], limits
 
 
 def read_label_studio(fileobj: BinaryIO | TextIO, limits: ImportLimits | None = None) -> Numbered:
-    """Tasks of a Label Studio export (a JSON array); "line" is the task's position, 1-based."""
+    """Tasks of a Label Studio export (a JSON array); "line" is the task's position, 1-based.
+
+    The elements are tasks (``{"data": {…}, …}``, the JSON export) or flat objects (the JSON_MIN
+    export, one per annotation, or plain items); what they hold is the later stages' business.
+    """
     limits = limits or ImportLimits.from_settings()
     number = 0
     not_an_array = RecordError(
@@ -279,12 +283,18 @@ def read_label_studio(fileobj: BinaryIO | TextIO, limits: ImportLimits | None = 
             task = _next_task(events, (event, value), limits)
             if isinstance(task, RecordError):
                 yield number, task
-            elif not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+            elif not isinstance(task, dict) or ("data" in task and not isinstance(task["data"], dict)):
                 yield (
                     number,
-                    RecordError('a Label Studio task needs a "data" object', field="data", code="required"),
+                    RecordError(
+                        'a Label Studio task must be an object with a "data" object, or a flat row of '
+                        "its JSON_MIN export",
+                        field="data",
+                        code="required",
+                    ),
                 )
             else:
+                # A task, or a flat JSON_MIN row (regrouped into tasks by the label_studio stage).
                 yield number, task
         for _ in events:  # anything after the array is an error ijson raises
             pass

@@ -9,40 +9,36 @@ the field, which the importer reports with the record's line.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any, NamedTuple
 
+from labelhub.projects.content import payload_sha256
 from labelhub.projects.importing.errors import RecordError
+from labelhub.projects.importing.label_studio import LABEL_COLUMN_KEY
 from labelhub.projects.importing.limits import ImportLimits, check_record
-from labelhub.projects.label_config import data_key_of
+from labelhub.projects.label_config import schema_of
 from labelhub.projects.labels import InvalidLabels, LabelSchema, clean_labels
 from labelhub.projects.models import Project
 from labelhub.projects.selectors import label_schema
 
 MAX_ERRORS = 50  # enough to fix a file in one go without flooding the batch record
-# Payload keys that are the item's content; everything else is metadata and not hashed.
-CONTENT_KEYS = ("text", "image")
 EXTERNAL_ID_KEYS = ("external_id", "id")
 IMAGE_PREFIXES = ("http://", "https://", "data:image/", "/", "s3://", "gs://")
+# Paths that only mean something inside a Label Studio server (its uploads, local files, storage
+# proxies): accepted as references, but the labeling page cannot show them. Said at import.
+LABEL_STUDIO_SERVER_PATHS = ("/data/upload/", "/data/local-files/", "/tasks/", "/storage-data/")
 
 # Encoders built once: ``json.dumps`` with options builds a new encoder per call, which costs
 # more than the encoding itself on short lines (a third of the import's CPU time at 1M lines).
 # ``allow_nan=False``: :func:`check_record` refuses NaN first; should one slip past, it fails here
 # rather than as text PostgreSQL's jsonb refuses.
-_CANONICAL_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
 _COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def content_hash(payload: dict) -> str:
-    """sha256 of the item's content (``text`` / ``image``), canonical JSON.
-
-    Metadata is left out on purpose: the same sentence imported twice with a different ``source``
-    column is still the same thing to label. A payload without a content key hashes whole.
-    """
-    content = {key: payload[key] for key in CONTENT_KEYS if key in payload} or payload
-    canonical = _CANONICAL_JSON.encode(content)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    """sha256 of the item's content (``text`` / ``image``), canonical JSON: see
+    :func:`labelhub.projects.content.payload_sha256`, which the training client checks too."""
+    return payload_sha256(payload)
 
 
 class StagedRow(NamedTuple):
@@ -53,7 +49,7 @@ class StagedRow(NamedTuple):
     payload: str  # JSON text
     content_hash: str
     suggestion: str | None
-    annotations: str | None  # JSON list of {"labels": [...], "time_spent": float}
+    annotations: str | None  # JSON list of {"labels": [...], "time_spent": float, "annotator": key}
 
 
 class RecordValidator:
@@ -71,8 +67,14 @@ class RecordValidator:
         self.limits = limits or ImportLimits.from_settings()
         self.schema = schema if schema is not None else label_schema(project)
         self.content_key = "image" if project.modality == Project.Modality.IMAGE else "text"
+        config = schema_of(project.label_config)
         # A project made from a Label Studio config reads e.g. ``$review``: accept that field too.
-        self.source_key = data_key_of(project.label_config) or self.content_key
+        self.source_key = config.data_key if config is not None else self.content_key
+        # The label column of Label Studio's flat exports (None: not made from a config).
+        self.choices_name = config.choices_name if config is not None else None
+        # What was read but left out ({reason: count}) and what will not show (import warnings).
+        self.skipped: dict[str, int] = {}
+        self.warnings: list[dict] = []
 
     def row(self, line: int, record: Any) -> StagedRow:
         """The staged row of ``record``: a Label Studio task when it has a ``data`` object."""
@@ -83,6 +85,7 @@ class RecordValidator:
 
     def _row(self, line: int, data: Any, *, fallback_id: Any = None, task: dict | None = None) -> StagedRow:
         payload = self.payload_of(data)
+        self._warn_unshowable(line, payload)
         digest = content_hash(payload)
         external_id = self.external_id_of(payload, fallback_id, digest)
         annotations = suggestion = None
@@ -104,7 +107,11 @@ class RecordValidator:
                 f"expected a JSON object, got {type(data).__name__}", field="data", code="invalid_type"
             )
         payload = dict(data)
-        if self.content_key not in payload and self.source_key in payload:
+        if self.source_key != self.content_key and self.source_key in payload:
+            # The config reads ``$title``: that is the content, even when the task also has a
+            # ``text`` field, which is kept as metadata under another name (never shown instead).
+            if self.content_key in payload:
+                payload[f"unread_{self.content_key}"] = payload.pop(self.content_key)
             payload[self.content_key] = payload.pop(self.source_key)
         value = payload.get(self.content_key)
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -123,6 +130,25 @@ class RecordValidator:
                 f"must be a URL or a data:image/ URL, got {value[:40]!r}", field="image", code="invalid_image"
             )
         return payload
+
+    def _warn_unshowable(self, line: int, payload: dict) -> None:
+        value = payload.get(self.content_key)
+        if self.content_key == "image" and value.startswith(LABEL_STUDIO_SERVER_PATHS):
+            self.skip("images_not_shown")
+            if len(self.warnings) < MAX_ERRORS:
+                self.warnings.append(
+                    RecordError(
+                        f"{value[:80]!r} is a path on the Label Studio server, which the labeling page "
+                        "cannot load: the item is imported but shows no image; import a full URL or a "
+                        "data:image/ URL instead",
+                        field="image",
+                        code="image_not_shown",
+                    ).at_line(line)
+                )
+
+    def skip(self, reason: str, count: int = 1) -> None:
+        """Count something the import read and left out on purpose (``ImportBatch.skipped``)."""
+        self.skipped[reason] = self.skipped.get(reason, 0) + count
 
     def external_id_of(self, payload: dict, fallback: Any, digest: str) -> str:
         external_id = None
@@ -190,6 +216,8 @@ class RecordValidator:
             raise RecordError(exc.message, field=exc.field, code=exc.code) from exc
 
     def _annotations(self, annotations: Any) -> list[dict] | None:
+        """One row per annotation, each with its Label Studio annotator (see :func:`annotator_key`);
+        cancelled (skipped) annotations and ones that chose nothing are left out and counted."""
         if annotations in (None, []):
             return None
         if not isinstance(annotations, list):
@@ -200,16 +228,30 @@ class RecordValidator:
             if not isinstance(annotation, dict):
                 raise RecordError("must be an object", field=field, code="invalid_type")
             if annotation.get("was_cancelled"):
-                continue  # a skipped task in Label Studio is not a label
-            labels = self.labels_of(annotation.get("result", []), f"{field}.result")
+                self.skip("cancelled_annotations")  # a skipped task in Label Studio is not a label
+                continue
+            column = annotation.get(LABEL_COLUMN_KEY)
+            try:
+                labels = self.labels_of(annotation.get("result", []), f"{field}.result")
+            except RecordError as exc:
+                if column is None:
+                    raise
+                raise RecordError(exc.message, field=column, code=exc.code) from exc
             if not labels:
+                self.skip("empty_annotations")
                 continue
             lead_time = annotation.get("lead_time") or 0
             if not isinstance(lead_time, int | float):
                 raise RecordError(
                     "must be a number of seconds", field=f"{field}.lead_time", code="invalid_type"
                 )
-            rows.append({"labels": labels, "time_spent": float(lead_time)})
+            rows.append(
+                {
+                    "labels": labels,
+                    "time_spent": float(lead_time),
+                    "annotator": annotator_key(annotation.get("completed_by"), f"{field}.completed_by"),
+                }
+            )
         return rows or None
 
     def _suggestion(self, predictions: Any) -> dict | None:
@@ -219,8 +261,22 @@ class RecordValidator:
         if not isinstance(predictions, list):
             raise RecordError("must be a list", field="predictions", code="invalid_type")
         indexed = [(index, p) for index, p in enumerate(predictions) if isinstance(p, dict)]
-        if len(indexed) != len(predictions):
-            raise RecordError("every prediction must be an object", field="predictions", code="invalid_type")
+        # Label Studio 1.23 exports predictions as their ids unless ``predictions.only_id=false``
+        # is sent: nothing to suggest from an id, so it is counted and left out.
+        id_only = [p for p in predictions if isinstance(p, int) and not isinstance(p, bool)]
+        if len(indexed) + len(id_only) != len(predictions):
+            bad = next(
+                i for i, p in enumerate(predictions) if not isinstance(p, dict | int) or isinstance(p, bool)
+            )
+            raise RecordError(
+                "must be an object (or, as Label Studio exports by default, a prediction id)",
+                field=f"predictions[{bad}]",
+                code="invalid_type",
+            )
+        if id_only:
+            self.skip("predictions_id_only", len(id_only))
+        if not indexed:
+            return None
         index, latest = max(indexed, key=lambda pair: (str(pair[1].get("created_at") or ""), pair[0]))
         field = f"predictions[{index}]"
         labels = self.labels_of(latest.get("result", []), f"{field}.result")
@@ -234,3 +290,32 @@ class RecordValidator:
             "confidence": float(score) if score is not None else None,
             "model_version": latest.get("model_version"),
         }
+
+
+def annotator_key(completed_by: Any, field: str) -> str | None:
+    """The identity of a Label Studio annotator, as the username of its imported account.
+
+    Label Studio exports ``completed_by`` as a user id (the default; ids are per server), or as
+    ``{"id", "email", …}`` with ``annotations__completed_by.only_id=false``; JSON_MIN and CSV
+    write the id in ``annotator``. An email is the better key (the same person across servers and
+    exports); the ``ls:`` prefix keeps these accounts apart from labelhub's own usernames.
+    """
+    if completed_by in (None, ""):
+        return None
+    if isinstance(completed_by, dict):
+        email = completed_by.get("email")
+        if isinstance(email, str) and email.strip():
+            return f"ls:{email.strip().lower()}"[:150]
+        completed_by = completed_by.get("id")
+        if completed_by in (None, ""):
+            return None
+    if isinstance(completed_by, bool):
+        raise RecordError("must be a user id or email", field=field, code="invalid_type")
+    if isinstance(completed_by, int):
+        return f"ls:user-{completed_by}"
+    if isinstance(completed_by, str):
+        value = completed_by.strip()
+        if value.isdigit():
+            return f"ls:user-{int(value)}"
+        return f"ls:{value.lower()}"[:150]
+    raise RecordError("must be a user id or email", field=field, code="invalid_type")

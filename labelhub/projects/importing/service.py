@@ -26,7 +26,9 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from labelhub.errors import DomainError
+from labelhub.projects.importing.annotators import imported_annotator_ids
 from labelhub.projects.importing.errors import RecordError, line_error
+from labelhub.projects.importing.label_studio import regroup_flat_tasks
 from labelhub.projects.importing.readers import READERS, Numbered, format_for_filename
 from labelhub.projects.importing.records import MAX_ERRORS, RecordValidator, StagedRow
 from labelhub.projects.importing.staging import Staging
@@ -143,6 +145,8 @@ def _import(
         project=project, created_by=user, source=source, filename=filename[:255], format=fmt
     )
     validator = RecordValidator(project)  # reads the label schema, once for the whole file
+    # Label Studio's JSON_MIN and CSV rows (one per annotation) become one task each.
+    numbered = regroup_flat_tasks(numbered, validator.choices_name)
     reporter = _ProgressReporter(batch, progress)
     # Asked before reading: a concurrent first import still cannot slip rows in unnoticed, as the
     # final INSERT skips repeated content and fails (rejecting this file) on a clashing id.
@@ -189,6 +193,8 @@ def _import(
                     # Rows a concurrent import inserted first are duplicates too.
                     batch.duplicate_count = duplicates + (staging.count() - imported)
                     batch.annotation_count = annotation_count
+                    batch.skipped = validator.skipped
+                    batch.warnings = validator.warnings
                     batch.finished_at = timezone.now()
                     batch.save()
                     if imported:
@@ -234,27 +240,38 @@ def _validated(validator: RecordValidator, line: int, record: Any) -> StagedRow 
 
 
 def _create_annotations(staging: Staging, batch: ImportBatch) -> int:
-    """Imported annotations: ``source=import`` and no annotator (nobody here made them)."""
-    count = 0
-    pending: list[Annotation] = []
+    """Imported annotations: ``source=import``, each by its imported annotator's account (see
+    :mod:`.annotators`) when the file says who made it, else by nobody."""
     if not staging.has_annotations:
         return 0
-    for item_id, annotations_json in staging.annotation_rows(batch):
-        for annotation in json.loads(annotations_json):
-            pending.append(
+    count = 0
+    accounts: dict[str, int] = {}
+    pending: list[tuple[int, dict]] = []
+
+    def flush() -> int:
+        names = {a["annotator"] for _, a in pending if a.get("annotator")} - set(accounts)
+        accounts.update(imported_annotator_ids(names))
+        created = Annotation.objects.bulk_create(
+            [
                 Annotation(
                     item_id=item_id,
-                    annotator=None,
+                    annotator_id=accounts.get(annotation.get("annotator")),
                     labels=annotation["labels"],
                     time_spent=annotation["time_spent"],
                     source=Annotation.Source.IMPORT,
                 )
-            )
+                for item_id, annotation in pending
+            ]
+        )
+        pending.clear()
+        return len(created)
+
+    for item_id, annotations_json in staging.annotation_rows(batch):
+        pending.extend((item_id, annotation) for annotation in json.loads(annotations_json))
         if len(pending) >= 2000:
-            count += len(Annotation.objects.bulk_create(pending))
-            pending = []
+            count += flush()
     if pending:
-        count += len(Annotation.objects.bulk_create(pending))
+        count += flush()
     return count
 
 

@@ -84,6 +84,8 @@ class Command(BaseCommand):
                 f"skipped, {batch.annotation_count} annotations, {batch.lines_read} lines read"
             )
         )
+        if batch.left_out:
+            self.stdout.write(self.style.WARNING(f"left out: {batch.left_out}"))
 
     def _project(self, ref: str) -> Project:
         project = Project.objects.filter(pk=int(ref)).first() if ref.isdigit() else None

@@ -1,4 +1,5 @@
-"""``manage.py snapshot --project <id or name> [--name …] [--ratios 0.8,0.1,0.1] [--stratify]``"""
+"""``manage.py snapshot --project <id or name> [--name …] [--ratios 0.8,0.1,0.1] [--stratify]
+[--split-key project|external_id]``"""
 
 from __future__ import annotations
 
@@ -17,6 +18,12 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="", help="A human name for the snapshot.")
         parser.add_argument("--ratios", default="", help="train,val,test split ratios, e.g. 0.8,0.1,0.1")
         parser.add_argument("--stratify", action="store_true", help="Stratify new items by class.")
+        parser.add_argument(
+            "--split-key",
+            default="project",
+            help="project (default): splits hash project and external id; external_id: the external id "
+            "alone, so an item keeps its split in every project it is imported into.",
+        )
 
     def handle(self, *args, **options) -> None:
         ref = options["project"]
@@ -34,11 +41,15 @@ class Command(BaseCommand):
             ratios = dict(zip(("train", "val", "test"), parts, strict=True))
         try:
             snapshot, created = services.cut_snapshot(
-                project, name=options["name"], ratios=ratios, stratify=options["stratify"]
+                project,
+                name=options["name"],
+                ratios=ratios,
+                stratify=options["stratify"],
+                split_key=options["split_key"],
             )
         except DomainError as error:
             option = (error.field or "").split(".")[0]  # "ratios.val" is the --ratios option
-            prefix = f"--{option}: " if option in ("project", "ratios") else ""
+            prefix = f"--{option.replace('_', '-')}: " if option in ("project", "ratios", "split_key") else ""
             raise CommandError(f"{prefix}{error.message}") from None
         state = "created" if created else "unchanged (existing snapshot)"
         splits = snapshot.stats.get("splits", {})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -11,9 +12,9 @@ from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
-from active import jobs, pipeline, services, strategies
+from active import control, jobs, pipeline, services, strategies
 from active.errors import UnknownStrategy
-from active.models import ModelRound
+from active.models import ActiveSettings, ModelRound
 from annotators.qa.models import ConsensusLabel
 from labelhub.projects.models import Item
 from labelhub.projects.push import project_group
@@ -28,6 +29,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def digits():
     project, items, y = make_digits_project(300, al_strategy="entropy", al_batch_size=20, al_trigger_labels=0)
+    # No control slice here: these tests count the labels and pool a round sees (test_control.py has it on).
+    ActiveSettings.objects.create(project=project, control_share=0)
     label_items(items[:80], y[:80])
     return project, items, y
 
@@ -324,12 +327,14 @@ def test_cold_start_of_auto_queues_the_most_typical_items(db):
     assert model_round.state == ModelRound.State.DONE, model_round.error
     assert model_round.metrics["cold_start"] is True and model_round.metrics["selection_path"] == "numpy"
     store = store_for(project)
+    # The pool the strategy sees leaves the control slice out (the default 5 %).
+    pool_rows = np.nonzero(~control.is_control(project.pk, store.ids, 0.05))[0]
     typical = strategies.select_typical(
-        store.vectors[:].astype("float32"), 10, n_labelled=0, seed=model_round.pk
+        store.vectors[pool_rows].astype("float32"), 10, n_labelled=0, seed=model_round.pk
     )
     queued = QueueEntry.objects.filter(project=project, batch_key=model_round.batch_key)
     assert list(queued.order_by("-priority").values_list("item_id", flat=True)) == (
-        store.ids[typical.indices].tolist()
+        store.ids[pool_rows[typical.indices]].tolist()
     )
 
 

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from active import control, strategies
 from active.devices import default_device, resolve_device
-from active.embeddings import ensure_embedded
+from active.embeddings import ensure_embedded, store_for
 from active.heads import (
     HeadCommittee,
     LogisticHead,
@@ -37,6 +37,7 @@ from active.heads import (
 from active.heartbeat import beat_round, heartbeat
 from active.models import ModelRound
 from active.selectors import active_settings
+from active.simulation import EVIDENCE_MIN_LABELS, evidence_due, strategy_evidence
 from active.store import EmbeddingStore
 from annotators.qa.resolved import resolved_labels
 from labelhub.projects.labels import LabelSchema
@@ -373,8 +374,10 @@ def score_and_select(run: RoundRun, training: TrainingSet, trained: Trained | No
                 selection = strategies.select_typical(
                     PoolVectors(store, pool_rows), k, n_labelled=len(training.y), seed=seed
                 )
+                run.metrics["strategy_used"] = strategies.TYPICALITY
             else:
                 selection = strategies.select_random(len(pool_rows), k, run.rng)
+                run.metrics["strategy_used"] = strategies.RANDOM
         run.metrics["selection_path"] = selection.path
         return Selected(store.ids[pool_rows[selection.indices]], None)
     import torch  # heavy: keeps torch out of web processes
@@ -385,10 +388,12 @@ def score_and_select(run: RoundRun, training: TrainingSet, trained: Trained | No
     with run.clock.stage("select"):
         deficit_map = class_deficit(run.project, run.schema)
         deficit = np.array([deficit_map[c] for c in run.class_names]) if deficit_map else None
+        run.metrics["strategy_used"] = strategy
         if strategy == strategies.RANDOM:
             selection = strategies.select_random(len(pool_rows), k, run.rng)
         elif strategy in strategies.BEYOND_MODAL:
-            selection = select_beyond_modal(strategy, training, pool_proba, k, deficit, seed)
+            evidence = strategy_by_evidence(run, training, trained) if strategy == strategies.AUTO else None
+            selection = select_beyond_modal(run, training, pool_proba, k, deficit, evidence)
         elif run.device == "cpu" and len(pool_rows) <= strategies.MODAL_POOL_LIMIT:
             selection = strategies.select_modal(
                 strategy,
@@ -404,10 +409,80 @@ def score_and_select(run: RoundRun, training: TrainingSet, trained: Trained | No
     return Selected(store.ids[pool_rows[selection.indices]], proba_all)
 
 
+def strategy_by_evidence(run: RoundRun, training: TrainingSet, trained: Trained) -> str | None:
+    """The strategy ``auto`` takes from the latest simulation on the project's own labelled items,
+    or None when none has run yet (or below ``EVIDENCE_MIN_LABELS`` labels).
+
+    The simulation is not run here: it would not fit the round's time budget. When one is due (none
+    asked for yet, or the labels grew by ``EVIDENCE_GROWTH`` since the last ask), the round records
+    ``metrics["evidence_requested"]`` and, once done, the worker queues :func:`record_strategy_evidence`
+    as a job of its own, which records ``metrics["strategy_evidence"]`` on the asking round; the
+    next rounds use its choice and record it as ``metrics["strategy_evidence_used"]``.
+    """
+    n = len(training.y)
+    if n < EVIDENCE_MIN_LABELS:
+        return None
+    done = ModelRound.objects.filter(project=run.project, state=ModelRound.State.DONE).order_by("-number")
+    asked = done.filter(metrics__has_key="evidence_requested").values_list("metrics", flat=True).first()
+    if asked is None or evidence_due(n, asked["evidence_requested"]):
+        run.metrics["evidence_requested"] = n
+    latest = done.filter(metrics__has_key="strategy_evidence").values_list("metrics", flat=True).first()
+    if latest is None:
+        return None
+    run.metrics["strategy_evidence_used"] = latest["strategy_evidence"]
+    return latest["strategy_evidence"]["chosen"]
+
+
+def record_strategy_evidence(model_round: ModelRound, device: str = "cpu") -> dict | None:
+    """Run the strategy simulation a done round asked for and record it on that round (a job).
+
+    On the round's own training labels (control items left out), read from the embedding cache,
+    with the head kind the round chose. Idempotent: a round that has its evidence keeps it.
+    """
+    metrics = model_round.metrics or {}
+    if "evidence_requested" not in metrics or "head" not in metrics:
+        return None
+    if metrics.get("strategy_evidence", {}).get("model_version") == model_round.pk:
+        return metrics["strategy_evidence"]
+    project = model_round.project
+    schema = label_schema(project)
+    store = store_for(project)
+    ids, y = labelled_items(project, schema)
+    keep = np.isin(ids, store.ids) & ~control.is_control(
+        project.pk, ids, active_settings(project).control_share
+    )
+    ids, y = ids[keep], y[keep]
+    started = time.perf_counter()
+    evidence = strategy_evidence(
+        store.get(ids),
+        y,
+        len(schema.class_names),
+        metrics["head"],
+        head_config(device, store.dim),
+        seed=model_round.pk,
+    )
+    evidence.update(
+        labels_at=len(y), model_version=model_round.pk, seconds=round(time.perf_counter() - started, 2)
+    )
+    with transaction.atomic():
+        current = ModelRound.objects.select_for_update().get(pk=model_round.pk)
+        current.metrics = {**current.metrics, "strategy_evidence": evidence}
+        current.save(update_fields=["metrics"])
+    return evidence
+
+
 def select_beyond_modal(
-    strategy: str, training: TrainingSet, pool_proba, k: int, deficit: np.ndarray | None, seed: int
+    run: RoundRun,
+    training: TrainingSet,
+    pool_proba,
+    k: int,
+    deficit: np.ndarray | None,
+    evidence: str | None = None,
 ) -> strategies.Selection:
     """``auto``, ``typicality``, ``balanced_margin``, ``cluster_margin`` on any pool size and device.
+
+    ``auto`` becomes what :func:`strategies.resolve_auto` says (``evidence``: the strategy the
+    project's own simulation chose), recorded as ``metrics["strategy_used"]``.
 
     Quotas read every label the project has (``class_counts``); the vector strategies read only the
     pool rows they cluster (:class:`PoolVectors`). ``strategies.select_torch`` would take the same
@@ -415,15 +490,26 @@ def select_beyond_modal(
     → host): 3 GB for a million MiniLM vectors.
     """
     n_classes = pool_proba.shape[1]
+    proba = pool_proba.float().cpu().numpy()
+    strategy = run.model_round.strategy
+    if strategy == strategies.AUTO:
+        strategy = strategies.resolve_auto(
+            proba,
+            len(training.y),
+            class_counts=np.bincount(training.y, minlength=n_classes),
+            deficit=deficit,
+            evidence=evidence,
+        )
+    run.metrics["strategy_used"] = strategy
     return strategies.select_beyond_modal(
         strategy,
-        pool_proba.float().cpu().numpy(),
+        proba,
         PoolVectors(training.store, training.pool_rows) if strategy in strategies.VECTOR_STRATEGIES else None,
         k,
         n_labelled=len(training.y),
         class_counts=np.bincount(training.y, minlength=n_classes),
         deficit=deficit,
-        seed=seed,
+        seed=run.model_round.pk,
     )
 
 

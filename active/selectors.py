@@ -98,6 +98,19 @@ def control_slice(project: Project, limit: int = 20) -> list[dict]:
     return series
 
 
+def strategy_evidence(project: Project) -> dict | None:
+    """The latest strategy choice a simulation on the project's own labels made (``metrics["strategy_evidence"]``)."""
+    metrics = (
+        ModelRound.objects.filter(
+            project=project, state=ModelRound.State.DONE, metrics__has_key="strategy_evidence"
+        )
+        .order_by("-number")
+        .values_list("metrics", flat=True)
+        .first()
+    )
+    return metrics["strategy_evidence"] if metrics else None
+
+
 def active_settings(project: Project) -> ActiveSettings:
     """The project's saved settings, or the defaults unsaved (a read never writes)."""
     return ActiveSettings.objects.filter(project=project).first() or ActiveSettings(project=project)

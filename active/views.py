@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from active import selectors, services
 from active.control import MIN_COMPARE
 from active.models import ModelRound
-from active.strategies import STRATEGIES
+from active.strategies import EVIDENCE_MIN_LABELS, STRATEGIES
 from labelhub.errors import DomainError
 from labelhub.projects.selectors import is_manager, projects_for_user
 
@@ -53,6 +53,8 @@ def project_page(request, project_id: int):
             "latest_control": next((c for c in control_slice if c["accuracy"] is not None), None),
             "min_compare": MIN_COMPARE,
             "control_percent": round(active_settings.control_share * 100, 2),
+            "evidence": selectors.strategy_evidence(project),
+            "evidence_min_labels": EVIDENCE_MIN_LABELS,
             "settings": active_settings,
             "can_manage": is_manager(request.user, project),
             "strategies": [s for s in STRATEGIES if s != "random"],

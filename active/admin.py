@@ -72,7 +72,7 @@ class SimulationRunAdmin(admin.ModelAdmin):
 
 @admin.register(ActiveSettings)
 class ActiveSettingsAdmin(admin.ModelAdmin):
-    """The forecast's target accuracy and cost per annotator-hour, per project."""
+    """The forecast's target accuracy and cost per annotator-hour, and the control slice's share, per project."""
 
-    list_display = ("project", "target_accuracy", "cost_per_hour")
+    list_display = ("project", "target_accuracy", "cost_per_hour", "control_share")
     list_select_related = ("project",)

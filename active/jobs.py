@@ -29,7 +29,7 @@ from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from active import pipeline, shards
-from active.devices import default_device
+from active.devices import default_device, resolve_device
 from active.heartbeat import close_dead_task_rows
 from active.models import ModelRound
 from active.selectors import active_round, labels_since_last_round
@@ -135,6 +135,7 @@ def attempt_round(
     enqueue: Enqueue,
     enqueue_shard: shards.EnqueueShard | None = None,
     shard_count: int | None = None,
+    enqueue_evidence: Callable[[ModelRound], None] | None = None,
 ) -> dict:
     """One worker attempt at a round (the body of the ``run_model_round`` task).
 
@@ -142,7 +143,8 @@ def attempt_round(
     ``enqueue_shard``, a pool with many items missing from the embedding cache (or ``shard_count``
     asked for) is first embedded in shard tasks: the round stays pending and its task comes back
     until they are in (``active.shards``). Then it runs the round; a failure schedules the round's
-    retry and re-raises, so the task records it too.
+    retry and re-raises, so the task records it too. A done round that asks for a strategy
+    simulation (``auto`` with enough labels) gets it queued with ``enqueue_evidence``.
     """
     sweep_stale_rounds(enqueue=enqueue)
     if enqueue_shard is not None:
@@ -170,7 +172,20 @@ def attempt_round(
             attempt=attempt,
         )
         raise
+    if enqueue_evidence is not None and "evidence_requested" in (model_round.metrics or {}):
+        enqueue_evidence(model_round)
     return {"round": model_round.pk, "state": model_round.state, "selected": model_round.selected_count}
+
+
+def run_strategy_evidence(round_id: int, device: str | None = None) -> dict | None:
+    """The strategy simulation a done round asked for (the body of the ``choose_strategy`` task)."""
+    model_round = ModelRound.objects.select_related("project").filter(pk=round_id).first()
+    if model_round is None or model_round.state != ModelRound.State.DONE:
+        return None
+    requested = device or model_round.device
+    if requested == "auto":
+        requested = default_device()
+    return pipeline.record_strategy_evidence(model_round, resolve_device(requested))
 
 
 # Failures and retries -----------------------------------------------------------------------

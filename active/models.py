@@ -131,6 +131,11 @@ class ActiveSettings(models.Model):
         default=0.9, help_text="The held-out accuracy the forecast counts labels towards (0–1, exclusive)."
     )
     cost_per_hour = models.FloatField(default=0, help_text="What an annotator-hour costs, for the forecast.")
+    control_share = models.FloatField(
+        default=0.05,
+        help_text="Share of served items held out of training as the random control slice (0–0.5; "
+        "0 turns it off). See active/control.py.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -140,6 +145,9 @@ class ActiveSettings(models.Model):
                 condition=Q(target_accuracy__gt=0) & Q(target_accuracy__lt=1), name="target_accuracy_in_0_1"
             ),
             models.CheckConstraint(condition=Q(cost_per_hour__gte=0), name="cost_per_hour_not_negative"),
+            models.CheckConstraint(
+                condition=Q(control_share__gte=0) & Q(control_share__lte=0.5), name="control_share_in_0_half"
+            ),
         ]
 
     def __str__(self) -> str:

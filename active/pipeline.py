@@ -19,25 +19,29 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.db import transaction
+from django.db.models import Min
 from django.utils import timezone
 
-from active import strategies
+from active import control, strategies
 from active.devices import default_device, resolve_device
-from active.embeddings import ensure_embedded
+from active.embeddings import ensure_embedded, store_for
 from active.heads import (
     HeadCommittee,
     LogisticHead,
     TorchHeadClassifier,
     fit_head,
     head_config,
+    make_head,
     train_committee,
 )
 from active.heartbeat import beat_round, heartbeat
 from active.models import ModelRound
+from active.selectors import active_settings
+from active.simulation import EVIDENCE_MIN_LABELS, evidence_due, strategy_evidence
 from active.store import EmbeddingStore
 from annotators.qa.resolved import resolved_labels
 from labelhub.projects.labels import LabelSchema
-from labelhub.projects.models import Item, Project
+from labelhub.projects.models import Annotation, Item, Project
 from labelhub.projects.push import announce_queue_update
 from labelhub.projects.selectors import label_schema
 from labelhub.queues.models import QueueEntry
@@ -91,6 +95,7 @@ class RoundRun:
     rng: np.random.Generator
     clock: StageClock
     started: float
+    control_share: float = 0.0
     metrics: dict = field(default_factory=dict)
 
     @property
@@ -104,19 +109,31 @@ class RoundRun:
 
 @dataclass
 class TrainingSet:
-    """The labelled items the store holds (``ids``, vectors ``X``, class indices ``y``) and the pool."""
+    """The labelled items the store holds (``ids``, vectors ``X``, class indices ``y``) and the pool.
+
+    Control items (``active.control``) are in neither: the labelled ones are ``control_*``, kept
+    for the round's unbiased estimate; the unlabelled ones are ``control_pool_rows``, which only the
+    control draw picks from. ``order`` lists the training rows in the order they were labelled.
+    """
 
     store: EmbeddingStore
     ids: np.ndarray
     X: np.ndarray
     y: np.ndarray
-    pool_rows: np.ndarray  # store rows of the unlabelled items
+    pool_rows: np.ndarray  # store rows of the unlabelled, non-control items
+    control_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    control_X: np.ndarray | None = None
+    control_y: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    control_pool_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    order: np.ndarray | None = None
 
 
 @dataclass
 class Trained:
     head: TorchHeadClassifier | LogisticHead
     committee: HeadCommittee | None
+    kind: str = ""
+    config: dict = field(default_factory=dict)
 
 
 class PoolVectors:
@@ -140,6 +157,7 @@ class PoolVectors:
 class Selected:
     item_ids: np.ndarray  # most informative first
     proba_all: object | None  # the head's probabilities over the whole store (a tensor); None on a cold start
+    control_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # queued as ``control``
 
 
 def run_round(model_round: ModelRound, device: str | None = None) -> ModelRound:
@@ -148,7 +166,9 @@ def run_round(model_round: ModelRound, device: str | None = None) -> ModelRound:
     with heartbeat(model_round.pk, run.attempt):
         training = load_labels(run, embed(run))
         trained = train_and_evaluate(run, training)
+        measure_control(run, training, trained)
         selected = score_and_select(run, training, trained)
+        selected.control_ids = draw_controls(run, training, len(selected.item_ids))
         return write_round(run, training, selected)
 
 
@@ -165,6 +185,7 @@ def start_run(model_round: ModelRound, device: str | None = None) -> RoundRun:
         rng=np.random.default_rng(model_round.pk),
         clock=StageClock(model_round.pk, model_round.attempts),
         started=time.perf_counter(),
+        control_share=active_settings(model_round.project).control_share,
     )
 
 
@@ -177,17 +198,43 @@ def embed(run: RoundRun) -> EmbeddingStore:
 
 
 def load_labels(run: RoundRun, store: EmbeddingStore) -> TrainingSet:
-    """The resolved labels of the items in the store, their vectors, and the unlabelled pool."""
+    """The resolved labels of the items in the store, their vectors, and the unlabelled pool,
+    with the control slice (``active.control``) set apart from both."""
     with run.clock.stage("labels"):
         ids, y = labelled_items(run.project, run.schema)
         in_store = np.isin(ids, store.ids)
         ids, y = ids[in_store], y[in_store]
+        held_out = control.is_control(run.project.pk, ids, run.control_share)
+        unlabelled = ~np.isin(store.ids, ids)
+        control_rows = control.is_control(run.project.pk, store.ids, run.control_share)
+        train_ids, train_y = ids[~held_out], y[~held_out]
         training = TrainingSet(
-            store=store, ids=ids, X=store.get(ids), y=y, pool_rows=np.nonzero(~np.isin(store.ids, ids))[0]
+            store=store,
+            ids=train_ids,
+            X=store.get(train_ids),
+            y=train_y,
+            pool_rows=np.nonzero(unlabelled & ~control_rows)[0],
+            control_ids=ids[held_out],
+            control_X=store.get(ids[held_out]),
+            control_y=y[held_out],
+            control_pool_rows=np.nonzero(unlabelled & control_rows)[0],
+            order=labelling_order(run.project, train_ids),
         )
-    counts = np.bincount(y, minlength=len(run.class_names)).tolist()
+    counts = np.bincount(training.y, minlength=len(run.class_names)).tolist()
     run.metrics["class_counts"] = dict(zip(run.class_names, counts, strict=True))
     return training
+
+
+def labelling_order(project: Project, item_ids: np.ndarray) -> np.ndarray:
+    """Positions of ``item_ids`` sorted by when each was first labelled (its first counting annotation)."""
+    first = dict(
+        Annotation.objects.filter(item__project=project, retracted_at__isnull=True)
+        .values("item_id")
+        .annotate(first=Min("pk"))
+        .values_list("item_id", "first")
+    )
+    keys = np.fromiter((first.get(int(i), 0) for i in item_ids), np.int64, len(item_ids))
+    return np.argsort(keys, kind="stable")
 
 
 def labelled_items(project: Project, schema: LabelSchema) -> tuple[np.ndarray, np.ndarray]:
@@ -241,7 +288,61 @@ def train_and_evaluate(run: RoundRun, training: TrainingSet) -> Trained | None:
     if len(eval_rows):
         with run.clock.stage("evaluate"):
             run.metrics.update(evaluate(head, X[eval_rows], y[eval_rows]))
-    return Trained(head, committee)
+    return Trained(head, committee, choice.kind, config)
+
+
+def measure_control(run: RoundRun, training: TrainingSet, trained: Trained | None) -> None:
+    """This model version's accuracy on the labelled control items (an unbiased estimate, with its
+    Wilson interval), and active labels against random ones at the same count (``control.compare_with_random``).
+
+    Recorded as ``metrics["control"]``; nothing on a cold start or without labelled control items.
+    """
+    if trained is None or not len(training.control_y):
+        run.metrics["control"] = {"share": run.control_share, "labelled": len(training.control_y)}
+        return
+    n_classes = len(run.class_names)
+    seed = run.model_round.pk
+    with run.clock.stage("control"):
+        estimate = control.accuracy_estimate(training.control_y, trained.head.predict(training.control_X))
+        order = training.order if training.order is not None else np.arange(len(training.y))
+        comparison = control.compare_with_random(
+            training.control_X,
+            training.control_y,
+            training.X[order],
+            training.y[order],
+            lambda: make_head(trained.kind, n_classes, trained.config, seed),
+            seed=seed,
+        )
+    run.metrics["control"] = {
+        "share": run.control_share,
+        **estimate,
+        "vs_random": comparison.as_metrics(seed) if comparison is not None else None,
+    }
+
+
+def draw_controls(run: RoundRun, training: TrainingSet, batch: int) -> np.ndarray:
+    """Item ids of the unlabelled control items this round queues, drawn uniformly (never by the model).
+
+    Enough for control items to be ``control_share`` of what is labelled or queued once this
+    round's ``batch`` is in the queue.
+    """
+    if run.control_share <= 0 or not len(training.control_pool_rows):
+        return np.zeros(0, np.int64)
+    open_ids = np.fromiter(
+        QueueEntry.objects.filter(project=run.project, is_open=True).values_list("item_id", flat=True),
+        np.int64,
+    )
+    open_controls = control.is_control(run.project.pk, open_ids, run.control_share)
+    needed = control.controls_needed(
+        run.control_share,
+        served_other=len(training.y) + int((~open_controls).sum()) + batch,
+        served_controls=len(training.control_y) + int(open_controls.sum()),
+    )
+    candidates = training.store.ids[training.control_pool_rows]
+    candidates = candidates[~np.isin(candidates, open_ids)]
+    needed = min(needed, len(candidates))
+    rng = np.random.default_rng([run.model_round.pk, 0xC0])
+    return np.sort(rng.choice(candidates, size=needed, replace=False)) if needed else np.zeros(0, np.int64)
 
 
 def evaluate(head: TorchHeadClassifier | LogisticHead, X: np.ndarray, y: np.ndarray) -> dict:
@@ -273,8 +374,10 @@ def score_and_select(run: RoundRun, training: TrainingSet, trained: Trained | No
                 selection = strategies.select_typical(
                     PoolVectors(store, pool_rows), k, n_labelled=len(training.y), seed=seed
                 )
+                run.metrics["strategy_used"] = strategies.TYPICALITY
             else:
                 selection = strategies.select_random(len(pool_rows), k, run.rng)
+                run.metrics["strategy_used"] = strategies.RANDOM
         run.metrics["selection_path"] = selection.path
         return Selected(store.ids[pool_rows[selection.indices]], None)
     import torch  # heavy: keeps torch out of web processes
@@ -285,10 +388,12 @@ def score_and_select(run: RoundRun, training: TrainingSet, trained: Trained | No
     with run.clock.stage("select"):
         deficit_map = class_deficit(run.project, run.schema)
         deficit = np.array([deficit_map[c] for c in run.class_names]) if deficit_map else None
+        run.metrics["strategy_used"] = strategy
         if strategy == strategies.RANDOM:
             selection = strategies.select_random(len(pool_rows), k, run.rng)
         elif strategy in strategies.BEYOND_MODAL:
-            selection = select_beyond_modal(strategy, training, pool_proba, k, deficit, seed)
+            evidence = strategy_by_evidence(run, training, trained) if strategy == strategies.AUTO else None
+            selection = select_beyond_modal(run, training, pool_proba, k, deficit, evidence)
         elif run.device == "cpu" and len(pool_rows) <= strategies.MODAL_POOL_LIMIT:
             selection = strategies.select_modal(
                 strategy,
@@ -304,10 +409,80 @@ def score_and_select(run: RoundRun, training: TrainingSet, trained: Trained | No
     return Selected(store.ids[pool_rows[selection.indices]], proba_all)
 
 
+def strategy_by_evidence(run: RoundRun, training: TrainingSet, trained: Trained) -> str | None:
+    """The strategy ``auto`` takes from the latest simulation on the project's own labelled items,
+    or None when none has run yet (or below ``EVIDENCE_MIN_LABELS`` labels).
+
+    The simulation is not run here: it would not fit the round's time budget. When one is due (none
+    asked for yet, or the labels grew by ``EVIDENCE_GROWTH`` since the last ask), the round records
+    ``metrics["evidence_requested"]`` and, once done, the worker queues :func:`record_strategy_evidence`
+    as a job of its own, which records ``metrics["strategy_evidence"]`` on the asking round; the
+    next rounds use its choice and record it as ``metrics["strategy_evidence_used"]``.
+    """
+    n = len(training.y)
+    if n < EVIDENCE_MIN_LABELS:
+        return None
+    done = ModelRound.objects.filter(project=run.project, state=ModelRound.State.DONE).order_by("-number")
+    asked = done.filter(metrics__has_key="evidence_requested").values_list("metrics", flat=True).first()
+    if asked is None or evidence_due(n, asked["evidence_requested"]):
+        run.metrics["evidence_requested"] = n
+    latest = done.filter(metrics__has_key="strategy_evidence").values_list("metrics", flat=True).first()
+    if latest is None:
+        return None
+    run.metrics["strategy_evidence_used"] = latest["strategy_evidence"]
+    return latest["strategy_evidence"]["chosen"]
+
+
+def record_strategy_evidence(model_round: ModelRound, device: str = "cpu") -> dict | None:
+    """Run the strategy simulation a done round asked for and record it on that round (a job).
+
+    On the round's own training labels (control items left out), read from the embedding cache,
+    with the head kind the round chose. Idempotent: a round that has its evidence keeps it.
+    """
+    metrics = model_round.metrics or {}
+    if "evidence_requested" not in metrics or "head" not in metrics:
+        return None
+    if metrics.get("strategy_evidence", {}).get("model_version") == model_round.pk:
+        return metrics["strategy_evidence"]
+    project = model_round.project
+    schema = label_schema(project)
+    store = store_for(project)
+    ids, y = labelled_items(project, schema)
+    keep = np.isin(ids, store.ids) & ~control.is_control(
+        project.pk, ids, active_settings(project).control_share
+    )
+    ids, y = ids[keep], y[keep]
+    started = time.perf_counter()
+    evidence = strategy_evidence(
+        store.get(ids),
+        y,
+        len(schema.class_names),
+        metrics["head"],
+        head_config(device, store.dim),
+        seed=model_round.pk,
+    )
+    evidence.update(
+        labels_at=len(y), model_version=model_round.pk, seconds=round(time.perf_counter() - started, 2)
+    )
+    with transaction.atomic():
+        current = ModelRound.objects.select_for_update().get(pk=model_round.pk)
+        current.metrics = {**current.metrics, "strategy_evidence": evidence}
+        current.save(update_fields=["metrics"])
+    return evidence
+
+
 def select_beyond_modal(
-    strategy: str, training: TrainingSet, pool_proba, k: int, deficit: np.ndarray | None, seed: int
+    run: RoundRun,
+    training: TrainingSet,
+    pool_proba,
+    k: int,
+    deficit: np.ndarray | None,
+    evidence: str | None = None,
 ) -> strategies.Selection:
     """``auto``, ``typicality``, ``balanced_margin``, ``cluster_margin`` on any pool size and device.
+
+    ``auto`` becomes what :func:`strategies.resolve_auto` says (``evidence``: the strategy the
+    project's own simulation chose), recorded as ``metrics["strategy_used"]``.
 
     Quotas read every label the project has (``class_counts``); the vector strategies read only the
     pool rows they cluster (:class:`PoolVectors`). ``strategies.select_torch`` would take the same
@@ -315,15 +490,26 @@ def select_beyond_modal(
     → host): 3 GB for a million MiniLM vectors.
     """
     n_classes = pool_proba.shape[1]
+    proba = pool_proba.float().cpu().numpy()
+    strategy = run.model_round.strategy
+    if strategy == strategies.AUTO:
+        strategy = strategies.resolve_auto(
+            proba,
+            len(training.y),
+            class_counts=np.bincount(training.y, minlength=n_classes),
+            deficit=deficit,
+            evidence=evidence,
+        )
+    run.metrics["strategy_used"] = strategy
     return strategies.select_beyond_modal(
         strategy,
-        pool_proba.float().cpu().numpy(),
+        proba,
         PoolVectors(training.store, training.pool_rows) if strategy in strategies.VECTOR_STRATEGIES else None,
         k,
         n_labelled=len(training.y),
         class_counts=np.bincount(training.y, minlength=n_classes),
         deficit=deficit,
-        seed=seed,
+        seed=run.model_round.pk,
     )
 
 
@@ -387,10 +573,18 @@ def write_round(run: RoundRun, training: TrainingSet, selected: Selected) -> Mod
             reason="active",
             batch_key=model_round.batch_key,
         )
+        controls = queue_controls(run, selected.control_ids)
+        run.metrics.setdefault("control", {})["queued"] = len(controls)
         suggestions = 0
         if selected.proba_all is not None:
             suggestions = write_suggestions(
-                project, model_round, chosen, selected.proba_all, training.store, run.class_names
+                project,
+                model_round,
+                chosen,
+                selected.proba_all,
+                training.store,
+                run.class_names,
+                control_share=run.control_share,
             )
         current.state = ModelRound.State.DONE
         current.finished_at = timezone.now()
@@ -414,6 +608,29 @@ def write_round(run: RoundRun, training: TrainingSet, selected: Selected) -> Mod
     return current
 
 
+def queue_controls(run: RoundRun, control_ids: np.ndarray) -> list[int]:
+    """Queue the drawn control items (reason ``control``) at uniformly random priorities within the
+    round's band, so they are served mixed in with its batch; their old suggestions are cleared."""
+    project = run.project
+    ids = list(
+        Item.objects.filter(project=project, pk__in=control_ids.tolist())
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not ids:
+        return []
+    rng = np.random.default_rng([run.model_round.pk, 0xC1])
+    priorities = (2.0 - rng.random(len(ids))).tolist()  # in (1, 2], like the batch's
+    enqueue_items(
+        project,
+        list(zip(ids, priorities, strict=True)),
+        reason=QueueEntry.Reason.CONTROL,
+        batch_key=f"{run.model_round.batch_key}-control",
+    )
+    Item.objects.filter(pk__in=ids, suggestion__isnull=False).update(suggestion=None)
+    return ids
+
+
 def write_suggestions(
     project: Project,
     model_round: ModelRound,
@@ -421,8 +638,13 @@ def write_suggestions(
     proba_all,
     store: EmbeddingStore,
     class_names: tuple[str, ...],
+    *,
+    control_share: float = 0.0,
 ) -> int:
-    """Attach the new head's prediction to the selected items and to what the queue will serve soon."""
+    """Attach the new head's prediction to the selected items and to what the queue will serve soon.
+
+    Control items get none: their labels must not lean on the model they are there to judge.
+    """
     upcoming = list(
         QueueEntry.objects.filter(project=project, is_open=True)
         .order_by("-priority", "id")
@@ -430,6 +652,7 @@ def write_suggestions(
     )
     item_ids = np.unique(np.asarray(selected_ids + upcoming, dtype=np.int64))
     item_ids = item_ids[np.isin(item_ids, store.ids)]
+    item_ids = item_ids[~control.is_control(project.pk, item_ids, control_share)]
     if not len(item_ids):
         return 0
     rows = store.positions(item_ids)

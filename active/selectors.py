@@ -67,6 +67,50 @@ def accuracy_series(project, limit: int = 50) -> list[dict]:
     ]
 
 
+def control_slice(project: Project, limit: int = 20) -> list[dict]:
+    """Per done round (model version), newest first: its accuracy on the random control slice with
+    the 95 % interval, and active labels against random ones at the same count (``active.control``)."""
+    rows = (
+        ModelRound.objects.filter(project=project, state=ModelRound.State.DONE)
+        .order_by("-number")
+        .values("pk", "number", "labels_used", "strategy", "metrics")[:limit]
+    )
+    series = []
+    for r in rows:
+        slice_ = (r["metrics"] or {}).get("control") or {}
+        if not slice_:
+            continue
+        series.append(
+            {
+                "model_version": r["pk"],
+                "round": r["number"],
+                "labels": r["labels_used"],
+                "strategy": r["strategy"],
+                "held_out_accuracy": r["metrics"].get("accuracy"),
+                "share": slice_.get("share"),
+                "labelled": slice_.get("labelled", 0),
+                "queued": slice_.get("queued"),
+                "accuracy": slice_.get("accuracy"),
+                "interval": slice_.get("interval"),
+                "vs_random": slice_.get("vs_random"),
+            }
+        )
+    return series
+
+
+def strategy_evidence(project: Project) -> dict | None:
+    """The latest strategy choice a simulation on the project's own labels made (``metrics["strategy_evidence"]``)."""
+    metrics = (
+        ModelRound.objects.filter(
+            project=project, state=ModelRound.State.DONE, metrics__has_key="strategy_evidence"
+        )
+        .order_by("-number")
+        .values_list("metrics", flat=True)
+        .first()
+    )
+    return metrics["strategy_evidence"] if metrics else None
+
+
 def active_settings(project: Project) -> ActiveSettings:
     """The project's saved settings, or the defaults unsaved (a read never writes)."""
     return ActiveSettings.objects.filter(project=project).first() or ActiveSettings(project=project)

@@ -70,17 +70,38 @@ def request_simulation(project: Project, strategy: str, *, rounds: int, batch: i
     return name
 
 
-def update_settings(project: Project, *, target_accuracy: float, cost_per_hour: float) -> ActiveSettings:
-    """Save the forecast's target accuracy (strictly between 0 and 1) and cost per annotator-hour (≥ 0)."""
-    if not 0 < target_accuracy < 1:
-        raise ActiveLearningError(
-            f"target_accuracy: {target_accuracy} is not between 0 and 1 (e.g. 0.9).", field="target_accuracy"
-        )
-    if not (math.isfinite(cost_per_hour) and cost_per_hour >= 0):
-        raise ActiveLearningError(
-            f"cost_per_hour: {cost_per_hour} is not a cost (a number, 0 or more).", field="cost_per_hour"
-        )
-    settings, _ = ActiveSettings.objects.update_or_create(
-        project=project, defaults={"target_accuracy": target_accuracy, "cost_per_hour": cost_per_hour}
-    )
+def update_settings(
+    project: Project,
+    *,
+    target_accuracy: float | None = None,
+    cost_per_hour: float | None = None,
+    control_share: float | None = None,
+) -> ActiveSettings:
+    """Save what is given of: the forecast's target accuracy (strictly between 0 and 1), its cost
+    per annotator-hour (≥ 0), and the control slice's share of served items (0–0.5; 0 turns it off).
+
+    All are checked before anything is written.
+    """
+    defaults = {}
+    if target_accuracy is not None:
+        if not 0 < target_accuracy < 1:
+            raise ActiveLearningError(
+                f"target_accuracy: {target_accuracy} is not between 0 and 1 (e.g. 0.9).",
+                field="target_accuracy",
+            )
+        defaults["target_accuracy"] = target_accuracy
+    if cost_per_hour is not None:
+        if not (math.isfinite(cost_per_hour) and cost_per_hour >= 0):
+            raise ActiveLearningError(
+                f"cost_per_hour: {cost_per_hour} is not a cost (a number, 0 or more).", field="cost_per_hour"
+            )
+        defaults["cost_per_hour"] = cost_per_hour
+    if control_share is not None:
+        if not (math.isfinite(control_share) and 0 <= control_share <= 0.5):
+            raise ActiveLearningError(
+                f"control_share: {control_share:.4g} is not a share between 0 and 0.5 (e.g. 0.05).",
+                field="control_share",
+            )
+        defaults["control_share"] = control_share
+    settings, _ = ActiveSettings.objects.update_or_create(project=project, defaults=defaults)
     return settings

@@ -42,6 +42,13 @@ TEST_FRACTION = 0.3
 DEFAULT_SEEDS = 5
 DEFAULT_BUDGET = 500
 HEAD_RECHOOSE_GROWTH = 1.5  # re-run the head's cross-validation when the labels grew by this factor
+#: ``auto`` lets a simulation on the project's own labelled items choose its strategy from
+#: ``st.EVIDENCE_MIN_LABELS`` labels on, again each time the labels grew by ``EVIDENCE_GROWTH``.
+EVIDENCE_MIN_LABELS = st.EVIDENCE_MIN_LABELS
+EVIDENCE_GROWTH = 1.5
+EVIDENCE_SEEDS = 3
+EVIDENCE_SAMPLE = 600  # labelled items the evidence simulates on at most (a uniform draw)
+EVIDENCE_CANDIDATES = (st.BALANCED_MARGIN, st.CLUSTER_MARGIN)
 
 
 def ground_truth(project, class_names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -87,8 +94,21 @@ def measure(y_true: np.ndarray, predicted: np.ndarray, n_classes: int) -> dict:
     }
 
 
-def select_next(strategy: str, head, X_pool, X_train, y_train, k: int, config: dict, seed: int, rng, deficit):
-    """Positions in ``X_pool`` a real round would pick with this (already fitted) head."""
+def select_next(
+    strategy: str,
+    head,
+    X_pool,
+    X_train,
+    y_train,
+    k: int,
+    config: dict,
+    seed: int,
+    rng,
+    deficit,
+    evidence=None,
+):
+    """Positions in ``X_pool`` a real round would pick with this (already fitted) head
+    (``evidence``: the strategy ``auto``'s own simulation chose, see :func:`strategy_evidence`)."""
     n_classes = head.n_classes
     if strategy == st.RANDOM:
         return st.select_random(len(X_pool), k, rng).indices
@@ -102,6 +122,7 @@ def select_next(strategy: str, head, X_pool, X_train, y_train, k: int, config: d
             class_counts=np.bincount(y_train, minlength=n_classes),
             deficit=deficit,
             seed=seed,
+            evidence=evidence,
         ).indices
     model = head
     if strategy in st.COMMITTEE_STRATEGIES:
@@ -122,8 +143,13 @@ def run_seed(
     config: dict,
     head: str = "auto",
     deficit_for: Callable[[np.ndarray], np.ndarray | None] | None = None,
+    evidence: bool = True,
 ) -> list[dict]:
-    """One seed's learning curve per strategy (points carry ``seed``)."""
+    """One seed's learning curve per strategy (points carry ``seed``).
+
+    ``auto`` runs as in a real round, including the simulation on its own labelled items that picks
+    its strategy from ``EVIDENCE_MIN_LABELS`` labels on (``evidence`` off: never).
+    """
     test, pool = stratified_split(y, seed)
     if initial + rounds * batch > len(pool):
         raise SimulationError(
@@ -145,6 +171,7 @@ def run_seed(
         labelled = list(pool[start])
         remaining = np.setdiff1d(pool, labelled)
         chosen_at, kind = 0, None
+        evidence_at, chosen_strategy = 0, None
         for r in range(rounds + 1):
             y_l = y[labelled]
             if head != "auto":
@@ -170,11 +197,105 @@ def run_seed(
                 break
             deficit = deficit_for(y_l) if deficit_for is not None else None
             picked = select_next(
-                strategy, fitted, X[remaining], X[labelled], y_l, batch, config, seed, rng, deficit
+                strategy,
+                fitted,
+                X[remaining],
+                X[labelled],
+                y_l,
+                batch,
+                config,
+                seed,
+                rng,
+                deficit,
+                evidence=chosen_strategy,
             )
+            # As in real rounds, the simulation a round asks for (a job of its own) steers the next ones.
+            if (
+                evidence
+                and strategy == st.AUTO
+                and evidence_due(len(labelled), evidence_at)
+                and len(np.unique(y_l)) >= 2
+            ):
+                chosen_strategy = strategy_evidence(X[labelled], y_l, n_classes, kind, config, seed=seed)[
+                    "chosen"
+                ]
+                evidence_at = len(labelled)
             labelled.extend(remaining[picked].tolist())
             remaining = np.delete(remaining, picked)
     return points
+
+
+def evidence_due(n_labelled: int, last_at: int) -> bool:
+    """Whether ``auto`` should (re)run its strategy simulation at ``n_labelled`` labels (last run at ``last_at``, 0: never)."""
+    if n_labelled < EVIDENCE_MIN_LABELS:
+        return False
+    return last_at == 0 or n_labelled >= last_at * EVIDENCE_GROWTH
+
+
+def strategy_evidence(
+    X: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    kind: str,
+    config: dict,
+    *,
+    seed: int = 0,
+    seeds: int = EVIDENCE_SEEDS,
+    sample: int = EVIDENCE_SAMPLE,
+    candidates: tuple[str, ...] = EVIDENCE_CANDIDATES,
+) -> dict:
+    """Which strategy does best on these labelled items: a small simulation with them as the oracle.
+
+    At most ``sample`` items (a uniform draw) are split per seed into a stratified test slice and a
+    pool; each candidate and random start from the same random labels and label half the pool in
+    about seven batches, with the head ``kind`` (no cross-validation, to stay cheap). A strategy's
+    score is the mean over seeds of its area under the learning curve for accuracy and for macro
+    recall, averaged; the best candidate is chosen, the first one on a tie. Random's score is
+    recorded beside them, so the page can say whether active learning beats it here.
+    """
+    rng = np.random.default_rng(seed)
+    if len(y) > sample:
+        rows = np.sort(rng.choice(len(y), size=sample, replace=False))
+        X, y = X[rows], y[rows]
+    n_pool = len(y) - int(round(len(y) * TEST_FRACTION))
+    batch = max(5, n_pool // 14)
+    rounds = max(2, (n_pool // 2 - batch) // batch)
+    compared = [*candidates, st.RANDOM]
+    points = []
+    for s in range(seed, seed + seeds):
+        points += run_seed(
+            X,
+            y,
+            n_classes,
+            compared,
+            seed=s,
+            rounds=rounds,
+            batch=batch,
+            initial=batch,
+            config=config,
+            head=kind,
+            evidence=False,
+        )
+    scores = {}
+    for strategy in compared:
+        areas = []
+        for s in range(seed, seed + seeds):
+            curve = [p for p in points if p["strategy"] == strategy and p["seed"] == s]
+            xs = np.array([p["labels"] for p in curve], float)
+            for metric in ("accuracy", "macro_recall"):
+                areas.append(float(np.trapezoid([p[metric] for p in curve], xs) / (xs[-1] - xs[0])))
+        scores[strategy] = round(float(np.mean(areas)), 4)
+    chosen = max(candidates, key=lambda c: (scores[c], -candidates.index(c)))
+    return {
+        "chosen": chosen,
+        "scores": scores,
+        "beats_random": scores[chosen] > scores[st.RANDOM],
+        "labels": int(len(y)),
+        "seeds": seeds,
+        "batch": batch,
+        "rounds": rounds,
+        "head": kind,
+    }
 
 
 def budget_point(labels: list[int], budget: int | None) -> int:

@@ -24,8 +24,10 @@ imbalance and a cold start (issue 13; TypiClust, ICML 2022; cluster-margin, Neur
 ``typicality`` (a cold start on the embeddings alone), ``balanced_margin`` (per-class quotas, the
 balance target's share of the batch when one is set) and ``cluster_margin`` (uncertain, then
 diverse). ``auto``, the default for new projects, is typicality for the first
-``AUTO_COLD_START_LABELS`` labels and class-balanced margin after. They run in numpy / scikit-learn
-on the CPU on both paths: their clustering runs on at most ``CLUSTER_SAMPLE`` pool rows.
+``AUTO_COLD_START_LABELS`` labels, then class-balanced margin on imbalanced projects and
+cluster-margin on balanced ones (:func:`resolve_auto`), and from ``EVIDENCE_MIN_LABELS`` labels on
+whichever a simulation on the project's own labelled items finds best. They run in numpy /
+scikit-learn on the CPU on both paths: their clustering runs on at most ``CLUSTER_SAMPLE`` pool rows.
 """
 
 from __future__ import annotations
@@ -68,6 +70,14 @@ VECTOR_STRATEGIES = (AUTO, TYPICALITY, CLUSTER_MARGIN)
 #: Strategies that can select with no head at all (a cold start).
 COLD_START_STRATEGIES = (AUTO, TYPICALITY)
 AUTO_COLD_START_LABELS = 100
+#: From this many labels on, ``auto`` runs the strategy a simulation on the project's own labelled
+#: items chose (``active.simulation.strategy_evidence``).
+EVIDENCE_MIN_LABELS = 200
+#: ``auto`` after its cold start treats a project as imbalanced when its largest class is more than
+#: this many times its smallest, by the labels so far or by the head's mean predicted share over the
+#: pool. Measured after a 100-label typicality cold start: digits at most 2.2 (labels) and 1.25
+#: (shares); the imbalanced WordNet subset (natural ratio 11) 10–28 (labels) and 2.2–6.4 (shares).
+IMBALANCE_RATIO = 4.0
 #: k-means runs on at most this many pool rows (a uniform sample of larger pools); beyond
 #: ``MINIBATCH_FROM`` rows it is MiniBatchKMeans.
 CLUSTER_SAMPLE = 20000
@@ -336,6 +346,43 @@ def select_random(pool_size: int, k: int, rng: np.random.Generator) -> Selection
 BEYOND_MODAL = (AUTO, TYPICALITY, BALANCED_MARGIN, CLUSTER_MARGIN)
 
 
+def is_imbalanced(proba: np.ndarray, class_counts: np.ndarray | None = None) -> bool:
+    """Whether the classes look imbalanced: the largest is more than ``IMBALANCE_RATIO`` times the
+    smallest, by the labels so far (``class_counts``; a class with none counts as tiny) or by the
+    head's mean predicted share over the pool. Both, because each misleads alone: a typicality cold
+    start does not draw labels in proportion, and a head with balanced class weights inflates the
+    rare classes' predicted shares."""
+    shares = np.asarray(proba, np.float64).mean(axis=0)
+    if shares.max() > IMBALANCE_RATIO * shares.min():
+        return True
+    if class_counts is None or len(class_counts) < 2:
+        return False
+    counts = np.asarray(class_counts, np.float64)
+    return bool(counts.max() > IMBALANCE_RATIO * counts.min())
+
+
+def resolve_auto(
+    proba: np.ndarray | None,
+    n_labelled: int,
+    *,
+    class_counts: np.ndarray | None = None,
+    deficit: np.ndarray | None = None,
+    evidence: str | None = None,
+) -> str:
+    """What ``auto`` runs: typicality for a cold start (no head, or fewer than ``AUTO_COLD_START_LABELS``
+    labels); then the strategy the project's own simulation chose (``evidence``) when there is one;
+    else class-balanced margin for a project with a balance target or an imbalanced pool
+    (:func:`is_imbalanced`) and cluster-margin for a balanced one (issue 13: balanced margin won on
+    imbalanced text, cluster-margin on digits)."""
+    if proba is None or n_labelled < AUTO_COLD_START_LABELS:
+        return TYPICALITY
+    if evidence is not None:
+        return evidence
+    if deficit is not None or is_imbalanced(proba, class_counts):
+        return BALANCED_MARGIN
+    return CLUSTER_MARGIN
+
+
 def select_beyond_modal(
     strategy: str,
     proba: np.ndarray | None,
@@ -346,15 +393,17 @@ def select_beyond_modal(
     class_counts: np.ndarray | None = None,
     deficit: np.ndarray | None = None,
     seed: int = 0,
+    evidence: str | None = None,
 ) -> Selection:
     """Dispatch ``auto``, ``typicality``, ``balanced_margin`` and ``cluster_margin`` (numpy in, numpy out).
 
-    ``proba`` may be None for the cold-start strategies (no head yet); ``auto`` then, or below
-    ``AUTO_COLD_START_LABELS`` labels, is typicality.
+    ``proba`` may be None for the cold-start strategies (no head yet); ``auto`` is what
+    :func:`resolve_auto` says (``evidence``: the strategy the project's own simulation chose).
     """
     if strategy == AUTO:
-        cold = proba is None or n_labelled < AUTO_COLD_START_LABELS
-        strategy = TYPICALITY if cold else BALANCED_MARGIN
+        strategy = resolve_auto(
+            proba, n_labelled, class_counts=class_counts, deficit=deficit, evidence=evidence
+        )
     if strategy == TYPICALITY:
         return select_typical(X_pool, k, n_labelled=n_labelled, seed=seed)
     if proba is None:

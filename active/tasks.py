@@ -23,8 +23,23 @@ def run_model_round(round_id: int, device: str | None = None, shard_count: int |
     """Run an active-learning round (after its embedding shards, if the pool needs them); a failure
     schedules the round's retry, then re-raises for the record."""
     return jobs.attempt_round(
-        round_id, device, enqueue=enqueue_round, enqueue_shard=enqueue_shard, shard_count=shard_count
+        round_id,
+        device,
+        enqueue=enqueue_round,
+        enqueue_shard=enqueue_shard,
+        shard_count=shard_count,
+        enqueue_evidence=enqueue_evidence,
     )
+
+
+@task()
+def choose_strategy(round_id: int, device: str | None = None) -> dict | None:
+    """The simulation on a project's own labels that picks ``auto``'s strategy, after the round that asked."""
+    return jobs.run_strategy_evidence(round_id, device)
+
+
+def enqueue_evidence(model_round: ModelRound) -> None:
+    choose_strategy.enqueue(model_round.pk, device=model_round.device)
 
 
 def enqueue_round(

@@ -14,8 +14,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from active import selectors, services
+from active.control import MIN_COMPARE
 from active.models import ModelRound
-from active.strategies import STRATEGIES
+from active.strategies import EVIDENCE_MIN_LABELS, STRATEGIES
 from labelhub.errors import DomainError
 from labelhub.projects.selectors import is_manager, projects_for_user
 
@@ -26,13 +27,16 @@ def _project_for(request, project_id: int):
 
 @login_required
 def project_page(request, project_id: int):
-    """GET: the page. POST (managers): save the forecast's target accuracy and cost per hour."""
+    """GET: the page. POST (managers): save the forecast's target accuracy, cost per hour and the
+    control slice's share."""
     project = _project_for(request, project_id)
     if request.method == "POST":
         return _save_settings(request, project)
     page = Paginator(selectors.rounds_of(project), 20).get_page(request.GET.get("page"))
     simulation = selectors.simulations_of(project).first()
     series = selectors.accuracy_series(project)
+    control_slice = selectors.control_slice(project)
+    active_settings = selectors.active_settings(project)
     return render(
         request,
         "active/project.html",
@@ -45,7 +49,13 @@ def project_page(request, project_id: int):
             "simulation_table": selectors.simulation_table(simulation) if simulation else [],
             "chart": selectors.svg_polyline(series),
             "forecast": selectors.project_forecast(project),
-            "settings": selectors.active_settings(project),
+            "control_slice": control_slice,
+            "latest_control": next((c for c in control_slice if c["accuracy"] is not None), None),
+            "min_compare": MIN_COMPARE,
+            "control_percent": round(active_settings.control_share * 100, 2),
+            "evidence": selectors.strategy_evidence(project),
+            "evidence_min_labels": EVIDENCE_MIN_LABELS,
+            "settings": active_settings,
             "can_manage": is_manager(request.user, project),
             "strategies": [s for s in STRATEGIES if s != "random"],
             "can_simulate": is_manager(request.user, project) and selectors.has_ground_truth(project),
@@ -55,18 +65,21 @@ def project_page(request, project_id: int):
 
 def _save_settings(request, project):
     if not is_manager(request.user, project):
-        messages.error(request, "Only project managers change the forecast's settings.")
+        messages.error(request, "Only project managers change these settings.")
         return redirect("active-project", project_id=project.pk)
+    # Two forms post here: the forecast's (target and cost) and the control slice's (its share).
+    which = "Control slice" if "control_share" in request.POST else "Forecast settings"
     try:
         services.update_settings(
             project,
-            target_accuracy=_number(request.POST, "target_accuracy"),
-            cost_per_hour=_number(request.POST, "cost_per_hour"),
+            target_accuracy=_optional_number(request.POST, "target_accuracy"),
+            cost_per_hour=_optional_number(request.POST, "cost_per_hour"),
+            control_share=_percent(request.POST, "control_share"),
         )
     except DomainError as error:
-        messages.error(request, f"Forecast settings: {error.message}")
+        messages.error(request, f"{which}: {error.message}")
     else:
-        messages.success(request, "Forecast settings saved.")
+        messages.success(request, f"{which} saved.")
     return redirect("active-project", project_id=project.pk)
 
 
@@ -122,6 +135,16 @@ def _whole_number(form, name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise DomainError(f"{name}: {raw!r} is not a whole number.", field=name) from None
+
+
+def _percent(form, name: str) -> float | None:
+    """A form's optional percentage field as a share (``5`` → 0.05); None when the form leaves it out."""
+    share = _optional_number(form, name)
+    return None if share is None else share / 100
+
+
+def _optional_number(form, name: str) -> float | None:
+    return _number(form, name) if name in form else None
 
 
 def _number(form, name: str) -> float:

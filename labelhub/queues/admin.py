@@ -91,8 +91,9 @@ class ItemFlagAdmin(admin.ModelAdmin):
 
 
 def balance_table(project) -> str:
-    """Target vs actual share per class, as a table with paired bars (target grey, actual blue)."""
-    report = balance_report(project)
+    """Target vs achieved share per class, as a table with paired bars (target grey, achieved blue),
+    and each class's quota in the next class-balanced fill."""
+    report = balance_report(project, fill_size=services.DEFAULT_FILL_SIZE)
 
     def bar(share: float | None, colour: str) -> str:
         if share is None:
@@ -106,20 +107,23 @@ def balance_table(project) -> str:
 
     rows = format_html_join(
         "",
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
         (
             (
                 row["name"],
                 row["count"],
                 bar(row["target_share"], "#adb5bd"),
                 bar(row["actual_share"], "#3b5bdb"),
+                "–" if row["next_fill_quota"] is None else row["next_fill_quota"],
             )
             for row in report["classes"]
         ),
     )
     return format_html(
-        "<table><tr><th>Class</th><th>Labels</th><th>Target share</th><th>Actual share</th></tr>{}</table>"
+        "<table><tr><th>Class</th><th>Labels</th><th>Target share</th><th>Achieved share</th>"
+        "<th>Quota in the next fill of {}</th></tr>{}</table>"
         "<p>{} labels in all{}.</p>",
+        report["fill_size"],
         rows,
         report["labelled"],
         "" if report["target_set"] else "; no balance target set (edit the project's balance_target)",

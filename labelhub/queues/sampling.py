@@ -110,16 +110,83 @@ def balance_scores(items, class_names: list[str], deficit: dict[str, float]) -> 
     return scores
 
 
-def balance_report(project: Project) -> dict:
+def class_quotas(n: int, weights: dict[str, float], available: dict[str, int]) -> dict[str, int]:
+    """Split ``n`` slots over the classes in proportion to ``weights``, at most ``available[c]`` each.
+
+    Largest remainders round the shares (ties to the earlier class); slots a class cannot use
+    (too few candidates predicted as it) go to the others, again by weight. The same rule as the
+    active-learning selection's per-class quotas (``active.strategies.balanced_quotas``).
+    """
+    names = list(weights)
+    quotas = dict.fromkeys(names, 0)
+    live = {name: (weights[name] if available.get(name, 0) > 0 else 0.0) for name in names}
+    left = min(n, sum(available.get(name, 0) for name in names))
+    while left > 0:
+        open_ = [name for name in names if quotas[name] < available.get(name, 0) and live[name] > 0]
+        if not open_:  # the weighted classes are used up: the rest from any class with candidates left
+            open_ = [name for name in names if quotas[name] < available.get(name, 0)]
+            live = dict.fromkeys(names, 1.0)
+        total = sum(live[name] for name in open_)
+        shares = {name: live[name] / total * left for name in open_}
+        add = {name: int(shares[name]) for name in open_}
+        remainder = left - sum(add.values())
+        for name in sorted(open_, key=lambda c: (-(shares[c] - add[c]), names.index(c)))[:remainder]:
+            add[name] += 1
+        for name in open_:
+            step = min(add[name], available[name] - quotas[name])
+            quotas[name] += step
+            left -= step
+    return quotas
+
+
+def pick_by_quota(
+    candidates, n: int, class_names: list[str], deficit: dict[str, float], rng
+) -> list[tuple[object, float]]:
+    """``(item, priority)`` for ``n`` of ``candidates``: per-class quotas from the balance deficit.
+
+    Each candidate counts for the class the model finds most likely (``Item.suggestion``); class c
+    gets ``deficit[c]`` of the ``n`` slots (:func:`class_quotas`), filled by its most likely members.
+    Slots the quotas leave (no model yet, or too few candidates predicted as a class) go to the best
+    of the rest by :func:`balance_scores`, ties at random. Priority is the balance score, so the
+    queue serves the items that fill the shortfall most first. Issue 13 measured per-class quotas
+    doing better than score reweighting for accuracy and rare-class recall alike.
+    """
+    scores = balance_scores(candidates, class_names, deficit)
+    members: dict[str, list[tuple[float, float, object]]] = {name: [] for name in class_names}
+    for item in candidates:
+        probabilities = class_probabilities(item.suggestion, class_names)
+        if probabilities is not None:
+            best = max(class_names, key=lambda name: probabilities[name])
+            members[best].append((probabilities[best], rng.random(), item))
+    quotas = class_quotas(n, deficit, {name: len(group) for name, group in members.items()})
+    picked, taken = [], set()
+    for name in class_names:
+        for _, _, item in sorted(members[name], key=lambda m: (m[0], m[1]), reverse=True)[: quotas[name]]:
+            picked.append(item)
+            taken.add(item.pk)
+    rest = sorted(
+        (item for item in candidates if item.pk not in taken),
+        key=lambda item: (scores[item.pk], rng.random()),
+        reverse=True,
+    )
+    picked.extend(rest[: max(0, n - len(picked))])
+    return [(item, scores[item.pk]) for item in picked]
+
+
+def balance_report(project: Project, fill_size: int = 200) -> dict:
     """Target vs actual share per class (by resolved label), for the admin and
-    ``GET /api/projects/<id>/balance/``; ``labelled`` is the sum of the per-class counts."""
+    ``GET /api/projects/<id>/balance/``; ``labelled`` is the sum of the per-class counts, and
+    ``next_fill_quota`` the items of each class a fill of ``fill_size`` aims to queue."""
     schema = label_schema(project)
     class_names = list(schema.class_names)
     target = target_distribution(project, class_names)
     counts = resolved_label_counts(project, schema)
     total = sum(counts[name] for name in class_names)
     deficit = class_deficit(project, schema, counts=counts)
+    # What the next fill of ``fill_size`` would aim for, were candidates of every class at hand.
+    fill_quotas = class_quotas(fill_size, deficit, dict.fromkeys(class_names, fill_size)) if deficit else None
     return {
+        "fill_size": fill_size,
         "target_set": target is not None,
         "labelled": total,
         "classes": [
@@ -129,6 +196,7 @@ def balance_report(project: Project) -> dict:
                 "actual_share": counts[name] / total if total else 0.0,
                 "target_share": target[name] if target else None,
                 "deficit": deficit[name] if deficit else None,
+                "next_fill_quota": fill_quotas[name] if fill_quotas else None,
             }
             for name in class_names
         ],

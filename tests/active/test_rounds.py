@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -11,15 +12,16 @@ from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
-from active import jobs, pipeline, services, strategies
+from active import control, jobs, pipeline, services, strategies
 from active.errors import UnknownStrategy
-from active.models import ModelRound
+from active.models import ActiveSettings, ModelRound
 from annotators.qa.models import ConsensusLabel
 from labelhub.projects.models import Item
 from labelhub.projects.push import project_group
 from labelhub.projects.selectors import label_schema
 from labelhub.projects.signals import annotation_submitted
 from labelhub.queues.models import QueueEntry
+from tests import factories
 from tests.active.builders import label_items, make_digits_project, run_queued_tasks
 
 pytestmark = pytest.mark.django_db
@@ -28,6 +30,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def digits():
     project, items, y = make_digits_project(300, al_strategy="entropy", al_batch_size=20, al_trigger_labels=0)
+    # No control slice here: these tests count the labels and pool a round sees (test_control.py has it on).
+    ActiveSettings.objects.create(project=project, control_share=0)
     label_items(items[:80], y[:80])
     return project, items, y
 
@@ -324,12 +328,14 @@ def test_cold_start_of_auto_queues_the_most_typical_items(db):
     assert model_round.state == ModelRound.State.DONE, model_round.error
     assert model_round.metrics["cold_start"] is True and model_round.metrics["selection_path"] == "numpy"
     store = store_for(project)
+    # The pool the strategy sees leaves the control slice out (the default 5 %).
+    pool_rows = np.nonzero(~control.is_control(project.pk, store.ids, 0.05))[0]
     typical = strategies.select_typical(
-        store.vectors[:].astype("float32"), 10, n_labelled=0, seed=model_round.pk
+        store.vectors[pool_rows].astype("float32"), 10, n_labelled=0, seed=model_round.pk
     )
     queued = QueueEntry.objects.filter(project=project, batch_key=model_round.batch_key)
     assert list(queued.order_by("-priority").values_list("item_id", flat=True)) == (
-        store.ids[typical.indices].tolist()
+        store.ids[pool_rows[typical.indices]].tolist()
     )
 
 
@@ -353,3 +359,87 @@ def test_strategies_beyond_modal_run_a_round_on_cpu(db, monkeypatch, strategy, m
             item.suggestion["labels"][0] for item in Item.objects.filter(pk__in=entries.values("item_id"))
         }
         assert len(predicted) >= 6
+
+
+def test_auto_chooses_its_strategy_by_evidence_from_200_labels_and_reuses_the_choice(db, monkeypatch, client):
+    project, items, y = make_digits_project(400, al_batch_size=10, al_trigger_labels=0)
+    ActiveSettings.objects.create(project=project, control_share=0.05)
+    label_items(items[:230], y[:230])
+    ids = np.array([item.pk for item in items[:230]])
+    training_labels = int((~control.is_control(project.pk, ids, 0.05)).sum())
+    asked = []
+
+    def evidence(X, y_train, n_classes, kind, config, *, seed):
+        asked.append((len(y_train), kind))
+        return {
+            "chosen": "balanced_margin",
+            "scores": {"balanced_margin": 0.9, "cluster_margin": 0.8, "random": 0.7},
+            "beats_random": True,
+            "labels": len(y_train),
+            "seeds": 3,
+            "batch": 10,
+            "rounds": 6,
+            "head": kind,
+        }
+
+    monkeypatch.setattr(pipeline, "strategy_evidence", evidence)
+    first, _ = services.request_round(project)
+    assert run_queued_tasks() == 2  # the round, then its strategy simulation as a job of its own
+    first.refresh_from_db()
+    assert first.state == ModelRound.State.DONE, first.error
+    # The round itself ran on the rule (digits are balanced) and asked for the simulation...
+    assert first.metrics["evidence_requested"] == training_labels
+    assert first.metrics["strategy_used"] == "cluster_margin" and "evidence" not in first.timings
+    # ...which ran on its training labels (control items left out) with the head it chose.
+    assert asked == [(training_labels, first.metrics["head"])]
+    recorded = first.metrics["strategy_evidence"]
+    assert recorded["chosen"] == "balanced_margin" and recorded["model_version"] == first.pk
+    assert recorded["labels_at"] == training_labels
+
+    # 20 more labels are less than half again as many: the choice stands, no new simulation.
+    label_items(items[230:250], y[230:250])
+    second, _ = services.request_round(project)
+    assert run_queued_tasks() == 1
+    second.refresh_from_db()
+    assert len(asked) == 1 and "evidence_requested" not in second.metrics
+    assert second.metrics["strategy_used"] == "balanced_margin"
+    assert second.metrics["strategy_evidence_used"]["model_version"] == first.pk
+
+    client.force_login(factories.make_member(project, "annotator"))
+    html = client.get(f"/active/projects/{project.pk}/").content.decode()
+    assert 'data-chosen="balanced_margin"' in html and "It beat random sampling there." in html
+    assert 'auto → balanced_margin <span class="muted">(by evidence)</span>' in html
+
+
+def test_the_strategy_job_is_idempotent_and_ignores_rounds_that_did_not_ask(db, monkeypatch):
+    project, items, y = make_digits_project(300, al_batch_size=10, al_trigger_labels=0)
+    label_items(items[:230], y[:230])
+    calls = []
+    monkeypatch.setattr(
+        pipeline, "strategy_evidence", lambda *a, **k: calls.append(1) or {"chosen": "cluster_margin"}
+    )
+    model_round, _ = services.request_round(project)
+    run_queued_tasks()
+    model_round.refresh_from_db()
+    assert calls == [1]
+    assert jobs.run_strategy_evidence(model_round.pk)["chosen"] == "cluster_margin" and calls == [1]
+    model_round.metrics.pop("evidence_requested")
+    model_round.metrics.pop("strategy_evidence")
+    model_round.save()
+    assert jobs.run_strategy_evidence(model_round.pk) is None and calls == [1]
+
+
+def test_auto_below_200_labels_follows_the_rule_without_a_simulation(db, monkeypatch):
+    project, items, y = make_digits_project(300, al_batch_size=10, al_trigger_labels=0)
+    ActiveSettings.objects.create(project=project, control_share=0)
+    label_items(items[:150], y[:150])
+    monkeypatch.setattr(
+        pipeline, "strategy_evidence", lambda *a, **k: pytest.fail("no simulation below 200 labels")
+    )
+    model_round, _ = services.request_round(project)
+    run_queued_tasks()
+    model_round.refresh_from_db()
+    assert model_round.state == ModelRound.State.DONE, model_round.error
+    assert "strategy_evidence" not in model_round.metrics
+    # Digits are balanced: after the cold start, auto is cluster-margin.
+    assert model_round.metrics["strategy_used"] == "cluster_margin"

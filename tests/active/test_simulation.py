@@ -163,7 +163,9 @@ def test_on_digits_the_default_strategy_reaches_randoms_500_label_accuracy_soone
 
     What is asserted is what holds: auto reaches random's 500-label accuracy with fewer labels on
     every seed and has the higher macro recall. Issue 13's target (≤ 30 % of the labels) is not
-    met by auto on digits (236 ± 20, 47 %; cluster_margin: 152 ± 16, 30.4 %), so it is not asserted.
+    met by auto on digits (240 ± 22, 48 %, with the balanced-classes rule and the strategy chosen by
+    evidence; cluster_margin from random starting labels: 152 ± 16, 30.4 %): the 100-label typicality
+    cold start is what costs it there, so it is not asserted.
     """
     from sklearn.datasets import load_digits
 
@@ -203,3 +205,87 @@ def test_imbalanced_wordnet_subset_keeps_natural_frequencies_and_loads_as_a_demo
     project = Project.objects.get(name="WordNet nouns (imbalanced)")
     assert project.items.count() == 120 and project.classes.count() == 9
     assert GroundTruth.objects.filter(item__project=project).count() == 120
+
+
+def fake_curve(strategy, seed, accuracies, recalls):
+    return [
+        {"strategy": strategy, "seed": seed, "labels": 10 * (i + 1), "accuracy": a, "macro_recall": r}
+        for i, (a, r) in enumerate(zip(accuracies, recalls, strict=True))
+    ]
+
+
+def test_strategy_evidence_picks_the_best_area_under_accuracy_and_macro_recall(monkeypatch):
+    curves = {
+        # Cluster-margin is more accurate, but balanced margin's macro recall more than makes up for it.
+        "balanced_margin": ([0.5, 0.7, 0.8], [0.5, 0.7, 0.8]),
+        "cluster_margin": ([0.6, 0.8, 0.85], [0.3, 0.4, 0.5]),
+        "random": ([0.5, 0.6, 0.7], [0.4, 0.5, 0.6]),
+    }
+    calls = []
+
+    def run_seed(X, y, n_classes, strategies, *, seed, evidence, head, **_):
+        calls.append((seed, tuple(strategies), evidence, head))
+        return [p for s in strategies for p in fake_curve(s, seed, *curves[s])]
+
+    monkeypatch.setattr(simulation, "run_seed", run_seed)
+    X, y = np.zeros((300, 4)), np.arange(300) % 3
+    result = simulation.strategy_evidence(X, y, 3, "logistic", {}, seed=5)
+    # Area under each curve over its label range, accuracy and macro recall averaged.
+    assert result["scores"] == {"balanced_margin": 0.675, "cluster_margin": 0.5813, "random": 0.55}
+    assert result["chosen"] == "balanced_margin" and result["beats_random"] is True
+    assert [c[0] for c in calls] == [5, 6, 7]  # three seeds
+    assert all(c[1] == ("balanced_margin", "cluster_margin", "random") and c[2] is False for c in calls)
+    assert all(c[3] == "logistic" for c in calls)  # the round's head, no cross-validation
+    assert result["labels"] == 300 and result["batch"] == 15 and result["rounds"] == 6
+
+
+def test_strategy_evidence_keeps_the_first_candidate_on_a_tie_and_says_when_random_wins(monkeypatch):
+    same = ([0.5, 0.6], [0.5, 0.6])
+    curves = {"balanced_margin": same, "cluster_margin": same, "random": ([0.7, 0.8], [0.7, 0.8])}
+    monkeypatch.setattr(
+        simulation,
+        "run_seed",
+        lambda X, y, n, strategies, *, seed, **_: [
+            p for s in strategies for p in fake_curve(s, seed, *curves[s])
+        ],
+    )
+    result = simulation.strategy_evidence(np.zeros((250, 2)), np.arange(250) % 2, 2, "logistic", {})
+    assert result["chosen"] == "balanced_margin" and result["beats_random"] is False
+
+
+def test_strategy_evidence_runs_the_real_simulation_on_a_sample_of_the_labels():
+    X, y = digit_vectors(700)
+    result = simulation.strategy_evidence(X, y, 10, "logistic", {"device": "cpu"}, seed=0, seeds=1)
+    assert result["labels"] == simulation.EVIDENCE_SAMPLE
+    assert set(result["scores"]) == {"balanced_margin", "cluster_margin", "random"}
+    assert all(0.3 < score <= 1 for score in result["scores"].values())
+    assert result["chosen"] in ("balanced_margin", "cluster_margin")
+
+
+def test_auto_in_a_simulation_asks_for_evidence_from_200_labels_and_again_as_they_grow(monkeypatch):
+    asked = []
+
+    def evidence(X, y, n_classes, kind, config, *, seed):
+        asked.append(len(y))
+        return {"chosen": "cluster_margin"}
+
+    monkeypatch.setattr(simulation, "strategy_evidence", evidence)
+    X, y = digit_vectors(1000)
+    config = {"hidden": 0, "epochs": 5, "lr": 0.01, "weight_decay": 0, "device": "cpu"}
+    simulation.run_seed(
+        X, y, 10, ["auto"], seed=0, rounds=24, batch=20, initial=20, config=config, head="logistic"
+    )
+    assert asked == [200, 300, 460]
+    asked.clear()
+    simulation.run_seed(
+        X, y, 10, ["margin"], seed=0, rounds=12, batch=20, initial=20, config=config, head="logistic"
+    )
+    assert asked == []  # only auto chooses by evidence
+
+
+def digit_vectors(n: int):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    X = (digits.data[:n] / 16).astype(np.float32)
+    return X, digits.target[:n]

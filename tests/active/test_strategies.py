@@ -209,7 +209,7 @@ def test_cluster_margin_spreads_the_batch_over_clusters_of_uncertain_items():
     assert sorted(blob[selection.indices].tolist()) == [0, 0, 1, 1]
 
 
-def test_auto_is_the_typicality_cold_start_then_class_balanced_margin():
+def test_auto_is_the_typicality_cold_start_then_class_balanced_margin_on_imbalanced_labels():
     X, _ = blob_pool([40, 30, 20])
     rng = np.random.default_rng(2)
     proba = rng.dirichlet(np.ones(3), size=len(X))
@@ -222,6 +222,48 @@ def test_auto_is_the_typicality_cold_start_then_class_balanced_margin():
         == strategies.select_balanced_margin(proba, 5, class_counts=counts).indices.tolist()
     )
     assert strategies.normalise_strategy("default") == strategies.AUTO
+
+
+def test_auto_is_cluster_margin_on_balanced_classes():
+    X, _ = blob_pool([40, 30, 20])
+    proba = np.random.default_rng(2).dirichlet(np.ones(3), size=len(X))
+    counts = np.array([40, 35, 30])
+    warm = strategies.select_beyond_modal("auto", proba, X, 5, n_labelled=105, class_counts=counts, seed=3)
+    assert warm.indices.tolist() == strategies.select_cluster_margin(proba, X, 5, seed=3).indices.tolist()
+
+
+def test_resolve_auto_reads_imbalance_from_the_labels_or_the_predicted_shares():
+    even = np.full((30, 3), 1 / 3)
+    assert strategies.resolve_auto(None, 500) == strategies.TYPICALITY
+    assert strategies.resolve_auto(even, 99, class_counts=np.array([33, 33, 33])) == strategies.TYPICALITY
+    assert (
+        strategies.resolve_auto(even, 120, class_counts=np.array([40, 40, 40])) == strategies.CLUSTER_MARGIN
+    )
+    # One class ten times another among the labels; or one never labelled.
+    assert (
+        strategies.resolve_auto(even, 120, class_counts=np.array([100, 10, 10])) == strategies.BALANCED_MARGIN
+    )
+    assert (
+        strategies.resolve_auto(even, 120, class_counts=np.array([60, 60, 0])) == strategies.BALANCED_MARGIN
+    )
+    # The head predicts one class five times as often as another.
+    skewed = np.tile([0.5, 0.4, 0.1], (30, 1))
+    assert (
+        strategies.resolve_auto(skewed, 120, class_counts=np.array([40, 40, 40]))
+        == strategies.BALANCED_MARGIN
+    )
+    # A balance target asks for quotas; the project's own simulation overrides both rules.
+    assert (
+        strategies.resolve_auto(even, 120, class_counts=np.array([40, 40, 40]), deficit=np.ones(3) / 3)
+        == strategies.BALANCED_MARGIN
+    )
+    assert (
+        strategies.resolve_auto(
+            skewed, 300, class_counts=np.array([100, 100, 100]), evidence="cluster_margin"
+        )
+        == strategies.CLUSTER_MARGIN
+    )
+    assert strategies.resolve_auto(None, 300, evidence="cluster_margin") == strategies.TYPICALITY
 
 
 def test_new_strategies_select_the_same_on_both_paths(fitted):

@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from active import services
+from active.control import wilson_interval
 from active.models import ActiveSettings, ModelRound, SimulationRun
 from active.simulation import simulate
 from labelhub.projects.models import Annotation
@@ -33,6 +34,36 @@ def make_done_rounds(project, points=CURVE_POINTS, eval_size=None):
         )
         for number, (labels, accuracy) in enumerate(points, start=1)
     ]
+
+
+def add_control_slice(rounds, verdict="better"):
+    """Control-slice figures, as a worker records them, on the given done rounds (the last compares)."""
+    for i, model_round in enumerate(rounds):
+        labelled = 10 * (i + 1)
+        correct = int(labelled * 0.8)
+        low, high = wilson_interval(correct, labelled)
+        model_round.metrics["control"] = {
+            "share": 0.05,
+            "labelled": labelled,
+            "correct": correct,
+            "accuracy": correct / labelled,
+            "interval": [round(low, 4), round(high, 4)],
+            "queued": 3,
+            "vs_random": None,
+        }
+        model_round.save(update_fields=["metrics"])
+    last = rounds[-1]
+    last.metrics["control"]["vs_random"] = {
+        "labels": 40.0,
+        "items": 50,
+        "al_accuracy": 0.86,
+        "random_accuracy": 0.74,
+        "difference": 0.12,
+        "interval": [0.04, 0.2] if verdict == "better" else [-0.04, 0.2],
+        "verdict": verdict,
+    }
+    last.save(update_fields=["metrics"])
+    return rounds
 
 
 def make_simulation(project) -> SimulationRun:
@@ -225,4 +256,58 @@ def test_annotator_cannot_change_the_forecast_settings(client):
     project, _, _ = make_digits_project(5)
     client.force_login(factories.make_member(project, "annotator"))
     client.post(f"/active/projects/{project.pk}/", {"target_accuracy": "0.5", "cost_per_hour": "1"})
+    assert not ActiveSettings.objects.exists()
+
+
+def test_page_shows_the_control_slice_accuracy_per_model_version_and_the_verdict(client):
+    project, _, _ = make_digits_project(5)
+    rounds = add_control_slice(make_done_rounds(project))
+    client.force_login(factories.make_member(project, "annotator"))
+    html = client.get(f"/active/projects/{project.pk}/").content.decode()
+    latest = rounds[-1]
+    assert f"Model version #{latest.pk} (round 5, 1200 training labels)" in html
+    assert "0.800</b> accuracy on 50 control items (95 % interval 0.670–0.888)" in html
+    assert 'data-verdict="better"' in html and "active learning is beating random here." in html
+    assert html.count('<tr data-round="') == 5
+    assert 'id="control-settings"' not in html  # annotators do not change the share
+
+
+def test_page_says_when_there_is_no_clear_difference_from_random(client):
+    project, _, _ = make_digits_project(5)
+    add_control_slice(make_done_rounds(project), verdict="no clear difference")
+    client.force_login(factories.make_member(project, "annotator"))
+    html = client.get(f"/active/projects/{project.pk}/").content.decode()
+    assert "no clear difference from random yet." in html and "beating random" not in html
+
+
+def test_a_real_round_puts_its_control_estimate_on_the_page(client):
+    project, items, y = make_digits_project(200, al_batch_size=10, al_trigger_labels=0)
+    ActiveSettings.objects.create(project=project, control_share=0.25)
+    label_items(items[:60], y[:60])
+    services.request_round(project)
+    run_queued_tasks()
+    model_round = ModelRound.objects.get(project=project)
+    estimate = model_round.metrics["control"]
+    assert estimate["labelled"] > 0 and 0 <= estimate["interval"][0] <= estimate["accuracy"]
+    client.force_login(factories.make_member(project, "manager"))
+    html = client.get(f"/active/projects/{project.pk}/").content.decode()
+    assert f"accuracy on {estimate['labelled']} control items" in html
+    assert 'name="control_share"' in html and 'value="25"' in html
+
+
+def test_manager_sets_the_control_share_in_percent(client):
+    project, _, _ = make_digits_project(5)
+    client.force_login(factories.make_member(project, "manager"))
+    response = client.post(f"/active/projects/{project.pk}/", {"control_share": "10"}, follow=True)
+    assert "Control slice saved." in response.content.decode()
+    saved = ActiveSettings.objects.get(project=project)
+    assert (saved.control_share, saved.target_accuracy) == (0.1, 0.9)
+
+
+@pytest.mark.parametrize("share", ["60", "-1", "abc"])
+def test_control_share_is_validated_naming_the_field(client, share):
+    project, _, _ = make_digits_project(5)
+    client.force_login(factories.make_member(project, "manager"))
+    response = client.post(f"/active/projects/{project.pk}/", {"control_share": share}, follow=True)
+    assert "Control slice: control_share" in response.content.decode()
     assert not ActiveSettings.objects.exists()

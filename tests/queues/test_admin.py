@@ -34,6 +34,9 @@ def test_balance_page_shows_target_and_actual_share_per_class(superuser_client):
     assert "wolf: 25% → 100%, dog: 75% → 0%" in listing.content.decode()
     page = client.get(f"/admin/queues/projectqueue/{project.pk}/change/").content.decode()
     assert "Target share" in page and "25.0%" in page and "100.0%" in page
+    # The next fill's quotas: all 200 to dog, the class that falls short of its target.
+    assert "Quota in the next fill of 200" in page and "<td>dog</td><td>0</td>" in page
+    assert page.count("<td>200</td>") == 1
     assert "1 open entries, 1 waiting annotator slots, 0 live leases" in page
 
 

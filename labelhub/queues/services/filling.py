@@ -195,9 +195,10 @@ def fill_queue(
     """Add up to ``n`` unlabelled items to the queue; returns how many entries were created.
 
     Without a balance target the items are random (reason ``random``). With one, a larger random
-    candidate pool is scored by how much each item is expected to help the under-represented
-    classes (model probabilities from ``Item.suggestion`` when present, see
-    :func:`sampling.balance_scores`) and the best are queued (reason ``balance``). A share
+    candidate pool is split by the class the model predicts for each item (``Item.suggestion``)
+    and the balance deficit becomes per-class quotas of the ``n`` slots, the rest going to the
+    items expected to help the under-represented classes most (:func:`sampling.pick_by_quota`;
+    reason ``balance``). A share
     ``project.overlap_fraction`` of the new entries asks for ``overlap_annotators`` annotators
     (reason ``overlap``) for the agreement checks.
 
@@ -225,9 +226,10 @@ def fill_queue(
         if deficit is None:
             picked = [(item, rng.random(), QueueEntry.Reason.RANDOM) for item in candidates[:n]]
         else:
-            scores = sampling.balance_scores(candidates, class_names, deficit)
-            ranked = sorted(candidates, key=lambda item: (scores[item.pk], rng.random()), reverse=True)
-            picked = [(item, scores[item.pk], QueueEntry.Reason.BALANCE) for item in ranked[:n]]
+            picked = [
+                (item, priority, QueueEntry.Reason.BALANCE)
+                for item, priority in sampling.pick_by_quota(candidates, n, class_names, deficit, rng)
+            ]
         overlap_count = _stochastic_round(len(picked) * project.overlap_fraction, rng)
         overlap_ids = {item.pk for item, _, _ in rng.sample(picked, overlap_count)}
         entries = [

@@ -44,6 +44,42 @@ def record(key: str, text: str = "hello", prediction: str = "cat", **extra) -> d
     return {"key": key, "input": {"text": text}, "prediction": prediction, **extra}
 
 
-def unit_vectors(rng: np.random.Generator, centre: np.ndarray, n: int, spread: float = 0.3) -> np.ndarray:
+def unit_vectors(rng: np.random.Generator, centre: np.ndarray, n: int, spread: float = 0.03) -> np.ndarray:
     X = centre + spread * rng.standard_normal((n, len(centre)))
     return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+DIM = 384
+
+
+def centres(n: int, seed: int = 0) -> np.ndarray:
+    """``n`` random, nearly orthogonal unit directions in the text backbone's space."""
+    C = np.random.default_rng(seed).standard_normal((n, DIM))
+    return C / np.linalg.norm(C, axis=1, keepdims=True)
+
+
+def clustered_project(per_class: int = 40, *, seed: int = 0, **fields):
+    """A deployed project whose items are clusters, one per class, their vectors already cached
+    (so no encoder runs): ``(project, deployment, token, client, items, centres)``. A fourth centre
+    is left for production-only novelty."""
+    from active.embeddings import store_for
+
+    classes = ("cat", "dog", "wolf")
+    labels = [classes[i % 3] for i in range(per_class * 3)]
+    project, deployment, token, client, items = deployed_project(per_class * 3, labels=labels, **fields)
+    C = centres(4, seed)
+    rng = np.random.default_rng(seed + 1)
+    vectors = np.stack([unit_vectors(rng, C[i % 3], 1)[0] for i in range(len(items))])
+    store_for(project).append([item.pk for item in items], vectors)
+    return project, deployment, token, client, items, C
+
+
+def embedded_record(key: str, vector: np.ndarray, prediction: str, probabilities, **extra) -> dict:
+    return record(
+        key,
+        f"production text {key}",
+        prediction,
+        embedding=[float(v) for v in vector],
+        probabilities=probabilities,
+        **extra,
+    )

@@ -201,6 +201,8 @@ LABELHUB_QUEUE_LOW_WATER = int(os.environ.get("LABELHUB_QUEUE_LOW_WATER", "300")
 # statistics), then purged by `keep_queues`; drift is checked per window of this many minutes.
 LABELHUB_PRODUCTION_RETENTION_DAYS = float(os.environ.get("LABELHUB_PRODUCTION_RETENTION_DAYS", "30"))
 LABELHUB_DRIFT_WINDOW_MINUTES = int(os.environ.get("LABELHUB_DRIFT_WINDOW_MINUTES", "60"))
+# 1: a capture batch's commit waits for the WAL flush (slower; nothing acknowledged is ever lost).
+LABELHUB_CAPTURE_DURABLE = os.environ.get("LABELHUB_CAPTURE_DURABLE", "0") == "1"
 
 LOGGING = {
     "version": 1,

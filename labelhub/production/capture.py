@@ -22,7 +22,9 @@ from array import array
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import connection, transaction
+import numpy as np
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from labelhub.production.errors import CaptureRejected
@@ -66,10 +68,16 @@ def float32_bytes(values: Any, field: str, length: int) -> bytes:
         raise Invalid(field, "invalid_type", f"must be a list of {length} numbers")
     if len(values) != length:
         raise Invalid(field, "invalid_length", f"must hold {length} numbers, got {len(values)}")
-    if any(type(v) not in (float, int) for v in values):
-        raise Invalid(field, "invalid_type", "must hold numbers only")
-    packed = array("f", values)
-    if not all(math.isfinite(v) for v in packed):
+    try:
+        packed = array("f", values)  # C speed: refuses strings, None and nested lists
+    except (TypeError, OverflowError) as exc:
+        raise Invalid(field, "invalid_type", "must hold numbers only") from exc
+    # A value past float32's range became inf here; JSON has no NaN (the parser refuses it).
+    # (Per-call numpy overhead beats a Python loop only on long vectors such as embeddings.)
+    finite = (
+        all(map(math.isfinite, packed)) if length <= 64 else np.isfinite(np.frombuffer(packed, "<f4")).all()
+    )
+    if not finite:
         raise Invalid(field, "invalid_number", "must hold finite numbers (float32 range)")
     return packed.tobytes()
 
@@ -87,6 +95,7 @@ class CaptureValidator:
         self.max_depth = self.items.limits.max_depth
         self.now = timezone.now()
         self._labels: dict[Any, list[str]] = {}  # predictions repeat: clean each distinct one once
+        self._encoded: dict[tuple, str] = {}
 
     def labels(self, raw: Any, field: str) -> list[str]:
         """Canonical labels of ``raw``: a class name, or a list of them (``clean_labels`` decides)."""
@@ -121,6 +130,9 @@ class CaptureValidator:
         payload = self.payload(record.get("input"), f"{at}.input")
         prediction = self.labels(record.get("prediction"), f"{at}.prediction")
         predicted_class = self.schema.position(prediction[0])
+        encoded_prediction = self._encoded.get(tuple(prediction))
+        if encoded_prediction is None:
+            encoded_prediction = self._encoded.setdefault(tuple(prediction), _JSON.encode(prediction))
         probabilities = record.get("probabilities")
         if probabilities is not None:
             probabilities = self.probabilities(probabilities, f"{at}.probabilities")
@@ -139,7 +151,7 @@ class CaptureValidator:
             key,
             _JSON.encode(payload),
             content_hash(payload),
-            _JSON.encode(prediction),
+            encoded_prediction,
             predicted_class,
             probabilities,
             logits,
@@ -242,27 +254,65 @@ def validate_batch(validator: CaptureValidator, records: Any) -> list[tuple]:
 
 
 def write_rows(rows: list[tuple]) -> int:
-    """Insert the rows, skipping keys the deployment already sent; returns how many were new."""
+    """Insert the rows, skipping keys the deployment already sent; returns how many were new.
+
+    On PostgreSQL the keys already stored are looked up first (the unique index), and the new rows
+    are COPYed straight into the table. Should a concurrent batch store one of the same keys in
+    between, the COPY fails on the unique constraint and the rows go through a staging table and
+    ``INSERT … ON CONFLICT DO NOTHING`` instead. Unless ``LABELHUB_CAPTURE_DURABLE``, the commit
+    does not wait for the WAL flush (a third of a 10,000-record batch's time): a crash of the
+    database server can then lose the last moment of acknowledged captures, never half a batch.
+    """
     table = Capture._meta.db_table
     columns = ", ".join(COLUMNS)
+    deployment_id = rows[0][0]
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor != "postgresql":
             marks = ", ".join(["%s"] * len(COLUMNS))
-            before = Capture.objects.filter(deployment_id=rows[0][0]).count()
+            before = Capture.objects.filter(deployment_id=deployment_id).count()
             cursor.executemany(f"INSERT OR IGNORE INTO {table} ({columns}) VALUES ({marks})", rows)
-            return Capture.objects.filter(deployment_id=rows[0][0]).count() - before
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE capture_stage (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
-        )
-        cursor.execute("ALTER TABLE capture_stage DROP COLUMN id")
-        with cursor.cursor.copy(f"COPY capture_stage ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM capture_stage "
-            "ON CONFLICT (deployment_id, key) DO NOTHING"
-        )
-        created = cursor.rowcount
-        # ON COMMIT DROP covers a failure; dropped here too, for a caller's enclosing transaction.
-        cursor.execute("DROP TABLE capture_stage")
-        return created
+            return Capture.objects.filter(deployment_id=deployment_id).count() - before
+        if not settings.LABELHUB_CAPTURE_DURABLE:
+            cursor.execute("SET LOCAL synchronous_commit TO off")
+        stored = stored_keys(cursor, table, deployment_id, [row[2] for row in rows])
+        fresh = [row for row in rows if row[2] not in stored]
+        if not fresh:
+            return 0
+        try:
+            with transaction.atomic():
+                _copy(cursor, table, fresh)
+            return len(fresh)
+        except IntegrityError:
+            return _insert_through_staging(cursor, table, fresh)
+
+
+def stored_keys(cursor, table: str, deployment_id: int, keys: list[str]) -> set[str]:
+    cursor.execute(
+        f"SELECT key FROM {table} WHERE deployment_id = %s AND key = ANY(%s)", [deployment_id, keys]
+    )
+    return {key for (key,) in cursor.fetchall()}
+
+
+def _copy(cursor, table: str, rows: list[tuple]) -> None:
+    # The raw psycopg COPY raises the driver's errors: wrapped, a unique violation is IntegrityError.
+    with (
+        connection.wrap_database_errors,
+        cursor.cursor.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+
+
+def _insert_through_staging(cursor, table: str, rows: list[tuple]) -> int:
+    columns = ", ".join(COLUMNS)
+    cursor.execute(f"CREATE TEMPORARY TABLE capture_stage (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP")
+    cursor.execute("ALTER TABLE capture_stage DROP COLUMN id")
+    _copy(cursor, "capture_stage", rows)
+    cursor.execute(
+        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM capture_stage "
+        "ON CONFLICT (deployment_id, key) DO NOTHING"
+    )
+    created = cursor.rowcount
+    # ON COMMIT DROP covers a failure; dropped here too, for a caller's enclosing transaction.
+    cursor.execute("DROP TABLE capture_stage")
+    return created

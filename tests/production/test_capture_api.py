@@ -1,6 +1,7 @@
 """The capture API: tokens, batches, idempotency, all-or-nothing rejection, outcomes."""
 
 import pytest
+from django.db import connection
 from django_tasks_db.models import DBTaskResult
 
 from labelhub.production.models import Capture, Deployment
@@ -150,3 +151,18 @@ def test_outcomes_update_earlier_captures_and_unknown_keys_are_named():
     good = client.post(url, {"records": [{"key": "a", "outcome": "dog"}]}, format="json")
     assert good.json() == {"updated": 1}
     assert Capture.objects.get(key="a").outcome == ["dog"]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the COPY path is PostgreSQL's")
+def test_a_key_stored_by_a_concurrent_batch_meanwhile_is_still_stored_once(monkeypatch):
+    from labelhub.production import capture, services
+
+    _, deployment, _, _, _ = deployed_project()
+    services.capture_batch(deployment, [record("b")], enqueue_scoring=lambda d: None)
+    # The lookup ran before the other batch committed "b": it finds nothing, the COPY then clashes.
+    monkeypatch.setattr(capture, "stored_keys", lambda *args: set())
+    answer = services.capture_batch(
+        deployment, [record("a"), record("b"), record("c")], enqueue_scoring=lambda d: None
+    )
+    assert answer == {"received": 3, "created": 2, "duplicates": 1}
+    assert sorted(Capture.objects.values_list("key", flat=True)) == ["a", "b", "c"]

@@ -11,9 +11,10 @@ two workers never select the same stream twice. In order:
 3. the **daily budget** bounds the total of both, per UTC day.
 
 Picked captures already in the pool (same content hash, or an embedding within
-``near_duplicate_distance`` of a pool item or of an earlier pick) are marked ``duplicate`` and not
-imported again; the rest are imported (the importer's own validation and dedupe) and queued with
-reason ``production``. Captures nobody picked stay for the statistics until the retention purge.
+``near_duplicate_distance`` of a cached pool item) are not imported again: an unlabelled pool item
+is queued in their place, a labelled one (or a repeat of an earlier pick) marks them ``duplicate``.
+The rest are imported (the importer's own validation and dedupe) and queued with reason
+``production``. Captures nobody picked stay for the statistics until the retention purge.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from labelhub.production import scoring
 from labelhub.production.models import Capture, Deployment, SamplingRules
 from labelhub.production.selectors import sampling_rules
 from labelhub.projects.importing import import_records
-from labelhub.projects.models import Item
+from labelhub.projects.models import Annotation, Item
 from labelhub.queues.models import QueueEntry
 from labelhub.queues.services import enqueue_items
 
@@ -169,15 +170,34 @@ def place(
     )
     vectors = scoring.capture_vectors(deployment, captures, device)
     nearest, repeat = near_duplicates(project, vectors, rules.near_duplicate_distance)
+    duplicate_of = [
+        existing.get(capture.content_hash) or (int(nearest[i]) if nearest[i] >= 0 else None)
+        for i, capture in enumerate(captures)
+    ]
+    labelled = set(
+        Annotation.objects.filter(
+            item_id__in=[i for i in duplicate_of if i is not None], retracted_at__isnull=True
+        ).values_list("item_id", flat=True)
+    )
     fresh: list[tuple[Capture, str, float]] = []
+    reused: list[tuple[Capture, str, float]] = []  # already in the pool, unlabelled: queue that item
     seen_hashes: set[str] = set()
+    seen_items: set[int] = set()
     for index, (capture, rule, strength) in enumerate(picks):
-        duplicate_of = existing.get(capture.content_hash) or (
-            int(nearest[index]) if nearest[index] >= 0 else None
-        )
-        if duplicate_of is not None or repeat[index] or capture.content_hash in seen_hashes:
-            capture.rule, capture.item_id = Capture.Rule.DUPLICATE, duplicate_of
+        pool_item = duplicate_of[index]
+        if (
+            repeat[index]
+            or capture.content_hash in seen_hashes
+            or pool_item in labelled
+            or pool_item in seen_items
+        ):
+            capture.rule, capture.item_id = Capture.Rule.DUPLICATE, pool_item
             counts[Capture.Rule.DUPLICATE] += 1
+        elif pool_item is not None:
+            capture.rule, capture.item_id = rule, pool_item
+            reused.append((capture, rule, strength))
+            seen_items.add(pool_item)
+            counts[rule] += 1
         else:
             capture.rule = rule
             fresh.append((capture, rule, strength))
@@ -210,14 +230,15 @@ def place(
             capture.item_id = items[capture.content_hash]
             counts[rule] += 1
         # Vectors of the new items are the captures' own: the next round never embeds them again.
-
-        rows = [i for i, (c, _, _) in enumerate(picks) if c.rule != Capture.Rule.DUPLICATE]
+        rows = [i for i, (c, _, _) in enumerate(picks) if any(c is f for f, _, _ in fresh)]
         store_for(project).append([picks[i][0].item_id for i in rows], vectors[rows])
+    queued = fresh + reused
+    if queued:
         enqueue_items(
             project,
-            [(capture.item_id, 1.0 + min(strength, 2.0) / 2) for capture, _, strength in fresh],
+            [(capture.item_id, 1.0 + min(strength, 2.0) / 2) for capture, _, strength in queued],
             reason=QueueEntry.Reason.PRODUCTION,
-            batch_key=f"production-{deployment.pk}-{fresh[0][0].pk}",
+            batch_key=f"production-{deployment.pk}-{queued[0][0].pk}",
         )
     Capture.objects.bulk_update(captures, ["rule", "item"], batch_size=1000)
     return dict(counts)

@@ -10,6 +10,7 @@ from labelhub.production import scoring, selection, services
 from labelhub.production.models import Capture
 from labelhub.projects.models import Item
 from labelhub.queues.models import QueueEntry
+from tests import factories
 from tests.production.builders import clustered_project, embedded_record, unit_vectors
 
 pytestmark = pytest.mark.django_db
@@ -185,3 +186,16 @@ def test_rules_are_edited_field_by_field_through_the_api():
     bad = client.patch(url, {"control_share": 2}, format="json")
     assert bad.status_code == 400 and bad.json()["field"] == "control_share"
     assert client.patch(url, {"colour": 1}, format="json").json()["field"] == "colour"
+
+
+def test_a_pick_already_in_the_pool_unlabelled_queues_that_item():
+    project, deployment, _, _, _, C = clustered_project()
+    setup_rules(project, uncertainty_margin=0.2, near_duplicate_distance=0.0)
+    pool_item = factories.make_items(project, 1, prefix="unlabelled")[0]
+    again = embedded_record("seen", C[3], "cat", UNSURE)
+    again["input"] = {"text": pool_item.payload["text"]}
+    before = Item.objects.filter(project=project).count()
+    assert send_and_triage(deployment, [again]) == {"uncertainty": 1}
+    assert Capture.objects.get(key="seen").item_id == pool_item.pk
+    assert Item.objects.filter(project=project).count() == before
+    assert QueueEntry.objects.get(item=pool_item, is_open=True).reason == "production"

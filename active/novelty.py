@@ -30,7 +30,15 @@ def unit(X: np.ndarray) -> np.ndarray:
 class NoveltyScorer:
     """k-NN cosine distance to ``reference`` vectors and its percentile among their own distances."""
 
-    def __init__(self, reference: np.ndarray, *, k: int = DEFAULT_K, device: str = "cpu", seed: int = 0):
+    def __init__(
+        self,
+        reference: np.ndarray,
+        *,
+        k: int = DEFAULT_K,
+        device: str = "cpu",
+        seed: int = 0,
+        scale_sample: int = SCALE_SAMPLE,
+    ):
         import torch  # heavy: novelty runs in workers only
 
         if len(reference) < 2:
@@ -41,7 +49,7 @@ class NoveltyScorer:
         dtype = torch.float16 if device.startswith("cuda") else torch.float32
         self.reference = torch.from_numpy(unit(reference)).to(device=device, dtype=dtype)
         rng = np.random.default_rng(seed)
-        sample = rng.choice(len(reference), size=min(SCALE_SAMPLE, len(reference)), replace=False)
+        sample = rng.choice(len(reference), size=min(scale_sample, len(reference)), replace=False)
         # Each sampled reference vector's nearest neighbour is itself (distance 0): ask for k + 1, drop it.
         own = self._knn(unit(reference[np.sort(sample)]), self.k + 1)[:, 1:]
         self.scale = np.sort(own.mean(axis=1))

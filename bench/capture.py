@@ -166,7 +166,9 @@ def server_peak_mb(pid: int) -> float:
     return total
 
 
-def scoring_figures(deployment_id: int, n_captures: int, labelled: int, queries: int) -> dict:
+def scoring_figures(
+    deployment_id: int, n_captures: int, labelled: int, queries: int, scale_sample: int
+) -> dict:
     import numpy as np
     from django.utils import timezone
 
@@ -186,15 +188,21 @@ def scoring_figures(deployment_id: int, n_captures: int, labelled: int, queries:
     started = time.perf_counter()
     scored = scoring.score_pending(deployment, "cpu", scorers=scorers)
     job_seconds = time.perf_counter() - started
+    print(
+        f"scoring job: {scored} in {job_seconds:.1f} s (setup {setup_seconds:.1f} s)",
+        file=sys.stderr,
+        flush=True,
+    )
 
     rng = np.random.default_rng(0)
     reference = rng.standard_normal((labelled, 384), dtype=np.float32)
     started = time.perf_counter()
-    scorer = NoveltyScorer(reference)
+    scorer = NoveltyScorer(reference, scale_sample=scale_sample)
     build_seconds = time.perf_counter() - started
     started = time.perf_counter()
     scorer.score(rng.standard_normal((queries, 384), dtype=np.float32))
     novelty_seconds = time.perf_counter() - started
+    print(f"novelty: {queries} queries in {novelty_seconds:.1f} s", file=sys.stderr, flush=True)
     del scorer, reference
 
     ref = rng.standard_normal((1000, 384), dtype=np.float32)
@@ -210,6 +218,7 @@ def scoring_figures(deployment_id: int, n_captures: int, labelled: int, queries:
         "job_setup_seconds": round(setup_seconds, 1),
         "job_reference_vectors": 2000 * 8 // 10,
         "novelty_reference_vectors": labelled,
+        "novelty_scale_sample": scale_sample,
         "novelty_scale_build_seconds": round(build_seconds, 1),
         "novelty_records_per_s": round(queries / novelty_seconds),
         "drift_seconds_per_window": round((time.perf_counter() - started) / windows, 2),
@@ -226,6 +235,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--labelled", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=2_000)
+    parser.add_argument(
+        "--scale-sample", type=int, default=5_000, help="reference vectors of the percentile scale"
+    )
     args = parser.parse_args()
 
     database_url = postgres_url_or_exit("capture.py")
@@ -276,10 +288,15 @@ def main() -> None:
             text_seconds, text_created = post_all(port, path, token, text, args.clients)
             emb_seconds, emb_created = post_all(port, path, token, with_embedding, args.clients)
             server_mb = server_peak_mb(server.pid)
+            print(
+                f"capture: text {text_created / text_seconds:.0f}/s, embedding {emb_created / emb_seconds:.0f}/s",
+                file=sys.stderr,
+                flush=True,
+            )
         finally:
             server.terminate()
             server.wait(timeout=30)
-        figures = scoring_figures(deployment_id, emb_created, args.labelled, args.queries)
+        figures = scoring_figures(deployment_id, emb_created, args.labelled, args.queries, args.scale_sample)
         from django.db import connections
 
         connections.close_all()

@@ -112,7 +112,7 @@ class DeploymentDetail(generics.RetrieveAPIView):
     def get_object(self):
         return get_object_or_404(
             selectors.deployments_for_user(self.request.user),
-            pk=self.kwargs["pk"],
+            pk=self.kwargs["deployment_id"],
             project_id=self.kwargs["project_id"],
         )
 
@@ -123,7 +123,8 @@ class MayCapture(BasePermission):
     def has_permission(self, request, view) -> bool:
         if isinstance(request.auth, Deployment):
             return (
-                request.auth.pk == view.kwargs["pk"] and request.auth.project_id == view.kwargs["project_id"]
+                request.auth.pk == view.kwargs["deployment_id"]
+                and request.auth.project_id == view.kwargs["project_id"]
             )
         return request.user.is_authenticated
 
@@ -141,7 +142,7 @@ class _CaptureView(APIView):
             return request.auth
         deployment = get_object_or_404(
             Deployment.objects.select_related("project"),
-            pk=self.kwargs["pk"],
+            pk=self.kwargs["deployment_id"],
             project_id=self.kwargs["project_id"],
             project__in=projects_with_visible_labels(request.user),
         )
@@ -158,7 +159,7 @@ class DeploymentCaptures(_CaptureView):
     """POST ``{"records": [...]}``: what the model saw and predicted (``Authorization: Deployment <token>``)."""
 
     @extend_schema(request=BatchSerializer, responses={200: BatchAnswerSerializer})
-    def post(self, request, project_id: int, pk: int):
+    def post(self, request, project_id: int, deployment_id: int):
         return Response(services.capture_batch(self.deployment(request), self.records(request)))
 
 
@@ -166,7 +167,7 @@ class DeploymentOutcomes(_CaptureView):
     """POST ``{"records": [{"key", "outcome"}]}``: the true labels of earlier captures, once known."""
 
     @extend_schema(request=BatchSerializer, responses={200: OpenApiTypes.OBJECT})
-    def post(self, request, project_id: int, pk: int):
+    def post(self, request, project_id: int, deployment_id: int):
         return Response(services.record_outcomes(self.deployment(request), self.records(request)))
 
 

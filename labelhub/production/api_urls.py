@@ -11,17 +11,17 @@ urlpatterns = [
         name="api-project-deployments",
     ),
     path(
-        "projects/<int:project_id>/deployments/<int:pk>/",
+        "projects/<int:project_id>/deployments/<int:deployment_id>/",
         api.DeploymentDetail.as_view(),
         name="api-deployment",
     ),
     path(
-        "projects/<int:project_id>/deployments/<int:pk>/captures/",
+        "projects/<int:project_id>/deployments/<int:deployment_id>/captures/",
         api.DeploymentCaptures.as_view(),
         name="api-deployment-captures",
     ),
     path(
-        "projects/<int:project_id>/deployments/<int:pk>/outcomes/",
+        "projects/<int:project_id>/deployments/<int:deployment_id>/outcomes/",
         api.DeploymentOutcomes.as_view(),
         name="api-deployment-outcomes",
     ),

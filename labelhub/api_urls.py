@@ -31,4 +31,5 @@ urlpatterns = [
     path("", include("labelhub.snapshots.api_urls")),
     path("", include("annotators.qa.api_urls")),
     path("", include("active.api_urls")),
+    path("", include("labelhub.production.api_urls")),
 ]

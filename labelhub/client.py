@@ -22,10 +22,13 @@ checks the seal, so a cache edited or damaged since is refused, not trained on.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
 import shutil
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -256,6 +259,8 @@ def _dataset_class():
 
 
 class LabelhubClient:
+    auth_scheme = "Token"
+
     def __init__(
         self, base_url: str, token: str, *, cache_dir: str | Path | None = None, timeout: float = 60
     ) -> None:
@@ -272,7 +277,7 @@ class LabelhubClient:
             raise ValueError(f"base_url: {self.base_url!r} is not an http(s) URL")
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - scheme checked above
-        request.add_header("Authorization", f"Token {self.token}")
+        request.add_header("Authorization", f"{self.auth_scheme} {self.token}")
         if data is not None:
             request.add_header("Content-Type", "application/json")
         for name, value in (headers or {}).items():
@@ -376,3 +381,95 @@ class LabelhubClient:
             method="POST",
             body={"name": name, "metrics": metrics or {}, "artifact_uri": artifact_uri},
         )
+
+
+#: HTTP answers worth retrying: the server or a proxy was busy or restarting. Every other 4xx is the
+#: batch's own fault (a bad record) and would fail again.
+RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+
+
+class CaptureClient(LabelhubClient):
+    """Sends what a deployed model sees and predicts to its deployment, in batches, with retries.
+
+    Authenticates with the deployment's capture token (``Authorization: Deployment <token>``),
+    which may send captures and outcomes and nothing else. :meth:`capture` buffers a record and
+    sends a batch every ``batch_size`` records (and at exit); :meth:`send` sends records now.
+    Each record carries an idempotency ``key``, so a batch retried after a timeout whose first
+    attempt did arrive is not stored twice. Example, wrapping a predict function::
+
+        capture = CaptureClient("https://labelhub.example.org", project=3, deployment=7, token=TOKEN)
+
+        def predict(request_id, text):
+            probs = model(text)
+            capture.capture(request_id, {"text": text}, CLASSES[probs.argmax()], probabilities=probs.tolist())
+            return probs
+    """
+
+    auth_scheme = "Deployment"
+    MAX_BATCH = 10_000
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        project: int,
+        deployment: int,
+        token: str,
+        batch_size: int = 1000,
+        retries: int = 5,
+        backoff: float = 0.5,
+        timeout: float = 60,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(base_url, token, timeout=timeout)
+        self.path = f"/api/projects/{project}/deployments/{deployment}/"
+        self.batch_size = max(1, min(batch_size, self.MAX_BATCH))
+        self.retries = retries
+        self.backoff = backoff
+        self.sleep = sleep
+        self._buffer: list[dict] = []
+        self._lock = threading.Lock()
+        atexit.register(self.flush)
+
+    def capture(self, key: str, input: dict, prediction: str | list[str], **fields: Any) -> None:
+        """Buffer one record (``probabilities``, ``logits``, ``embedding``, ``model_version``,
+        ``timestamp``, ``source``, ``outcome`` as keywords); sends a batch when the buffer is full."""
+        with self._lock:
+            self._buffer.append({"key": key, "input": input, "prediction": prediction, **fields})
+            full = self._buffer if len(self._buffer) >= self.batch_size else None
+            if full is not None:
+                self._buffer = []
+        if full:
+            self.send(full)
+
+    def flush(self) -> dict | None:
+        """Send whatever is buffered now."""
+        with self._lock:
+            pending, self._buffer = self._buffer, []
+        return self.send(pending) if pending else None
+
+    def send(self, records: list[dict]) -> dict:
+        """POST ``records`` in batches of at most ``MAX_BATCH``; sums the answers ``{received, created, duplicates}``."""
+        totals = {"received": 0, "created": 0, "duplicates": 0}
+        for start in range(0, len(records), self.MAX_BATCH):
+            answer = self._post_with_retries("captures/", records[start : start + self.MAX_BATCH])
+            for name in totals:
+                totals[name] += answer.get(name, 0)
+        return totals
+
+    def outcomes(self, records: list[dict]) -> dict:
+        """The true labels of earlier captures, once known: ``[{"key": …, "outcome": "dog"}]``."""
+        return self._post_with_retries("outcomes/", records)
+
+    def _post_with_retries(self, endpoint: str, records: list[dict]) -> dict:
+        for attempt in range(self.retries + 1):
+            try:
+                return self._json(self.path + endpoint, method="POST", body={"records": records})
+            except LabelhubError as error:
+                if error.status not in RETRY_STATUSES or attempt == self.retries:
+                    raise
+            except (urllib.error.URLError, TimeoutError, ConnectionError):
+                if attempt == self.retries:
+                    raise
+            self.sleep(self.backoff * 2**attempt)
+        raise AssertionError("unreachable")  # the loop returns or raises

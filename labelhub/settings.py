@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "annotators.qa",
     "annotators.labeling",
     "active",
+    "labelhub.production",
 ]
 
 MIDDLEWARE = [
@@ -205,6 +206,12 @@ if LABELHUB_REACTIONS not in ("inline", "deferred"):
     raise ImproperlyConfigured(f"LABELHUB_REACTIONS must be inline or deferred, not {LABELHUB_REACTIONS!r}")
 # Queues are topped up by `keep_queues` when fewer entries than this have a free slot.
 LABELHUB_QUEUE_LOW_WATER = int(os.environ.get("LABELHUB_QUEUE_LOW_WATER", "300"))
+# Production inbox: captures nobody selected for labelling are kept this many days (for the
+# statistics), then purged by `keep_queues`; drift is checked per window of this many minutes.
+LABELHUB_PRODUCTION_RETENTION_DAYS = float(os.environ.get("LABELHUB_PRODUCTION_RETENTION_DAYS", "30"))
+LABELHUB_DRIFT_WINDOW_MINUTES = int(os.environ.get("LABELHUB_DRIFT_WINDOW_MINUTES", "60"))
+# 1: a capture batch's commit waits for the WAL flush (slower; nothing acknowledged is ever lost).
+LABELHUB_CAPTURE_DURABLE = os.environ.get("LABELHUB_CAPTURE_DURABLE", "0") == "1"
 
 LOGGING = {
     "version": 1,

@@ -62,6 +62,7 @@ urlpatterns = [
     path("snapshots/", include("labelhub.snapshots.urls")),
     path("qa/", include("annotators.qa.urls")),
     path("active/", include("active.urls")),
+    path("production/", include("labelhub.production.urls")),
     path("", include("annotators.labeling.urls")),
 ]
 

@@ -26,6 +26,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 from active.models import ModelRound
 from annotators.qa.models import AdjudicationTask, AnnotatorFlag, GoldItem
 from labelhub.guidelines.models import GuidelineVersion
+from labelhub.production import services as production_services
 from labelhub.projects.models import Annotation, ImportBatch, LabelClass, ProjectMembership
 from labelhub.queues.models import Lease
 from labelhub.snapshots import services as snapshot_services
@@ -84,6 +85,7 @@ def build_world(base_url: str) -> World:
     )
     snapshot = snapshot_services.cut_snapshot(project, name="for schemathesis")[0]
     run = ModelRun.objects.create(snapshot=snapshot, name="baseline")
+    deployment, _ = production_services.create_deployment(project, run, name="prod")
     tokens = {
         "manager": Token.objects.create(user=manager).key,
         "annotator": Token.objects.create(user=annotator).key,
@@ -107,6 +109,7 @@ def build_world(base_url: str) -> World:
         "round": round_.pk,
         "snapshot": snapshot.content_hash,
         "model_run": run.pk,
+        "deployment": deployment.pk,
     }
     return World(ids=ids, tokens=tokens)
 
@@ -142,6 +145,7 @@ def real_path_parameters(path: str, ids: dict[str, object]) -> dict[str, object]
         "flag_id": ids["flag"],
         "snapshot_id": ids["snapshot"],
         "other_id": ids["snapshot"],
+        "deployment_id": ids["deployment"],
         "fmt": "jsonl",
     }
     by_resource = {

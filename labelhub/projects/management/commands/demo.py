@@ -37,11 +37,19 @@ class Command(BaseCommand):
             background.append(
                 subprocess.Popen([sys.executable, "manage.py", "keep_queues", "--every", "1"])  # noqa: S603
             )
+            # A simulated deployment of the digits model, streaming captures (and, halfway, a
+            # drift) to the production page over the capture API once the server answers.
+            background.append(
+                subprocess.Popen(  # noqa: S603
+                    [sys.executable, "manage.py", "production_stream", "--url", f"http://{addr}"]
+                )
+            )
         self.stdout.write(
             self.style.SUCCESS(
                 f"\nlabelhub demo on http://{addr}/\n"
                 "  annotator: annotator / annotator   (labeling pages)\n"
                 "  manager:   admin / admin           (console at /admin/)\n"
+                "  production inbox: /production/projects/<digits project id>/ (a simulated stream runs)\n"
             )
         )
         try:

@@ -96,7 +96,17 @@ def test_labeling_page_loads_its_script_as_a_static_module_and_inlines_only_the_
 
 
 def test_labeling_scripts_are_found_by_staticfiles_and_build_no_api_paths():
-    names = ["api.js", "guidelines.js", "keys.js", "label.js", "queue.js", "socket.js", "ui.js", "view.js"]
+    names = [
+        "api.js",
+        "guidelines.js",
+        "keys.js",
+        "label.js",
+        "picker.js",
+        "queue.js",
+        "socket.js",
+        "ui.js",
+        "view.js",
+    ]
     for name in names:
         path = finders.find(f"labeling/{name}")
         assert path is not None, name

@@ -4,6 +4,7 @@
 import { urlFor } from "./api.js";
 import { askAcknowledgement, isAckOpen, togglePanel } from "./guidelines.js";
 import { bindKeys } from "./keys.js";
+import { createPicker } from "./picker.js";
 import { createQueue } from "./queue.js";
 import { connectQueueSocket } from "./socket.js";
 import { $, notice } from "./ui.js";
@@ -21,12 +22,19 @@ function openFlag() {
 }
 function closeFlag() {
   $("flag-box").hidden = true;
+  $("flag-error").hidden = true;
   $("flag-comment").value = "";
   $("flag-comment").blur();
 }
 function sendFlag() {
   if (!queue.hasItem()) return;
-  const comment = $("flag-comment").value;
+  const comment = $("flag-comment").value.trim();
+  if (!comment) {
+    // A flag tells the guideline owners what is ambiguous: without a reason it helps nobody.
+    $("flag-error").hidden = false;
+    $("flag-comment").focus();
+    return;
+  }
   closeFlag();
   queue.flag(comment);
 }
@@ -56,8 +64,8 @@ connectQueueSocket(cfg.urls.socket, {
 });
 
 // ------------------------------------------------------------------ keys and buttons
-bindKeys(cfg.classes, {
-  toggle: queue.toggle,
+const picker = createPicker(cfg, { pick: queue.toggle, suggested: queue.suggestedLabels });
+bindKeys(picker, {
   submit: queue.submit,
   skip: queue.skip,
   undo: queue.undo,
@@ -70,7 +78,7 @@ bindKeys(cfg.classes, {
 });
 // A clicked button gives the focus back, so the next key press is a shortcut again.
 const blurred = (action) => (ev) => { ev.currentTarget.blur(); action(); };
-document.querySelectorAll(".class-btn").forEach((b) => b.addEventListener("click", blurred(() => queue.toggle(b.dataset.name))));
+document.querySelectorAll(".class-btn").forEach((b) => b.addEventListener("click", blurred(() => picker.choose(b.dataset.name))));
 $("submit-btn").onclick = blurred(queue.submit);
 $("skip-btn").onclick = blurred(queue.skip);
 $("flag-btn").onclick = blurred(openFlag);

@@ -2,7 +2,7 @@
 the queue API for everything that changes state)."""
 
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 
@@ -10,7 +10,7 @@ from annotators.labeling import routing
 from annotators.labeling.picker import PickerClass, build_picker
 from labelhub.guidelines.selectors import class_definitions
 from labelhub.projects.models import ProjectMembership
-from labelhub.projects.selectors import projects_for_user
+from labelhub.projects.selectors import project_page_or_deny, projects_for_user
 from labelhub.queues import selectors
 from labelhub.queues.services import MAX_PREFETCH
 
@@ -65,7 +65,7 @@ def page_urls(project_id: int) -> dict[str, str]:
 @ensure_csrf_cookie
 def label(request, project_id: int):
     """The labeling page; its script (static/labeling/label.js) reads ``config`` and drives the queue API."""
-    project = get_object_or_404(projects_for_user(request.user), pk=project_id)
+    project = project_page_or_deny(request.user, project_id)
     definitions = class_definitions(project)
     groups = build_picker(
         PickerClass(

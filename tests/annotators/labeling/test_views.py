@@ -125,9 +125,18 @@ def test_collectstatic_finds_the_labeling_scripts(tmp_path, settings):
     assert "labeling/label.js" in out.getvalue()
 
 
-def test_labeling_page_is_404_for_outsiders(client, project, outsider):
+def test_labeling_page_tells_outsiders_they_are_not_members(client, project, outsider):
     client.force_login(outsider)
-    assert client.get(f"/projects/{project.pk}/label/").status_code == 404
+    response = client.get(f"/projects/{project.pk}/label/")
+    assert response.status_code == 403
+    assert "You are not a member of this project" in response.content.decode()
+    assert client.get(f"/projects/{project.pk + 999}/label/").status_code == 404
+
+
+def test_favicon_is_served_from_the_static_files(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith("/labelhub/favicon.svg")
+    assert finders.find("labelhub/favicon.svg") is not None
 
 
 def test_labeling_page_needs_login(client, project):

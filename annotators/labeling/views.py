@@ -81,6 +81,7 @@ def label(request, project_id: int):
     classes = [c for g in groups for c in g.classes]
     config = {
         "projectId": project.pk,
+        "userId": request.user.pk,
         "multiLabel": project.multi_label,
         "modality": project.modality,
         "leaseMinutes": project.lease_minutes,

@@ -57,6 +57,8 @@ connectQueueSocket(cfg.urls.socket, {
     askAcknowledgement({ version, acknowledge_url: urlFor(cfg.urls.acknowledge, { version: version.id }) }, queue);
   },
   queueUpdated(data) {
+    // A fill this annotator's own "next" caused: the page already has its items, say nothing.
+    if (data.requested_by != null && data.requested_by === cfg.userId) { queue.refreshProgress(); return; }
     notice(`Queue updated: ${describeUpdate(data)}.`);
     queue.refreshUpcoming();
     queue.refreshProgress();

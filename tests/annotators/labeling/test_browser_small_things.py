@@ -84,3 +84,36 @@ def test_own_refill_is_silent_flag_needs_a_reason_and_long_texts_scroll(
         time.sleep(0.1)
     assert flags == ["two essays pasted together"]
     connections.close_all()
+
+
+def test_full_guidelines_open_inside_the_acknowledgement_dialog(asgi_server, browser_page):
+    from playwright.sync_api import expect
+
+    from labelhub.guidelines import services as guideline_services
+
+    project = factories.make_project(name="Rules", gold_rate=0, overlap_fraction=0)
+    factories.make_member(project, user=factories.make_user("rul", password="pw-rul-12345"))
+    factories.make_items(project, 3)
+    body = "# Rules\n\n" + "\n\n".join(f"Rule {i}: label what you see." for i in range(80))
+    draft = guideline_services.create_draft(project, body=body)
+    guideline_services.publish_version(draft, change_summary="Eighty rules.")
+    page = browser_page
+    page.set_viewport_size({"width": 1000, "height": 700})
+    log_in(page, asgi_server, "rul", "pw-rul-12345")
+    page.goto(f"{asgi_server}/projects/{project.pk}/label/")
+    expect(page.locator("#guideline-ack")).to_be_visible()
+    page.click("#ack-read-panel")
+    box = page.locator("#ack-guidelines")
+    expect(box).to_contain_text("Rule 79")
+    # On top of the overlay (what is at its centre is inside it) and scrollable to the end.
+    assert box.evaluate(
+        "b => { const r = b.getBoundingClientRect();"
+        " return b.contains(document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2)); }"
+    )
+    assert box.evaluate("b => b.scrollHeight > b.clientHeight")
+    box.evaluate("b => { b.scrollTop = b.scrollHeight; }")
+    assert box.evaluate("b => b.scrollTop > 0")
+    page.click("#guideline-ack-confirm")
+    expect(page.locator("#guideline-ack")).to_be_hidden()
+    expect(page.locator("#item-text")).to_be_visible()
+    connections.close_all()

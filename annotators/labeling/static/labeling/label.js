@@ -2,7 +2,7 @@
 // server with reverse()) and wires the queue, the guidelines, the socket, the keys and the buttons.
 
 import { urlFor } from "./api.js";
-import { askAcknowledgement, isAckOpen, togglePanel } from "./guidelines.js";
+import { askAcknowledgement, isAckOpen, showInAck, togglePanel } from "./guidelines.js";
 import { bindKeys } from "./keys.js";
 import { createPicker } from "./picker.js";
 import { createQueue } from "./queue.js";
@@ -89,7 +89,7 @@ $("flag-cancel").onclick = closeFlag;
 $("undo-btn").onclick = blurred(queue.undo);
 $("guide-btn").onclick = blurred(() => toggleGuidelines(false));
 $("guide-close").onclick = () => { $("guideline-panel").hidden = true; };
-$("ack-read-panel").onclick = (e) => { e.preventDefault(); toggleGuidelines(true); };
+$("ack-read-panel").onclick = (e) => { e.preventDefault(); showInAck(cfg.urls.panel); };
 $("help").onclick = (e) => { if (e.target === $("help")) $("help").hidden = true; };
 
 window.addEventListener("pagehide", queue.releaseAll);

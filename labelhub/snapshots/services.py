@@ -99,6 +99,7 @@ def cut_snapshot(
     *,
     name: str = "",
     ratios: Mapping[str, float] | None = None,
+    ratios_are_fractions: bool = False,
     stratify: bool = False,
     user=None,
 ) -> tuple[Snapshot, bool]:
@@ -111,7 +112,7 @@ def cut_snapshot(
     kept. Raises InvalidRatios for bad ratios and NothingToSnapshot for a project with no
     labelled item.
     """
-    ratios = normalise_ratios(ratios)
+    ratios = normalise_ratios(ratios, fractions=ratios_are_fractions)
     schema = label_schema(project)  # one read: the classes recorded and the filter of the rows
     previous = selectors.previous_splits(selectors.latest_snapshot(project)) if stratify else {}
     try:

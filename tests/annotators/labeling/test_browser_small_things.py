@@ -8,6 +8,7 @@ import time
 import pytest
 from django.db import connections
 
+from labelhub.projects.models import Item
 from labelhub.queues.models import ItemFlag, Lease
 from tests import factories
 from tests.browser import chromium_missing
@@ -35,7 +36,15 @@ def test_own_refill_is_silent_flag_needs_a_reason_and_long_texts_scroll(
     monkeypatch.setattr("labelhub.queues.services.leasing.DEFAULT_FILL_SIZE", 4)
     project = factories.make_project(name="Essays", gold_rate=0, overlap_fraction=0)
     annotator = factories.make_member(project, user=factories.make_user("ess", password="pw-ess-12345"))
-    factories.make_items(project, 12, prefix="essay " + "very long sentence " * 400)  # nothing queued yet
+    Item.objects.bulk_create(  # nothing queued yet
+        Item(
+            project=project,
+            external_id=f"essay-{i}",
+            payload={"text": f"essay {i}: " + "a very long sentence " * 400},
+            content_hash=f"{i:064d}",
+        )
+        for i in range(12)
+    )
     page = browser_page
     page.set_viewport_size({"width": 1000, "height": 800})
     log_in(page, asgi_server, "ess", "pw-ess-12345")

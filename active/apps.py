@@ -6,6 +6,10 @@ class ActiveConfig(AppConfig):
     verbose_name = "Active learning"
 
     def ready(self) -> None:
+        from active.strategies import STRATEGIES
+        from labelhub.projects.admin import register_strategy_choices
+
+        register_strategy_choices(STRATEGIES)
         from active.receivers import start_round_on_new_labels, sweep_rounds_on_housekeeping
         from labelhub.projects.signals import annotation_submitted
         from labelhub.queues.signals import housekeeping_tick

@@ -18,11 +18,11 @@ from active.control import MIN_COMPARE
 from active.models import ModelRound
 from active.strategies import EVIDENCE_MIN_LABELS, STRATEGIES
 from labelhub.errors import DomainError
-from labelhub.projects.selectors import is_manager, projects_for_user
+from labelhub.projects.selectors import is_manager, project_page_or_deny
 
 
 def _project_for(request, project_id: int):
-    return get_object_or_404(projects_for_user(request.user), pk=project_id)
+    return project_page_or_deny(request.user, project_id)
 
 
 @login_required

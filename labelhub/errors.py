@@ -176,3 +176,12 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
         error = NotFound()
         return JsonResponse(error.body(), status=error.status_code)
     return defaults.page_not_found(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler403``: the API answers in the one shape; pages render ``403.html`` with the reason
+    (for instance "you are not a member of this project") instead of a bare "403 Forbidden"."""
+    if request.path.startswith("/api/"):
+        error = Forbidden(str(exception) or Forbidden().message)
+        return JsonResponse(error.body(), status=error.status_code)
+    return defaults.permission_denied(request, exception)

@@ -7,7 +7,9 @@ app always had.
 """
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from labelhub.guidelines import urls as guideline_urls
@@ -51,6 +53,8 @@ guideline_api = [
 ]
 
 urlpatterns = [
+    # Browsers ask for /favicon.ico on every page whatever the page's <link rel="icon"> says.
+    path("favicon.ico", RedirectView.as_view(url=static("labelhub/favicon.svg"), permanent=True)),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -67,3 +71,4 @@ urlpatterns = [
 ]
 
 handler404 = "labelhub.errors.page_not_found"
+handler403 = "labelhub.errors.permission_denied"

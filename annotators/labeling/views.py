@@ -2,13 +2,15 @@
 the queue API for everything that changes state)."""
 
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from annotators.labeling import routing
+from annotators.labeling.picker import PickerClass, build_picker
+from labelhub.guidelines.selectors import class_definitions
 from labelhub.projects.models import ProjectMembership
-from labelhub.projects.selectors import projects_for_user
+from labelhub.projects.selectors import project_page_or_deny, projects_for_user
 from labelhub.queues import selectors
 from labelhub.queues.services import MAX_PREFETCH
 
@@ -17,6 +19,8 @@ PREFETCH = 3
 #: Reversed in place of an id, then swapped for ``{lease}`` / ``{version}``: the number appears
 #: nowhere else in these paths, so the swap cannot touch another part of the URL.
 URL_SENTINEL = 987654321
+#: How much of a class's guideline definition the picker shows on hover (the panel has the rest).
+DEFINITION_CHARS = 400
 
 
 @login_required
@@ -61,17 +65,28 @@ def page_urls(project_id: int) -> dict[str, str]:
 @ensure_csrf_cookie
 def label(request, project_id: int):
     """The labeling page; its script (static/labeling/label.js) reads ``config`` and drives the queue API."""
-    project = get_object_or_404(projects_for_user(request.user), pk=project_id)
-    classes = list(project.classes.all())
+    project = project_page_or_deny(request.user, project_id)
+    definitions = class_definitions(project)
+    groups = build_picker(
+        PickerClass(
+            name=c.name,
+            key=c.key,
+            colour=c.colour,
+            description=c.description,
+            definition=definitions.get(c.pk, "")[:DEFINITION_CHARS],
+            order=c.order,
+        )
+        for c in project.classes.all()
+    )
+    classes = [c for g in groups for c in g.classes]
     config = {
         "projectId": project.pk,
+        "userId": request.user.pk,
         "multiLabel": project.multi_label,
         "modality": project.modality,
         "leaseMinutes": project.lease_minutes,
         "prefetch": min(PREFETCH, MAX_PREFETCH - 1),
-        "classes": [
-            {"name": c.name, "key": c.key, "colour": c.colour, "description": c.description} for c in classes
-        ],
+        "classes": [c.as_config() for c in classes],
         "urls": page_urls(project.pk),
     }
     return render(
@@ -80,6 +95,7 @@ def label(request, project_id: int):
         {
             "project": project,
             "classes": classes,
+            "groups": groups,
             "config": config,
             "progress": selectors.annotator_progress(request.user, project),
         },

@@ -16,13 +16,13 @@ from annotators.qa import plots as qa_plots
 from annotators.qa.models import AdjudicationTask, AnnotatorFlag
 from labelhub.errors import DomainError
 from labelhub.projects.models import Project, ProjectMembership
-from labelhub.projects.selectors import has_role, projects_for_user
+from labelhub.projects.selectors import has_role, project_page_or_deny
 
 MANAGER = ProjectMembership.Role.MANAGER
 
 
 def _project(request, project_id: int, *roles: str) -> Project:
-    project = get_object_or_404(projects_for_user(request.user), pk=project_id)
+    project = project_page_or_deny(request.user, project_id)
     if not has_role(request.user, project, *roles):
         raise PermissionDenied
     return project

@@ -2,7 +2,8 @@
 
 Markdown itself passes raw HTML through, so its output is treated as untrusted and cleaned with
 nh3 (an allow-list sanitiser): only formatting tags survive, links get rel="noopener noreferrer",
-images may only load http(s) URLs or inline raster ``data:image`` URLs, and no script, style,
+images may only load absolute http(s) URLs or inline raster ``data:image`` URLs (any other image
+is dropped), and no script, style,
 iframe, event-handler attribute or ``javascript:`` URL can get through.
 """
 
@@ -41,11 +42,18 @@ ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
 # the filter drops every other data: URL (in links above all).
 URL_SCHEMES = frozenset({"http", "https", "mailto", "data"})
 _DATA_IMAGE = re.compile(r"^data:image/(png|jpe?g|gif|webp);base64,[a-z0-9+/=\s]+$", re.IGNORECASE)
+_WEB_URL = re.compile(r"^https?://[^\s/]", re.IGNORECASE)
+#: An <img> left without a src by the filter (nh3's output is normalised, so this is exact).
+_IMG_WITHOUT_SRC = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>")
 _SAFE_CLASS = re.compile(r"^[\w -]{0,80}$")
 MARKDOWN_EXTENSIONS = ["tables", "fenced_code", "sane_lists", "def_list", "abbr"]
 
 
 def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
+    if tag == "img" and attribute == "src" and not _WEB_URL.match(value.strip()):
+        # A relative or other-scheme src would be fetched relative to whichever page shows the
+        # guidelines (the labeling page, on every G press) and show as broken: the image goes.
+        return value if _DATA_IMAGE.match(value.strip()) else None
     if attribute in {"href", "src"} and value.strip().lower().startswith("data:"):
         return value if tag == "img" and attribute == "src" and _DATA_IMAGE.match(value.strip()) else None
     if attribute == "class" and not _SAFE_CLASS.match(value):
@@ -55,7 +63,7 @@ def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
 
 def sanitize_html(html: str) -> str:
     """Keep only the allowed tags, attributes and URL schemes of ``html``."""
-    return nh3.clean(
+    cleaned = nh3.clean(
         html,
         tags=set(ALLOWED_TAGS),
         attributes=ALLOWED_ATTRIBUTES,
@@ -64,6 +72,7 @@ def sanitize_html(html: str) -> str:
         link_rel="noopener noreferrer",
         strip_comments=True,
     )
+    return _IMG_WITHOUT_SRC.sub("", cleaned)
 
 
 def render_markdown(text: str) -> SafeString:

@@ -35,6 +35,14 @@ def current_version(project) -> GuidelineVersion | None:
     )
 
 
+def class_definitions(project) -> dict[int, str]:
+    """Each class's definition in the current published guidelines, by class id (empty before any)."""
+    version = current_version(project)
+    if version is None:
+        return {}
+    return dict(version.class_definitions.exclude(definition="").values_list("label_class_id", "definition"))
+
+
 def current_version_id(project_ref: str = "pk") -> Subquery:
     """:func:`current_version`'s id as a subquery, for annotating rows that reach the project
     through ``project_ref`` (e.g. ``"pk"`` on projects, ``"entry__project_id"`` on leases)."""

@@ -69,14 +69,54 @@ class FromLabelConfigForm(forms.Form):
         return xml
 
 
+#: The active-learning strategies a project may choose. The active app fills this in when it is
+#: ready (it sits above this app, which may not import it); until then only "auto" is offered.
+STRATEGY_CHOICES: list[tuple[str, str]] = []
+
+
+def register_strategy_choices(names) -> None:
+    STRATEGY_CHOICES[:] = [(name, name.replace("_", " ")) for name in names]
+
+
+def _strategy_choices() -> list[tuple[str, str]]:
+    return STRATEGY_CHOICES or [("auto", "auto")]
+
+
+class ProjectAdminForm(forms.ModelForm):
+    al_strategy = forms.ChoiceField(
+        choices=_strategy_choices,
+        label="AL strategy",
+        initial="auto",
+        help_text="How the model picks the next items to label; auto starts with typicality and "
+        "moves to an uncertainty strategy once there are enough labels.",
+    )
+
+    class Meta:
+        model = Project
+        fields = ["al_strategy"]  # the admin adds the fieldsets' other fields
+
+
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
+    form = ProjectAdminForm
     list_display = ["name", "modality", "multi_label", "item_count", "class_count", "created_at"]
     list_filter = ["modality", "multi_label"]
     search_fields = ["name", "description"]
     inlines = [LabelClassInline, MembershipInline]
     actions = ["create_from_label_config"]
     readonly_fields = ["created_by", "created_at"]
+
+    def save_model(self, request, obj, form, change):
+        """A project created here is created by, and managed by, whoever created it: without a
+        membership nobody (not even its creator, unless staff) would see it on the labeling side."""
+        if not change and obj.created_by_id is None:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        if not change:
+            ProjectMembership.objects.get_or_create(
+                project=obj, user=request.user, defaults={"role": ProjectMembership.Role.MANAGER}
+            )
+
     fieldsets = [
         (None, {"fields": ["name", "description", "modality", "multi_label", "created_by", "created_at"]}),
         ("Label Studio config", {"classes": ["collapse"], "fields": ["label_config"]}),

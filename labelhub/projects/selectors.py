@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, IntegerField, QuerySet, Subquery
 from django.db.models.functions import Coalesce
+from django.http import Http404
 
 from labelhub.projects.labels import LabelSchema
 from labelhub.projects.models import LabelClass, Project, ProjectMembership
+
+NOT_A_MEMBER = "You are not a member of this project. Ask one of its managers to add you."
+
+
+def project_page_or_deny(user, project_id: int) -> Project:
+    """The project a page is about: 404 when there is none, 403 with a readable reason when the
+    user is not one of its members (pages render that reason; the id says nothing more)."""
+    project = projects_for_user(user).filter(pk=project_id).first()
+    if project is not None:
+        return project
+    if Project.objects.filter(pk=project_id).exists():
+        raise PermissionDenied(NOT_A_MEMBER)
+    raise Http404("There is no project with this id.")
 
 
 def projects_for_user(user) -> QuerySet[Project]:

@@ -99,6 +99,7 @@ def cut_snapshot(
     *,
     name: str = "",
     ratios: Mapping[str, float] | None = None,
+    ratios_are_fractions: bool = False,
     stratify: bool = False,
     split_key: str = Snapshot.SplitKey.PROJECT,
     user=None,
@@ -116,7 +117,7 @@ def cut_snapshot(
     split in any project it is exported to and re-imported in (the default hashes the project
     too). Raises InvalidRatios for an unknown split key.
     """
-    ratios = normalise_ratios(ratios)
+    ratios = normalise_ratios(ratios, fractions=ratios_are_fractions)
     if split_key not in Snapshot.SplitKey.values:
         raise InvalidRatios(
             f"unknown split key {split_key!r}; use {' or '.join(Snapshot.SplitKey.values)}", field="split_key"

@@ -30,8 +30,23 @@ from labelhub.snapshots.errors import InvalidRatios
 DEFAULT_RATIOS: dict[str, float] = {"train": 0.8, "val": 0.1, "test": 0.1}
 
 
-def normalise_ratios(ratios: Mapping[str, float] | None) -> dict[str, float]:
-    """Validate user-given ratios and scale them to sum to 1. Raises InvalidRatios naming the field."""
+#: How far fractions typed with two decimals may miss 1 (1/3 each is 0.33 + 0.33 + 0.33).
+FRACTION_TOLERANCE = 0.015
+
+
+def form_ratios(ratios: Mapping[str, float]) -> dict[str, float]:
+    """Ratios as a two-decimal form pre-fills them (its inputs step by 0.01), still summing to 1."""
+    rounded = {name: round(float(ratios.get(name, 0)), 2) for name in SPLITS}
+    rounded["train"] = round(rounded["train"] + 1 - sum(rounded.values()), 2)
+    return rounded
+
+
+def normalise_ratios(ratios: Mapping[str, float] | None, *, fractions: bool = False) -> dict[str, float]:
+    """Validate user-given ratios and scale them to sum to 1. Raises InvalidRatios naming the field.
+
+    Weights (8, 1, 1) are scaled; with ``fractions`` (a form asking for fractions of the items)
+    they must already sum to 1, so 0.9 / 0.3 / 0.1 is refused instead of silently rescaled.
+    """
     if not ratios:
         return dict(DEFAULT_RATIOS)
     unknown = set(ratios) - set(SPLITS)
@@ -51,6 +66,12 @@ def normalise_ratios(ratios: Mapping[str, float] | None) -> dict[str, float]:
     total = sum(values.values())
     if total <= 0:
         raise InvalidRatios("at least one of train, val, test must be > 0", field="ratios")
+    if fractions and abs(total - 1) > FRACTION_TOLERANCE:
+        raise InvalidRatios(
+            f"the ratios must sum to 1: train, val and test sum to {total:g}",
+            field="ratios",
+            code="ratios_sum",
+        )
     return {name: round(v / total, 6) for name, v in values.items()}
 
 

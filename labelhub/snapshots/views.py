@@ -15,7 +15,7 @@ from labelhub.projects.selectors import is_manager, projects_with_visible_labels
 from labelhub.snapshots import charts, selectors, services
 from labelhub.snapshots.exports import FORMATS
 from labelhub.snapshots.models import SnapshotItem
-from labelhub.snapshots.splits import DEFAULT_RATIOS
+from labelhub.snapshots.splits import DEFAULT_RATIOS, form_ratios
 
 
 @login_required
@@ -32,6 +32,7 @@ def project_snapshots(request: HttpRequest, project_id: int) -> HttpResponse:
                 name=request.POST.get("name", "").strip()[:200],
                 # As typed: the service checks they are numbers and names the one that is not.
                 ratios={name: request.POST.get(name, DEFAULT_RATIOS[name]) for name in DEFAULT_RATIOS},
+                ratios_are_fractions=True,
                 stratify=request.POST.get("stratify") == "on",
                 user=request.user,
             )
@@ -51,7 +52,7 @@ def project_snapshots(request: HttpRequest, project_id: int) -> HttpResponse:
             "project": project,
             "page": page,
             "is_manager": manager,
-            "defaults": DEFAULT_RATIOS if latest is None else latest.split_ratios,
+            "defaults": form_ratios(DEFAULT_RATIOS if latest is None else latest.split_ratios),
             "all_snapshots": snapshots[:200],
         },
     )

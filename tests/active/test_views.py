@@ -146,10 +146,12 @@ def test_annotator_cannot_start_a_round_from_the_page(client):
     assert not ModelRound.objects.exists()
 
 
-def test_outsider_gets_404(client):
+def test_outsider_is_told_they_are_not_a_member_and_a_missing_project_is_404(client):
     project, _, _ = make_digits_project(5)
     client.force_login(factories.make_user())
-    assert client.get(f"/active/projects/{project.pk}/").status_code == 404
+    response = client.get(f"/active/projects/{project.pk}/")
+    assert response.status_code == 403 and "not a member of this project" in response.content.decode()
+    assert client.get(f"/active/projects/{project.pk + 999}/").status_code == 404
 
 
 def test_manager_runs_a_simulation_from_the_page(client):

@@ -41,3 +41,26 @@ def test_admin_editor_previews_and_publishes(live_server, transactional_db):
         1,
         "Wolves are wild.",
     )
+
+
+def test_new_draft_button_on_a_published_version_starts_a_draft(live_server, transactional_db):
+    """The click, not a direct POST: the button sits inside the admin's change form."""
+    project = factories.make_project()
+    lead = factories.make_user("lead", is_staff=True)
+    lead.is_superuser = True
+    lead.save()
+    factories.make_member(project, "manager", user=lead)
+    draft = services.create_draft(project, lead, body="# Cats\n\nSmall and tame.")
+    published = services.publish_version(draft, lead, change_summary="First.")
+
+    with chromium() as browser:
+        page = log_in(browser, live_server.url, "lead", "pw-for-tests-1", admin=True)
+        page.goto(f"{live_server.url}/admin/guidelines/guidelineversion/{published.pk}/change/")
+        with page.expect_navigation():
+            page.click("#guideline-new-draft")
+        assert "New draft started from" in page.content()
+        assert "/change/" in page.url
+
+    new = GuidelineVersion.objects.exclude(pk=published.pk).get()
+    assert new.status == GuidelineVersion.Status.DRAFT and new.based_on_id == published.pk
+    assert new.body == published.body

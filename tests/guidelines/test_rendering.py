@@ -44,3 +44,16 @@ def test_raster_data_images_are_kept_but_svg_data_images_are_not():
 
 def test_empty_text_renders_nothing():
     assert render_markdown("   ") == ""
+
+
+def test_images_that_are_not_absolute_web_urls_or_inline_rasters_are_dropped():
+    from labelhub.guidelines.rendering import render_markdown, sanitize_html
+
+    kept = render_markdown("![wolf](https://example.org/wolf.png)")
+    assert 'src="https://example.org/wolf.png"' in kept
+    for src in ("wolf.png", "/media/wolf.png", "ftp://example.org/wolf.png", "file:///etc/passwd", "x"):
+        html = render_markdown(f"A ![wolf]({src}) here.")
+        assert "<img" not in html, src
+        assert "A" in html and "here." in html
+    assert "<img" not in sanitize_html('<p><img alt="no source"></p>')
+    assert "<img" in sanitize_html('<img src="data:image/png;base64,iVBORw0KGgo=" alt="dot">')

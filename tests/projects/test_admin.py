@@ -102,3 +102,28 @@ def test_create_from_label_config_view_shows_unsupported_tag(staff_client):
     )
     assert response.status_code == 200
     assert b"KeyPointLabels" in response.content
+
+
+def test_project_form_offers_the_real_strategies_as_a_choice(staff_client):
+    from active.strategies import STRATEGIES
+
+    page = staff_client.get(reverse("admin:projects_project_add")).content.decode()
+    assert '<select name="al_strategy"' in page
+    for name in STRATEGIES:
+        assert f'<option value="{name}"' in page
+    assert "AL strategy" in page
+
+
+def test_a_project_created_in_the_console_is_managed_by_its_creator(rf):
+    from django.contrib import admin as django_admin
+
+    from labelhub.projects.admin import ProjectAdmin
+
+    creator = factories.make_user("lead", is_staff=True)
+    request = rf.post("/admin/projects/project/add/")
+    request.user = creator
+    project = Project(name="From the console", modality="text")
+    ProjectAdmin(Project, django_admin.site).save_model(request, project, form=None, change=False)
+    assert project.created_by == creator
+    member = ProjectMembership.objects.get(project=project)
+    assert (member.user, member.role) == (creator, ProjectMembership.Role.MANAGER)

@@ -260,7 +260,7 @@ def test_fill_is_for_managers_and_announces(setup, monkeypatch, django_capture_o
     with django_capture_on_commit_callbacks(execute=True):
         response = manager.post(f"/api/projects/{project.pk}/queue/fill/", {"count": 5}, format="json")
     assert response.json()["added"] == 5
-    assert sent == [(project.pk, {"reason": "filled", "added": 5})]
+    assert sent == [(project.pk, {"reason": "filled", "added": 5, "requested_by": None})]
 
 
 def test_fill_reprioritises_given_items(setup, django_capture_on_commit_callbacks):

@@ -248,7 +248,14 @@ def fill_queue(
         forget_exhausted(project.pk)
         if announce and entries:
             transaction.on_commit(
-                lambda: announce_queue_update(project.pk, reason="filled", added=len(entries))
+                lambda: announce_queue_update(
+                    project.pk,
+                    reason="filled",
+                    added=len(entries),
+                    # A fill that one annotator's "next" asked for: that page already holds what it
+                    # needs and neither tells its annotator nor hands its prefetched items back.
+                    requested_by=getattr(unless_servable_for, "pk", None),
+                )
             )
     return len(entries)
 

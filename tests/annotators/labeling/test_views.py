@@ -96,7 +96,17 @@ def test_labeling_page_loads_its_script_as_a_static_module_and_inlines_only_the_
 
 
 def test_labeling_scripts_are_found_by_staticfiles_and_build_no_api_paths():
-    names = ["api.js", "guidelines.js", "keys.js", "label.js", "queue.js", "socket.js", "ui.js", "view.js"]
+    names = [
+        "api.js",
+        "guidelines.js",
+        "keys.js",
+        "label.js",
+        "picker.js",
+        "queue.js",
+        "socket.js",
+        "ui.js",
+        "view.js",
+    ]
     for name in names:
         path = finders.find(f"labeling/{name}")
         assert path is not None, name
@@ -115,9 +125,18 @@ def test_collectstatic_finds_the_labeling_scripts(tmp_path, settings):
     assert "labeling/label.js" in out.getvalue()
 
 
-def test_labeling_page_is_404_for_outsiders(client, project, outsider):
+def test_labeling_page_tells_outsiders_they_are_not_members(client, project, outsider):
     client.force_login(outsider)
-    assert client.get(f"/projects/{project.pk}/label/").status_code == 404
+    response = client.get(f"/projects/{project.pk}/label/")
+    assert response.status_code == 403
+    assert "You are not a member of this project" in response.content.decode()
+    assert client.get(f"/projects/{project.pk + 999}/label/").status_code == 404
+
+
+def test_favicon_is_served_from_the_static_files(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith("/labelhub/favicon.svg")
+    assert finders.find("labelhub/favicon.svg") is not None
 
 
 def test_labeling_page_needs_login(client, project):

@@ -50,11 +50,14 @@ def test_dashboard_of_an_empty_project_still_renders(client, project, manager):
     assert "No overlapping items yet" in html
 
 
-def test_annotators_are_refused_and_outsiders_do_not_see_the_project(client, project, annotator, outsider):
+def test_annotators_are_refused_and_outsiders_are_told_they_are_not_members(
+    client, project, annotator, outsider
+):
     client.force_login(annotator)
     assert client.get(f"/qa/projects/{project.pk}/").status_code == 403
     client.force_login(outsider)
-    assert client.get(f"/qa/projects/{project.pk}/").status_code == 404
+    response = client.get(f"/qa/projects/{project.pk}/")
+    assert response.status_code == 403 and "not a member of this project" in response.content.decode()
 
 
 def test_recompute_button_writes_consensus(client, manager, busy_project):

@@ -15,6 +15,17 @@ export async function togglePanel(panelUrl, forceOpen) {
   $("guideline-body").innerHTML = res.html;  // server-rendered, sanitised fragment
 }
 
+/** The full guidelines inside the acknowledgement dialog (the side panel would sit behind it). */
+export async function showInAck(panelUrl) {
+  const box = $("ack-guidelines");
+  box.hidden = false;
+  box.textContent = "Loading…";
+  const res = await fetchFragment(panelUrl);
+  if (res.status === 404) { box.textContent = "No guidelines are published for this project yet."; return; }
+  box.innerHTML = res.html;  // server-rendered, sanitised fragment
+  box.focus();
+}
+
 export const isAckOpen = () => !$("guideline-ack").hidden;
 
 /**
@@ -29,6 +40,7 @@ export function askAcknowledgement(body, queue) {
     const res = await request(body.acknowledge_url);
     if (!res.ok) { notice(errorDetail(res, `Could not acknowledge (${res.status}).`), "warn"); return; }
     $("guideline-ack").hidden = true;
+    $("ack-guidelines").hidden = true;
     queue.unblock();
   };
   queue.block("Acknowledge the new guidelines to go on.");

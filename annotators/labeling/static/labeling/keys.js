@@ -1,15 +1,15 @@
-// Keyboard shortcuts of the labeling page: a class's key toggles it, Enter submits, S skips,
+// Keyboard shortcuts of the labeling page: a class's key or chord toggles it (the picker owns those
+// and "/", its filter), Enter submits, S skips,
 // F flags, Z undoes, G shows the guidelines, ? the help; Esc closes. In the flag comment box only
 // Esc (cancel) and Ctrl/Cmd+Enter (send) are shortcuts, every other key is typing.
 
 import { $ } from "./ui.js";
 
 /**
- * classes: the page config's classes ({name, key}); actions: {toggle(name), submit, skip,
- * openFlag, sendFlag, closeFlag, undo, toggleGuidelines, beforeKey, isBlockedByModal}.
+ * picker: the class picker ({handleKey(ev), cancel()}); actions: {submit, skip, openFlag, sendFlag,
+ * closeFlag, undo, toggleGuidelines, beforeKey, isBlockedByModal}.
  */
-export function bindKeys(classes, actions) {
-  const byKey = new Map(classes.filter((c) => c.key).map((c) => [c.key.toLowerCase(), c.name]));
+export function bindKeys(picker, actions) {
   const help = $("help");
   const commands = {
     s: actions.skip,
@@ -25,12 +25,12 @@ export function bindKeys(classes, actions) {
       return;
     }
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
-    if (ev.key === "Escape") { help.hidden = true; $("guideline-panel").hidden = true; return; }
+    if (ev.key === "Escape") { if (picker.cancel()) return; help.hidden = true; $("guideline-panel").hidden = true; return; }
     if (ev.key === "?") { ev.preventDefault(); help.hidden = !help.hidden; return; }
     if (!help.hidden || actions.isBlockedByModal()) return;
     const key = ev.key.toLowerCase();
     actions.beforeKey();
-    if (byKey.has(key)) { ev.preventDefault(); actions.toggle(byKey.get(key)); return; }
+    if (picker.handleKey(ev)) return;
     if (ev.key === "Enter") { ev.preventDefault(); actions.submit(); }
     else if (key in commands) { ev.preventDefault(); commands[key](); }
   });

@@ -2,8 +2,9 @@
 // server with reverse()) and wires the queue, the guidelines, the socket, the keys and the buttons.
 
 import { urlFor } from "./api.js";
-import { askAcknowledgement, isAckOpen, togglePanel } from "./guidelines.js";
+import { askAcknowledgement, isAckOpen, showInAck, togglePanel } from "./guidelines.js";
 import { bindKeys } from "./keys.js";
+import { createPicker } from "./picker.js";
 import { createQueue } from "./queue.js";
 import { connectQueueSocket } from "./socket.js";
 import { $, notice } from "./ui.js";
@@ -21,12 +22,19 @@ function openFlag() {
 }
 function closeFlag() {
   $("flag-box").hidden = true;
+  $("flag-error").hidden = true;
   $("flag-comment").value = "";
   $("flag-comment").blur();
 }
 function sendFlag() {
   if (!queue.hasItem()) return;
-  const comment = $("flag-comment").value;
+  const comment = $("flag-comment").value.trim();
+  if (!comment) {
+    // A flag tells the guideline owners what is ambiguous: without a reason it helps nobody.
+    $("flag-error").hidden = false;
+    $("flag-comment").focus();
+    return;
+  }
   closeFlag();
   queue.flag(comment);
 }
@@ -49,6 +57,8 @@ connectQueueSocket(cfg.urls.socket, {
     askAcknowledgement({ version, acknowledge_url: urlFor(cfg.urls.acknowledge, { version: version.id }) }, queue);
   },
   queueUpdated(data) {
+    // A fill this annotator's own "next" caused: the page already has its items, say nothing.
+    if (data.requested_by != null && data.requested_by === cfg.userId) { queue.refreshProgress(); return; }
     notice(`Queue updated: ${describeUpdate(data)}.`);
     queue.refreshUpcoming();
     queue.refreshProgress();
@@ -56,8 +66,8 @@ connectQueueSocket(cfg.urls.socket, {
 });
 
 // ------------------------------------------------------------------ keys and buttons
-bindKeys(cfg.classes, {
-  toggle: queue.toggle,
+const picker = createPicker(cfg, { pick: queue.toggle, suggested: queue.suggestedLabels });
+bindKeys(picker, {
   submit: queue.submit,
   skip: queue.skip,
   undo: queue.undo,
@@ -70,7 +80,7 @@ bindKeys(cfg.classes, {
 });
 // A clicked button gives the focus back, so the next key press is a shortcut again.
 const blurred = (action) => (ev) => { ev.currentTarget.blur(); action(); };
-document.querySelectorAll(".class-btn").forEach((b) => b.addEventListener("click", blurred(() => queue.toggle(b.dataset.name))));
+document.querySelectorAll(".class-btn").forEach((b) => b.addEventListener("click", blurred(() => picker.choose(b.dataset.name))));
 $("submit-btn").onclick = blurred(queue.submit);
 $("skip-btn").onclick = blurred(queue.skip);
 $("flag-btn").onclick = blurred(openFlag);
@@ -79,7 +89,7 @@ $("flag-cancel").onclick = closeFlag;
 $("undo-btn").onclick = blurred(queue.undo);
 $("guide-btn").onclick = blurred(() => toggleGuidelines(false));
 $("guide-close").onclick = () => { $("guideline-panel").hidden = true; };
-$("ack-read-panel").onclick = (e) => { e.preventDefault(); toggleGuidelines(true); };
+$("ack-read-panel").onclick = (e) => { e.preventDefault(); showInAck(cfg.urls.panel); };
 $("help").onclick = (e) => { if (e.target === $("help")) $("help").hidden = true; };
 
 window.addEventListener("pagehide", queue.releaseAll);

@@ -220,6 +220,7 @@ export function createQueue(cfg, { onAckRequired }) {
 
   return {
     hasItem: () => state.current !== null,
+    suggestedLabels: () => (state.current && state.current.item.suggestion && state.current.item.suggestion.labels) || [],
     topUp, refreshUpcoming, refreshProgress, leasesExpired, block, unblock, releaseAll,
     toggle, submit, skip, flag, undo, renewIfIdleLong,
   };

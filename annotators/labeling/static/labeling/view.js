@@ -21,7 +21,7 @@ export function render(state) {
   $("upcoming-count").textContent = String(state.upcoming.length);
   $("upcoming").textContent = state.upcoming.length ? `Next up: ${state.upcoming.length} item(s) ready.` : "";
   const suggested = (cur && cur.item.suggestion && cur.item.suggestion.labels) || [];
-  document.querySelectorAll(".class-btn").forEach((b) => {
+  document.querySelectorAll(".class-btn, .recent-btn").forEach((b) => {
     b.setAttribute("aria-pressed", state.selected.has(b.dataset.name) ? "true" : "false");
     b.classList.toggle("suggested", suggested.includes(b.dataset.name));
   });

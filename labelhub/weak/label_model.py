@@ -1,0 +1,185 @@
+"""The label model: from the sparse label matrix to a probabilistic weak label per item.
+
+Four aggregators, measured against each other (``bench``/figures; the note of issue 18 quotes them):
+
+- ``majority``: the vote share of each class among the functions that voted.
+- ``dawid_skene``: the project's own Dawid–Skene (:func:`annotators.qa.consensus.dawid_skene_posteriors`)
+  with each function as an annotator whose abstentions are missing. Honest caveat, visible in
+  the figures: a function that only ever votes one class (every keyword, regex and metadata rule)
+  has a confusion-matrix row of 1 for that class whatever the truth, so it carries no evidence,
+  and the posterior falls back to the class prior wherever only such functions voted.
+- ``dawid_skene_abstain``: the same EM with "abstain" as one more observed outcome, so a
+  function's coverage per true class is learnt (a keyword for *animal* fires often on animals and
+  rarely elsewhere). Sparse: the abstentions are never materialised (their expected counts are
+  the class totals minus the votes), so a million items × 20 functions costs seconds.
+- ``one_coin``: Snorkel-style accuracies, one per function (symmetric errors, abstentions
+  missing), fitted by EM.
+
+Only items with at least one vote get a weak label.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from annotators.qa.consensus import dawid_skene_posteriors
+from labelhub.weak.matrix import LabelMatrix
+
+METHODS = ("dawid_skene_abstain", "one_coin", "dawid_skene", "majority")
+DEFAULT_METHOD = "dawid_skene_abstain"
+MAX_ITERATIONS = 100
+TOLERANCE = 1e-5
+SMOOTHING = 1.0  # pseudo-votes per function and class: no estimated rate is ever exactly 0 or 1
+_EPS = 1e-12
+
+
+@dataclass
+class WeakPosterior:
+    """Per voted item: its position in the matrix, the class posteriors, and how votes fell."""
+
+    positions: np.ndarray  # into LabelMatrix.item_ids
+    probabilities: np.ndarray  # (len(positions), k)
+    votes: np.ndarray  # functions that voted, per item
+    conflict: np.ndarray  # voted classes differ
+    method: str
+
+    @property
+    def predicted(self) -> np.ndarray:
+        return self.probabilities.argmax(axis=1)
+
+    @property
+    def confidence(self) -> np.ndarray:
+        return self.probabilities.max(axis=1) if len(self.positions) else np.zeros(0)
+
+
+def vote_counts(matrix: LabelMatrix) -> np.ndarray:
+    """Items × classes count of votes (dense over all items: n × k int32)."""
+    k = len(matrix.class_names)
+    flat = np.bincount(matrix.rows * k + matrix.codes, minlength=matrix.n_items * k)
+    return flat.reshape(matrix.n_items, k).astype(np.int32)
+
+
+def fit(matrix: LabelMatrix, method: str = DEFAULT_METHOD) -> WeakPosterior:
+    """Run the named label model; :data:`METHODS` lists them."""
+    if method not in METHODS:
+        raise ValueError(f"method: unknown label model {method!r} (expected one of {', '.join(METHODS)})")
+    k = len(matrix.class_names)
+    counts = vote_counts(matrix)
+    voted = counts.sum(axis=1) > 0
+    positions = np.flatnonzero(voted)
+    if not len(positions) or k == 0:
+        empty = np.zeros(0, np.int64)
+        return WeakPosterior(empty, np.zeros((0, k)), empty, empty.astype(bool), method)
+    if method == "majority":
+        probas = counts[voted] / counts[voted].sum(axis=1, keepdims=True)
+    elif method == "dawid_skene":
+        probas = _dawid_skene_missing(matrix, positions, k)
+    elif method == "one_coin":
+        probas = one_coin(matrix, counts, positions)
+    else:
+        probas = dawid_skene_abstain(matrix, counts)[positions]
+    return WeakPosterior(
+        positions=positions,
+        probabilities=probas,
+        votes=counts[voted].sum(axis=1),
+        conflict=(counts[voted] > 0).sum(axis=1) > 1,
+        method=method,
+    )
+
+
+def _dawid_skene_missing(matrix: LabelMatrix, positions: np.ndarray, k: int) -> np.ndarray:
+    code_of = np.full(matrix.n_items, -1, np.int64)
+    code_of[positions] = np.arange(len(positions))
+    values, posteriors = dawid_skene_posteriors(code_of[matrix.rows], matrix.cols, matrix.codes)
+    probas = np.zeros((len(positions), k))
+    probas[:, values.astype(np.int64)] = posteriors
+    return probas
+
+
+def dawid_skene_abstain(
+    matrix: LabelMatrix,
+    counts: np.ndarray | None = None,
+    *,
+    n_iter: int = MAX_ITERATIONS,
+    tol: float = TOLERANCE,
+) -> np.ndarray:
+    """Posteriors (n_items × k) of Dawid–Skene over k + 1 outcomes per function (abstain is one).
+
+    Starts from the majority vote (uniform where nobody voted); stops when no posterior moves by
+    more than ``tol``.
+    """
+    n, m, k = matrix.n_items, matrix.n_functions, len(matrix.class_names)
+    counts = vote_counts(matrix) if counts is None else counts
+    totals = counts.sum(axis=1, keepdims=True)
+    probas = np.where(totals > 0, counts / np.maximum(totals, 1), 1.0 / k)
+    answer = matrix.cols.astype(np.int64) * k + matrix.codes
+    rows = matrix.rows
+    diagonal = np.eye(k)
+    for _ in range(n_iter):
+        # M-step: expected (function, vote, true class) counts; abstentions are the remainder.
+        per_answer = probas[rows]
+        expected = np.empty((m * k, k))
+        for true in range(k):
+            expected[:, true] = np.bincount(answer, weights=per_answer[:, true], minlength=m * k)
+        expected = expected.reshape(m, k, k) + SMOOTHING * diagonal / k
+        class_mass = probas.sum(axis=0)
+        abstained = np.maximum(class_mass[None, :] - expected.sum(axis=1), 0) + SMOOTHING
+        outcome_total = expected.sum(axis=1) + abstained  # (m, k): per function and true class
+        log_vote = np.log(np.maximum(expected / outcome_total[:, None, :], _EPS))  # (m, vote, true)
+        log_abstain = np.log(np.maximum(abstained / outcome_total, _EPS))  # (m, true)
+        priors = (class_mass + SMOOTHING) / (n + k * SMOOTHING)
+        # E-step: every function abstains, corrected by the votes actually cast.
+        delta = log_vote.reshape(m * k, k)[answer] - log_abstain[matrix.cols]
+        log_likelihood = np.empty((n, k))
+        for true in range(k):
+            log_likelihood[:, true] = np.bincount(rows, weights=delta[:, true], minlength=n)
+        log_likelihood += np.log(priors) + log_abstain.sum(axis=0)
+        log_likelihood -= log_likelihood.max(axis=1, keepdims=True)
+        new = np.exp(log_likelihood)
+        new /= new.sum(axis=1, keepdims=True)
+        moved = float(np.abs(new - probas).max())
+        probas = new
+        if moved < tol:
+            break
+    return probas
+
+
+def one_coin(
+    matrix: LabelMatrix,
+    counts: np.ndarray,
+    positions: np.ndarray,
+    *,
+    n_iter: int = MAX_ITERATIONS,
+    tol: float = TOLERANCE,
+) -> np.ndarray:
+    """Posteriors of the voted items under one accuracy per function (errors spread evenly)."""
+    m, k = matrix.n_functions, len(matrix.class_names)
+    code_of = np.full(matrix.n_items, -1, np.int64)
+    code_of[positions] = np.arange(len(positions))
+    rows = code_of[matrix.rows]
+    cols = matrix.cols.astype(np.int64)
+    n = len(positions)
+    voted_counts = counts[positions]
+    probas = voted_counts / voted_counts.sum(axis=1, keepdims=True)
+    per_function = np.bincount(cols, minlength=m).astype(np.float64)
+    for _ in range(n_iter):
+        hit = probas[rows, matrix.codes]
+        accuracy = (np.bincount(cols, weights=hit, minlength=m) + SMOOTHING) / (per_function + 2 * SMOOTHING)
+        accuracy = np.clip(accuracy, 1e-3, 1 - 1e-3)
+        priors = (probas.sum(axis=0) + SMOOTHING) / (n + k * SMOOTHING)
+        log_on = np.log(accuracy)
+        log_off = np.log((1 - accuracy) / max(k - 1, 1))
+        log_likelihood = np.bincount(
+            rows * k + matrix.codes, weights=(log_on - log_off)[cols], minlength=n * k
+        )
+        log_likelihood = log_likelihood.reshape(n, k) + np.log(priors)
+        log_likelihood -= log_likelihood.max(axis=1, keepdims=True)
+        new = np.exp(log_likelihood)
+        new /= new.sum(axis=1, keepdims=True)
+        moved = float(np.abs(new - probas).max())
+        probas = new
+        if moved < tol:
+            break
+    return probas

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from active import selectors, services
 from active.models import ModelRound, SimulationRun
 from labelhub.projects.selectors import is_manager, projects_for_user
+from labelhub.weak.api import RunSerializer
 
 
 class ModelRoundSerializer(serializers.ModelSerializer):
@@ -140,3 +141,27 @@ class SimulationList(ProjectScopedMixin, generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):
             return SimulationRun.objects.none()
         return selectors.simulations_of(self.get_project())
+
+
+class WeakRunStart(ProjectScopedMixin, generics.GenericAPIView):
+    """POST (managers): apply the labeling functions and fit the label model on the worker; 202 when
+    queued, 200 with the run already queued or running. Progress: ``GET …/weak-runs/<id>/``."""
+
+    serializer_class = RunSerializer
+
+    @extend_schema(responses=RunSerializer(many=True))
+    def get(self, request, *args, **kwargs):
+        project = self.get_project()
+        if not is_manager(request.user, project):
+            raise PermissionDenied("Only project managers see the labeling functions' runs.")
+        return Response(RunSerializer(project.weak_runs.all()[:50], many=True).data)
+
+    @extend_schema(request=None, responses={202: RunSerializer, 200: RunSerializer})
+    def post(self, request, *args, **kwargs):
+        project = self.get_project()
+        if not is_manager(request.user, project):
+            raise PermissionDenied("Only project managers run the labeling functions.")
+        run, created = services.request_weak_run(project, requested_by=request.user)
+        return Response(
+            RunSerializer(run).data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
+        )

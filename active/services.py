@@ -11,8 +11,10 @@ from active.errors import ActiveLearningError, SimulationError
 from active.models import ActiveSettings, ModelRound
 from active.selectors import has_ground_truth
 from active.strategies import normalise_strategy
-from active.tasks import enqueue_round, run_simulation
+from active.tasks import enqueue_round, run_simulation, run_weak_labels
 from labelhub.projects.models import Project
+from labelhub.weak import services as weak_services
+from labelhub.weak.models import WeakRun
 
 SIMULATION_ROUNDS = range(1, 201)
 SIMULATION_BATCH = range(1, 10001)
@@ -84,3 +86,16 @@ def update_settings(project: Project, *, target_accuracy: float, cost_per_hour: 
         project=project, defaults={"target_accuracy": target_accuracy, "cost_per_hour": cost_per_hour}
     )
     return settings
+
+
+def request_weak_run(project: Project, *, requested_by=None) -> tuple[WeakRun, bool]:
+    """A queued apply + label-model run of the project, and whether it is new: a run already queued
+    or running is returned instead of a second one (the job is incremental, one at a time is enough)."""
+    pending = WeakRun.objects.filter(
+        project=project, status__in=[WeakRun.Status.QUEUED, WeakRun.Status.RUNNING]
+    ).first()
+    if pending is not None:
+        return pending, False
+    run = weak_services.start_run(project, requested_by)
+    run_weak_labels.enqueue(run.pk)
+    return run, True

@@ -177,13 +177,6 @@ class Stats(APIView):
         return Response(selectors.project_stats(managed_project(request, project_id)))
 
 
-class RunList(APIView):
-    @extend_schema(responses=RunSerializer(many=True))
-    def get(self, request: Request, project_id: int) -> Response:
-        project = managed_project(request, project_id)
-        return Response(RunSerializer(project.weak_runs.all()[:50], many=True).data)
-
-
 class RunDetail(APIView):
     @extend_schema(responses=RunSerializer)
     def get(self, request: Request, project_id: int, run_id: int) -> Response:

@@ -16,6 +16,11 @@ Four aggregators, measured against each other (``bench``/figures; the note of is
   missing), fitted by EM.
 
 Only items with at least one vote get a weak label.
+
+EM from the majority vote can settle in a bad optimum when a poor function votes one class on
+much of the pool (measured on digits: a loose "more like these" pulled everything towards its
+class). Where gold or human labels exist, ``anchors`` fix those items' posteriors to their known
+class and the first M-step reads only them, so the rates start from evidence, not from the vote.
 """
 
 from __future__ import annotations
@@ -61,8 +66,12 @@ def vote_counts(matrix: LabelMatrix) -> np.ndarray:
     return flat.reshape(matrix.n_items, k).astype(np.int32)
 
 
-def fit(matrix: LabelMatrix, method: str = DEFAULT_METHOD) -> WeakPosterior:
-    """Run the named label model; :data:`METHODS` lists them."""
+Anchors = tuple[np.ndarray, np.ndarray]  # (positions into the matrix's items, known class codes)
+
+
+def fit(matrix: LabelMatrix, method: str = DEFAULT_METHOD, anchors: Anchors | None = None) -> WeakPosterior:
+    """Run the named label model; :data:`METHODS` lists them. ``anchors`` (known labels) steer the
+    EM of ``dawid_skene_abstain`` and ``one_coin``; the two others ignore them."""
     if method not in METHODS:
         raise ValueError(f"method: unknown label model {method!r} (expected one of {', '.join(METHODS)})")
     k = len(matrix.class_names)
@@ -77,9 +86,9 @@ def fit(matrix: LabelMatrix, method: str = DEFAULT_METHOD) -> WeakPosterior:
     elif method == "dawid_skene":
         probas = _dawid_skene_missing(matrix, positions, k)
     elif method == "one_coin":
-        probas = one_coin(matrix, counts, positions)
+        probas = one_coin(matrix, counts, positions, anchors=anchors)
     else:
-        probas = dawid_skene_abstain(matrix, counts)[positions]
+        probas = dawid_skene_abstain(matrix, counts, anchors=anchors)[positions]
     return WeakPosterior(
         positions=positions,
         probabilities=probas,
@@ -98,10 +107,28 @@ def _dawid_skene_missing(matrix: LabelMatrix, positions: np.ndarray, k: int) -> 
     return probas
 
 
+def _anchor_mask(n: int, anchors: Anchors | None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    if anchors is None or not len(anchors[0]):
+        return None
+    positions, codes = (np.asarray(a, np.int64) for a in anchors)
+    mask = np.zeros(n)
+    mask[positions] = 1.0
+    return positions, codes, mask
+
+
+def _clamp(probas: np.ndarray, anchored) -> np.ndarray:
+    if anchored is not None:
+        positions, codes, _ = anchored
+        probas[positions] = 0.0
+        probas[positions, codes] = 1.0
+    return probas
+
+
 def dawid_skene_abstain(
     matrix: LabelMatrix,
     counts: np.ndarray | None = None,
     *,
+    anchors: Anchors | None = None,
     n_iter: int = MAX_ITERATIONS,
     tol: float = TOLERANCE,
 ) -> np.ndarray:
@@ -114,22 +141,26 @@ def dawid_skene_abstain(
     counts = vote_counts(matrix) if counts is None else counts
     totals = counts.sum(axis=1, keepdims=True)
     probas = np.where(totals > 0, counts / np.maximum(totals, 1), 1.0 / k)
+    anchored = _anchor_mask(n, anchors)
+    probas = _clamp(probas, anchored)
     answer = matrix.cols.astype(np.int64) * k + matrix.codes
     rows = matrix.rows
     diagonal = np.eye(k)
-    for _ in range(n_iter):
+    for iteration in range(n_iter):
         # M-step: expected (function, vote, true class) counts; abstentions are the remainder.
-        per_answer = probas[rows]
+        # The first one reads only the anchored items when there are some.
+        weighted = probas * anchored[2][:, None] if anchored is not None and iteration == 0 else probas
+        per_answer = weighted[rows]
         expected = np.empty((m * k, k))
         for true in range(k):
             expected[:, true] = np.bincount(answer, weights=per_answer[:, true], minlength=m * k)
         expected = expected.reshape(m, k, k) + SMOOTHING * diagonal / k
-        class_mass = probas.sum(axis=0)
+        class_mass = weighted.sum(axis=0)
         abstained = np.maximum(class_mass[None, :] - expected.sum(axis=1), 0) + SMOOTHING
         outcome_total = expected.sum(axis=1) + abstained  # (m, k): per function and true class
         log_vote = np.log(np.maximum(expected / outcome_total[:, None, :], _EPS))  # (m, vote, true)
         log_abstain = np.log(np.maximum(abstained / outcome_total, _EPS))  # (m, true)
-        priors = (class_mass + SMOOTHING) / (n + k * SMOOTHING)
+        priors = (class_mass + SMOOTHING) / (class_mass.sum() + k * SMOOTHING)
         # E-step: every function abstains, corrected by the votes actually cast.
         delta = log_vote.reshape(m * k, k)[answer] - log_abstain[matrix.cols]
         log_likelihood = np.empty((n, k))
@@ -139,6 +170,7 @@ def dawid_skene_abstain(
         log_likelihood -= log_likelihood.max(axis=1, keepdims=True)
         new = np.exp(log_likelihood)
         new /= new.sum(axis=1, keepdims=True)
+        new = _clamp(new, anchored)
         moved = float(np.abs(new - probas).max())
         probas = new
         if moved < tol:
@@ -151,6 +183,7 @@ def one_coin(
     counts: np.ndarray,
     positions: np.ndarray,
     *,
+    anchors: Anchors | None = None,
     n_iter: int = MAX_ITERATIONS,
     tol: float = TOLERANCE,
 ) -> np.ndarray:
@@ -163,9 +196,15 @@ def one_coin(
     n = len(positions)
     voted_counts = counts[positions]
     probas = voted_counts / voted_counts.sum(axis=1, keepdims=True)
-    per_function = np.bincount(cols, minlength=m).astype(np.float64)
-    for _ in range(n_iter):
-        hit = probas[rows, matrix.codes]
+    anchored = None
+    if anchors is not None and len(anchors[0]):
+        inside = code_of[np.asarray(anchors[0], np.int64)] >= 0  # anchors with a vote
+        anchored = _anchor_mask(n, (code_of[anchors[0]][inside], np.asarray(anchors[1])[inside]))
+    probas = _clamp(probas, anchored)
+    for iteration in range(n_iter):
+        weight = anchored[2][rows] if anchored is not None and iteration == 0 else np.ones(len(rows))
+        hit = probas[rows, matrix.codes] * weight
+        per_function = np.bincount(cols, weights=weight, minlength=m)
         accuracy = (np.bincount(cols, weights=hit, minlength=m) + SMOOTHING) / (per_function + 2 * SMOOTHING)
         accuracy = np.clip(accuracy, 1e-3, 1 - 1e-3)
         priors = (probas.sum(axis=0) + SMOOTHING) / (n + k * SMOOTHING)
@@ -178,6 +217,7 @@ def one_coin(
         log_likelihood -= log_likelihood.max(axis=1, keepdims=True)
         new = np.exp(log_likelihood)
         new /= new.sum(axis=1, keepdims=True)
+        new = _clamp(new, anchored)
         moved = float(np.abs(new - probas).max())
         probas = new
         if moved < tol:

@@ -16,6 +16,7 @@ from labelhub.weak.definitions import clean_definition
 from labelhub.weak.errors import InvalidLabelingFunction
 from labelhub.weak.matrix import load_matrix
 from labelhub.weak.models import LabelingFunction, LabelingFunctionVersion, WeakLabel, WeakRun
+from labelhub.weak.stats import reference_labels
 
 # Below this posterior, or where functions disagree, an item is "unsure": it goes to humans first.
 UNSURE_BELOW = 0.7
@@ -128,7 +129,7 @@ def execute_run(
     try:
         applied = apply_functions(project, pool_evaluators=pool_evaluators, full=full, progress=progress)
         matrix = load_matrix(project)
-        posterior = label_model.fit(matrix, method)
+        posterior = label_model.fit(matrix, method, anchors=anchors_of(matrix, project))
         written = write_weak_labels(project, run, matrix, posterior)
     except Exception as exc:
         WeakRun.objects.filter(pk=run.pk).update(
@@ -149,6 +150,16 @@ def execute_run(
     run.finished_at = timezone.now()
     run.save()
     return run
+
+
+def anchors_of(matrix, project: Project) -> label_model.Anchors:
+    """The matrix positions and class codes of the gold / human-labelled items (the label model's anchors)."""
+    reference = reference_labels(project, label_schema(project))
+    ids = np.fromiter(reference, np.int64, len(reference))
+    codes = np.fromiter(reference.values(), np.int64, len(reference))
+    positions = np.minimum(np.searchsorted(matrix.item_ids, ids), max(matrix.n_items - 1, 0))
+    inside = matrix.item_ids[positions] == ids if matrix.n_items else np.zeros(len(ids), bool)
+    return positions[inside], codes[inside]
 
 
 def write_weak_labels(project: Project, run: WeakRun, matrix, posterior) -> int:

@@ -88,3 +88,25 @@ def test_an_empty_matrix_gives_no_weak_labels():
 def test_unknown_method_is_refused():
     with pytest.raises(ValueError, match="label model"):
         label_model.fit(matrix_from(np.zeros((1, 1), int)), "snorkel")
+
+
+@pytest.mark.parametrize("method", ["dawid_skene_abstain", "one_coin"])
+def test_anchors_rescue_em_from_a_poor_function_that_votes_one_class_everywhere(method):
+    # A good 10-class function, and a poor one voting class 0 on 45% of items whatever they are:
+    # from the majority vote EM drifts towards class 0; known labels on 60 items keep it right.
+    rng = np.random.default_rng(0)
+    n, k = 300, 10
+    truth = rng.integers(0, k, n)
+    dense = np.full((n, 2), -1)
+    votes, right = rng.random(n) < 0.97, rng.random(n) < 0.87
+    dense[votes, 0] = np.where(right[votes], truth[votes], rng.integers(0, k, votes.sum()))
+    dense[rng.random(n) < 0.45, 1] = 0
+    matrix = matrix_from(dense, tuple(str(c) for c in range(k)))
+    anchored = label_model.fit(matrix, method, anchors=(np.arange(60), truth[:60]))
+    free = label_model.fit(matrix, method)
+    unlabelled = anchored.positions >= 60
+    accuracy = float((anchored.predicted == truth[anchored.positions])[unlabelled].mean())
+    assert accuracy > 0.85
+    assert accuracy > float((free.predicted == truth[free.positions])[free.positions >= 60].mean()) + 0.2
+    known = ~unlabelled
+    assert (anchored.predicted[known] == truth[anchored.positions[known]]).all()

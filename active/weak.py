@@ -1,0 +1,291 @@
+"""The model side of weak supervision: the labeling-function kinds that need embeddings or a head,
+the apply job on the worker, weak labels as low-weight training data, and the ``weak`` queue reason.
+
+``labelhub.weak`` owns the definitions, the label matrix and the label model and never imports this
+app; this module hands it the evaluators of ``similar`` ("more like these": cosine similarity of an
+item's cached embedding to the function's example items above a threshold) and ``model`` (the
+project's head, trained on the current human labels, above a confidence) as arguments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from active.embeddings import ensure_embedded
+from active.heads import head_config, make_head, unit_rows
+from active.pipeline import labelled_items
+from active.store import EmbeddingStore
+from labelhub.projects.labels import LabelSchema
+from labelhub.projects.models import Project
+from labelhub.projects.selectors import label_schema
+from labelhub.queues.models import QueueEntry
+from labelhub.queues.services import enqueue_items
+from labelhub.weak import label_model
+from labelhub.weak import services as weak_services
+from labelhub.weak.apply import PoolEvaluator
+from labelhub.weak.definitions import ABSTAIN, POOL_KINDS
+from labelhub.weak.models import LabelingFunction, WeakLabel, WeakRun
+
+#: Weights tried for weak rows (times the label model's confidence), 0 first: weak labels train
+#: the head only where they beat human labels alone on held-out human labels.
+WEAK_WEIGHTS = (0.0, 0.05, 0.2, 0.5)
+WEAK_FOLDS = 3
+#: A weight above 0 must beat 0 by this much cross-validated accuracy, or 0 stands.
+WEAK_MARGIN = 0.005
+MODEL_FOLDS = 3
+UNSURE_QUEUE_LIMIT = 500
+SCORE_CHUNK = 65536
+
+
+def similar_evaluator(store: EmbeddingStore, schema: LabelSchema) -> PoolEvaluator:
+    """``similar`` functions: vote their class where max cosine similarity to an example ≥ threshold."""
+
+    def evaluate(function: LabelingFunction, item_ids: np.ndarray) -> np.ndarray:
+        votes = np.full(len(item_ids), ABSTAIN, np.int16)
+        examples = [i for i in function.config["examples"] if i in set(store.ids.tolist())]
+        inside = np.isin(item_ids, store.ids)
+        if not examples or not inside.any():
+            return votes
+        anchors = unit_rows(store.get(np.asarray(examples, np.int64)).astype(np.float32))
+        rows = np.flatnonzero(inside)
+        code = schema.position(function.label)
+        for start in range(0, len(rows), SCORE_CHUNK):
+            chunk = rows[start : start + SCORE_CHUNK]
+            vectors = unit_rows(store.get(item_ids[chunk]).astype(np.float32))
+            best = (vectors @ anchors.T).max(axis=1)
+            votes[chunk[best >= function.config["threshold"]]] = code
+        return votes
+
+    return evaluate
+
+
+def head_probabilities(
+    X_labelled: np.ndarray, y: np.ndarray, X_pool: np.ndarray, n_classes: int, config: dict, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(pool probabilities, out-of-fold probabilities of the labelled rows)`` of the head.
+
+    Out of fold, so a model LF's accuracy on human labels is that on items it did not train on.
+    """
+    from sklearn.model_selection import StratifiedKFold  # heavy: scikit-learn stays out of web processes
+
+    kind = "logistic" if config["hidden"] == 0 else "mlp"
+    head = make_head(kind, n_classes, config, seed).fit(X_labelled, y)
+    pool = head.predict_proba(X_pool)
+    own = np.zeros((len(y), n_classes))
+    folds = min(MODEL_FOLDS, int(np.bincount(y)[np.bincount(y) > 0].min()))
+    if folds >= 2:
+        for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X_labelled, y):
+            own[test] = (
+                make_head(kind, n_classes, config, seed)
+                .fit(X_labelled[train], y[train])
+                .predict_proba(X_labelled[test])
+            )
+    else:
+        own = head.predict_proba(X_labelled)
+    return pool, own
+
+
+def model_evaluator(
+    project: Project, store: EmbeddingStore, schema: LabelSchema, device: str
+) -> PoolEvaluator:
+    """``model`` functions: the head's class where its probability ≥ ``min_confidence``.
+
+    One head serves every model function of the run (trained once, on first use).
+    """
+    cache: dict[str, np.ndarray] = {}
+
+    def probabilities(item_ids: np.ndarray) -> np.ndarray | None:
+        if "p" not in cache:
+            ids, y = labelled_items(project, schema)
+            keep = np.isin(ids, store.ids)
+            ids, y = ids[keep], y[keep]
+            if len(y) < 4 or len(np.unique(y)) < 2:
+                cache["p"] = None
+                return None
+            inside = np.isin(item_ids, store.ids)
+            p = np.zeros((len(item_ids), len(schema.class_names)))
+            pool, own = head_probabilities(
+                store.get(ids),
+                y,
+                store.get(item_ids[inside]),
+                len(schema.class_names),
+                head_config(device, store.dim),
+            )
+            p[np.flatnonzero(inside)] = pool
+            own_rows = np.searchsorted(item_ids, ids)
+            p[own_rows] = own
+            cache["p"] = p
+        return cache["p"]
+
+    def evaluate(function: LabelingFunction, item_ids: np.ndarray) -> np.ndarray:
+        p = probabilities(item_ids)
+        votes = np.full(len(item_ids), ABSTAIN, np.int16)
+        if p is None:
+            return votes
+        best = p.argmax(axis=1)
+        sure = p.max(axis=1) >= function.config["min_confidence"]
+        if function.label:
+            sure &= best == schema.position(function.label)
+        votes[sure] = best[sure]
+        return votes
+
+    return evaluate
+
+
+def pool_evaluators(project: Project, device: str) -> dict[str, PoolEvaluator]:
+    """Evaluators of the pool kinds, embedding the pool first when a function of such a kind exists."""
+    kinds = set(
+        LabelingFunction.objects.filter(project=project, is_active=True, kind__in=POOL_KINDS).values_list(
+            "kind", flat=True
+        )
+    )
+    if not kinds:
+        return {}
+    store, _ = ensure_embedded(project, device)
+    schema = label_schema(project)
+    evaluators = {}
+    if LabelingFunction.Kind.SIMILAR in kinds:
+        evaluators[LabelingFunction.Kind.SIMILAR] = similar_evaluator(store, schema)
+    if LabelingFunction.Kind.MODEL in kinds:
+        evaluators[LabelingFunction.Kind.MODEL] = model_evaluator(project, store, schema, device)
+    return evaluators
+
+
+def run_weak(run_id: int, device: str = "cpu", *, method: str | None = None, full: bool = False) -> dict:
+    """The apply job: functions applied (incrementally), label model fitted, weak labels written,
+    and the items where functions conflict or the label model is unsure queued for humans first."""
+    run = WeakRun.objects.select_related("project").get(pk=run_id)
+    project = run.project
+    run = weak_services.execute_run(
+        run,
+        method=method or label_model.DEFAULT_METHOD,
+        pool_evaluators=pool_evaluators(project, device),
+        full=full,
+    )
+    queued = queue_unsure(project, run)
+    run.summary["queued_weak"] = queued
+    run.save(update_fields=["summary"])
+    return {"run": run.pk, **run.summary}
+
+
+def queue_unsure(project: Project, run: WeakRun, limit: int = UNSURE_QUEUE_LIMIT) -> int:
+    """Queue (reason ``weak``) the unlabelled items whose functions conflict or whose weak label is
+    unsure, least sure first; items already in an open entry keep their place and reason."""
+    labelled = set(labelled_items(project, label_schema(project))[0].tolist())
+    already = QueueEntry.objects.filter(project=project, is_open=True).values_list("item_id", flat=True)
+    unsure = (
+        WeakLabel.objects.filter(project=project, run=run)
+        .exclude(item_id__in=already)
+        .filter(conflict=True)
+        .union(
+            WeakLabel.objects.filter(
+                project=project, run=run, confidence__lt=weak_services.UNSURE_BELOW
+            ).exclude(item_id__in=already)
+        )
+        .values_list("item_id", "confidence")
+    )
+    chosen = sorted(((c, i) for i, c in unsure if i not in labelled))[:limit]
+    if not chosen:
+        return 0
+    # Priorities in (0, 1): under an active-learning batch (whose priorities run from its size
+    # down to 1), above the random fill (0).
+    return enqueue_items(
+        project,
+        [(item_id, round(1 - confidence, 6)) for confidence, item_id in chosen],
+        reason=QueueEntry.Reason.WEAK,
+        batch_key=f"weak-{run.pk}",
+    )
+
+
+# ------------------------------------------------------------------ weak labels as training data
+
+
+@dataclass
+class WeakChoice:
+    weight: float
+    scores: dict[float, float]  # weight -> mean held-out accuracy on human labels
+
+
+def choose_weak_weight(
+    X_human: np.ndarray,
+    y_human: np.ndarray,
+    X_weak: np.ndarray,
+    y_weak: np.ndarray,
+    confidence: np.ndarray,
+    n_classes: int,
+    kind: str,
+    config: dict,
+    *,
+    weights: tuple[float, ...] = WEAK_WEIGHTS,
+    folds: int = WEAK_FOLDS,
+    seed: int = 0,
+) -> WeakChoice:
+    """The weak rows' weight that cross-validates best on the human labels (never the weak ones).
+
+    Each fold trains on the other human folds plus every weak row at ``weight × confidence`` and
+    is scored on its held-out human fold; 0 (human labels alone) wins unless a weight beats it by
+    ``WEAK_MARGIN``, so weak labels are used only where they helped on held-out human labels.
+    """
+    from sklearn.model_selection import StratifiedKFold  # heavy: scikit-learn stays out of web processes
+
+    counts = np.bincount(y_human)
+    folds = min(folds, int(counts[counts > 0].min())) if len(counts[counts > 0]) >= 2 else 0
+    if folds < 2 or not len(y_weak):
+        return WeakChoice(0.0, {})
+    totals = dict.fromkeys(weights, 0.0)
+    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X_human, y_human):
+        for weight in weights:
+            head = fit_with_weak(
+                X_human[train],
+                y_human[train],
+                X_weak,
+                y_weak,
+                confidence,
+                weight,
+                n_classes,
+                kind,
+                config,
+                seed,
+            )
+            totals[weight] += float((head.predict(X_human[test]) == y_human[test]).mean()) / folds
+    best = max(weights, key=lambda w: (round(totals[w], 6), -w))
+    if best != 0.0 and totals[best] < totals.get(0.0, 0.0) + WEAK_MARGIN:
+        best = 0.0
+    return WeakChoice(best, {w: round(s, 4) for w, s in totals.items()})
+
+
+def fit_with_weak(
+    X_human,
+    y_human,
+    X_weak,
+    y_weak,
+    confidence,
+    weight: float,
+    n_classes: int,
+    kind: str,
+    config: dict,
+    seed: int = 0,
+):
+    """A head on the human rows (weight 1) and, when ``weight`` > 0, the weak rows (``weight × confidence``)."""
+    head = make_head(kind, n_classes, config, seed)
+    if weight <= 0 or not len(y_weak):
+        return head.fit(X_human, y_human)
+    X = np.concatenate([X_human, X_weak])
+    y = np.concatenate([y_human, y_weak])
+    w = np.concatenate([np.ones(len(y_human)), weight * np.asarray(confidence, np.float64)])
+    return head.fit(X, y, sample_weight=w)
+
+
+def weak_training_rows(
+    project: Project, store: EmbeddingStore, schema: LabelSchema, exclude: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(vectors, class codes, confidence)`` of the weakly labelled items in the store, without ``exclude``."""
+    rows = WeakLabel.objects.filter(project=project).values_list("item_id", "labels", "confidence")
+    kept = [(i, schema.position(labels[0]), c) for i, labels, c in rows if labels and labels[0] in schema]
+    ids = np.asarray([i for i, _, _ in kept], np.int64)
+    keep = np.isin(ids, store.ids) & ~np.isin(ids, exclude) if len(ids) else np.zeros(0, bool)
+    codes = np.asarray([k for _, k, _ in kept], np.int64)[keep] if len(ids) else np.zeros(0, np.int64)
+    conf = np.asarray([c for _, _, c in kept], np.float64)[keep] if len(ids) else np.zeros(0)
+    return (store.get(ids[keep]) if keep.any() else np.zeros((0, store.dim), np.float32)), codes, conf

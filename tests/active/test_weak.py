@@ -26,8 +26,9 @@ def test_similar_votes_where_an_example_is_close_enough(data_dir):
     items = factories.make_items(project, 4)
     store = EmbeddingStore(project.pk, "test", 2, root=data_dir)
     store.append([i.pk for i in items], np.array([[1, 0], [0.9, 0.1], [0, 1], [0.6, 0.8]], np.float16))
+    # Centred on the pool mean (0.625, 0.475), item 3 is at cosine 0.70 of the example, items 0-1 opposite.
     function = LabelingFunction(
-        kind="similar", label="b", config={"examples": [items[2].pk], "threshold": 0.75}
+        kind="similar", label="b", config={"examples": [items[2].pk], "threshold": 0.6}
     )
     votes = weak.similar_evaluator(store, label_schema(project))(function, np.array([i.pk for i in items]))
     assert votes.tolist() == [-1, -1, 1, 1]
@@ -78,7 +79,11 @@ def test_the_apply_job_labels_digits_with_model_and_similar_functions_and_queues
     weak_services.create_function(project, name="head", kind="model", config={"min_confidence": 0.6})
     zeros = [items[i].pk for i in range(60) if y[i] == 0][:3]
     weak_services.create_function(
-        project, name="like zeros", kind="similar", label="0", config={"examples": zeros, "threshold": 0.9}
+        project, name="like zeros", kind="similar", label="0", config={"examples": zeros, "threshold": 0.5}
+    )
+    # A mistaken function (zeros given as examples of six): it conflicts with the others.
+    weak_services.create_function(
+        project, name="sixes?", kind="similar", label="6", config={"examples": zeros, "threshold": 0.6}
     )
     client = APIClient()
     client.force_authenticate(manager)
@@ -89,9 +94,9 @@ def test_the_apply_job_labels_digits_with_model_and_similar_functions_and_queues
     run = WeakRun.objects.get(pk=started.json()["id"])
     assert run.status == "done", run.error
     progress = client.get(f"/api/projects/{project.pk}/weak-runs/{run.pk}/").json()
-    assert progress["function_versions"] == {"head": 1, "like zeros": 1}
+    assert progress["function_versions"] == {"head": 1, "like zeros": 1, "sixes?": 1}
     matrix = load_matrix(project)
-    assert matrix.n_functions == 2
+    assert matrix.n_functions == 3
     weak_labels = {w.item_id: w.labels[0] for w in WeakLabel.objects.filter(project=project)}
     truth = {item.pk: str(t) for item, t in zip(items, y, strict=True)}
     labelled = {item.pk for item in items[:60]}

@@ -9,6 +9,7 @@ project's head, trained on the current human labels, above a confidence) as argu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -238,12 +239,13 @@ class WeakChoice:
     scores: dict[float, float]  # weight -> mean held-out accuracy on human labels
 
 
+WeakRows = tuple[np.ndarray, np.ndarray, np.ndarray]  # (vectors, class codes, confidence)
+
+
 def choose_weak_weight(
     X_human: np.ndarray,
     y_human: np.ndarray,
-    X_weak: np.ndarray,
-    y_weak: np.ndarray,
-    confidence: np.ndarray,
+    weak_rows: WeakRows | Callable[[np.ndarray], WeakRows],
     n_classes: int,
     kind: str,
     config: dict,
@@ -254,18 +256,23 @@ def choose_weak_weight(
 ) -> WeakChoice:
     """The weak rows' weight that cross-validates best on the human labels (never the weak ones).
 
-    Each fold trains on the other human folds plus every weak row at ``weight × confidence`` and
-    is scored on its held-out human fold; 0 (human labels alone) wins unless a weight beats it by
-    ``WEAK_MARGIN``, so weak labels are used only where they helped on held-out human labels.
+    Each fold trains on the other human folds plus the weak rows at ``weight × confidence`` and is
+    scored on its held-out human fold; 0 (human labels alone) wins unless a weight beats it by
+    ``WEAK_MARGIN`` on average and is no worse on any fold. ``weak_rows`` may be a function of the
+    training fold's positions that re-derives the weak labels without the held-out fold: functions
+    built from human labels (model-as-LF, examples of "more like these", the label model's
+    anchors) otherwise carry the held-out answers into training and flatter every weight.
     """
     from sklearn.model_selection import StratifiedKFold  # heavy: scikit-learn stays out of web processes
 
     counts = np.bincount(y_human)
     folds = min(folds, int(counts[counts > 0].min())) if len(counts[counts > 0]) >= 2 else 0
-    if folds < 2 or not len(y_weak):
+    if folds < 2:
         return WeakChoice(0.0, {})
-    totals = dict.fromkeys(weights, 0.0)
-    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X_human, y_human):
+    per_fold: dict[float, list[float]] = {w: [] for w in weights}
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    for train, test in splitter.split(X_human, y_human):
+        X_weak, y_weak, confidence = weak_rows(train) if callable(weak_rows) else weak_rows
         for weight in weights:
             head = fit_with_weak(
                 X_human[train],
@@ -279,9 +286,13 @@ def choose_weak_weight(
                 config,
                 seed,
             )
-            totals[weight] += float((head.predict(X_human[test]) == y_human[test]).mean()) / folds
+            per_fold[weight].append(float((head.predict(X_human[test]) == y_human[test]).mean()))
+    totals = {w: float(np.mean(scores)) for w, scores in per_fold.items()}
+    base = np.asarray(per_fold.get(0.0, [0.0] * folds))
     best = max(weights, key=lambda w: (round(totals[w], 6), -w))
-    if best != 0.0 and totals[best] < totals.get(0.0, 0.0) + WEAK_MARGIN:
+    if best != 0.0 and (
+        totals[best] < totals.get(0.0, 0.0) + WEAK_MARGIN or (np.asarray(per_fold[best]) < base).any()
+    ):
         best = 0.0
     return WeakChoice(best, {w: round(s, 4) for w, s in totals.items()})
 

@@ -42,7 +42,7 @@ def test_weight_zero_when_weak_labels_do_not_help():
     X_weak = (centres[rng.integers(0, 3, 600)] + rng.normal(0, 1, (600, 16))).astype(np.float32)
     y_weak = rng.integers(0, 3, 600)  # labels that say nothing about the vectors
     choice = weak.choose_weak_weight(
-        X, y, X_weak, y_weak, np.ones(600), 3, "logistic", head_config("cpu", 16), seed=0
+        X, y, (X_weak, y_weak, np.ones(600)), 3, "logistic", head_config("cpu", 16), seed=0
     )
     assert choice.weight == 0.0
     assert choice.scores[0.0] > max(s for w, s in choice.scores.items() if w > 0)

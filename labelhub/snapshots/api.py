@@ -15,6 +15,7 @@ from labelhub.openapi import ErrorSerializer
 from labelhub.projects.selectors import is_manager, projects_with_visible_labels
 from labelhub.snapshots import selectors, services
 from labelhub.snapshots.downloads import export_response
+from labelhub.snapshots.errors import SnapshotError
 from labelhub.snapshots.exports import FORMATS, build_manifest
 from labelhub.snapshots.models import ModelRun, Snapshot
 
@@ -103,6 +104,11 @@ class CutSerializer(serializers.Serializer):
     # Numbers only here; which splits and values are allowed is normalise_ratios' one rule.
     ratios = serializers.DictField(child=serializers.FloatField(), required=False)
     stratify = serializers.BooleanField(required=False, default=False)
+    include_weak = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Also freeze the weak labels of unlabelled items, as a marked source.",
+    )
 
 
 class DiffPageSerializer(serializers.Serializer):
@@ -154,6 +160,7 @@ class ProjectSnapshots(generics.ListAPIView):
             name=params.validated_data["name"],
             ratios=params.validated_data.get("ratios"),
             stratify=params.validated_data["stratify"],
+            include_weak=params.validated_data["include_weak"],
             user=request.user,
         )
         body = SnapshotDetailSerializer(snapshot).data
@@ -203,6 +210,13 @@ class SnapshotExport(APIView):
         if fmt not in FORMATS:
             raise NotFound(f"format {fmt!r} is not one of {', '.join(FORMATS)}", field="fmt")
         snapshot = selectors.snapshot_for(request.user, snapshot_id)
+        include = request.query_params.get("include", "")
+        if include not in ("", "weak"):
+            raise SnapshotError(
+                f"include: {include!r} is not an extra source (expected weak).", field="include"
+            )
+        if include == "weak":
+            fmt = selectors.weak_export_format(snapshot, fmt)
         return export_response(request._request, snapshot, fmt)
 
 

@@ -22,8 +22,12 @@ pytestmark = pytest.mark.django_db
 def weakly_labelled(project, manager):
     items = text_items(project, ["a cat", "a dog", "another cat", "a wolf", "nothing"])
     label(items[0], ["cat"], factories.make_member(project))
-    weak_services.create_function(project, name="cats", kind="keyword", label="cat", config={"keywords": ["cat"]})
-    weak_services.create_function(project, name="dogs", kind="keyword", label="dog", config={"keywords": ["dog"]})
+    weak_services.create_function(
+        project, name="cats", kind="keyword", label="cat", config={"keywords": ["cat"]}
+    )
+    weak_services.create_function(
+        project, name="dogs", kind="keyword", label="dog", config={"keywords": ["dog"]}
+    )
     weak_services.execute_run(weak_services.start_run(project), method="majority")
     client = APIClient()
     client.force_authenticate(manager)
@@ -40,12 +44,18 @@ def test_weak_labels_are_left_out_unless_the_cut_and_the_export_ask(weakly_label
     assert not hasattr(plain, "weak_source") or plain.weak_labels.count() == 0
     rows = lines(client.get(f"/api/snapshots/{plain.content_hash}/export/jsonl/"))
     assert [r["external_id"] for r in rows] == [items[0].external_id]
-    assert client.get(f"/api/snapshots/{plain.content_hash}/export/jsonl/?include=weak").json()["field"] == "include"
+    assert (
+        client.get(f"/api/snapshots/{plain.content_hash}/export/jsonl/?include=weak").json()["field"]
+        == "include"
+    )
 
     weak, created = cut_snapshot(project, include_weak=True)
     assert created and weak.content_hash != plain.content_hash
     assert SnapshotItem.objects.filter(snapshot=weak).count() == 1  # the human rows are the same
-    assert weak.weak_source.method == "majority" and weak.weak_source.function_versions == {"cats": 1, "dogs": 1}
+    assert weak.weak_source.method == "majority" and weak.weak_source.function_versions == {
+        "cats": 1,
+        "dogs": 1,
+    }
     without = lines(client.get(f"/api/snapshots/{weak.content_hash}/export/jsonl/"))
     assert all("weak_labels" not in r and r.get("source") != "weak" for r in without)
     assert len(without) == 1

@@ -12,7 +12,7 @@ from labelhub.projects.selectors import label_schema
 from labelhub.weak.definitions import POOL_KINDS, Batch, clean_definition, compile_function
 from labelhub.weak.errors import InvalidLabelingFunction
 from labelhub.weak.matrix import ABSTAIN, from_columns, load_matrix, unpack
-from labelhub.weak.models import LabelingFunction
+from labelhub.weak.models import LabelingFunction, WeakLabel
 from labelhub.weak.stats import function_stats, matrix_summary, reference_labels
 
 PREVIEW_SAMPLE = 2000  # pool items, plus up to as many gold / human-labelled ones
@@ -91,4 +91,23 @@ def preview_function(
         "function": stats,
         "timeouts": compiled.timeouts,
         "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def weak_suggestions(item_ids: list[int]) -> dict[int, dict]:
+    """Item id -> the weak label an annotator may be shown, marked as weak.
+
+    Only items nobody labelled have weak labels (see ``services.write_weak_labels``), so this never
+    carries another annotator's or a gold answer.
+    """
+    rows = WeakLabel.objects.filter(item_id__in=item_ids).select_related("run")
+    return {
+        row.item_id: {
+            "labels": row.labels,
+            "confidence": round(row.confidence, 4),
+            "source": "weak",
+            "method": row.run.method,
+            "conflict": row.conflict,
+        }
+        for row in rows
     }

@@ -129,8 +129,9 @@ def execute_run(
     try:
         applied = apply_functions(project, pool_evaluators=pool_evaluators, full=full, progress=progress)
         matrix = load_matrix(project)
-        posterior = label_model.fit(matrix, method, anchors=anchors_of(matrix, project))
-        written = write_weak_labels(project, run, matrix, posterior)
+        anchors = anchors_of(matrix, project)
+        posterior = label_model.fit(matrix, method, anchors=anchors)
+        written = write_weak_labels(project, run, matrix, posterior, known=anchors[0])
     except Exception as exc:
         WeakRun.objects.filter(pk=run.pk).update(
             status=WeakRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now()
@@ -162,12 +163,20 @@ def anchors_of(matrix, project: Project) -> label_model.Anchors:
     return positions[inside], codes[inside]
 
 
-def write_weak_labels(project: Project, run: WeakRun, matrix, posterior) -> int:
-    """Replace the project's weak labels by the posterior's, in one transaction."""
+def write_weak_labels(project: Project, run: WeakRun, matrix, posterior, known=None) -> int:
+    """Replace the project's weak labels by the posterior's, in one transaction.
+
+    Items at the ``known`` positions (gold or human-labelled, the label model's anchors) get none:
+    their weak label would only echo the human answer, and must never be shown to another
+    annotator or mixed into an export.
+    """
     names = matrix.class_names
     predicted = posterior.predicted
+    skip = set(np.asarray(known if known is not None else [], np.int64).tolist())
     rows = []
     for index, position in enumerate(posterior.positions.tolist()):
+        if position in skip:
+            continue
         probabilities = posterior.probabilities[index]
         shown = np.flatnonzero(probabilities >= 0.01)
         rows.append(

@@ -154,3 +154,17 @@ def test_a_run_writes_marked_weak_labels_with_versions_and_progress():
     assert labels["a dog"].labels == ["animal"] and labels["a dog"].confidence == 1.0
     assert labels["a dog under a tree"].conflict and labels["a dog under a tree"].confidence == 0.5
     assert run.summary["conflicts"] == 1 and run.summary["coverage"] == 0.75
+
+
+def test_items_with_a_human_or_gold_label_get_no_weak_label():
+    from annotators.qa.gold import mark_gold
+    from labelhub.projects.models import Annotation
+    from tests import factories
+
+    project = animal_project()
+    items = text_items(project, ["a dog", "the dog", "big dog"])
+    Annotation.objects.create(item=items[0], annotator=factories.make_member(project), labels=["animal"])
+    mark_gold(project, [(items[1].pk, ["animal"])])
+    _functions(project)
+    services.execute_run(services.start_run(project))
+    assert list(WeakLabel.objects.values_list("item_id", flat=True)) == [items[2].pk]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from rest_framework.test import APIClient
 
-from active import weak
+from active import weak, weak_training
 from active.heads import head_config
 from active.store import EmbeddingStore
 from labelhub.projects.selectors import label_schema
@@ -41,7 +41,7 @@ def test_weight_zero_when_weak_labels_do_not_help():
     X = (centres[y] + rng.normal(0, 1, (120, 16))).astype(np.float32)
     X_weak = (centres[rng.integers(0, 3, 600)] + rng.normal(0, 1, (600, 16))).astype(np.float32)
     y_weak = rng.integers(0, 3, 600)  # labels that say nothing about the vectors
-    choice = weak.choose_weak_weight(
+    choice = weak_training.choose_weak_weight(
         X, y, (X_weak, y_weak, np.ones(600)), 3, "logistic", head_config("cpu", 16), seed=0
     )
     assert choice.weight == 0.0
@@ -55,8 +55,8 @@ def test_weak_rows_change_the_head_only_with_a_positive_weight():
     X_weak = rng.normal(size=(200, 8)).astype(np.float32)
     y_weak = 1 - (X_weak[:, 0] > 0).astype(int)  # all wrong
     config = head_config("cpu", 8)
-    alone = weak.fit_with_weak(X, y, X_weak, y_weak, np.ones(200), 0.0, 2, "logistic", config)
-    mixed = weak.fit_with_weak(X, y, X_weak, y_weak, np.ones(200), 1.0, 2, "logistic", config)
+    alone = weak_training.fit_with_weak(X, y, X_weak, y_weak, np.ones(200), 0.0, 2, "logistic", config)
+    mixed = weak_training.fit_with_weak(X, y, X_weak, y_weak, np.ones(200), 1.0, 2, "logistic", config)
     assert (alone.predict(X) == y).mean() > (mixed.predict(X) == y).mean()
 
 
@@ -106,3 +106,23 @@ def test_the_apply_job_labels_digits_with_model_and_similar_functions_and_queues
     queued = QueueEntry.objects.filter(project=project, reason=QueueEntry.Reason.WEAK)
     assert queued.count() == run.summary["queued_weak"] > 0
     assert not set(queued.values_list("item_id", flat=True)) & labelled
+
+
+def test_a_round_weighs_the_weak_labels_on_held_out_human_labels_and_records_it():
+    from active import services as active_services
+    from active.models import ModelRound
+
+    project, items, y = make_digits_project(
+        limit=300, al_strategy="entropy", al_batch_size=20, al_trigger_labels=0
+    )
+    label_items(items[:80], y[:80])
+    weak_services.create_function(project, name="head", kind="model", config={"min_confidence": 0.9})
+    weak.run_weak(weak_services.start_run(project).pk)
+    model_round, _ = active_services.request_round(project)
+    assert run_queued_tasks() == 1
+    model_round.refresh_from_db()
+    assert model_round.state == ModelRound.State.DONE, model_round.error
+    metrics = model_round.metrics
+    assert metrics["weak_rows"] == WeakLabel.objects.filter(project=project).count() > 0
+    assert metrics["weak_weight"] in weak_training.WEAK_WEIGHTS
+    assert set(metrics["weak_cv"]) == {str(w) for w in weak_training.WEAK_WEIGHTS}

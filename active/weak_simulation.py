@@ -13,9 +13,11 @@ mix would do). Weak labels are judged only on items nobody labelled.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from active.embeddings import TextEncoder, decode_image, pixel_features
 from active.heads import head_config, make_head
 from active.simulation import stratified_split
 from active.weak import (
@@ -25,6 +27,11 @@ from active.weak import (
     model_votes,
     pool_mean,
     similarity_votes,
+)
+from labelhub.projects.datasets import (
+    WORDNET_IMBALANCED_CLASSES,
+    load_digits_records,
+    wordnet_imbalanced_records,
 )
 from labelhub.projects.labels import LabelSchema
 from labelhub.weak import label_model
@@ -395,10 +402,6 @@ def summarise(points: list[dict]) -> list[dict]:
 def wordnet_data(cache_dir, size: int, device: str = "cpu") -> Case:
     """The imbalanced WordNet noun demo (nine classes at natural frequencies), MiniLM-embedded once
     and cached in ``cache_dir`` (keyed by size)."""
-    from pathlib import Path
-
-    from active.embeddings import TextEncoder
-    from labelhub.projects.datasets import WORDNET_IMBALANCED_CLASSES, wordnet_imbalanced_records
 
     records = wordnet_imbalanced_records(size=size)
     path = Path(cache_dir) / f"wordnet-imbalanced-{size}.npy"
@@ -415,8 +418,6 @@ def wordnet_data(cache_dir, size: int, device: str = "cpu") -> Case:
 
 def digits_data() -> Case:
     """scikit-learn's digits as the demo stores them, through the image backbone's pixel features."""
-    from active.embeddings import decode_image, pixel_features
-    from labelhub.projects.datasets import load_digits_records
 
     records = list(load_digits_records())
     X = np.stack([pixel_features(decode_image(i, r.payload)) for i, r in enumerate(records)])

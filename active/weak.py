@@ -89,15 +89,22 @@ def model_votes(probabilities: np.ndarray, min_confidence: float, code: int = AB
 
 
 def head_probabilities(
-    X_labelled: np.ndarray, y: np.ndarray, X_pool: np.ndarray, n_classes: int, config: dict, seed: int = 0
+    X_labelled: np.ndarray,
+    y: np.ndarray,
+    X_pool: np.ndarray,
+    n_classes: int,
+    config: dict,
+    seed: int = 0,
+    kind: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(pool probabilities, out-of-fold probabilities of the labelled rows)`` of the head.
 
     Out of fold, so a model LF's accuracy on human labels is that on items it did not train on.
+    ``kind`` defaults to the backbone's head (logistic on text vectors, the MLP on pixels).
     """
     from sklearn.model_selection import StratifiedKFold  # heavy: scikit-learn stays out of web processes
 
-    kind = "logistic" if config["hidden"] == 0 else "mlp"
+    kind = kind or ("logistic" if config["hidden"] == 0 else "mlp")
     head = make_head(kind, n_classes, config, seed).fit(X_labelled, y)
     pool = head.predict_proba(X_pool)
     own = np.zeros((len(y), n_classes))

@@ -20,14 +20,8 @@ import numpy as np
 from active.embeddings import TextEncoder, decode_image, pixel_features
 from active.heads import head_config, make_head
 from active.simulation import stratified_split
-from active.weak import (
-    choose_weak_weight,
-    fit_with_weak,
-    head_probabilities,
-    model_votes,
-    pool_mean,
-    similarity_votes,
-)
+from active.weak import head_probabilities, model_votes, pool_mean, similarity_votes
+from active.weak_training import choose_weak_weight, fit_with_weak
 from labelhub.projects.datasets import (
     WORDNET_IMBALANCED_CLASSES,
     load_digits_records,
@@ -277,7 +271,7 @@ def wordnet_case(
     return Case("wordnet", class_names, X, y, payloads, WORDNET_FUNCTIONS, head_kind="logistic")
 
 
-def digits_case(X: np.ndarray, y: np.ndarray) -> Case:
+def digits_case(X: np.ndarray, y: np.ndarray, head_kind: str = "mlp") -> Case:
     return Case(
         "digits",
         tuple(str(d) for d in range(10)),
@@ -304,7 +298,13 @@ def function_columns(case: Case, pool: np.ndarray, human: np.ndarray, seed: int)
     if case.model_function:
         config = head_config("cpu", case.X.shape[1])
         p_pool, p_own = head_probabilities(
-            case.X[human], case.y[human], case.X[pool], len(case.class_names), config, seed
+            case.X[human],
+            case.y[human],
+            case.X[pool],
+            len(case.class_names),
+            config,
+            seed,
+            kind=case.head_kind,
         )
         p = p_pool.copy()
         p[np.searchsorted(pool, human)] = p_own  # the labelled items' votes come out of fold
@@ -416,12 +416,12 @@ def wordnet_data(cache_dir, size: int, device: str = "cpu") -> Case:
     )
 
 
-def digits_data() -> Case:
+def digits_data(head_kind: str = "mlp") -> Case:
     """scikit-learn's digits as the demo stores them, through the image backbone's pixel features."""
 
     records = list(load_digits_records())
     X = np.stack([pixel_features(decode_image(i, r.payload)) for i, r in enumerate(records)])
-    return digits_case(X, np.asarray([int(r.label) for r in records], np.int64))
+    return digits_case(X, np.asarray([int(r.label) for r in records], np.int64), head_kind)
 
 
 def write_plot(rows: list[dict], path) -> None:

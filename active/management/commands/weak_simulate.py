@@ -26,8 +26,14 @@ class Command(BaseCommand):
         parser.add_argument("--budgets", type=int, nargs="*", default=list(weak_simulation.BUDGETS))
         parser.add_argument("--wordnet-size", type=int, default=4000)
         parser.add_argument("--case", choices=["wordnet", "digits"], action="append", default=None)
+        parser.add_argument(
+            "--digits-head",
+            choices=["mlp", "logistic"],
+            default="mlp",
+            help="Head on the digits' pixel features (the MLP is what rounds choose; logistic is ~10x cheaper).",
+        )
 
-    def handle(self, *args, out, seeds, budgets, wordnet_size, case, **options):
+    def handle(self, *args, out, seeds, budgets, wordnet_size, case, digits_head, **options):
         out = Path(out or Path(settings.LABELHUB_DATA_DIR) / "weak-simulation")
         out.mkdir(parents=True, exist_ok=True)
         cases = []
@@ -35,7 +41,7 @@ class Command(BaseCommand):
             if name == "wordnet":
                 cases.append(weak_simulation.wordnet_data(out / "cache", wordnet_size))
             else:
-                cases.append(weak_simulation.digits_data())
+                cases.append(weak_simulation.digits_data(digits_head))
         points = [p for c in cases for p in weak_simulation.simulate_weak(c, budgets, seeds)]
         rows = weak_simulation.summarise(points)
         (out / "points.json").write_text(json.dumps(points, indent=1))

@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from active import selectors, services
 from active.models import ModelRound, SimulationRun
@@ -143,11 +144,9 @@ class SimulationList(ProjectScopedMixin, generics.ListAPIView):
         return selectors.simulations_of(self.get_project())
 
 
-class WeakRunStart(ProjectScopedMixin, generics.GenericAPIView):
+class WeakRunStart(ProjectScopedMixin, APIView):
     """POST (managers): apply the labeling functions and fit the label model on the worker; 202 when
     queued, 200 with the run already queued or running. Progress: ``GET …/weak-runs/<id>/``."""
-
-    serializer_class = RunSerializer
 
     @extend_schema(responses=RunSerializer(many=True))
     def get(self, request, *args, **kwargs):

@@ -30,6 +30,7 @@ from labelhub.projects.models import Annotation, ImportBatch, LabelClass, Projec
 from labelhub.queues.models import Lease
 from labelhub.snapshots import services as snapshot_services
 from labelhub.snapshots.models import ModelRun
+from labelhub.weak import services as weak_services
 from tests import factories
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -84,6 +85,10 @@ def build_world(base_url: str) -> World:
     )
     snapshot = snapshot_services.cut_snapshot(project, name="for schemathesis")[0]
     run = ModelRun.objects.create(snapshot=snapshot, name="baseline")
+    function = weak_services.create_function(
+        project, name="cats", kind="keyword", label="cat", config={"keywords": ["number"]}
+    )
+    weak_run = weak_services.execute_run(weak_services.start_run(project), method="majority")
     tokens = {
         "manager": Token.objects.create(user=manager).key,
         "annotator": Token.objects.create(user=annotator).key,
@@ -107,6 +112,8 @@ def build_world(base_url: str) -> World:
         "round": round_.pk,
         "snapshot": snapshot.content_hash,
         "model_run": run.pk,
+        "labeling_function": function.pk,
+        "weak_run": weak_run.pk,
     }
     return World(ids=ids, tokens=tokens)
 
@@ -142,6 +149,7 @@ def real_path_parameters(path: str, ids: dict[str, object]) -> dict[str, object]
         "flag_id": ids["flag"],
         "snapshot_id": ids["snapshot"],
         "other_id": ids["snapshot"],
+        "run_id": ids["weak_run"],
         "fmt": "jsonl",
     }
     by_resource = {
@@ -152,6 +160,7 @@ def real_path_parameters(path: str, ids: dict[str, object]) -> dict[str, object]
         "members": ids["membership"],
         "imports": ids["import"],
         "model-runs": ids["model_run"],
+        "labeling-functions": ids["labeling_function"],
     }
     values = {}
     for name in _PARAMETER.findall(path):

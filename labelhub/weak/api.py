@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelhub.errors import Forbidden
+from labelhub.openapi import paginated
 from labelhub.projects.models import Project
 from labelhub.projects.selectors import is_manager, projects_for_user
 from labelhub.weak import selectors, services
@@ -58,7 +59,7 @@ class FunctionWriteSerializer(serializers.Serializer):
     is_active = serializers.JSONField(required=False)
 
 
-class VersionSerializer(serializers.ModelSerializer):
+class FunctionVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = LabelingFunctionVersion
         fields = ["version", "kind", "label", "config", "created_at"]
@@ -139,23 +140,23 @@ class FunctionDetail(APIView):
 
 
 class FunctionVersions(APIView):
-    @extend_schema(responses=VersionSerializer(many=True))
+    @extend_schema(responses=FunctionVersionSerializer(many=True))
     def get(self, request: Request, pk: int) -> Response:
         function = managed_function(request, pk)
-        return Response(VersionSerializer(function.versions.all(), many=True).data)
+        return Response(FunctionVersionSerializer(function.versions.all(), many=True).data)
 
 
-class PreviewSerializer(FunctionWriteSerializer):
+class FunctionPreviewSerializer(FunctionWriteSerializer):
     function = serializers.IntegerField(required=False, help_text="The function being edited, if saved.")
 
 
 class Preview(APIView):
     """Statistics of a definition being edited, on a sample (gold / labelled + newest items)."""
 
-    @extend_schema(request=PreviewSerializer, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=FunctionPreviewSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, project_id: int) -> Response:
         project = managed_project(request, project_id)
-        body = PreviewSerializer(data=request.data)
+        body = FunctionPreviewSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         given = body.validated_data
         function = None
@@ -185,7 +186,9 @@ class RunDetail(APIView):
 
 
 class WeakLabelList(APIView):
-    @extend_schema(responses=WeakLabelSerializer(many=True))
+    """The weak labels, least confident first (``?conflict=1``: only where functions disagree)."""
+
+    @extend_schema(responses=paginated(WeakLabelSerializer))
     def get(self, request: Request, project_id: int) -> Response:
         project = managed_project(request, project_id)
         rows = (

@@ -446,6 +446,7 @@ def write_plot(rows: list[dict], path) -> None:
             axis.errorbar(budgets, means, yerr=sds, marker="o", capsize=3, label=label)
         axis.set_xscale("log")
         axis.set_xticks(budgets, [str(b) for b in budgets])
+        axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         axis.set_xlabel("human labels")
         axis.set_ylabel("test accuracy (5 seeds, ±1 sd)")
         axis.set_title(case)

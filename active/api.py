@@ -144,6 +144,13 @@ class SimulationList(ProjectScopedMixin, generics.ListAPIView):
         return selectors.simulations_of(self.get_project())
 
 
+class WeakRunRequestSerializer(serializers.Serializer):
+    method = serializers.CharField(
+        required=False,
+        help_text="Label model: dawid_skene_abstain (default), one_coin, dawid_skene or majority.",
+    )
+
+
 class WeakRunStart(ProjectScopedMixin, APIView):
     """POST (managers): apply the labeling functions and fit the label model on the worker; 202 when
     queued, 200 with the run already queued or running. Progress: ``GET …/weak-runs/<id>/``."""
@@ -155,12 +162,16 @@ class WeakRunStart(ProjectScopedMixin, APIView):
             raise PermissionDenied("Only project managers see the labeling functions' runs.")
         return Response(RunSerializer(project.weak_runs.all()[:50], many=True).data)
 
-    @extend_schema(request=None, responses={202: RunSerializer, 200: RunSerializer})
+    @extend_schema(request=WeakRunRequestSerializer, responses={202: RunSerializer, 200: RunSerializer})
     def post(self, request, *args, **kwargs):
         project = self.get_project()
         if not is_manager(request.user, project):
             raise PermissionDenied("Only project managers run the labeling functions.")
-        run, created = services.request_weak_run(project, requested_by=request.user)
+        params = WeakRunRequestSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        run, created = services.request_weak_run(
+            project, requested_by=request.user, method=params.validated_data.get("method")
+        )
         return Response(
             RunSerializer(run).data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
         )

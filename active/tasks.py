@@ -71,6 +71,6 @@ def run_simulation(
 
 
 @task()
-def run_weak_labels(run_id: int, device: str | None = None) -> dict:
+def run_weak_labels(run_id: int, device: str | None = None, method: str | None = None) -> dict:
     """Apply the project's labeling functions, fit the label model, queue the unsure items."""
-    return weak.run_weak(run_id, device or default_device())
+    return weak.run_weak(run_id, device or default_device(), method=method)

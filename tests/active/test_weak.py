@@ -126,3 +126,12 @@ def test_a_round_weighs_the_weak_labels_on_held_out_human_labels_and_records_it(
     assert metrics["weak_rows"] == WeakLabel.objects.filter(project=project).count() > 0
     assert metrics["weak_weight"] in weak_training.WEAK_WEIGHTS
     assert set(metrics["weak_cv"]) == {str(w) for w in weak_training.WEAK_WEIGHTS}
+
+
+def test_a_run_with_an_unknown_label_model_is_a_400_naming_method():
+    project = factories.make_project()
+    client = APIClient()
+    client.force_authenticate(factories.make_member(project, "manager"))
+    response = client.post(f"/api/projects/{project.pk}/weak-runs/", {"method": "snorkel"}, format="json")
+    assert response.status_code == 400 and response.json()["field"] == "method"
+    assert not WeakRun.objects.exists()

@@ -7,10 +7,12 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from active import selectors, services
 from active.models import ModelRound, SimulationRun
 from labelhub.projects.selectors import is_manager, projects_for_user
+from labelhub.weak.api import RunSerializer
 
 
 class ModelRoundSerializer(serializers.ModelSerializer):
@@ -140,3 +142,36 @@ class SimulationList(ProjectScopedMixin, generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):
             return SimulationRun.objects.none()
         return selectors.simulations_of(self.get_project())
+
+
+class WeakRunRequestSerializer(serializers.Serializer):
+    method = serializers.CharField(
+        required=False,
+        help_text="Label model: dawid_skene_abstain (default), one_coin, dawid_skene or majority.",
+    )
+
+
+class WeakRunStart(ProjectScopedMixin, APIView):
+    """POST (managers): apply the labeling functions and fit the label model on the worker; 202 when
+    queued, 200 with the run already queued or running. Progress: ``GET …/weak-runs/<id>/``."""
+
+    @extend_schema(responses=RunSerializer(many=True))
+    def get(self, request, *args, **kwargs):
+        project = self.get_project()
+        if not is_manager(request.user, project):
+            raise PermissionDenied("Only project managers see the labeling functions' runs.")
+        return Response(RunSerializer(project.weak_runs.all()[:50], many=True).data)
+
+    @extend_schema(request=WeakRunRequestSerializer, responses={202: RunSerializer, 200: RunSerializer})
+    def post(self, request, *args, **kwargs):
+        project = self.get_project()
+        if not is_manager(request.user, project):
+            raise PermissionDenied("Only project managers run the labeling functions.")
+        params = WeakRunRequestSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        run, created = services.request_weak_run(
+            project, requested_by=request.user, method=params.validated_data.get("method")
+        )
+        return Response(
+            RunSerializer(run).data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
+        )

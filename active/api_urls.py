@@ -16,4 +16,5 @@ urlpatterns = [
         api.SimulationList.as_view(),
         name="active-simulations",
     ),
+    path("projects/<int:project_id>/weak-runs/", api.WeakRunStart.as_view(), name="weak-runs"),
 ]

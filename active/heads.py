@@ -157,13 +157,14 @@ class TorchHeadClassifier:
         return torch.nn.Linear(dim, self.n_classes)
 
     def fit(self, X, y, sample_weight=None):
+        """``sample_weight`` scales each row's loss (weak labels train at a low weight)."""
         X = np.asarray(X, dtype=np.float32)
         with cpu_threads_for(
             X.size if len(X) <= FULL_BATCH_LIMIT else self.batch_size * X.shape[1], self.device
         ):
-            return self._fit(X, y)
+            return self._fit(X, y, sample_weight)
 
-    def _fit(self, X, y):
+    def _fit(self, X, y, sample_weight=None):
         import torch  # heavy: keeps torch out of web processes
 
         y = np.asarray(y, dtype=np.int64)
@@ -183,6 +184,15 @@ class TorchHeadClassifier:
         yt = torch.from_numpy(y).to(self.device)
         weights = class_weights(y, self.n_classes) if self.balanced else np.ones(self.n_classes, np.float32)
         loss_fn = torch.nn.CrossEntropyLoss(weight=torch.from_numpy(weights).to(self.device))
+        if sample_weight is not None:
+            # The class weight times the row's weight, normalised like CrossEntropyLoss's mean.
+            row_weight = torch.from_numpy(weights[y] * np.asarray(sample_weight, np.float32)).to(self.device)
+            per_row = torch.nn.CrossEntropyLoss(reduction="none")
+
+            def loss_fn(logits, target, _rows=None):  # noqa: F811
+                w = row_weight if _rows is None else row_weight[_rows]
+                return (per_row(logits, target) * w).sum() / w.sum().clamp_min(1e-12)
+
         optimiser = torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         model.train()
         n = len(Xt)
@@ -194,7 +204,10 @@ class TorchHeadClassifier:
                 batches = [perm[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
             for rows in batches:
                 optimiser.zero_grad(set_to_none=True)
-                loss = loss_fn(model(Xt[rows]), yt[rows])
+                if sample_weight is None:
+                    loss = loss_fn(model(Xt[rows]), yt[rows])
+                else:
+                    loss = loss_fn(model(Xt[rows]), yt[rows], None if isinstance(rows, slice) else rows)
                 loss.backward()
                 optimiser.step()
         model.eval()
@@ -322,7 +335,7 @@ class LogisticHead:
             )
             # Small fits run on one BLAS thread, for the reason SMALL_WORK gives.
             with threadpool_limits(1 if X.size < SMALL_WORK else None):
-                model.fit(X, y)
+                model.fit(X, y, sample_weight=sample_weight)
             if len(present) == 2:
                 weight[present[1]], bias[present[0]], bias[present[1]] = (
                     model.coef_[0],

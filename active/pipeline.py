@@ -39,6 +39,7 @@ from active.models import ModelRound
 from active.selectors import active_settings
 from active.simulation import EVIDENCE_MIN_LABELS, evidence_due, strategy_evidence
 from active.store import EmbeddingStore
+from active.weak_training import choose_weak_weight, fit_with_weak, weak_training_rows
 from annotators.qa.resolved import resolved_labels
 from labelhub.projects.labels import LabelSchema
 from labelhub.projects.models import Annotation, Item, Project
@@ -278,6 +279,7 @@ def train_and_evaluate(run: RoundRun, training: TrainingSet) -> Trained | None:
         eval_rows, train_rows = eval_rows[:0], np.arange(len(y))
     with run.clock.stage("train"):
         head, choice = fit_head(X[train_rows], y[train_rows], n_classes, config, seed=seed)
+        head = with_weak_labels(run, training, train_rows, head, choice.kind, config, seed)
         committee = None
         if run.model_round.strategy in strategies.COMMITTEE_STRATEGIES:
             committee = train_committee(
@@ -343,6 +345,39 @@ def draw_controls(run: RoundRun, training: TrainingSet, batch: int) -> np.ndarra
     needed = min(needed, len(candidates))
     rng = np.random.default_rng([run.model_round.pk, 0xC0])
     return np.sort(rng.choice(candidates, size=needed, replace=False)) if needed else np.zeros(0, np.int64)
+
+
+def with_weak_labels(
+    run: RoundRun, training: TrainingSet, train_rows, head, kind: str, config: dict, seed: int
+):
+    """The head refitted with the project's weak labels at the weight that cross-validates best on
+    the human training labels, or ``head`` itself when weight 0 wins (or there are none).
+
+    The weak labels were derived with every human label as an anchor, so the cross-validation is
+    somewhat optimistic for them; the margin and the every-fold rule of ``choose_weak_weight`` are
+    what keeps a weight that does not help out. The held-out slice measures the result.
+    """
+    X_weak, y_weak, confidence = weak_training_rows(
+        run.project, training.store, run.schema, exclude=training.ids
+    )
+    if not len(y_weak):
+        return head
+    X, y = training.X[train_rows], training.y[train_rows]
+    weak_choice = choose_weak_weight(
+        X, y, (X_weak, y_weak, confidence), len(run.class_names), kind, config, seed=seed
+    )
+    run.metrics.update(
+        {
+            "weak_rows": len(y_weak),
+            "weak_weight": weak_choice.weight,
+            "weak_cv": {str(w): s for w, s in weak_choice.scores.items()},
+        }
+    )
+    if weak_choice.weight == 0:
+        return head
+    return fit_with_weak(
+        X, y, X_weak, y_weak, confidence, weak_choice.weight, len(run.class_names), kind, config, seed
+    )
 
 
 def evaluate(head: TorchHeadClassifier | LogisticHead, X: np.ndarray, y: np.ndarray) -> dict:

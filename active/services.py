@@ -11,8 +11,11 @@ from active.errors import ActiveLearningError, SimulationError
 from active.models import ActiveSettings, ModelRound
 from active.selectors import has_ground_truth
 from active.strategies import normalise_strategy
-from active.tasks import enqueue_round, run_simulation
+from active.tasks import enqueue_round, run_simulation, run_weak_labels
 from labelhub.projects.models import Project
+from labelhub.weak import label_model
+from labelhub.weak import services as weak_services
+from labelhub.weak.models import WeakRun
 
 SIMULATION_ROUNDS = range(1, 201)
 SIMULATION_BATCH = range(1, 10001)
@@ -105,3 +108,23 @@ def update_settings(
         defaults["control_share"] = control_share
     settings, _ = ActiveSettings.objects.update_or_create(project=project, defaults=defaults)
     return settings
+
+
+def request_weak_run(
+    project: Project, *, requested_by=None, method: str | None = None
+) -> tuple[WeakRun, bool]:
+    """A queued apply + label-model run of the project, and whether it is new: a run already queued
+    or running is returned instead of a second one (the job is incremental, one at a time is enough)."""
+    pending = WeakRun.objects.filter(
+        project=project, status__in=[WeakRun.Status.QUEUED, WeakRun.Status.RUNNING]
+    ).first()
+    if method is not None and method not in label_model.METHODS:
+        raise ActiveLearningError(
+            f"{method!r} is not a label model (expected one of {', '.join(label_model.METHODS)}).",
+            field="method",
+        )
+    if pending is not None:
+        return pending, False
+    run = weak_services.start_run(project, requested_by)
+    run_weak_labels.enqueue(run.pk, method=method)
+    return run, True

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from django_tasks import task
 
-from active import jobs, shards
+from active import jobs, shards, weak
 from active.devices import default_device
 from active.models import ModelRound
 from active.simulation import simulate
@@ -83,3 +83,9 @@ def run_simulation(
         device=device or default_device(),
     )
     return {"simulation": run.pk, "summary": run.summary}
+
+
+@task()
+def run_weak_labels(run_id: int, device: str | None = None, method: str | None = None) -> dict:
+    """Apply the project's labeling functions, fit the label model, queue the unsure items."""
+    return weak.run_weak(run_id, device or default_device(), method=method)

@@ -30,6 +30,7 @@ urlpatterns = [
     path("", include("labelhub.guidelines.api_urls")),
     path("", include("labelhub.snapshots.api_urls")),
     path("", include("annotators.qa.api_urls")),
+    path("", include("labelhub.weak.api_urls")),
     path("", include("active.api_urls")),
     path("", include("labelhub.production.api_urls")),
 ]

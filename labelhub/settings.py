@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "labelhub.guidelines",
     "labelhub.queues",
     "labelhub.snapshots",
+    "labelhub.weak",
     "annotators.qa",
     "annotators.labeling",
     "active",

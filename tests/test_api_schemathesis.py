@@ -31,6 +31,7 @@ from labelhub.projects.models import Annotation, ImportBatch, LabelClass, Projec
 from labelhub.queues.models import Lease
 from labelhub.snapshots import services as snapshot_services
 from labelhub.snapshots.models import ModelRun
+from labelhub.weak import services as weak_services
 from tests import factories
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -86,6 +87,10 @@ def build_world(base_url: str) -> World:
     snapshot = snapshot_services.cut_snapshot(project, name="for schemathesis")[0]
     run = ModelRun.objects.create(snapshot=snapshot, name="baseline")
     deployment, _ = production_services.create_deployment(project, run, name="prod")
+    function = weak_services.create_function(
+        project, name="cats", kind="keyword", label="cat", config={"keywords": ["number"]}
+    )
+    weak_run = weak_services.execute_run(weak_services.start_run(project), method="majority")
     tokens = {
         "manager": Token.objects.create(user=manager).key,
         "annotator": Token.objects.create(user=annotator).key,
@@ -110,6 +115,8 @@ def build_world(base_url: str) -> World:
         "snapshot": snapshot.content_hash,
         "model_run": run.pk,
         "deployment": deployment.pk,
+        "labeling_function": function.pk,
+        "weak_run": weak_run.pk,
     }
     return World(ids=ids, tokens=tokens)
 
@@ -146,6 +153,7 @@ def real_path_parameters(path: str, ids: dict[str, object]) -> dict[str, object]
         "snapshot_id": ids["snapshot"],
         "other_id": ids["snapshot"],
         "deployment_id": ids["deployment"],
+        "run_id": ids["weak_run"],
         "fmt": "jsonl",
     }
     by_resource = {
@@ -156,6 +164,7 @@ def real_path_parameters(path: str, ids: dict[str, object]) -> dict[str, object]
         "members": ids["membership"],
         "imports": ids["import"],
         "model-runs": ids["model_run"],
+        "labeling-functions": ids["labeling_function"],
     }
     values = {}
     for name in _PARAMETER.findall(path):

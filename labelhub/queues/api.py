@@ -19,11 +19,15 @@ from labelhub.projects.selectors import is_manager, projects_for_user
 from labelhub.queues import selectors, services
 from labelhub.queues.models import Lease
 from labelhub.queues.sampling import balance_report
+from labelhub.weak.selectors import weak_suggestions
 
 
-def lease_payload(lease: Lease) -> dict:
-    """What an annotator sees of a lease: the item and its suggestion — never why it was queued."""
+def lease_payload(lease: Lease, weak: dict[int, dict] | None = None) -> dict:
+    """What an annotator sees of a lease: the item, the model's suggestion and the weak label's
+    (marked ``"source": "weak"``) — never why it was queued."""
     item = lease.entry.item
+    if weak is None:
+        weak = weak_suggestions([item.pk])
     return {
         "lease": {"id": lease.pk, "expires_at": lease.expires_at},
         "item": {
@@ -31,6 +35,7 @@ def lease_payload(lease: Lease) -> dict:
             "external_id": item.external_id,
             "payload": item.payload,
             "suggestion": item.suggestion,
+            "weak_suggestion": weak.get(item.pk),
         },
     }
 
@@ -88,9 +93,10 @@ class NextItemView(ProjectScopedView):
             )
             headers = {} if exhausted else {"Retry-After": str(RETRY_AFTER_SECONDS)}
             return Response(status=status.HTTP_204_NO_CONTENT, headers=headers)
+        weak = weak_suggestions([lease.entry.item_id for lease in leases])
         if raw_count is None:
-            return Response(lease_payload(leases[0]))
-        return Response({"results": [lease_payload(lease) for lease in leases]})
+            return Response(lease_payload(leases[0], weak))
+        return Response({"results": [lease_payload(lease, weak) for lease in leases]})
 
 
 class SubmitSerializer(serializers.Serializer):

@@ -15,6 +15,7 @@ from labelhub.openapi import ErrorSerializer
 from labelhub.projects.selectors import is_manager, projects_with_visible_labels
 from labelhub.snapshots import selectors, services
 from labelhub.snapshots.downloads import export_response
+from labelhub.snapshots.errors import SnapshotError
 from labelhub.snapshots.exports import FORMATS, build_manifest
 from labelhub.snapshots.models import ModelRun, Snapshot
 
@@ -111,6 +112,11 @@ class CutSerializer(serializers.Serializer):
         help_text='"project" (default): splits hash the project and external id; "external_id": the '
         "external id alone, so an item keeps its split in every project it is imported into.",
     )
+    include_weak = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Also freeze the weak labels of unlabelled items, as a marked source.",
+    )
 
 
 class DiffPageSerializer(serializers.Serializer):
@@ -163,6 +169,7 @@ class ProjectSnapshots(generics.ListAPIView):
             ratios=params.validated_data.get("ratios"),
             stratify=params.validated_data["stratify"],
             split_key=params.validated_data["split_key"],
+            include_weak=params.validated_data["include_weak"],
             user=request.user,
         )
         body = SnapshotDetailSerializer(snapshot).data
@@ -212,6 +219,13 @@ class SnapshotExport(APIView):
         if fmt not in FORMATS:
             raise NotFound(f"format {fmt!r} is not one of {', '.join(FORMATS)}", field="fmt")
         snapshot = selectors.snapshot_for(request.user, snapshot_id)
+        include = request.query_params.get("include", "")
+        if include not in ("", "weak"):
+            raise SnapshotError(
+                f"include: {include!r} is not an extra source (expected weak).", field="include"
+            )
+        if include == "weak":
+            fmt = selectors.weak_export_format(snapshot, fmt)
         return export_response(request._request, snapshot, fmt)
 
 

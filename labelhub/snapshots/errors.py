@@ -40,3 +40,15 @@ class InvalidModelRun(SnapshotError):
 
 class ImmutableError(Exception):
     """Raised on any attempt to change or delete a snapshot once cut (a bug, not a user error)."""
+
+
+class NoWeakLabels(SnapshotError):
+    """A cut asked for weak labels the project does not have (no labeling-function run yet)."""
+
+    default_code = "no_weak_labels"
+
+    def __init__(self, project_name: str) -> None:
+        super().__init__(
+            f"project {project_name!r} has no weak labels of unlabelled items: run its labeling functions first",
+            field="include_weak",
+        )

@@ -23,7 +23,7 @@ from django.conf import settings
 
 from annotators.qa.resolved import parse_json_list
 from labelhub.guidelines.models import GuidelineVersion
-from labelhub.projects.models import LabelClass
+from labelhub.projects.models import Item, LabelClass
 from labelhub.snapshots.canonical import FORMAT
 from labelhub.snapshots.models import Snapshot
 from labelhub.snapshots.selectors import CutAnnotation, annotations_at_cut, iter_export_rows, iter_jsonl_lines
@@ -403,8 +403,50 @@ def _predictions(people: list[CutAnnotation], known: set[str], result) -> list[d
     return [prediction]
 
 
+def weak_jsonl_chunks(snapshot: Snapshot) -> Iterator[bytes]:
+    """The JSONL export, then one line per frozen weak label: ``"source": "weak"``, the labels
+    under ``weak_labels`` (never ``labels``, so no reader takes them for human ones), the label
+    model's method and confidence and the function versions."""
+    yield from jsonl_chunks(snapshot)
+    source = snapshot.weak_source
+    marks = (
+        f'"source":"weak","method":{_quote("weak:" + source.method)},'
+        f'"function_versions":{json.dumps(source.function_versions, sort_keys=True)}'
+    )
+    rows = snapshot.weak_labels.order_by("external_id").values_list(
+        "item_id", "external_id", "labels", "confidence"
+    )
+    payload_of = Item.objects.filter(project_id=snapshot.project_id).values_list(
+        "id", "content_hash", "payload"
+    )
+    batch: list[tuple] = []
+
+    def lines(batch):
+        found = {i: (h, p) for i, h, p in payload_of.filter(pk__in=[r[0] for r in batch])}
+        return "".join(
+            f'{{"external_id":{_quote(ext)},"item_id":{item_id},{marks},"weak_labels":{json.dumps(labels)},'
+            f'"confidence":{confidence!r},"payload_sha256":"{found[item_id][0]}",'
+            f'"payload":{json.dumps(found[item_id][1], ensure_ascii=False)}}}\n'
+            for item_id, ext, labels, confidence in batch
+            if item_id in found
+        ).encode()
+
+    for row in rows.iterator(chunk_size=5000):
+        batch.append(row)
+        if len(batch) == 5000:
+            yield lines(batch)
+            batch = []
+    if batch:
+        yield lines(batch)
+
+
+#: The JSONL export with the snapshot's weak labels appended: only on request (``?include=weak``),
+#: and not in the manifest's list of plain exports.
+WEAK_JSONL = ExportFormat("jsonl_weak", "weak.jsonl", "application/x-ndjson")
+
 WRITERS = {
     "jsonl": jsonl_chunks,
+    "jsonl_weak": weak_jsonl_chunks,
     "csv": csv_chunks,
     "parquet": parquet_chunks,
     "labelstudio": labelstudio_chunks,
@@ -431,8 +473,12 @@ def export_dir() -> Path:
     return Path(settings.LABELHUB_DATA_DIR) / "exports"
 
 
+def format_spec(fmt: str) -> ExportFormat:
+    return WEAK_JSONL if fmt == WEAK_JSONL.name else FORMATS[fmt]
+
+
 def _cache_path(snapshot: Snapshot, fmt: str) -> Path:
-    spec = FORMATS[fmt]
+    spec = format_spec(fmt)
     revision = f".r{spec.revision}" if spec.revision > 1 else ""
     return export_dir() / f"{snapshot.content_hash}{revision}.{spec.extension}"
 

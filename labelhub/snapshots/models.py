@@ -130,3 +130,29 @@ class ModelRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} on {self.snapshot_id}"
+
+
+class SnapshotWeakSource(models.Model):
+    """The weak labels frozen with a snapshot when its cut asked for them: a separate, marked
+    source (label model, function versions), never mixed into the human-labelled items."""
+
+    snapshot = models.OneToOneField(Snapshot, on_delete=models.CASCADE, related_name="weak_source")
+    run_id = models.BigIntegerField(null=True, help_text="The weak-supervision run the labels came from.")
+    method = models.CharField(max_length=30)
+    function_versions = models.JSONField(default=dict, help_text="{function name: version}")
+    label_count = models.PositiveIntegerField(default=0)
+
+
+class SnapshotWeakLabel(models.Model):
+    """One weak label of an item nobody labelled (items with a human label are never here)."""
+
+    snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="weak_labels")
+    item_id = models.BigIntegerField()
+    external_id = models.CharField(max_length=255)
+    labels = models.JSONField()
+    confidence = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["snapshot", "external_id"], name="unique_weak_label_per_snapshot")
+        ]

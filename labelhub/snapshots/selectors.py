@@ -17,7 +17,8 @@ from django.shortcuts import get_object_or_404
 from labelhub.projects.models import Annotation, Item, Project
 from labelhub.projects.selectors import projects_with_visible_labels
 from labelhub.queues.sampling import target_distribution
-from labelhub.snapshots.models import ModelRun, Snapshot, SnapshotItem
+from labelhub.snapshots.errors import SnapshotError
+from labelhub.snapshots.models import ModelRun, Snapshot, SnapshotItem, SnapshotWeakSource
 
 FETCH_SIZE = 20000
 
@@ -288,3 +289,12 @@ def snapshot_counts_by_project(projects: QuerySet[Project]) -> dict[int, int]:
         .annotate(n=Count("id"))
         .values_list("project", "n")
     )
+
+
+def weak_export_format(snapshot: Snapshot, fmt: str) -> str:
+    """The export that carries the snapshot's weak labels (JSONL only), or SnapshotError naming ``include``."""
+    if fmt != "jsonl":
+        raise SnapshotError("include=weak: weak labels are exported as JSONL only.", field="include")
+    if not SnapshotWeakSource.objects.filter(snapshot=snapshot).exists():
+        raise SnapshotError("include=weak: this snapshot was cut without weak labels.", field="include")
+    return "jsonl_weak"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -15,9 +17,10 @@ from labelhub.projects.models import Project
 from labelhub.projects.selectors import label_schema
 from labelhub.snapshots import selectors
 from labelhub.snapshots.canonical import ContentHasher, canonical_row
-from labelhub.snapshots.errors import InvalidModelRun, InvalidRatios, NothingToSnapshot
-from labelhub.snapshots.models import ModelRun, Snapshot, SnapshotItem
+from labelhub.snapshots.errors import InvalidModelRun, InvalidRatios, NothingToSnapshot, NoWeakLabels
+from labelhub.snapshots.models import ModelRun, Snapshot, SnapshotItem, SnapshotWeakLabel, SnapshotWeakSource
 from labelhub.snapshots.splits import HashSplitter, normalise_ratios, stratified_splits
+from labelhub.weak.models import WeakLabel, WeakRun
 
 _COLUMNS = (
     "snapshot_id",
@@ -102,6 +105,7 @@ def cut_snapshot(
     ratios_are_fractions: bool = False,
     stratify: bool = False,
     split_key: str = Snapshot.SplitKey.PROJECT,
+    include_weak: bool = False,
     user=None,
 ) -> tuple[Snapshot, bool]:
     """Freeze the project's resolved labels into a sealed snapshot. Returns (snapshot, created).
@@ -116,6 +120,10 @@ def cut_snapshot(
     ``split_key="external_id"`` pins the splits to the external id alone, so an item keeps its
     split in any project it is exported to and re-imported in (the default hashes the project
     too). Raises InvalidRatios for an unknown split key.
+
+    ``include_weak`` also freezes the project's weak labels of the items nobody labelled, as a
+    separate marked source (:func:`freeze_weak_labels`); they enter the content hash, so a cut
+    with them is a different snapshot from one without.
     """
     ratios = normalise_ratios(ratios, fractions=ratios_are_fractions)
     if split_key not in Snapshot.SplitKey.values:
@@ -197,6 +205,9 @@ def cut_snapshot(
             if hasher.count == 0:
                 raise NothingToSnapshot(project.name)
             digest = hasher.hexdigest()
+            if include_weak:
+                weak_digest = freeze_weak_labels(snapshot, project, schema)
+                digest = hashlib.sha256(f"{digest}\nweak:{weak_digest}".encode()).hexdigest()
             existing = Snapshot.objects.filter(content_hash=digest).first()
             if existing is not None:
                 raise _AlreadyCut(existing)
@@ -209,6 +220,42 @@ def cut_snapshot(
     except _AlreadyCut as already:
         return already.snapshot, False
     return snapshot, True
+
+
+def freeze_weak_labels(snapshot: Snapshot, project: Project, schema) -> str:
+    """Copy the weak labels of items not in the snapshot's human rows; returns their digest.
+
+    Raises :class:`NoWeakLabels` (naming ``include_weak``) when the project has none.
+    """
+    rows = (
+        WeakLabel.objects.filter(project=project)
+        .exclude(item_id__in=SnapshotItem.objects.filter(snapshot=snapshot).values("item_id"))
+        .select_related("run")
+        .order_by("item__external_id")
+        .values_list("item_id", "item__external_id", "labels", "confidence", "run_id")
+    )
+    kept = [r for r in rows if r[2] and all(name in schema for name in r[2])]
+    if not kept:
+        raise NoWeakLabels(project.name)
+    run = WeakRun.objects.get(pk=kept[0][4])
+    SnapshotWeakLabel.objects.bulk_create(
+        (
+            SnapshotWeakLabel(snapshot=snapshot, item_id=i, external_id=ext, labels=labels, confidence=conf)
+            for i, ext, labels, conf, _ in kept
+        ),
+        batch_size=5000,
+    )
+    SnapshotWeakSource.objects.create(
+        snapshot=snapshot,
+        run_id=run.pk,
+        method=run.method,
+        function_versions=run.function_versions,
+        label_count=len(kept),
+    )
+    digest = hashlib.sha256(f"{run.method}\n{json.dumps(run.function_versions, sort_keys=True)}\n".encode())
+    for _, ext, labels, conf, _ in kept:
+        digest.update(f"{ext}\t{json.dumps(labels)}\t{conf!r}\n".encode())
+    return digest.hexdigest()
 
 
 def register_model_run(

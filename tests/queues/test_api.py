@@ -40,6 +40,7 @@ def test_next_returns_lease_and_item_without_the_reason(setup):
         "external_id": "item-0",
         "payload": {"text": "item number 0"},
         "suggestion": None,
+        "weak_suggestion": None,
     }
 
 
@@ -85,6 +86,7 @@ def test_gold_item_looks_like_any_other(setup):
         "external_id",
         "payload",
         "suggestion",
+        "weak_suggestion",
     }
     assert "cat" not in str(body)
 

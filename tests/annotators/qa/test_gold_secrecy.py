@@ -137,4 +137,4 @@ def test_queue_next_serves_a_gold_item_like_any_other(setting):
     body = response.content.decode()
     assert exposure(body) == (0, 0)
     item = json.loads(body)["item"]
-    assert set(item) <= {"id", "external_id", "payload", "suggestion"}
+    assert set(item) <= {"id", "external_id", "payload", "suggestion", "weak_suggestion"}

@@ -1,5 +1,6 @@
 // Draws the queue's state: the item on screen (text or image), the pressed class buttons, the
-// model's suggestion, the lease countdown and the prefetch count. Reads state, never changes it.
+// model's suggestion and the weak label (marked "weak"), the lease countdown and the prefetch
+// count. Reads state, never changes it.
 
 import { $ } from "./ui.js";
 
@@ -21,15 +22,18 @@ export function render(state) {
   $("upcoming-count").textContent = String(state.upcoming.length);
   $("upcoming").textContent = state.upcoming.length ? `Next up: ${state.upcoming.length} item(s) ready.` : "";
   const suggested = (cur && cur.item.suggestion && cur.item.suggestion.labels) || [];
+  const weak = (cur && cur.item.weak_suggestion && cur.item.weak_suggestion.labels) || [];
   document.querySelectorAll(".class-btn, .recent-btn").forEach((b) => {
     b.setAttribute("aria-pressed", state.selected.has(b.dataset.name) ? "true" : "false");
     b.classList.toggle("suggested", suggested.includes(b.dataset.name));
+    b.classList.toggle("weak-suggested", weak.includes(b.dataset.name));
   });
   const text = $("item-text"), img = $("item-image"), empty = $("item-empty");
   if (!cur) {
     text.hidden = true; img.hidden = true; empty.hidden = false;
     empty.textContent = state.blocked || (state.empty ? EMPTY_QUEUE : "Loading the next item…");
-    $("suggestion").hidden = true; $("item-ref").textContent = ""; $("lease-timer").textContent = "";
+    $("suggestion").hidden = true; $("weak-suggestion").hidden = true;
+    $("item-ref").textContent = ""; $("lease-timer").textContent = "";
     return;
   }
   empty.hidden = true;
@@ -52,5 +56,19 @@ export function render(state) {
   } else {
     $("suggestion").hidden = true;
   }
+  renderWeak(cur.item.weak_suggestion);
   $("item-ref").textContent = cur.item.external_id;
+}
+
+/** The weak label (from labeling functions and a label model), always marked as weak. */
+function renderWeak(weak) {
+  const box = $("weak-suggestion");
+  box.replaceChildren();
+  if (!weak || !weak.labels || !weak.labels.length) { box.hidden = true; return; }
+  const badge = document.createElement("mark");
+  badge.className = "weak-badge";
+  badge.textContent = "weak";
+  const conf = typeof weak.confidence === "number" ? ` (${Math.round(weak.confidence * 100)} %)` : "";
+  box.append(badge, `Rules suggest: ${weak.labels.join(", ")}${conf}`);  // text nodes: escaped
+  box.hidden = false;
 }

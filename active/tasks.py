@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django_tasks import task
 
-from active import jobs, shards
+from active import jobs, noise_jobs, shards
 from active.devices import default_device
-from active.models import ModelRound
+from active.models import ModelRound, NoiseCheck
 from active.simulation import simulate
 from labelhub.projects.models import Project
 
@@ -21,10 +22,23 @@ from labelhub.projects.models import Project
 @task()
 def run_model_round(round_id: int, device: str | None = None, shard_count: int | None = None) -> dict:
     """Run an active-learning round (after its embedding shards, if the pool needs them); a failure
-    schedules the round's retry, then re-raises for the record."""
-    return jobs.attempt_round(
+    schedules the round's retry, then re-raises for the record. A round that finished queues the
+    project's label-noise check (``LABELHUB_NOISE_AFTER_ROUND``)."""
+    result = jobs.attempt_round(
         round_id, device, enqueue=enqueue_round, enqueue_shard=enqueue_shard, shard_count=shard_count
     )
+    if result.get("state") == ModelRound.State.DONE and settings.LABELHUB_NOISE_AFTER_ROUND:
+        model_round = ModelRound.objects.select_related("project").get(pk=round_id)
+        if model_round.labels_used >= noise_jobs.MIN_LABELS:
+            check, created = noise_jobs.request_check(
+                model_round.project,
+                enqueue=enqueue_noise_check,
+                trigger=NoiseCheck.Trigger.ROUND,
+                model_round=model_round,
+                device=model_round.device,
+            )
+            result["noise_check"] = check.pk
+    return result
 
 
 def enqueue_round(
@@ -68,3 +82,15 @@ def run_simulation(
         device=device or default_device(),
     )
     return {"simulation": run.pk, "summary": run.summary}
+
+
+@task()
+def run_noise_check(check_id: int, device: str | None = None) -> dict:
+    """Run a label-noise check (K-fold probabilities, detection, suspects to review); resumable."""
+    return noise_jobs.attempt_check(check_id, device, enqueue=enqueue_noise_check)
+
+
+def enqueue_noise_check(check: NoiseCheck, run_after: datetime | None = None) -> None:
+    """Queue ``run_noise_check`` for the check, not to run before ``run_after`` when given."""
+    queued = run_noise_check if run_after is None else run_noise_check.using(run_after=run_after)
+    queued.enqueue(check.pk, device=check.device)

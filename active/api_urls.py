@@ -16,4 +16,24 @@ urlpatterns = [
         api.SimulationList.as_view(),
         name="active-simulations",
     ),
+    path(
+        "projects/<int:project_id>/active/noise-checks/",
+        api.NoiseCheckListCreate.as_view(),
+        name="active-noise-checks",
+    ),
+    path(
+        "projects/<int:project_id>/active/noise-checks/<int:check_id>/",
+        api.NoiseCheckDetail.as_view(),
+        name="active-noise-check-detail",
+    ),
+    path(
+        "projects/<int:project_id>/active/noise-checks/<int:check_id>/suspects/",
+        api.NoiseSuspectList.as_view(),
+        name="active-noise-suspects",
+    ),
+    path(
+        "projects/<int:project_id>/active/data-quality/",
+        api.DataQuality.as_view(),
+        name="active-data-quality-api",
+    ),
 ]

@@ -14,6 +14,8 @@ from annotators.qa.models import AdjudicationTask, AnnotatorFlag, ConsensusLabel
 from annotators.qa.resolved import resolved_labels
 from labelhub.projects.models import Annotation
 from labelhub.queues.models import ItemFlag
+from labelhub.snapshots.selectors import diff_snapshots
+from labelhub.snapshots.services import cut_snapshot
 from tests import factories
 from tests.active.builders import label_items, make_digits_project, run_queued_tasks
 
@@ -205,3 +207,19 @@ def test_annotations_of_a_check_are_the_latest_per_annotator(noisy_digits):
     Annotation.objects.create(item=items[0], annotator=annotator, labels=["3"])
     check = run_check(project)
     assert NoiseScore.objects.get(noise_check=check, item=items[0]).annotators == 1
+
+
+def test_a_fix_in_review_shows_in_the_next_snapshots_diff(noisy_digits):
+    project, items, y, *_ = noisy_digits
+    run_check(project)
+    before, _ = cut_snapshot(project)
+    reviewer = factories.make_member(project, "reviewer")
+    task = AdjudicationTask.objects.filter(reason=AdjudicationTask.Reason.LABEL_ERROR).first()
+    review = NoiseReview.objects.get(task=task)
+    qa_services.resolve_adjudication(task, reviewer, [review.suggested])
+    after, _ = cut_snapshot(project)
+    diff = diff_snapshots(before, after)
+    assert diff.relabelled == diff.relabelled_in_review == 1
+    (row,) = diff.relabelled_rows
+    assert row["before"] == review.given and row["after"] == [review.suggested]
+    assert row["review"] == AdjudicationTask.Reason.LABEL_ERROR and row["method"] == "adjudicated"

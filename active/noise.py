@@ -169,13 +169,14 @@ def detect(
             is_issue = find_label_issues(labels, sub, filter_by="prune_by_noise_rate", n_jobs=1)
             outlier = OutOfDistribution().fit_score(pred_probs=sub, labels=labels, verbose=False)
         if annotations is not None:
-            crowd_quality, crowd = crowdlab_quality(labels, sub, annotations, remap_classes=present)
+            crowd_quality, disagrees, crowd = crowdlab_quality(
+                labels, sub, annotations, remap_classes=present
+            )
             multi = ~np.isnan(crowd_quality)
+            # CROWDLAB judges these rows: its quality of the given label ranks them, and an issue is
+            # a row where CROWDLAB's consensus (model and annotators weighed) is another label.
             quality = np.where(multi, crowd_quality, quality)
-            if multi.any():
-                # CROWDLAB judges these rows: an issue is a low-quality label by its score.
-                threshold = np.quantile(quality[~multi], 0.05) if (~multi).any() else 0.5
-                is_issue = np.where(multi, crowd_quality < max(threshold, 0.5), is_issue)
+            is_issue = np.where(multi, disagrees, is_issue)
     quality = np.where(arbiter, 1.0, quality)
     is_issue = is_issue & ~arbiter
     return Detection(quality, is_issue, suggestion, confidence, outlier, crowd)
@@ -187,9 +188,9 @@ def crowdlab_quality(
     annotations: tuple[np.ndarray, np.ndarray, np.ndarray],
     *,
     remap_classes: np.ndarray,
-) -> tuple[np.ndarray, dict]:
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """CROWDLAB on the rows with two or more annotators: quality of each row's given label (NaN for
-    the others) and per-annotator quality.
+    the others), whether CROWDLAB's consensus differs from it, and per-annotator quality.
 
     The given label (the project's resolved label, Dawid–Skene or majority) is scored as CROWDLAB
     scores any annotator's label: by the detailed quality of an annotator who gave it, else by the
@@ -205,10 +206,11 @@ def crowdlab_quality(
     keep = cls >= 0
     rows, who, cls = rows[keep], who[keep], cls[keep]
     quality = np.full(len(labels), np.nan)
+    disagrees = np.zeros(len(labels), bool)
     per_row = np.bincount(rows, minlength=len(labels))
     multi_rows = np.flatnonzero(per_row >= 2)
     if not len(multi_rows):
-        return quality, {}
+        return quality, disagrees, {}
     # CROWDLAB reads all rows any annotator labelled (single ones inform annotator quality too).
     labelled_rows = np.unique(rows)
     position = np.full(len(labels), -1, np.int64)
@@ -231,6 +233,7 @@ def crowdlab_quality(
     for r in multi_rows:
         p = position[r]
         given = labels[r]
+        disagrees[r] = consensus[p] != given
         gave = np.flatnonzero(matrix[p] == given)
         if len(gave):
             quality[r] = float(np.nanmean(detailed[p, gave]))
@@ -247,7 +250,7 @@ def crowdlab_quality(
         }
         for a, row in stats.iterrows()
     }
-    return quality, {"annotators": annotator_quality, "items": len(multi_rows)}
+    return quality, disagrees, {"annotators": annotator_quality, "items": len(multi_rows)}
 
 
 # Near-duplicates -----------------------------------------------------------------------------

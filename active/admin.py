@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 
 from active import selectors, services
-from active.models import ActiveSettings, ModelRound, SimulationRun
+from active.models import ActiveSettings, ModelRound, NoiseCheck, NoiseReview, SimulationRun
 from labelhub.errors import DomainError
 
 
@@ -76,3 +76,57 @@ class ActiveSettingsAdmin(admin.ModelAdmin):
 
     list_display = ("project", "target_accuracy", "cost_per_hour", "control_share")
     list_select_related = ("project",)
+
+
+@admin.register(NoiseCheck)
+class NoiseCheckAdmin(admin.ModelAdmin):
+    """Label-noise checks; the action starts a new one for the selected checks' projects."""
+
+    list_display = (
+        "project",
+        "number",
+        "state",
+        "trigger",
+        "labelled",
+        "folds_done",
+        "issues_found",
+        "sent_to_review",
+        "attempts",
+        "created_at",
+    )
+    list_filter = ("state", "trigger", "project")
+    list_select_related = ("project",)
+    readonly_fields = [f.name for f in NoiseCheck._meta.fields]
+    actions = ["start_new_check"]
+
+    @admin.action(
+        description="Check labels again (a new label-noise check) for the selected checks' projects"
+    )
+    def start_new_check(self, request, queryset):
+        for project in {c.project for c in queryset.select_related("project")}:
+            check, created = services.request_noise_check(project, requested_by=request.user)
+            verb = "queued" if created else f"already {check.state}"
+            self.message_user(request, f"{project}: label-noise check {check.number} {verb}")
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(NoiseReview)
+class NoiseReviewAdmin(admin.ModelAdmin):
+    list_display = (
+        "noise_check",
+        "item",
+        "given",
+        "suggested",
+        "confidence",
+        "quality",
+        "outcome",
+        "resolved_at",
+    )
+    list_filter = ("outcome",)
+    list_select_related = ("noise_check__project", "item")
+    readonly_fields = [f.name for f in NoiseReview._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from active import selectors, services
-from active.models import ModelRound, SimulationRun
+from active import noise_selectors, selectors, services
+from active.models import ModelRound, NoiseCheck, NoiseScore, SimulationRun
 from labelhub.projects.selectors import is_manager, projects_for_user
 from labelhub.weak.api import RunSerializer
 
@@ -175,3 +176,133 @@ class WeakRunStart(ProjectScopedMixin, APIView):
         return Response(
             RunSerializer(run).data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
         )
+
+
+class NoiseCheckSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = NoiseCheck
+        fields = [
+            "id",
+            "number",
+            "state",
+            "trigger",
+            "model_round",
+            "folds",
+            "review_budget",
+            "device",
+            "device_used",
+            "head",
+            "attempts",
+            "max_attempts",
+            "error",
+            "labelled",
+            "folds_done",
+            "issues_found",
+            "sent_to_review",
+            "metrics",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class StartedNoiseCheckSerializer(NoiseCheckSerializer):
+    created = serializers.BooleanField(
+        help_text="False when a pending or running check was returned instead."
+    )
+
+    class Meta(NoiseCheckSerializer.Meta):
+        fields = [*NoiseCheckSerializer.Meta.fields, "created"]
+        read_only_fields = fields
+
+
+class NoiseScoreSerializer(serializers.ModelSerializer):
+    external_id = serializers.CharField(source="item.external_id", read_only=True)
+
+    class Meta:
+        model = NoiseScore
+        fields = [
+            "rank",
+            "item",
+            "external_id",
+            "given",
+            "suggested",
+            "confidence",
+            "quality",
+            "is_issue",
+            "outlier",
+            "annotators",
+            "fold",
+            "proba",
+        ]
+        read_only_fields = fields
+
+
+class ManagerOnlyMixin(ProjectScopedMixin):
+    def get_project(self):
+        project = super().get_project()
+        if not is_manager(self.request.user, project):
+            raise PermissionDenied("Only project managers see and start label-noise checks.")
+        return project
+
+
+class NoiseCheckListCreate(ManagerOnlyMixin, generics.ListCreateAPIView):
+    """GET: the project's label-noise checks, newest first. POST: start one (202 when queued, 200 with
+    the check already pending or running)."""
+
+    serializer_class = NoiseCheckSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return NoiseCheck.objects.none()
+        return noise_selectors.checks_of(self.get_project())
+
+    @extend_schema(
+        request=RoundRequestSerializer,
+        responses={202: StartedNoiseCheckSerializer, 200: StartedNoiseCheckSerializer},
+    )
+    def post(self, request, *args, **kwargs):
+        return self.create(request, *args, **kwargs)
+
+    def create(self, request, *args, **kwargs):
+        project = self.get_project()
+        params = RoundRequestSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        check, created = services.request_noise_check(
+            project, requested_by=request.user, device=params.validated_data.get("device") or None
+        )
+        check.created = created
+        data = StartedNoiseCheckSerializer(check).data
+        return Response(data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+
+class NoiseCheckDetail(ManagerOnlyMixin, generics.RetrieveAPIView):
+    serializer_class = NoiseCheckSerializer
+    lookup_url_kwarg = "check_id"
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return NoiseCheck.objects.none()
+        return noise_selectors.checks_of(self.get_project())
+
+
+class NoiseSuspectList(ManagerOnlyMixin, generics.ListAPIView):
+    """A check's scored items, most suspect first (paginated); gold items are never among them."""
+
+    serializer_class = NoiseScoreSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return NoiseScore.objects.none()
+        check = get_object_or_404(noise_selectors.checks_of(self.get_project()), pk=self.kwargs["check_id"])
+        return noise_selectors.suspects_of(check)
+
+
+class DataQuality(ManagerOnlyMixin, generics.GenericAPIView):
+    """What the data-quality page shows: suspects by class and annotator, review over checks,
+    near-duplicate conflicts, outliers."""
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, *args, **kwargs):
+        return Response(noise_selectors.data_quality(self.get_project()))

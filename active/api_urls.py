@@ -17,4 +17,24 @@ urlpatterns = [
         name="active-simulations",
     ),
     path("projects/<int:project_id>/weak-runs/", api.WeakRunStart.as_view(), name="weak-runs"),
+    path(
+        "projects/<int:project_id>/active/noise-checks/",
+        api.NoiseCheckListCreate.as_view(),
+        name="active-noise-checks",
+    ),
+    path(
+        "projects/<int:project_id>/active/noise-checks/<int:check_id>/",
+        api.NoiseCheckDetail.as_view(),
+        name="active-noise-check-detail",
+    ),
+    path(
+        "projects/<int:project_id>/active/noise-checks/<int:check_id>/suspects/",
+        api.NoiseSuspectList.as_view(),
+        name="active-noise-suspects",
+    ),
+    path(
+        "projects/<int:project_id>/active/data-quality/",
+        api.DataQuality.as_view(),
+        name="active-data-quality-api",
+    ),
 ]

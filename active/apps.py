@@ -10,7 +10,12 @@ class ActiveConfig(AppConfig):
         from labelhub.projects.admin import register_strategy_choices
 
         register_strategy_choices(STRATEGIES)
-        from active.receivers import start_round_on_new_labels, sweep_rounds_on_housekeeping
+        from active.receivers import (
+            record_label_error_review,
+            start_round_on_new_labels,
+            sweep_rounds_on_housekeeping,
+        )
+        from annotators.qa.signals import adjudication_resolved
         from labelhub.projects.signals import annotation_submitted
         from labelhub.queues.signals import housekeeping_tick
 
@@ -19,3 +24,4 @@ class ActiveConfig(AppConfig):
         )
         # keep_queues' tick also sweeps rounds whose worker died (throttled to SWEEP_EVERY).
         housekeeping_tick.connect(sweep_rounds_on_housekeeping, dispatch_uid="active-sweep-on-housekeeping")
+        adjudication_resolved.connect(record_label_error_review, dispatch_uid="active-label-error-review")

@@ -8,6 +8,7 @@ import time
 
 from active.errors import UnknownStrategy
 from active.jobs import SWEEP_EVERY
+from active.noise_jobs import record_review_outcome
 from active.services import maybe_trigger_round, sweep_stale_rounds
 from labelhub.queues.reactions import first_in_batch
 
@@ -51,3 +52,10 @@ def sweep_rounds_on_housekeeping(sender, **kwargs) -> None:
     _last_sweep = now
     for swept in sweep_stale_rounds():
         logger.info("housekeeping swept %s: %s", swept, swept.state)
+
+
+def record_label_error_review(sender, task=None, outcome: str = "labelled", **kwargs) -> None:
+    """Receiver of ``adjudication_resolved``: a decided suspected label error updates its review
+    record (confirmed / fixed / ambiguous → a guideline question), in the same transaction."""
+    if task is not None:
+        record_review_outcome(task, outcome)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
-from active import jobs
+from active import jobs, noise_jobs
 from active.errors import ActiveLearningError, SimulationError
-from active.models import ActiveSettings, ModelRound
+from active.models import ActiveSettings, ModelRound, NoiseCheck
 from active.selectors import has_ground_truth
 from active.strategies import normalise_strategy
-from active.tasks import enqueue_round, run_simulation, run_weak_labels
+from active.tasks import enqueue_noise_check, enqueue_round, run_simulation, run_weak_labels
 from labelhub.projects.models import Project
 from labelhub.weak import label_model
 from labelhub.weak import services as weak_services
@@ -54,6 +54,19 @@ def sweep_stale_rounds(
 def retry_failed_round(model_round: ModelRound) -> ModelRound:
     """One more attempt for a failed round, queued now."""
     return jobs.retry_failed_round(model_round, enqueue=enqueue_round)
+
+
+def request_noise_check(
+    project: Project,
+    *,
+    trigger: str = NoiseCheck.Trigger.MANAGER,
+    requested_by=None,
+    device: str | None = None,
+) -> tuple[NoiseCheck, bool]:
+    """A pending label-noise check for the project and whether it is new (``noise_jobs.request_check``)."""
+    return noise_jobs.request_check(
+        project, enqueue=enqueue_noise_check, trigger=trigger, requested_by=requested_by, device=device
+    )
 
 
 def request_simulation(project: Project, strategy: str, *, rounds: int, batch: int) -> str:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django_tasks import task
 
-from active import jobs, shards, weak
+from active import jobs, noise_jobs, shards, weak
 from active.devices import default_device
-from active.models import ModelRound
+from active.models import ModelRound, NoiseCheck
 from active.simulation import simulate
 from labelhub.projects.models import Project
 
@@ -21,8 +22,9 @@ from labelhub.projects.models import Project
 @task()
 def run_model_round(round_id: int, device: str | None = None, shard_count: int | None = None) -> dict:
     """Run an active-learning round (after its embedding shards, if the pool needs them); a failure
-    schedules the round's retry, then re-raises for the record."""
-    return jobs.attempt_round(
+    schedules the round's retry, then re-raises for the record. A round that finished queues the
+    project's label-noise check (``LABELHUB_NOISE_AFTER_ROUND``)."""
+    result = jobs.attempt_round(
         round_id,
         device,
         enqueue=enqueue_round,
@@ -30,6 +32,18 @@ def run_model_round(round_id: int, device: str | None = None, shard_count: int |
         shard_count=shard_count,
         enqueue_evidence=enqueue_evidence,
     )
+    if result.get("state") == ModelRound.State.DONE and settings.LABELHUB_NOISE_AFTER_ROUND:
+        model_round = ModelRound.objects.select_related("project").get(pk=round_id)
+        if model_round.labels_used >= noise_jobs.MIN_LABELS:
+            check, created = noise_jobs.request_check(
+                model_round.project,
+                enqueue=enqueue_noise_check,
+                trigger=NoiseCheck.Trigger.ROUND,
+                model_round=model_round,
+                device=model_round.device,
+            )
+            result["noise_check"] = check.pk
+    return result
 
 
 @task()
@@ -89,3 +103,14 @@ def run_simulation(
 def run_weak_labels(run_id: int, device: str | None = None, method: str | None = None) -> dict:
     """Apply the project's labeling functions, fit the label model, queue the unsure items."""
     return weak.run_weak(run_id, device or default_device(), method=method)
+
+
+def run_noise_check(check_id: int, device: str | None = None) -> dict:
+    """Run a label-noise check (K-fold probabilities, detection, suspects to review); resumable."""
+    return noise_jobs.attempt_check(check_id, device, enqueue=enqueue_noise_check)
+
+
+def enqueue_noise_check(check: NoiseCheck, run_after: datetime | None = None) -> None:
+    """Queue ``run_noise_check`` for the check, not to run before ``run_after`` when given."""
+    queued = run_noise_check if run_after is None else run_noise_check.using(run_after=run_after)
+    queued.enqueue(check.pk, device=check.device)

@@ -8,14 +8,16 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from active import selectors, services
+from active import noise_selectors, selectors, services
 from active.control import MIN_COMPARE
-from active.models import ModelRound
+from active.models import ModelRound, NoiseCheck
 from active.strategies import EVIDENCE_MIN_LABELS, STRATEGIES
 from labelhub.errors import DomainError
 from labelhub.projects.selectors import is_manager, project_page_or_deny
@@ -175,3 +177,49 @@ def simulation_file(request, project_id: int, simulation_id: int, kind: str):
         as_attachment=kind == "csv",
         filename=path.name,
     )
+
+
+@login_required
+def data_quality(request, project_id: int):
+    """The project's data-quality page (managers): suspected label errors by class and annotator,
+    the confirmed-error rate over checks, near-duplicate conflicts, outliers, the top suspects."""
+    from active import noise_plots  # matplotlib: loaded only when this page draws
+
+    project = _project_for(request, project_id)
+    if not is_manager(request.user, project):
+        raise PermissionDenied
+    data = noise_selectors.data_quality(project)
+    latest = noise_selectors.latest_done(project)
+    suspects = (
+        Paginator(noise_selectors.suspects_of(latest), 25).get_page(request.GET.get("page"))
+        if latest
+        else None
+    )
+    plots = {name: mark_safe(svg) for name, svg in noise_plots.all_plots(data).items()}  # noqa: S308 - our own SVG
+    return render(
+        request,
+        "active/data_quality.html",
+        {
+            "project": project,
+            "data": data,
+            "plots": plots,
+            "suspects": suspects,
+            "running": noise_selectors.checks_of(project)
+            .filter(state__in=[NoiseCheck.State.PENDING, NoiseCheck.State.RUNNING])
+            .first(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def start_noise_check(request, project_id: int):
+    project = _project_for(request, project_id)
+    if not is_manager(request.user, project):
+        raise PermissionDenied
+    check, created = services.request_noise_check(project, requested_by=request.user)
+    if created:
+        messages.success(request, f"Label-noise check {check.number} queued; a worker will pick it up.")
+    else:
+        messages.info(request, f"Label-noise check {check.number} is already {check.state}.")
+    return redirect("active-data-quality", project_id=project.pk)

@@ -199,6 +199,13 @@ LABELHUB_IMPORT_MAX_DEPTH = int(os.environ.get("LABELHUB_IMPORT_MAX_DEPTH", "64"
 LABELHUB_IMPORT_MAX_ITEM_BYTES = int(os.environ.get("LABELHUB_IMPORT_MAX_ITEM_BYTES", str(8 * 1024 * 1024)))
 # Torch device of active-learning workers: auto (CUDA when present), cpu or cuda.
 LABELHUB_AL_DEVICE = os.environ.get("LABELHUB_AL_DEVICE", "auto")
+# Label-noise review (active.noise_jobs): folds of the out-of-sample probabilities, suspects sent
+# to adjudication per check, the cosine (of centred vectors) from which two items are
+# near-duplicates, and whether a check runs after every active-learning round.
+LABELHUB_NOISE_FOLDS = int(os.environ.get("LABELHUB_NOISE_FOLDS", "5"))
+LABELHUB_NOISE_REVIEW_BUDGET = int(os.environ.get("LABELHUB_NOISE_REVIEW_BUDGET", "20"))
+LABELHUB_NOISE_DUPLICATE_SIMILARITY = float(os.environ.get("LABELHUB_NOISE_DUPLICATE_SIMILARITY", "0.95"))
+LABELHUB_NOISE_AFTER_ROUND = os.environ.get("LABELHUB_NOISE_AFTER_ROUND", "1") == "1"
 # Reactions to a submit (gold scoring, consensus, QA policy, active-learning trigger):
 # "inline" runs them right after the submit commits, in the request; "deferred" leaves them to
 # `manage.py keep_queues`, which delivers them in batches (the web tier's setting under load).

@@ -29,6 +29,7 @@ HEAVY = {
     "PIL",
     "label_studio_sdk",
     "crowdkit",
+    "cleanlab",  # label-noise detection: pulls in scikit-learn and pandas (active/noise.py, workers only)
 }
 
 

@@ -18,6 +18,7 @@ from annotators.qa.errors import AlreadyResolved, NotReviewer
 from annotators.qa.gold import mark_gold
 from annotators.qa.models import AdjudicationTask, ConsensusLabel, GoldItem
 from annotators.qa.resolution import Resolution
+from annotators.qa.signals import adjudication_resolved
 from labelhub.projects.labels import clean_labels
 from labelhub.projects.models import Annotation, Project, ProjectMembership
 from labelhub.projects.selectors import has_role, label_schema
@@ -57,6 +58,26 @@ def open_adjudications(project: Project, resolution: Resolution) -> int:
 def send_for_review(project: Project, item_ids: Iterable[int], *, reason: str, detail: str = "") -> int:
     """Queue items for review (policy or manager); items already waiting keep their task."""
     return _create_tasks(project, {int(i): (reason, 0.0, detail) for i in item_ids})
+
+
+def send_suspected_errors(project: Project, suspects: dict[int, tuple[float, str]]) -> dict[int, int]:
+    """Open ``label_error`` tasks for ``{item_id: (label quality, detail)}``; ``{item_id: task id}``
+    of the tasks opened. Items already waiting, or settled by an adjudication, are left alone."""
+    _create_tasks(
+        project,
+        {
+            item_id: (AdjudicationTask.Reason.LABEL_ERROR, quality, detail)
+            for item_id, (quality, detail) in suspects.items()
+        },
+    )
+    return dict(
+        AdjudicationTask.objects.filter(
+            project=project,
+            item_id__in=list(suspects),
+            reason=AdjudicationTask.Reason.LABEL_ERROR,
+            status=AdjudicationTask.Status.OPEN,
+        ).values_list("item_id", "id")
+    )
 
 
 def _create_tasks(project: Project, wanted: dict[int, tuple[str, float, str]]) -> int:
@@ -191,6 +212,30 @@ def resolve_task(
     task.save(update_fields=["status", "resolved_labels", "resolved_by", "resolved_at", "note"])
     if promote_to_gold:
         mark_gold(task.project, [(task.item_id, labels)], user=reviewer, source=GoldItem.Source.ADJUDICATION)
+    adjudication_resolved.send(sender=AdjudicationTask, task=task, outcome="labelled")
+    return task
+
+
+@transaction.atomic
+def close_as_ambiguous(task: AdjudicationTask, reviewer, *, note: str = "") -> AdjudicationTask:
+    """A reviewer finds the item ambiguous: the task closes with no final label (the item's
+    resolved label stays as it was) and receivers of ``adjudication_resolved`` take it further
+    (the label-noise review makes it a guideline question).
+
+    Raises what :func:`resolve_task` raises for a non-reviewer or a closed task.
+    """
+    task = AdjudicationTask.objects.select_for_update().select_related("project").get(pk=task.pk)
+    if not can_adjudicate(reviewer, task.project):
+        raise NotReviewer("Only reviewers and managers adjudicate.")
+    if task.status != AdjudicationTask.Status.OPEN:
+        raise AlreadyResolved(f"task {task.pk} is already {task.status}.", field="status")
+    task.status = AdjudicationTask.Status.RESOLVED
+    task.resolved_labels = None
+    task.resolved_by = reviewer
+    task.resolved_at = timezone.now()
+    task.note = note
+    task.save(update_fields=["status", "resolved_labels", "resolved_by", "resolved_at", "note"])
+    adjudication_resolved.send(sender=AdjudicationTask, task=task, outcome="ambiguous")
     return task
 
 

@@ -89,6 +89,7 @@ class AnnotatorFlag(models.Model):
     class Kind(models.TextChoices):
         GOLD_ACCURACY = "gold_accuracy", "Gold accuracy below threshold"
         AGREEMENT = "agreement", "Agreement with consensus below threshold"
+        REVIEW_ERRORS = "review_errors", "Labels often confirmed wrong by label-error review"
 
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="annotator_flags")
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="qa_flags")

@@ -11,7 +11,12 @@ The judgement is meant to be fair to a good annotator who had bad luck:
   (leave-one-out: one's own vote never props up or drags down one's score), counts nothing where
   the others tie, and ignores the labels of paused annotators in the others' majority;
 - a rate fails only when the upper bound of its 95% Wilson interval is below the threshold, so
-  ``qa_min_count`` checks that merely *look* low by chance do not flag anyone.
+  ``qa_min_count`` checks that merely *look* low by chance do not flag anyone;
+- labels a reviewer found wrong in label-error review (a suspected label error fixed to another
+  label) count against the annotator out of *all* their labels, unreviewed ones counted right, held
+  to the gold threshold: review looks only at suspects, so the share wrong among reviewed labels
+  would condemn everyone whose labels were looked at. It applies once ``qa_min_count`` of the
+  annotator's labels were reviewed.
 """
 
 from __future__ import annotations
@@ -50,6 +55,9 @@ class Evaluation:
     gold_correct: int
     consensus_seen: int
     consensus_agreed: int
+    review_seen: int = 0  # the annotator's labels reviewed as suspected label errors
+    review_wrong: int = 0  # of those, the ones the reviewer changed
+    annotations: int = 0
     failures: list[Failure] = field(default_factory=list)
 
     @property
@@ -140,14 +148,53 @@ def fails(correct: int, seen: int, threshold: float) -> tuple[float, float] | No
     return interval if interval is not None and interval[1] < threshold else None
 
 
-def evaluate(project: Project, stats: AnnotatorStats) -> Evaluation:
-    """Compare one annotator's counters with the project's thresholds (no side effects)."""
+def review_error_counts(project: Project, annotator_id: int | None = None) -> dict[int, tuple[int, int]]:
+    """``{annotator_id: (labels reviewed, labels found wrong)}`` from resolved label-error reviews.
+
+    Each resolved ``label_error`` task with a final label compares every annotator's countable
+    label of the item with it; an ambiguous outcome (no final label) judges nobody.
+    """
+    tasks = AdjudicationTask.objects.filter(
+        project=project,
+        reason=AdjudicationTask.Reason.LABEL_ERROR,
+        status=AdjudicationTask.Status.RESOLVED,
+        resolved_labels__isnull=False,
+    ).order_by("item_id", "resolved_at", "id")
+    final = {
+        item_id: frozenset(labels) for item_id, labels in tasks.values_list("item_id", "resolved_labels")
+    }
+    if not final:
+        return {}
+    rows = Annotation.objects.filter(
+        item_id__in=list(final), retracted_at__isnull=True, annotator__isnull=False
+    )
+    if annotator_id is not None:
+        rows = rows.filter(annotator_id=annotator_id)
+    latest: dict[tuple[int, int], frozenset[str]] = {}
+    for item_id, who, labels in rows.order_by("item_id", "id").values_list(
+        "item_id", "annotator_id", "labels"
+    ):
+        latest[(item_id, who)] = frozenset(str(name) for name in labels or [])
+    counts: dict[int, list[int]] = {}
+    for (item_id, who), labels in latest.items():
+        pair = counts.setdefault(who, [0, 0])
+        pair[0] += 1
+        pair[1] += int(labels != final[item_id])
+    return {who: (seen, wrong) for who, (seen, wrong) in counts.items()}
+
+
+def evaluate(project: Project, stats: AnnotatorStats, review: tuple[int, int] = (0, 0)) -> Evaluation:
+    """Compare one annotator's counters (and ``review``: labels reviewed, found wrong) with the
+    project's thresholds (no side effects)."""
     result = Evaluation(
         annotator_id=stats.annotator_id,
         gold_seen=stats.gold_seen,
         gold_correct=stats.gold_correct,
         consensus_seen=stats.consensus_seen,
         consensus_agreed=stats.consensus_agreed,
+        review_seen=review[0],
+        review_wrong=review[1],
+        annotations=stats.annotations,
     )
     minimum = max(project.qa_min_count, 1)
     threshold = project.qa_min_gold_accuracy
@@ -176,6 +223,22 @@ def evaluate(project: Project, stats: AnnotatorStats) -> Evaluation:
                 f"agreement with consensus {stats.consensus_agreement:.0%} ({agreed}/{seen} items "
                 f"compared with the other annotators' majority, 95% CI {interval[0]:.1%}–{interval[1]:.1%}) "
                 f"is below the project minimum of {threshold:.0%}",
+            )
+        )
+    reviewed, wrong = review
+    labels = max(stats.annotations, reviewed)
+    threshold = project.qa_min_gold_accuracy
+    interval = fails(labels - wrong, labels, threshold) if reviewed >= minimum and wrong else None
+    if interval is not None:
+        result.failures.append(
+            Failure(
+                AnnotatorFlag.Kind.REVIEW_ERRORS,
+                (labels - wrong) / labels,
+                threshold,
+                labels,
+                f"{wrong} of {labels} labels were found wrong in label-error review ({reviewed} reviewed); "
+                f"accuracy counting unreviewed labels as right {(labels - wrong) / labels:.0%} "
+                f"(95% CI {interval[0]:.1%}–{interval[1]:.1%}) is below the project minimum of {threshold:.0%}",
             )
         )
     return result
@@ -279,7 +342,8 @@ def evaluate_annotator(project: Project, annotator_id: int) -> tuple[Evaluation,
     """
     stats, _ = AnnotatorStats.objects.get_or_create(project=project, annotator_id=annotator_id)
     _refresh_agreement(project, [stats], annotator_id)
-    evaluation = evaluate(project, stats)
+    review = review_error_counts(project, annotator_id).get(annotator_id, (0, 0))
+    evaluation = evaluate(project, stats, review)
     return evaluation, apply(project, evaluation)
 
 
@@ -287,9 +351,10 @@ def evaluate_project(project: Project) -> list[tuple[Evaluation, list[AnnotatorF
     """On demand: recount every annotator from the annotations, then apply the policy to each."""
     stats_rows = rebuild_stats(project)
     _refresh_agreement(project, stats_rows, None)
+    reviews = review_error_counts(project)
     results = []
     for stats in stats_rows:
-        evaluation = evaluate(project, stats)
+        evaluation = evaluate(project, stats, reviews.get(stats.annotator_id, (0, 0)))
         results.append((evaluation, apply(project, evaluation)))
     return results
 

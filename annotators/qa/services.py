@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from django.db import transaction
+
+from annotators.qa.adjudication import close_as_ambiguous, resolve_task
 from annotators.qa.consensus import refresh_item_consensus
 from annotators.qa.gold import forget_submission, record_submission
+from annotators.qa.models import AdjudicationTask
 from annotators.qa.policies import evaluate_annotator
 from labelhub.projects.models import Annotation, Project
 
@@ -43,3 +47,35 @@ def handle_retraction(annotation: Annotation, *, counted: bool = True) -> None:
 def on_annotation_retracted(sender, *, annotation: Annotation, counted: bool = True, **kwargs) -> None:
     """Receiver of ``labelhub.projects.signals.annotation_retracted`` (sent after an undo commits)."""
     handle_retraction(annotation, counted=counted)
+
+
+@transaction.atomic
+def resolve_adjudication(
+    task: AdjudicationTask,
+    reviewer,
+    labels=None,
+    *,
+    ambiguous: bool = False,
+    promote_to_gold: bool = False,
+    note: str = "",
+) -> AdjudicationTask:
+    """A reviewer's decision on a task: a final label, or (``ambiguous``) none.
+
+    After a suspected label error is decided, the policy re-checks the item's annotators: labels
+    found wrong in review count against them (:func:`~annotators.qa.policies.review_error_counts`).
+    """
+    if ambiguous:
+        task = close_as_ambiguous(task, reviewer, note=note)
+    else:
+        task = resolve_task(task, reviewer, labels, promote_to_gold=promote_to_gold, note=note)
+    if task.reason == AdjudicationTask.Reason.LABEL_ERROR and not ambiguous:
+        annotators = (
+            Annotation.objects.filter(
+                item_id=task.item_id, retracted_at__isnull=True, annotator__isnull=False
+            )
+            .values_list("annotator_id", flat=True)
+            .distinct()
+        )
+        for annotator_id in sorted(set(annotators)):
+            evaluate_annotator(task.project, annotator_id)
+    return task

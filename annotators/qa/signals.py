@@ -10,6 +10,11 @@ dispute goes to adjudication at once.
 that member committed (``transaction.on_commit``): the queues app releases the leases the member
 still holds, so a pause takes effect on the items already handed out, not only on the next ones.
 Receivers must be idempotent: a member paused again (a second failed check) is announced again.
+
+``adjudication_resolved`` is sent, with ``task`` and ``outcome`` (``"labelled"`` or
+``"ambiguous"``), inside the transaction that closed an adjudication task: the label-noise review
+above records what the reviewer decided on a suspected label error (and turns an ambiguous one into
+a guideline question) in the same transaction, so the two never disagree.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from labelhub.projects.models import Item, ProjectMembership
 
 item_collecting_labels = Signal()
 annotator_paused = Signal()
+adjudication_resolved = Signal()
 
 
 def still_collecting(item: Item) -> bool:

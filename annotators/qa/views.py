@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from annotators.qa import adjudication, consensus, policies, selectors
+from annotators.qa import adjudication, consensus, policies, selectors, services
 from annotators.qa import plots as qa_plots
 from annotators.qa.models import AdjudicationTask, AnnotatorFlag
 from labelhub.errors import DomainError
@@ -115,18 +115,25 @@ def adjudication_resolve(request, project_id: int, task_id: int):
     project = _project(request, project_id, *adjudication.REVIEW_ROLES)
     task = get_object_or_404(AdjudicationTask, pk=task_id, project=project)
     promote = request.POST.get("promote_to_gold") == "on" and has_role(request.user, project, MANAGER)
+    ambiguous = request.POST.get("outcome") == "ambiguous"
     try:
-        adjudication.resolve_task(
+        services.resolve_adjudication(
             task,
             request.user,
             request.POST.getlist("labels"),
-            promote_to_gold=promote,
+            ambiguous=ambiguous,
+            promote_to_gold=promote and not ambiguous,
             note=request.POST.get("note", ""),
         )
     except DomainError as error:  # presentation: the page shows the message above the form
         messages.error(request, error.message)
         return redirect(f"{reverse('qa-adjudication', args=[project.pk])}?task={task.pk}")
-    messages.info(
-        request, f"Item {task.item.external_id} resolved" + (" and promoted to gold." if promote else ".")
-    )
+    if ambiguous:
+        messages.info(
+            request, f"Item {task.item.external_id} marked ambiguous: it is now a guideline question."
+        )
+    else:
+        messages.info(
+            request, f"Item {task.item.external_id} resolved" + (" and promoted to gold." if promote else ".")
+        )
     return redirect("qa-adjudication", project_id=project.pk)

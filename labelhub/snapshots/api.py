@@ -257,6 +257,7 @@ class SnapshotDiff(APIView):
                     "added": diff.added,
                     "removed": diff.removed,
                     "relabelled": diff.relabelled,
+                    "relabelled_in_review": diff.relabelled_in_review,
                     "unchanged": diff.unchanged,
                 },
                 "classes": diff.class_counts,

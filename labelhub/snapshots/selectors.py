@@ -14,6 +14,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
+from annotators.qa.models import AdjudicationTask, ConsensusLabel
 from labelhub.projects.models import Annotation, Item, Project
 from labelhub.projects.selectors import projects_with_visible_labels
 from labelhub.queues.sampling import target_distribution
@@ -182,6 +183,7 @@ class SnapshotDiff:
     added: int = 0
     removed: int = 0
     relabelled: int = 0
+    relabelled_in_review: int = 0  # relabelled items whose new label a reviewer set (adjudicated)
     unchanged: int = 0
     class_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # class -> before/after/delta
     added_rows: list[dict] = field(default_factory=list)
@@ -189,15 +191,28 @@ class SnapshotDiff:
     relabelled_rows: list[dict] = field(default_factory=list)
 
 
-def _diff_rows(snapshot: Snapshot) -> Iterator[tuple[str, list[str], str]]:
+def _diff_rows(snapshot: Snapshot) -> Iterator[tuple[str, list[str], str, str, int]]:
     rows = (
         SnapshotItem.objects.filter(snapshot=snapshot)
         .order_by("id")
-        .values_list("external_id", "labels", "split")
+        .values_list("external_id", "labels", "split", "method", "item_id")
         .iterator(chunk_size=FETCH_SIZE)
     )
-    for external_id, labels, split in rows:
-        yield external_id, sorted(labels), split
+    for external_id, labels, split, method, item_id in rows:
+        yield external_id, sorted(labels), split, method, item_id
+
+
+def _review_reasons(item_ids: list[int]) -> dict[int, str]:
+    """The reason of the latest adjudication that set each item's label (``label_error``: review of a
+    suspected label error), for the diff's rows: which changes a reviewer made, and why."""
+    reasons = (
+        AdjudicationTask.objects.filter(
+            item_id__in=item_ids, status=AdjudicationTask.Status.RESOLVED, resolved_labels__isnull=False
+        )
+        .order_by("resolved_at", "id")
+        .values_list("item_id", "reason")
+    )
+    return dict(reasons)
 
 
 def diff_snapshots(before: Snapshot, after: Snapshot, *, offset: int = 0, limit: int = 50) -> SnapshotDiff:
@@ -232,12 +247,24 @@ def diff_snapshots(before: Snapshot, after: Snapshot, *, offset: int = 0, limit:
                 keep(
                     diff.relabelled_rows,
                     diff.relabelled,
-                    {"external_id": a[0], "before": a[1], "after": b[1], "split": b[2]},
+                    {
+                        "external_id": a[0],
+                        "before": a[1],
+                        "after": b[1],
+                        "split": b[2],
+                        "method": b[3],
+                        "item_id": b[4],
+                    },
                 )
                 diff.relabelled += 1
+                diff.relabelled_in_review += b[3] == ConsensusLabel.Method.ADJUDICATED
             else:
                 diff.unchanged += 1
             a, b = next(left, None), next(right, None)
+    reasons = _review_reasons([row["item_id"] for row in diff.relabelled_rows])
+    for row in diff.relabelled_rows:
+        item_id = row.pop("item_id")
+        row["review"] = reasons.get(item_id) if row["method"] == ConsensusLabel.Method.ADJUDICATED else None
     names = list(dict.fromkeys([*before.class_names, *after.class_names, *before_counts, *after_counts]))
     diff.class_counts = {
         name: {

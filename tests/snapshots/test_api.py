@@ -143,7 +143,13 @@ def test_diff_reports_added_removed_relabelled(project, labelled, annotator, man
     Annotation.objects.filter(item=labelled[1]).update(retracted_at="2026-01-01T00:00:00Z")  # removed (dog)
     second, _ = services.cut_snapshot(project)
     body = api(manager).get(f"/api/snapshots/{first.content_hash}/diff/{second.content_hash}/").json()
-    assert body["counts"] == {"added": 1, "removed": 1, "relabelled": 1, "unchanged": 9}
+    assert body["counts"] == {
+        "added": 1,
+        "removed": 1,
+        "relabelled": 1,
+        "relabelled_in_review": 0,
+        "unchanged": 9,
+    }
     assert body["added"] == [
         {"external_id": "item-11", "labels": ["cat"], "split": body["added"][0]["split"]}
     ]
@@ -153,6 +159,8 @@ def test_diff_reports_added_removed_relabelled(project, labelled, annotator, man
         "before": ["cat"],
         "after": ["wolf"],
         "split": None,
+        "method": "single",
+        "review": None,
     }
     assert body["classes"]["cat"] == {"before": 3, "after": 3, "delta": 0}
     assert body["classes"]["dog"] == {"before": 3, "after": 2, "delta": -1}

@@ -32,9 +32,17 @@ class AdjudicationListQuery(serializers.Serializer):
 
 
 class ResolveSerializer(serializers.Serializer):
-    labels = serializers.ListField(child=serializers.CharField(), allow_empty=False)
+    labels = serializers.ListField(child=serializers.CharField(), allow_empty=False, required=False)
+    ambiguous = serializers.BooleanField(
+        default=False, help_text="Close with no final label: the item becomes a guideline question."
+    )
     promote_to_gold = serializers.BooleanField(default=False)
     note = serializers.CharField(required=False, allow_blank=True, default="")
+
+    def validate(self, attrs):
+        if not attrs["ambiguous"] and not attrs.get("labels"):
+            raise serializers.ValidationError({"labels": ["Give the final labels, or set ambiguous."]})
+        return attrs
 
 
 class PromoteSerializer(serializers.Serializer):

@@ -17,7 +17,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotators.qa import adjudication, consensus, gold, policies, selectors
+from annotators.qa import adjudication, consensus, gold, policies, selectors, services
 from annotators.qa.agreement import agreement_by_guideline_version, project_agreement
 from annotators.qa.api.serializers import (
     AdjudicationListQuery,
@@ -209,7 +209,8 @@ class AdjudicationDetailView(APIView):
 
 
 class AdjudicationResolveView(APIView):
-    """POST ``{"labels": [...], "promote_to_gold": bool, "note": ""}``: the final label."""
+    """POST ``{"labels": [...], "promote_to_gold": bool, "note": ""}``: the final label; or
+    ``{"ambiguous": true}``: no final label, the item goes on as a guideline question."""
 
     @extend_schema(request=ResolveSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request, task_id: int):
@@ -218,10 +219,11 @@ class AdjudicationResolveView(APIView):
         body.is_valid(raise_exception=True)
         if body.validated_data["promote_to_gold"]:
             project_for(request, task.project_id, MANAGER)  # gold answers are the managers' call
-        task = adjudication.resolve_task(
+        task = services.resolve_adjudication(
             task,
             request.user,
-            body.validated_data["labels"],
+            body.validated_data.get("labels"),
+            ambiguous=body.validated_data["ambiguous"],
             promote_to_gold=body.validated_data["promote_to_gold"],
             note=body.validated_data["note"],
         )

@@ -27,6 +27,8 @@ PAGES = (
     ("adjudication", "Adjudication", "qa-adjudication", (MANAGER, REVIEWER)),
     ("snapshots", "Snapshots", "snapshots:project", (MANAGER,)),
     ("active", "Active learning", "active-project", (MANAGER,)),
+    ("data-quality", "Data quality", "active-data-quality", (MANAGER,)),
+    ("production", "Production", "production-project", (MANAGER, REVIEWER)),
     ("console", "Console", "admin:projects_project_change", ("staff",)),
 )
 

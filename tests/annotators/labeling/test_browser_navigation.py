@@ -51,6 +51,8 @@ def test_project_pages_share_a_sub_navigation_by_role(asgi_server, browser_page)
         "Adjudication",
         "Snapshots",
         "Active learning",
+        "Data quality",
+        "Production",
     ]
     expect(nav.locator('a[aria-current="page"]')).to_have_text("Label")
     # Every link opens its page, which shows the same navigation with itself as the current page.

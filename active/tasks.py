@@ -105,6 +105,7 @@ def run_weak_labels(run_id: int, device: str | None = None, method: str | None =
     return weak.run_weak(run_id, device or default_device(), method=method)
 
 
+@task()
 def run_noise_check(check_id: int, device: str | None = None) -> dict:
     """Run a label-noise check (K-fold probabilities, detection, suspects to review); resumable."""
     return noise_jobs.attempt_check(check_id, device, enqueue=enqueue_noise_check)

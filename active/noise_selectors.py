@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from active.models import NoiseCheck, NoiseReview, NoiseScore
+from annotators.qa.policies import review_error_counts
 from labelhub.projects.models import Project
 
 HISTORY = 20  # checks the page plots, newest last
@@ -62,8 +63,6 @@ def review_rates(checks: list[NoiseCheck]) -> list[dict]:
 def annotator_rows(check: NoiseCheck) -> list[dict]:
     """Suspects among each annotator's labels, CROWDLAB's annotator quality beside Dawid–Skene's, and
     the labels review found wrong (from this project's resolved label-error reviews)."""
-    from annotators.qa.policies import review_error_counts
-
     metrics = check.metrics or {}
     by_annotator = metrics.get("suspects_by_annotator", {})
     crowd = metrics.get("crowdlab", {})

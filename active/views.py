@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from active import noise_selectors, selectors, services
+from active import noise_plots, noise_selectors, selectors, services
 from active.control import MIN_COMPARE
 from active.models import ModelRound, NoiseCheck
 from active.strategies import EVIDENCE_MIN_LABELS, STRATEGIES
@@ -183,8 +183,6 @@ def simulation_file(request, project_id: int, simulation_id: int, kind: str):
 def data_quality(request, project_id: int):
     """The project's data-quality page (managers): suspected label errors by class and annotator,
     the confirmed-error rate over checks, near-duplicate conflicts, outliers, the top suspects."""
-    from active import noise_plots  # matplotlib: loaded only when this page draws
-
     project = _project_for(request, project_id)
     if not is_manager(request.user, project):
         raise PermissionDenied

@@ -23,7 +23,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
-from active.models import ModelRound
+from active.models import ModelRound, NoiseCheck
 from annotators.qa.models import AdjudicationTask, AnnotatorFlag, GoldItem
 from labelhub.guidelines.models import GuidelineVersion
 from labelhub.production import services as production_services
@@ -91,6 +91,7 @@ def build_world(base_url: str) -> World:
         project, name="cats", kind="keyword", label="cat", config={"keywords": ["number"]}
     )
     weak_run = weak_services.execute_run(weak_services.start_run(project), method="majority")
+    noise_check = NoiseCheck.objects.create(project=project, number=1, state="done")
     tokens = {
         "manager": Token.objects.create(user=manager).key,
         "annotator": Token.objects.create(user=annotator).key,
@@ -117,6 +118,7 @@ def build_world(base_url: str) -> World:
         "deployment": deployment.pk,
         "labeling_function": function.pk,
         "weak_run": weak_run.pk,
+        "noise_check": noise_check.pk,
     }
     return World(ids=ids, tokens=tokens)
 
@@ -154,6 +156,7 @@ def real_path_parameters(path: str, ids: dict[str, object]) -> dict[str, object]
         "other_id": ids["snapshot"],
         "deployment_id": ids["deployment"],
         "run_id": ids["weak_run"],
+        "check_id": ids["noise_check"],
         "fmt": "jsonl",
     }
     by_resource = {

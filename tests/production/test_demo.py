@@ -44,7 +44,8 @@ def test_the_demo_stream_is_quiet_before_its_drift_and_alarms_after():
     # the training labels' mix by its own bias, which that test rightly reports.)
     embedding_alarms = ["embeddings" in r for r in reasons]
     assert embedding_alarms[:2] == [False, False] and sum(embedding_alarms[2:]) >= 2, reasons
-    assert all(alarms[2:]), reasons
+    # Every window whose embeddings moved raises the alarm (other reasons may raise it too).
+    assert all(alarm for alarm, moved in zip(alarms, embedding_alarms, strict=True) if moved), reasons
     # Running it again (a restarted demo) keeps the deployment and hands out a new token.
     again, new_token = demo.demo_deployment(project)
     assert again.pk == deployment.pk and new_token != token

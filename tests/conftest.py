@@ -11,6 +11,13 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _no_label_noise_check_after_rounds(settings):
+    """A finished round queues a label-noise check (a job of its own); tests that count a round's
+    jobs would count it too. tests/active/test_noise_jobs.py turns it on where it is the subject."""
+    settings.LABELHUB_NOISE_AFTER_ROUND = False
+
+
 @pytest.fixture
 def project(db):
     return factories.make_project()

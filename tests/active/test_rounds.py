@@ -361,10 +361,7 @@ def test_strategies_beyond_modal_run_a_round_on_cpu(db, monkeypatch, strategy, m
         assert len(predicted) >= 6
 
 
-def test_auto_chooses_its_strategy_by_evidence_from_200_labels_and_reuses_the_choice(
-    db, monkeypatch, client, settings
-):
-    settings.LABELHUB_NOISE_AFTER_ROUND = False  # this test counts the round's own follow-up jobs
+def test_auto_chooses_its_strategy_by_evidence_from_200_labels_and_reuses_the_choice(db, monkeypatch, client):
     project, items, y = make_digits_project(400, al_batch_size=10, al_trigger_labels=0)
     ActiveSettings.objects.create(project=project, control_share=0.05)
     label_items(items[:230], y[:230])

@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
-
+from labelhub.projects.consumers import ProjectGroupConsumer
 from labelhub.projects.push import project_group
 from labelhub.projects.selectors import has_role
 
-#: Close code for "not logged in or not a member" (the 4000-4999 range is the application's).
-CLOSE_NOT_ALLOWED = 4403
 
+class QueueConsumer(ProjectGroupConsumer):
+    """Joins ``project-<id>`` (members); each ``queue.updated`` becomes ``{"event": "queue.updated", ...}``."""
 
-class QueueConsumer(AsyncJsonWebsocketConsumer):
-    """Joins ``project-<id>``; each ``queue.updated`` becomes ``{"event": "queue.updated", ...}``."""
-
-    group_name: str | None = None
-
-    async def connect(self) -> None:
-        user = self.scope.get("user")
-        project_id = int(self.scope["url_route"]["kwargs"]["project_id"])
-        if (
-            user is None
-            or not user.is_authenticated
-            or not await database_sync_to_async(has_role)(user, project_id)
-        ):
-            await self.close(code=CLOSE_NOT_ALLOWED)
-            return
-        self.group_name = project_group(project_id)
-        await self.channel_layer.group_add(self.group_name, self.channel_name)
-        await self.accept()
-
-    async def disconnect(self, code: int) -> None:
-        if self.group_name is not None:
-            await self.channel_layer.group_discard(self.group_name, self.channel_name)
+    may_join = staticmethod(has_role)
+    group_for = staticmethod(project_group)
 
     async def receive_json(self, content, **kwargs) -> None:
         # The page only listens; a ping keeps proxies from closing an idle socket.

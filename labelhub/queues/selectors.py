@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime, time
 
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from annotators.qa.models import GoldItem
 from labelhub.projects.models import Annotation, Item, Project
 from labelhub.projects.selectors import correlated_count
 from labelhub.queues.models import HAS_FREE_SLOT, Lease, QueueEntry
@@ -60,19 +62,55 @@ def anything_to_serve(annotator, project: Project) -> bool:
 
     "next" asks this first on a project marked exhausted, where the answer is almost always no:
     that answer then costs one read instead of a locking transaction, so callers polling a finished
-    project do not slow the others down.
+    project do not slow the others down. On PostgreSQL the read is the serve statement's own SQL
+    (:func:`servable_entries_sql`, :func:`gold_candidates_sql`), so no ORM query is compiled on a
+    path that finished projects' pages may call many times a second.
     """
+    now = timezone.now()
+    if connection.vendor == "postgresql":
+        servable, params = servable_entries_sql(annotator, project, 1, set())
+        checks = [f"EXISTS ({servable})", f"EXISTS ({OVERDUE_LEASES_SQL})"]
+        if project.gold_rate > 0:
+            checks.append(f"EXISTS ({gold_candidates_sql()})")
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {' OR '.join(checks)}", {**params, "now": now})
+            return bool(cursor.fetchone()[0])
     overdue = Lease.objects.filter(
-        entry__project=project,
-        released_at__isnull=True,
-        completed_at__isnull=True,
-        expires_at__lte=timezone.now(),
+        entry__project=project, released_at__isnull=True, completed_at__isnull=True, expires_at__lte=now
     )
     checks = {"servable": Exists(servable_entries(annotator, project)), "overdue": Exists(overdue)}
     if project.gold_rate > 0:
         checks["gold"] = Exists(gold_candidates(annotator, project, set()))
     found = Project.objects.filter(pk=project.pk).annotate(**checks).values_list(*checks).first()
     return bool(found) and any(found)
+
+
+#: Live leases of ``%(project)s`` past their deadline at ``%(now)s`` (the overdue check of
+#: :func:`anything_to_serve`, in SQL).
+OVERDUE_LEASES_SQL = f"""
+    SELECT 1 FROM {Lease._meta.db_table} ol JOIN {QueueEntry._meta.db_table} oe ON oe.id = ol.entry_id
+    WHERE oe.project_id = %(project)s AND ol.released_at IS NULL AND ol.completed_at IS NULL
+      AND ol.expires_at <= %(now)s"""  # noqa: S608 - table names from the models' metadata
+
+
+def gold_candidates_sql() -> str:
+    """:func:`gold_candidates` as one PostgreSQL ``SELECT i.id AS item_id`` (unordered, unlimited),
+    over the named parameters of :func:`servable_entries_sql` (``project``, ``annotator``,
+    ``taken``, ``skipped``, ``flagged``); it must change with :func:`gold_candidates`."""
+    items, golds = Item._meta.db_table, GoldItem._meta.db_table
+    annotations, entries, leases = Annotation._meta.db_table, QueueEntry._meta.db_table, Lease._meta.db_table
+    return f"""
+                SELECT i.id AS item_id FROM {items} i
+                WHERE i.project_id = %(project)s
+                  AND EXISTS (SELECT 1 FROM {golds} g WHERE g.item_id = i.id)
+                  AND NOT (i.id = ANY(%(taken)s))
+                  AND NOT EXISTS (
+                      SELECT 1 FROM {annotations} a WHERE a.item_id = i.id AND a.annotator_id = %(annotator)s)
+                  AND NOT EXISTS (
+                      SELECT 1 FROM {leases} l JOIN {entries} oe ON oe.id = l.entry_id
+                      WHERE oe.item_id = i.id AND oe.is_open AND l.annotator_id = %(annotator)s
+                        AND l.completed_at IS NULL
+                        AND (l.released_at IS NULL OR l.release_reason IN (%(skipped)s, %(flagged)s)))"""  # noqa: S608 - table names from the models' metadata; every value is a parameter
 
 
 def servable_entries_sql(

@@ -16,15 +16,15 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Subquery
 from django.utils import timezone
 
-from annotators.qa.models import GoldItem
 from labelhub.guidelines.errors import GuidelineAckRequired
 from labelhub.guidelines.models import GuidelineVersion
 from labelhub.guidelines.selectors import with_acknowledgement
-from labelhub.projects.models import Annotation, Item, Project, ProjectMembership
+from labelhub.projects.models import Item, Project, ProjectMembership
 from labelhub.queues.models import Lease, QueueEntry, QueueState
 from labelhub.queues.selectors import (
     anything_to_serve,
     gold_candidates,
+    gold_candidates_sql,
     servable_entries,
     servable_entries_sql,
 )
@@ -248,20 +248,8 @@ def _lease_in_one_statement(
         picked, params = servable_entries_sql(
             annotator, project, count, taken_items, leaving_out="gold_items"
         )
-        items, golds, annotations = Item._meta.db_table, GoldItem._meta.db_table, Annotation._meta.db_table
         gold_ctes = f"""
-            gold_items AS (
-                SELECT i.id AS item_id FROM {items} i
-                WHERE i.project_id = %(project)s
-                  AND EXISTS (SELECT 1 FROM {golds} g WHERE g.item_id = i.id)
-                  AND NOT (i.id = ANY(%(taken)s))
-                  AND NOT EXISTS (
-                      SELECT 1 FROM {annotations} a WHERE a.item_id = i.id AND a.annotator_id = %(annotator)s)
-                  AND NOT EXISTS (
-                      SELECT 1 FROM {leases} l JOIN {entries} oe ON oe.id = l.entry_id
-                      WHERE oe.item_id = i.id AND oe.is_open AND l.annotator_id = %(annotator)s
-                        AND l.completed_at IS NULL
-                        AND (l.released_at IS NULL OR l.release_reason IN (%(skipped)s, %(flagged)s)))
+            gold_items AS ({gold_candidates_sql()}
                 ORDER BY random()
                 LIMIT %(gold)s
             ), gold AS (

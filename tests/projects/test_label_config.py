@@ -198,15 +198,26 @@ def test_several_texts_and_data_bound_headers_become_display_fields_in_config_or
     ]
 
 
-def test_choices_may_label_any_of_the_texts():
-    xml = '<View><Text name="a" value="$first"/><Text name="b" value="$second"/>'
-    xml += '<Choices name="c" toName="a"><Choice value="x"/></Choices></View>'
-    schema = parse_label_config(xml)
-    assert schema.data_key == "first"
-    assert [(f.name, f.payload_key, f.labelled) for f in schema.display_fields] == [
-        ("a", "text", True),
-        ("b", "second", False),
-    ]
+@pytest.mark.parametrize(
+    ("objects", "modality", "shown"),
+    [
+        (
+            '<Text name="t" value="$first"/><Text name="b" value="$second"/>',
+            "text",
+            [("text", "t", "text", True), ("text", "b", "second", False)],
+        ),
+        (
+            '<Image name="t" value="$image"/><Text name="cap" value="$caption"/>',
+            "image",
+            [("image", "t", "image", True), ("text", "cap", "caption", False)],
+        ),
+    ],
+    ids=["any-of-the-texts", "image-with-caption"],
+)
+def test_choices_label_the_object_they_name_and_the_others_are_shown(objects, modality, shown):
+    schema = parse_label_config(_config(objects))
+    assert schema.modality == modality
+    assert [(f.kind, f.name, f.payload_key, f.labelled) for f in schema.display_fields] == shown
 
 
 def test_a_shown_task_text_displaced_by_the_labelled_field_is_kept_as_unread_text():
@@ -216,17 +227,6 @@ def test_a_shown_task_text_displaced_by_the_labelled_field_is_kept_as_unread_tex
         ("title", "text"),
     ]
     assert [f.source_key for f in schema.bound_fields] == ["title", "text"]
-
-
-def test_an_image_with_captions_labels_the_image_and_shows_the_captions():
-    xml = '<View><Image name="t" value="$image"/><Text name="cap" value="$caption"/>'
-    xml += '<Choices name="c" toName="t"><Choice value="a"/></Choices></View>'
-    schema = parse_label_config(xml)
-    assert schema.modality == "image"
-    assert [(f.kind, f.payload_key, f.labelled) for f in schema.display_fields] == [
-        ("image", "image", True),
-        ("text", "caption", False),
-    ]
 
 
 def test_display_fields_of_a_config_without_a_usable_target_are_none():

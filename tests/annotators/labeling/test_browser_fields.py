@@ -15,7 +15,7 @@ from labelhub.projects.models import Annotation
 from labelhub.projects.services import create_project_from_label_config
 from tests import factories
 from tests.annotators.labeling.test_browser_labeling import asgi_server, browser_page, db_turns  # noqa: F401
-from tests.browser import chromium_missing
+from tests.browser import chromium_missing, sign_in
 
 pytestmark = [
     pytest.mark.browser,
@@ -44,10 +44,7 @@ def test_the_labeling_page_shows_both_texts_and_the_header_and_labels_by_keyboar
     import_file(project, io.BytesIO(json.dumps(tasks).encode()), "label_studio")
 
     page = browser_page
-    page.goto(f"{asgi_server}/accounts/login/")
-    page.fill("input[name=username]", "ann")
-    page.fill("input[name=password]", "pw-ann-12345")
-    page.click("button[type=submit]")
+    sign_in(page, asgi_server, "ann", "pw-ann-12345")
     page.goto(f"{asgi_server}/projects/{project.pk}/label/")
 
     fields = page.locator("#item-fields")

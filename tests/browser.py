@@ -45,14 +45,15 @@ def chromium() -> Iterator:
 
 def log_in(browser, base_url: str, username: str, password: str, *, admin: bool = False):
     """A new browser context logged in through the real login form."""
-    context = browser.new_context()
-    page = context.new_page()
-    if admin:
-        page.goto(f"{base_url}/admin/login/")
-    else:
-        page.goto(f"{base_url}/accounts/login/")
+    page = browser.new_context().new_page()
+    sign_in(page, base_url, username, password, admin=admin)
+    return page
+
+
+def sign_in(page, base_url: str, username: str, password: str, *, admin: bool = False) -> None:
+    """Log ``page`` in through the real login form (the admin's when ``admin``)."""
+    page.goto(f"{base_url}/admin/login/" if admin else f"{base_url}/accounts/login/")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     page.locator("input[type=submit], button[type=submit]").last.click()
     page.wait_for_load_state("networkidle")
-    return page

@@ -9,6 +9,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from annotators.labeling import routing
 from annotators.labeling.picker import PickerClass, build_picker
 from labelhub.guidelines.selectors import class_definitions
+from labelhub.projects.label_config import display_fields_of
 from labelhub.projects.models import ProjectMembership
 from labelhub.projects.selectors import project_page_or_deny, projects_for_user
 from labelhub.queues import selectors
@@ -79,6 +80,7 @@ def label(request, project_id: int):
         for c in project.classes.all()
     )
     classes = [c for g in groups for c in g.classes]
+    shown = display_fields_of(project.label_config)
     config = {
         "projectId": project.pk,
         "userId": request.user.pk,
@@ -97,6 +99,8 @@ def label(request, project_id: int):
             "classes": classes,
             "groups": groups,
             "config": config,
+            # More than the labelled text or image alone: the page lays out every field in order.
+            "display_fields": shown if any(not f.labelled for f in shown) else [],
             "progress": selectors.annotator_progress(request.user, project),
         },
     )

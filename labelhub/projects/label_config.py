@@ -1,20 +1,22 @@
 """Read a project's label schema out of a Label Studio labeling config (XML).
 
 Teams arrive with configs written for Label Studio; accepting them as-is saves retyping the
-classes. We support the classification subset labelhub serves (one ``Choices`` over one ``Text``
-or ``Image``) and reject everything else by tag name, so nobody silently loses a span or box tool.
+classes. We support the classification subset labelhub serves (one ``Choices`` over a ``Text`` or
+an ``Image``, shown with any further ``Text`` fields and headers) and reject everything else by tag
+name, so nobody silently loses a span or box tool.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from xml.etree import ElementTree  # noqa: S405 - the config comes from a staff user, not the web
 
 from labelhub.errors import DomainError
 from labelhub.projects.hotkeys import clash_message, page_key_clash
 
-# Layout-only tags that carry no data or labels: safe to ignore.
+# Layout-only tags that carry no data or labels: safe to ignore (``Header`` is shown, see
+# :func:`display_fields_of`, but labels nothing).
 LAYOUT_TAGS = frozenset({"View", "Header", "Style", "Filter", "Collapse", "Panel"})
 OBJECT_MODALITY = {"Text": "text", "HyperText": "text", "Image": "image"}
 CONTROL_TAGS = frozenset({"Choices"})
@@ -50,6 +52,26 @@ class ClassSpec:
     description: str = ""
 
 
+@dataclass(frozen=True)
+class DisplayField:
+    """One thing the labeling page shows for an item, in config order.
+
+    ``source_key`` is the task ``data`` field the tag reads (``$title`` → ``title``; empty for a
+    header with fixed text, whose text is ``value``); ``payload_key`` is where the item's payload
+    keeps it (see :func:`payload_key_of`). ``labelled`` marks the object ``<Choices toName>`` names.
+    """
+
+    kind: str  # "text", "header" or "image"
+    name: str  # the tag's name (a result's to_name); empty for a header
+    source_key: str = ""
+    payload_key: str = ""
+    labelled: bool = False
+    value: str = ""  # a fixed header's text
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @dataclass
 class LabelSchema:
     """What a project needs from a config: modality, single/multi label, the classes, the data key."""
@@ -60,6 +82,19 @@ class LabelSchema:
     classes: list[ClassSpec] = field(default_factory=list)
     choices_name: str = ""  # the <Choices name=…>: a result's from_name, JSON_MIN's and CSV's column
     object_name: str = ""  # the object tag's name: a result's to_name
+    # Everything the labeling page shows, in config order: the labelled object, other texts, headers.
+    display_fields: list[DisplayField] = field(default_factory=list)
+
+    @property
+    def bound_fields(self) -> list[DisplayField]:
+        """The display fields read from the task's data (each once), the labelled one first."""
+        seen: set[str] = set()
+        bound = []
+        for shown in sorted(self.display_fields, key=lambda f: not f.labelled):
+            if shown.source_key and shown.source_key not in seen:
+                seen.add(shown.source_key)
+                bound.append(shown)
+        return bound
 
 
 def _visual_tags(xml: str) -> set[str]:
@@ -71,26 +106,52 @@ def _visual_tags(xml: str) -> set[str]:
     return {element.tag for element in root.iter()}
 
 
+def _field_of(value: str | None) -> str | None:
+    """``"$title"`` → ``"title"``; ``None`` for anything else (fixed text, ``"Title: $title"``)."""
+    value = (value or "").strip()
+    if len(value) > 1 and value.startswith("$") and value[1:].isidentifier():
+        return value[1:]
+    return None
+
+
+def payload_key_of(source_key: str, labelled_key: str, content_key: str) -> str:
+    """Where an item's payload keeps the task field ``source_key``: the labelled field is the
+    content (``text`` / ``image``, what the hash, the encoder and every export read); a task's own
+    ``text`` that another field displaced is kept as ``unread_text``; any other field keeps its name.
+    The one rule both the importer and the Label Studio export (which inverts it) follow."""
+    if source_key == labelled_key:
+        return content_key
+    if source_key == content_key:
+        return f"unread_{content_key}"
+    return source_key
+
+
 def _refuse_what_the_page_cannot_show(xml: str) -> None:
     """Refuse, naming the tag, what LabelInterface accepts but the labeling page would drop: a
-    second object tag, a header bound to a task field, text loaded from a URL, nested choices."""
+    second image, a text or header reading anything but one whole ``$field``, text loaded from a
+    URL, nested choices."""
     root = ElementTree.fromstring(xml)  # noqa: S314 - well-formed: _visual_tags parsed it
     objects = [e for e in root.iter() if e.tag in OBJECT_MODALITY]
-    if len(objects) > 1:
-        names = ", ".join(f"<{e.tag} name={e.get('name')!r}>" for e in objects)
+    images = [e for e in objects if e.tag == "Image"]
+    if len(images) > 1:
+        names = ", ".join(f"<Image name={e.get('name')!r}>" for e in images)
         raise LabelConfigError(
-            f"<{objects[1].tag} name={objects[1].get('name')!r}>: the labeling page shows one text or "
-            f"image per item and this config has {len(objects)} ({names}); merge them into one field "
-            "before import"
+            f"<Image name={images[1].get('name')!r}>: the labeling page shows one image per item and "
+            f"this config has {len(images)} ({names}); keep one"
         )
     for element in root.iter("Header"):
         value = (element.get("value") or "").strip()
-        if value.startswith("$"):
+        if "$" in value and _field_of(value) is None:
             raise LabelConfigError(
-                f"<Header value={value!r}>: the labeling page does not show task fields in headers; "
-                "use a fixed header text, or put the field into the labelled text"
+                f"<Header value={value!r}>: a header shows fixed text or one whole task field "
+                '(value="$title"), not text mixed with fields'
             )
     for element in objects:
+        if _field_of(element.get("value")) is None:
+            raise LabelConfigError(
+                f'<{element.tag} name={element.get("name")!r}> needs value="$field", '
+                f"got {element.get('value')!r}"
+            )
         value_type = (element.get("valueType") or "").strip().lower()
         if value_type and value_type != "text":
             raise LabelConfigError(
@@ -105,6 +166,54 @@ def _refuse_what_the_page_cannot_show(xml: str) -> None:
                 "nested choices (a taxonomy) are not supported; use flat <Choice> values, e.g. "
                 f"{(element.get('value') or '') + '/' + (child.get('value') or '')!r}"
             )
+
+
+def display_fields_of(xml: str) -> list[DisplayField]:
+    """What the labeling page shows for a stored config, in document order (``[]`` without a
+    usable config: the page then shows the item's ``text`` or ``image`` alone).
+
+    Plain ``ElementTree``, no label-studio-sdk: the labeling page and the exports call this on
+    every request; :func:`parse_label_config` validated the config when the project was made.
+    """
+    if not xml or not xml.strip():
+        return []
+    try:
+        root = ElementTree.fromstring(xml)  # noqa: S314 - a stored config, written by staff
+    except ElementTree.ParseError:
+        return []
+    choices = root.find(".//Choices")
+    labelled_name = (choices.get("toName") or "").strip() if choices is not None else ""
+    target = next(
+        (e for e in root.iter() if e.tag in OBJECT_MODALITY and e.get("name") == labelled_name), None
+    )
+    if target is None or _field_of(target.get("value")) is None:
+        return []
+    labelled_key = _field_of(target.get("value")) or ""
+    content_key = OBJECT_MODALITY[target.tag]
+    fields = []
+    for element in root.iter():
+        if element.tag == "Header":
+            value = (element.get("value") or "").strip()
+            source = _field_of(value)
+            if source is None:
+                fields.append(DisplayField(kind="header", name="", value=value))
+                continue
+            key = payload_key_of(source, labelled_key, content_key)
+            fields.append(DisplayField(kind="header", name="", source_key=source, payload_key=key))
+        elif element.tag in OBJECT_MODALITY:
+            source = _field_of(element.get("value"))
+            if source is None:
+                continue
+            fields.append(
+                DisplayField(
+                    kind=OBJECT_MODALITY[element.tag],
+                    name=element.get("name") or "",
+                    source_key=source,
+                    payload_key=payload_key_of(source, labelled_key, content_key),
+                    labelled=element is target,
+                )
+            )
+    return fields
 
 
 def parse_label_config(xml: str) -> LabelSchema:
@@ -150,6 +259,11 @@ def parse_label_config(xml: str) -> LabelSchema:
             f"label config has {len(controls)} <Choices> tags; labelhub supports one per project"
         )
     choices = controls[0]
+    if len(choices.to_name) > 1:
+        raise LabelConfigError(
+            f"<Choices name={choices.name!r}> has toName={','.join(choices.to_name)!r}: labelhub labels "
+            "one object per item; name one <Text> or <Image> (the others are still shown)"
+        )
     targets = [obj for obj in objects if obj.name in choices.to_name]
     if not targets:
         raise LabelConfigError(
@@ -157,9 +271,13 @@ def parse_label_config(xml: str) -> LabelSchema:
             "which names no <Text> or <Image> tag"
         )
     target = targets[0]
+    images = [obj for obj in objects if obj.tag == "Image"]
+    if images and target.tag != "Image":
+        raise LabelConfigError(
+            f"<Image name={images[0].name!r}>: <Choices toName={target.name!r}> labels a text, and the "
+            "labeling page shows an image only as the labelled object; label the image or drop it"
+        )
     value = (target.value or "").strip()
-    if not value.startswith("$") or len(value) < 2:
-        raise LabelConfigError(f'<{target.tag} name={target.name!r}> needs value="$field", got {value!r}')
     if not choices.labels:
         raise LabelConfigError(f"<Choices name={choices.name!r}> has no <Choice> values")
 
@@ -186,6 +304,7 @@ def parse_label_config(xml: str) -> LabelSchema:
         classes=classes,
         choices_name=choices.name,
         object_name=target.name,
+        display_fields=display_fields_of(xml),
     )
 
 

@@ -23,6 +23,7 @@ from django.conf import settings
 
 from annotators.qa.resolved import parse_json_list
 from labelhub.guidelines.models import GuidelineVersion
+from labelhub.projects.label_config import display_fields_of, payload_key_of
 from labelhub.projects.models import Item, LabelClass
 from labelhub.snapshots.canonical import FORMAT
 from labelhub.snapshots.models import Snapshot
@@ -71,23 +72,22 @@ SCHEMA: dict[str, str] = {
 # --- manifest -----------------------------------------------------------------------------------
 
 
-def label_studio_names(snapshot: Snapshot) -> tuple[str, str, str, str]:
-    """(config XML, from_name, to_name, data key) for Label Studio: the project's own config when
-    it has a Choices tag, else a generated one for its modality and classes. The data key is the
-    task field the object tag reads (``$review`` → ``review``)."""
+def label_studio_names(snapshot: Snapshot) -> tuple[str, str, str, dict[str, str]]:
+    """(config XML, from_name, to_name, renames) for Label Studio: the project's own config when it
+    has a Choices tag over one of its objects, else a generated one for its modality and classes.
+    ``renames`` maps a payload key to the task field the config reads (``text`` → ``review`` for
+    ``$review``), the importer's :func:`~labelhub.projects.label_config.payload_key_of` inverted."""
     project = snapshot.project
     content_key = "image" if project.modality == "image" else "text"
-    if project.label_config.strip():
-        try:
-            root = ET.fromstring(project.label_config)  # noqa: S314 - the project's own config
-            choices = root.find(".//Choices")
-            if choices is not None and choices.get("name") and choices.get("toName"):
-                target = next((e for e in root.iter() if e.get("name") == choices.get("toName")), None)
-                value = (target.get("value") or "") if target is not None else ""
-                data_key = value[1:] if value.startswith("$") else content_key
-                return project.label_config, choices.get("name"), choices.get("toName"), data_key
-        except ET.ParseError:
-            pass  # fall through to a generated config; the manifest says which one the file uses
+    shown = display_fields_of(project.label_config)
+    labelled = next((f for f in shown if f.labelled), None)
+    if labelled is not None:
+        root = ET.fromstring(project.label_config)  # noqa: S314 - the project's own, parsed above
+        choices = root.find(".//Choices")
+        sources = {labelled.source_key, content_key} | {f.source_key for f in shown if f.source_key}
+        renames = {payload_key_of(k, labelled.source_key, content_key): k for k in sources}
+        renames = {stored: source for stored, source in renames.items() if stored != source}
+        return project.label_config, choices.get("name"), labelled.name, renames
     tag = "Image" if content_key == "image" else "Text"
     choice = "multiple" if project.multi_label else "single"
     looks = {c.name: (c.key, c.colour) for c in LabelClass.objects.filter(project=project)}
@@ -103,16 +103,16 @@ def label_studio_names(snapshot: Snapshot) -> tuple[str, str, str, str]:
         f'<View><{tag} name="{content_key}" value="${content_key}"/>'
         f'<Choices name="label" toName="{content_key}" choice="{choice}" showInline="true">{options}</Choices></View>'
     )
-    return config, "label", content_key, content_key
+    return config, "label", content_key, {}
 
 
-def _task_data(payload: str, external_id: str, data_key: str, content_key: str) -> str:
+def _task_data(payload: str, external_id: str, renames: dict[str, str]) -> str:
     """The task's ``data``: the payload plus ``external_id`` (which labelhub's importer reads back
-    as the item's id), with the content under the key the label config reads."""
-    if data_key != content_key:
-        fields = json.loads(payload)
-        if content_key in fields:
-            fields[data_key] = fields.pop(content_key)
+    as the item's id), each field under the key the label config reads (see ``renames``)."""
+    if renames:
+        stored = json.loads(payload)
+        fields = {key: value for key, value in stored.items() if key not in renames}
+        fields.update((renames[key], value) for key, value in stored.items() if key in renames)
         payload = json.dumps(fields, ensure_ascii=False)
     body = payload.strip()[1:].lstrip()
     if body.startswith("}"):
@@ -324,8 +324,7 @@ def labelstudio_chunks(snapshot: Snapshot) -> Iterator[bytes]:
     annotation becomes the task's prediction (``model_version``, ``score``). Annotations are read
     as they stood at the cut, so the file of a snapshot never changes.
     """
-    _, from_name, to_name, data_key = label_studio_names(snapshot)
-    content_key = "image" if snapshot.project.modality == "image" else "text"
+    _, from_name, to_name, renames = label_studio_names(snapshot)
     known = set(snapshot.class_names)
     dumps = _quote
 
@@ -357,7 +356,7 @@ def labelstudio_chunks(snapshot: Snapshot) -> Iterator[bytes]:
                 meta_extra = f',"annotations":{json.dumps(votes, ensure_ascii=False)}'
             predictions = _predictions(people, known, result)
             tasks.append(
-                f'{{"data":{_task_data(payload, ext, data_key, content_key)},'
+                f'{{"data":{_task_data(payload, ext, renames)},'
                 f'"annotations":[{json.dumps(annotation, ensure_ascii=False)}],'
                 f'"predictions":{json.dumps(predictions, ensure_ascii=False)},'
                 f'"meta":{{"external_id":{dumps(ext)},"split":"{split}","confidence":{conf!r},'

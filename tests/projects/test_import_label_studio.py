@@ -216,3 +216,47 @@ def test_a_class_key_that_is_a_page_key_is_refused_when_a_class_is_added(project
     )
     assert response.status_code == 400
     assert response.json()["field"] == "key" and "Flag" in response.json()["detail"]
+
+
+NEWS = (
+    '<View><Header value="$title"/><Text name="summary" value="$summary"/>'
+    '<Text name="body" value="$body"/>'
+    '<Choices name="topic" toName="body"><Choice value="sport"/><Choice value="politics"/></Choices></View>'
+)
+
+
+def test_every_text_and_header_field_a_config_shows_is_kept_in_the_payload():
+    project = create_project_from_label_config("News", NEWS)
+    tasks = [
+        {
+            "id": 7,
+            "data": {"title": "Cup final", "summary": "City won.", "body": "City won 2-1.", "source": "wire"},
+            "annotations": [{"result": [{"type": "choices", "value": {"choices": ["sport"]}}]}],
+        }
+    ]
+    batch = import_file(project, io.BytesIO(json.dumps(tasks).encode()), "label_studio")
+    assert (batch.imported_count, batch.annotation_count) == (1, 1)
+    assert Item.objects.get(project=project).payload == {
+        "text": "City won 2-1.",
+        "title": "Cup final",
+        "summary": "City won.",
+        "source": "wire",
+    }
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "code"),
+    [
+        ({"title": "Cup final", "body": "City won 2-1."}, "summary", "required"),
+        ({"title": 3, "summary": "City won.", "body": "City won 2-1."}, "title", "invalid_type"),
+    ],
+    ids=["missing", "not-a-string"],
+)
+def test_a_task_without_a_shown_field_is_refused_naming_it(data, field, code):
+    project = create_project_from_label_config("News", NEWS)
+    tasks = [{"data": {"title": "ok", "summary": "ok", "body": "fine"}}, {"data": data}]
+    with pytest.raises(ImportRejected) as refused:
+        import_file(project, io.BytesIO(json.dumps(tasks).encode()), "label_studio")
+    [error] = refused.value.errors
+    assert (error["line"], error["field"], error["code"]) == (2, field, code)
+    assert not Item.objects.filter(project=project).exists()

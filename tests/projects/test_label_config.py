@@ -2,7 +2,7 @@
 
 import pytest
 
-from labelhub.projects.label_config import LabelConfigError, parse_label_config
+from labelhub.projects.label_config import LabelConfigError, display_fields_of, parse_label_config
 from labelhub.projects.services import create_project_from_label_config
 from tests import factories
 
@@ -96,8 +96,27 @@ def _config(body: str, choices: str = '<Choice value="a"/><Choice value="b"/>') 
 @pytest.mark.parametrize(
     ("xml", "named"),
     [
-        (_config('<Text name="t" value="$text"/><Text name="u" value="$other"/>'), "<Text name='u'>"),
-        (_config('<Header value="$title"/><Text name="t" value="$text"/>'), "<Header value='$title'>"),
+        (
+            _config('<Image name="t" value="$image"/><Image name="u" value="$other"/>'),
+            "<Image name='u'>: the labeling page shows one image",
+        ),
+        (
+            _config('<Image name="i" value="$image"/><Text name="t" value="$text"/>'),
+            "<Image name='i'>: <Choices toName='t'> labels a text",
+        ),
+        (
+            _config('<Header value="Title: $title"/><Text name="t" value="$text"/>'),
+            "<Header value='Title: $title'>",
+        ),
+        (
+            _config('<Text name="t" value="$text"/><Text name="u" value="fixed words"/>'),
+            "<Text name='u'> needs",
+        ),
+        (
+            '<View><Text name="t" value="$text"/><Text name="u" value="$other"/>'
+            '<Choices name="c" toName="t,u"><Choice value="a"/></Choices></View>',
+            "toName='t,u'",
+        ),
         (_config('<Text name="t" value="$text" valueType="url"/>'), 'valueType="url"'),
         (
             _config(
@@ -106,7 +125,15 @@ def _config(body: str, choices: str = '<Choice value="a"/><Choice value="b"/>') 
             "<Choice value='animal'> contains <Choice value='cat'>",
         ),
     ],
-    ids=["second-text", "data-header", "url-text", "nested-choice"],
+    ids=[
+        "second-image",
+        "image-beside-labelled-text",
+        "mixed-header",
+        "fixed-text",
+        "two-targets",
+        "url-text",
+        "nested-choice",
+    ],
 )
 def test_what_the_labeling_page_cannot_show_is_refused_naming_the_tag(xml, named):
     with pytest.raises(LabelConfigError) as refused:
@@ -150,3 +177,58 @@ def test_a_class_key_that_is_a_page_key_is_refused_by_the_api(client):
     response = api.post("/api/projects/", body, format="json")
     assert response.status_code == 400
     assert "Skip" in response.json()["detail"]
+
+
+TITLED = _config(
+    '<Header value="$title"/><Text name="summary" value="$summary"/><Header value="Full text"/>'
+    '<Text name="t" value="$body"/>'
+)
+
+
+def test_several_texts_and_data_bound_headers_become_display_fields_in_config_order():
+    schema = parse_label_config(TITLED)
+    assert (schema.modality, schema.data_key, schema.object_name) == ("text", "body", "t")
+    assert [
+        (f.kind, f.name, f.source_key, f.payload_key, f.labelled, f.value) for f in schema.display_fields
+    ] == [
+        ("header", "", "title", "title", False, ""),
+        ("text", "summary", "summary", "summary", False, ""),
+        ("header", "", "", "", False, "Full text"),
+        ("text", "t", "body", "text", True, ""),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("objects", "modality", "shown"),
+    [
+        (
+            '<Text name="t" value="$first"/><Text name="b" value="$second"/>',
+            "text",
+            [("text", "t", "text", True), ("text", "b", "second", False)],
+        ),
+        (
+            '<Image name="t" value="$image"/><Text name="cap" value="$caption"/>',
+            "image",
+            [("image", "t", "image", True), ("text", "cap", "caption", False)],
+        ),
+    ],
+    ids=["any-of-the-texts", "image-with-caption"],
+)
+def test_choices_label_the_object_they_name_and_the_others_are_shown(objects, modality, shown):
+    schema = parse_label_config(_config(objects))
+    assert schema.modality == modality
+    assert [(f.kind, f.name, f.payload_key, f.labelled) for f in schema.display_fields] == shown
+
+
+def test_a_shown_task_text_displaced_by_the_labelled_field_is_kept_as_unread_text():
+    schema = parse_label_config(_config('<Header value="$text"/><Text name="t" value="$title"/>'))
+    assert [(f.source_key, f.payload_key) for f in schema.display_fields] == [
+        ("text", "unread_text"),
+        ("title", "text"),
+    ]
+    assert [f.source_key for f in schema.bound_fields] == ["title", "text"]
+
+
+def test_display_fields_of_a_config_without_a_usable_target_are_none():
+    assert display_fields_of("") == [] and display_fields_of("<View") == []
+    assert display_fields_of('<View><Text name="t" value="$text"/></View>') == []

@@ -153,3 +153,43 @@ def test_unknown_split_key_is_refused_naming_it(client, source, manager):
         f"/api/projects/{source.pk}/snapshots/", {"split_key": "moon"}, content_type="application/json"
     )
     assert response.status_code == 400 and response.json()["field"] == "split_key"
+
+
+# Two texts and a header, labelling the second text; the task's own "text" is shown in a header.
+NEWS = (
+    '<View><Header value="$text"/><Text name="summary" value="$summary"/>'
+    '<Text name="story" value="$body"/>'
+    '<Choices name="topic" toName="story"><Choice value="sport"/><Choice value="politics"/></Choices></View>'
+)
+NEWS_TASKS = [
+    {
+        "data": {"id": f"n{i}", "text": f"Headline {i}", "summary": f"In short {i}", "body": f"Story {i}"},
+        "annotations": [
+            {"completed_by": 2, "lead_time": 1.0 + i, "result": [{"value": {"choices": [topic]}}]}
+        ],
+    }
+    for i, topic in enumerate(["sport", "politics", "sport"])
+]
+
+
+def test_two_texts_and_a_header_survive_the_round_trip():
+    source = create_project_from_label_config("News", NEWS)
+    import_file(source, io.BytesIO(json.dumps(NEWS_TASKS).encode()), "label_studio")
+    snapshot, _ = services.cut_snapshot(source)
+    config = build_manifest(snapshot)["label_config"]
+    assert config == NEWS  # the project's own config: the same Text and Header tags
+    tasks = json.loads(export(snapshot))
+    exported = {t["data"]["external_id"]: t for t in tasks}
+    for task in NEWS_TASKS:
+        given = {k: v for k, v in task["data"].items() if k != "id"}
+        back = exported[task["data"]["id"]]
+        # Every field under the name the config reads, the label on the labelled text.
+        assert {k: v for k, v in back["data"].items() if k != "external_id"} == given
+        assert back["annotations"][0]["result"][0]["to_name"] == "story"
+    target = round_trip(snapshot)
+    payloads = {i.external_id: i.payload for i in Item.objects.filter(project=source)}
+    assert payloads["n1"] == {"text": "Story 1", "summary": "In short 1", "unread_text": "Headline 1"}
+    assert {i.external_id: i.payload for i in Item.objects.filter(project=target)} == payloads
+    assert sorted(
+        Annotation.objects.filter(item__project=target).values_list("item__external_id", "labels")
+    ) == [("n0", ["sport"]), ("n1", ["politics"]), ("n2", ["sport"])]

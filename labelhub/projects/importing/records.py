@@ -70,6 +70,8 @@ class RecordValidator:
         config = schema_of(project.label_config)
         # A project made from a Label Studio config reads e.g. ``$review``: accept that field too.
         self.source_key = config.data_key if config is not None else self.content_key
+        # Every other task field the config shows (texts, headers): required, kept in the payload.
+        self.shown_fields = [f for f in config.bound_fields if not f.labelled] if config is not None else []
         # The label column of Label Studio's flat exports (None: not made from a config).
         self.choices_name = config.choices_name if config is not None else None
         # What was read but left out ({reason: count}) and what will not show (import warnings).
@@ -113,6 +115,21 @@ class RecordValidator:
             if self.content_key in payload:
                 payload[f"unread_{self.content_key}"] = payload.pop(self.content_key)
             payload[self.content_key] = payload.pop(self.source_key)
+        # A Label Studio task names fields as the config reads them; a record already in the
+        # payload's own shape (a labelhub export, read back) names them where the payload keeps them.
+        as_task = self.source_key in data
+        for shown in self.shown_fields:
+            key = shown.source_key if as_task else shown.payload_key
+            shown_value = data.get(key)  # from the record as given: the renames above moved fields
+            if not isinstance(shown_value, str):
+                raise RecordError(
+                    f"missing: the label config shows ${shown.source_key}, so every task needs it"
+                    if shown_value is None
+                    else f"must be a string, got {type(shown_value).__name__}",
+                    field=key,
+                    code="required" if shown_value is None else "invalid_type",
+                )
+            payload[shown.payload_key] = shown_value
         value = payload.get(self.content_key)
         if value is None or (isinstance(value, str) and not value.strip()):
             wanted = self.source_key

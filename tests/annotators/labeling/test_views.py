@@ -98,6 +98,7 @@ def test_labeling_page_loads_its_script_as_a_static_module_and_inlines_only_the_
 def test_labeling_scripts_are_found_by_staticfiles_and_build_no_api_paths():
     names = [
         "api.js",
+        "fields.js",
         "guidelines.js",
         "keys.js",
         "label.js",
@@ -158,3 +159,35 @@ def test_home_links_managers_to_the_console_pages_and_annotators_only_to_guideli
     client.force_login(annotator)
     page = client.get("/").content
     assert guidelines_link in page and qa_link not in page
+
+
+def test_a_config_with_several_fields_lays_them_out_in_order_with_the_labelled_one_marked(client):
+    from labelhub.projects.services import create_project_from_label_config
+
+    config = (
+        '<View><Header value="$title"/><Header value="Read &lt;both&gt;"/>'
+        '<Text name="summary" value="$summary"/><Text name="story" value="$body"/>'
+        '<Choices name="topic" toName="story"><Choice value="sport"/><Choice value="politics"/></Choices></View>'
+    )
+    project = create_project_from_label_config("News", config)
+    client.force_login(factories.make_member(project))
+    html = client.get(f"/projects/{project.pk}/label/").content.decode()
+    layout = html[html.index('id="item-fields"') : html.index('id="suggestion"')]
+    order = [
+        layout.index('<h2 class="item-header" data-payload-key="title">'),
+        layout.index('<h2 class="item-header">Read &lt;both&gt;</h2>'),  # staff's text, escaped too
+        layout.index('data-payload-key="summary"'),
+        layout.index('aria-label="story (labelled)"'),
+    ]
+    assert order == sorted(order)
+    assert layout.count('id="item-text"') == 1 and layout.count('class="labelled-mark"') == 1
+
+
+def test_a_config_with_one_field_keeps_the_plain_item_view(client):
+    from labelhub.projects.services import create_project_from_label_config
+
+    config = '<View><Text name="t" value="$review"/><Choices name="c" toName="t"><Choice value="a"/></Choices></View>'
+    project = create_project_from_label_config("Reviews", config)
+    client.force_login(factories.make_member(project))
+    html = client.get(f"/projects/{project.pk}/label/").content.decode()
+    assert 'id="item-text"' in html and 'id="item-fields"' not in html

@@ -2,6 +2,7 @@
 // model's suggestion and the weak label (marked "weak"), the lease countdown and the prefetch
 // count. Reads state, never changes it.
 
+import { renderFields } from "./fields.js";
 import { $ } from "./ui.js";
 
 const EMPTY_QUEUE = "Nothing left to label in this project for now. New items appear here when the queue is refilled.";
@@ -34,10 +35,12 @@ export function render(state) {
     empty.textContent = state.blocked || (state.empty ? EMPTY_QUEUE : "Loading the next item…");
     $("suggestion").hidden = true; $("weak-suggestion").hidden = true;
     $("item-ref").textContent = ""; $("lease-timer").textContent = "";
+    renderFields(null);
     return;
   }
   empty.hidden = true;
   const payload = cur.item.payload || {};
+  renderFields(payload);
   if (payload.image) {
     img.classList.remove("small");
     // Tiny images (8x8 digits, thumbnails) are blown up with crisp pixels (see the page's CSS).

@@ -142,6 +142,15 @@ class SnapshotWeakSource(models.Model):
     function_versions = models.JSONField(default=dict, help_text="{function name: version}")
     label_count = models.PositiveIntegerField(default=0)
 
+    # Frozen with the snapshot (on PostgreSQL the triggers of migration 0007 also refuse raw SQL).
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ImmutableError("the weak source of a snapshot cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableError("the weak source of a snapshot cannot be deleted")
+
 
 class SnapshotWeakLabel(models.Model):
     """One weak label of an item nobody labelled (items with a human label are never here)."""
@@ -156,3 +165,11 @@ class SnapshotWeakLabel(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["snapshot", "external_id"], name="unique_weak_label_per_snapshot")
         ]
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ImmutableError("weak labels frozen into a snapshot cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableError("weak labels frozen into a snapshot cannot be deleted")

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.db import DatabaseError, connection, transaction
 from rest_framework.test import APIClient
 
-from labelhub.snapshots.models import SnapshotItem
+from labelhub.snapshots.errors import ImmutableError
+from labelhub.snapshots.models import Snapshot, SnapshotItem, SnapshotWeakLabel, SnapshotWeakSource
 from labelhub.snapshots.services import cut_snapshot
 from labelhub.weak import services as weak_services
 from tests import factories
@@ -94,3 +96,66 @@ def test_other_formats_refuse_weak_labels(weakly_labelled):
     weak, _ = cut_snapshot(project, include_weak=True)
     response = client.get(f"/api/snapshots/{weak.content_hash}/export/csv/?include=weak")
     assert response.status_code == 400 and response.json()["field"] == "include"
+
+
+def test_frozen_weak_rows_cannot_be_saved_or_deleted(weakly_labelled):
+    project, _, _ = weakly_labelled
+    weak, _ = cut_snapshot(project, include_weak=True)
+    row = weak.weak_labels.first()
+    row.labels = ["wolf"]
+    with pytest.raises(ImmutableError):
+        row.save()
+    with pytest.raises(ImmutableError):
+        row.delete()
+    source = SnapshotWeakSource.objects.get(snapshot=weak)
+    source.method = "one_coin"
+    with pytest.raises(ImmutableError):
+        source.save()
+    with pytest.raises(ImmutableError):
+        source.delete()
+
+
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the triggers are PostgreSQL only"
+)
+
+
+def raw(sql: str, params: list) -> None:
+    """Run SQL, then check the deferred constraint triggers now instead of at commit."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+@postgresql_only
+@pytest.mark.parametrize("table", ["snapshots_snapshotweaklabel", "snapshots_snapshotweaksource"])
+def test_database_refuses_raw_updates_and_deletes_of_frozen_weak_rows(weakly_labelled, table):
+    project, _, _ = weakly_labelled
+    weak, _ = cut_snapshot(project, include_weak=True)
+    with pytest.raises(DatabaseError, match="cannot be changed"):
+        raw(f"UPDATE {table} SET snapshot_id = snapshot_id WHERE snapshot_id = %s", [weak.pk])  # noqa: S608
+    with pytest.raises(DatabaseError, match="cannot be deleted"):
+        raw(f"DELETE FROM {table} WHERE snapshot_id = %s", [weak.pk])  # noqa: S608
+    assert weak.weak_labels.count() == 2 and SnapshotWeakSource.objects.filter(snapshot=weak).exists()
+
+
+@postgresql_only
+def test_database_refuses_weak_labels_added_to_a_sealed_snapshot(weakly_labelled):
+    project, items, _ = weakly_labelled
+    weak, _ = cut_snapshot(project, include_weak=True)
+    with pytest.raises(DatabaseError, match="sealed or missing"), transaction.atomic():
+        SnapshotWeakLabel.objects.create(
+            snapshot=weak, item_id=items[4].pk, external_id="smuggled", labels=["cat"], confidence=1.0
+        )
+    with pytest.raises(DatabaseError, match="sealed or missing"), transaction.atomic():
+        SnapshotWeakSource.objects.create(snapshot=cut_snapshot(project)[0], method="majority")
+
+
+@postgresql_only
+def test_deleting_the_project_still_removes_its_weak_snapshot_rows(weakly_labelled):
+    project, _, _ = weakly_labelled
+    cut_snapshot(project, include_weak=True)
+    project.delete()
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the deferred checks run here, as at commit
+    assert not Snapshot.objects.exists() and not SnapshotWeakLabel.objects.exists()

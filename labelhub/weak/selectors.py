@@ -94,6 +94,16 @@ def preview_function(
     }
 
 
+def _as_shown(row: WeakLabel) -> dict:
+    return {
+        "labels": row.labels,
+        "confidence": round(row.confidence, 4),
+        "source": "weak",
+        "method": row.run.method,
+        "conflict": row.conflict,
+    }
+
+
 def weak_suggestions(item_ids: list[int]) -> dict[int, dict]:
     """Item id -> the weak label an annotator may be shown, marked as weak.
 
@@ -101,13 +111,16 @@ def weak_suggestions(item_ids: list[int]) -> dict[int, dict]:
     carries another annotator's or a gold answer.
     """
     rows = WeakLabel.objects.filter(item_id__in=item_ids).select_related("run")
-    return {
-        row.item_id: {
-            "labels": row.labels,
-            "confidence": round(row.confidence, 4),
-            "source": "weak",
-            "method": row.run.method,
-            "conflict": row.conflict,
-        }
-        for row in rows
-    }
+    return {row.item_id: _as_shown(row) for row in rows}
+
+
+def weak_suggestion_record(item_id: int) -> dict | None:
+    """The weak suggestion the labeling page shows for an item, as an annotation records it: what
+    the page showed (:func:`weak_suggestions`) plus where it came from (the run and the version of
+    each labeling function), so QA and analysis can tell it from the model's and trace it back.
+    Function names stay off the page itself (they hint at the answer); the annotation keeps them.
+    """
+    row = WeakLabel.objects.filter(item_id=item_id).select_related("run").first()
+    if row is None:
+        return None
+    return {**_as_shown(row), "run": row.run_id, "function_versions": row.run.function_versions}

@@ -16,6 +16,7 @@ from labelhub.weak.models import LabelingFunction, WeakLabel
 from labelhub.weak.stats import function_stats, matrix_summary, reference_labels
 
 PREVIEW_SAMPLE = 2000  # pool items, plus up to as many gold / human-labelled ones
+WRONG_TEXT = 120  # characters of an item's text shown beside a wrong vote in the preview
 
 
 def project_stats(project: Project) -> dict:
@@ -86,6 +87,9 @@ def preview_function(
     matrix = from_columns(ids, schema.class_names, columns)
     stats = function_stats(matrix, reference)[-1]
     stats["name"] = function.name if function is not None else "(editing)"
+    for wrong in stats["wrong"]:  # so the editor sees what it got wrong, not only an id
+        text = payload_of[wrong["item"]].get("text")
+        wrong["text"] = text[:WRONG_TEXT] if isinstance(text, str) else None
     return {
         "sample": {"items": len(ids), "judged": int(np.isin(ids, np.asarray(judged, np.int64)).sum())},
         "function": stats,

@@ -85,6 +85,16 @@ EXPORT_COLUMNS = (
 )
 
 
+def _streamed(sql: str, params: list, chunk_size: int | None) -> Iterator[list]:
+    """Non-empty chunks of a query's rows from a server-side cursor (memory flat however many)."""
+    # Inside a transaction PostgreSQL's server-side cursor streams; in autocommit Django declares it
+    # WITH HOLD, which materialises the whole result before the first row.
+    with transaction.atomic(), connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(chunk_size or FETCH_SIZE):
+            yield rows
+
+
 def iter_export_rows(snapshot: Snapshot, chunk_size: int | None = None) -> Iterator[list[tuple]]:
     """The snapshot's rows in external-id order, in chunks, joined to the item payloads.
 
@@ -99,17 +109,12 @@ def iter_export_rows(snapshot: Snapshot, chunk_size: int | None = None) -> Itera
         WHERE s.snapshot_id = %s
         ORDER BY s.id
     """  # noqa: S608 - table names come from model metadata
-    # Inside a transaction PostgreSQL's server-side cursor streams; in autocommit Django declares it
-    # WITH HOLD, which materialises the whole result before the first row.
-    with transaction.atomic(), connection.chunked_cursor() as cursor:
-        cursor.execute(sql, [snapshot.pk])
-        while rows := cursor.fetchmany(chunk_size or FETCH_SIZE):
-            if rows and not isinstance(rows[0][3], str):
-                rows = [
-                    (*r[:3], json.dumps(r[3]), *r[4:7], json.dumps(r[7]), r[8], json.dumps(r[9]))
-                    for r in rows
-                ]
-            yield rows
+    for rows in _streamed(sql, [snapshot.pk], chunk_size):
+        if not isinstance(rows[0][3], str):
+            rows = [
+                (*r[:3], json.dumps(r[3]), *r[4:7], json.dumps(r[7]), r[8], json.dumps(r[9])) for r in rows
+            ]
+        yield rows
 
 
 def iter_weak_rows(snapshot: Snapshot, chunk_size: int | None = None) -> Iterator[list[tuple]]:
@@ -122,12 +127,10 @@ def iter_weak_rows(snapshot: Snapshot, chunk_size: int | None = None) -> Iterato
         WHERE w.snapshot_id = %s
         ORDER BY w.external_id
     """  # noqa: S608 - table names come from model metadata
-    with transaction.atomic(), connection.chunked_cursor() as cursor:
-        cursor.execute(sql, [snapshot.pk])
-        while rows := cursor.fetchmany(chunk_size or FETCH_SIZE):
-            if rows and not isinstance(rows[0][3], str):
-                rows = [(*r[:3], json.dumps(r[3]), r[4], json.dumps(r[5], ensure_ascii=False)) for r in rows]
-            yield rows
+    for rows in _streamed(sql, [snapshot.pk], chunk_size):
+        if not isinstance(rows[0][3], str):
+            rows = [(*r[:3], json.dumps(r[3]), r[4], json.dumps(r[5], ensure_ascii=False)) for r in rows]
+        yield rows
 
 
 @dataclass(frozen=True)

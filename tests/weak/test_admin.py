@@ -14,10 +14,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def console(client):
-    lead = factories.make_user("lead", is_staff=True)
-    lead.is_superuser = True
-    lead.save()
-    client.force_login(lead)
+    client.force_login(factories.make_user("lead", is_staff=True, is_superuser=True))
     return client
 
 

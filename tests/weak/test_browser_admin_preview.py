@@ -17,9 +17,7 @@ pytestmark = [
 
 def test_typing_a_keyword_updates_the_live_statistics(live_server, transactional_db):
     project = animal_project()
-    lead = factories.make_user("lead", is_staff=True)
-    lead.is_superuser = True
-    lead.save()
+    factories.make_user("lead", is_staff=True, is_superuser=True)
     dog, tree, _ = text_items(project, ["a dog barks", "a tall tree", "a cat sleeps"])
     annotator = factories.make_member(project, "annotator")
     label(dog, ["animal"], annotator)

@@ -6,13 +6,6 @@
   "use strict";
   const DEBOUNCE_MS = 300;
 
-  function csrfToken() {
-    const input = document.querySelector("input[name=csrfmiddlewaretoken]");
-    if (input) return input.value;
-    const cookie = document.cookie.split("; ").find((c) => c.startsWith("csrftoken="));
-    return cookie ? decodeURIComponent(cookie.split("=")[1]) : "";
-  }
-
   function percent(share) {
     return share === null || share === undefined ? "–" : (100 * share).toFixed(1) + " %";
   }
@@ -91,7 +84,7 @@
         const response = await fetch(panel.dataset.previewUrl.replace(panel.dataset.projectPlaceholder, project), {
           method: "POST",
           credentials: "same-origin",
-          headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+          headers: { "Content-Type": "application/json", "X-CSRFToken": form.querySelector("input[name=csrfmiddlewaretoken]").value },
           body: JSON.stringify(body),
         });
         if (mine !== sequence) return; // a newer edit already asked

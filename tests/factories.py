@@ -14,10 +14,17 @@ from labelhub.queues import services as queue_services
 _seq = itertools.count(1)
 
 
-def make_user(username: str | None = None, *, is_staff: bool = False, password: str = "pw-for-tests-1"):
+def make_user(
+    username: str | None = None,
+    *,
+    is_staff: bool = False,
+    is_superuser: bool = False,
+    password: str = "pw-for-tests-1",
+):
     username = username or f"user{next(_seq)}"
-    user = get_user_model().objects.create_user(username=username, password=password, is_staff=is_staff)
-    return user
+    return get_user_model().objects.create_user(
+        username=username, password=password, is_staff=is_staff, is_superuser=is_superuser
+    )
 
 
 def make_project(

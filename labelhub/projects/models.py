@@ -226,6 +226,9 @@ class Annotation(models.Model):
     lease = models.ForeignKey(
         "queues.Lease", null=True, blank=True, on_delete=models.SET_NULL, related_name="annotations"
     )
+    # The model's suggestion as shown (its ``labels``, ``confidence``, ``model_version``) and, under
+    # ``weak``, the weak label shown beside it, marked ``"source": "weak"`` (see
+    # ``labelhub.queues.services.annotating.suggestions_shown``).
     suggestion_shown = models.JSONField(null=True, blank=True)
     was_gold_check = models.BooleanField(default=False)
     # Undo keeps the row (nothing submitted is dropped); a retracted annotation no longer counts.

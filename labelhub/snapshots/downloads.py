@@ -21,7 +21,13 @@ from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
-from labelhub.snapshots.exports import WEAK_JSONL, CachedExport, cached_export, format_spec, stream_and_cache
+from labelhub.snapshots.exports import (
+    WEAK_FORMATS,
+    CachedExport,
+    cached_export,
+    format_spec,
+    stream_and_cache,
+)
 from labelhub.snapshots.models import Snapshot
 
 FILE_CHUNK = 1024 * 1024
@@ -91,7 +97,7 @@ def etag_matches(if_none_match: str, etag: str) -> bool:
 def export_response(request: HttpRequest, snapshot: Snapshot, fmt: str) -> HttpResponse:
     spec = format_spec(fmt)
     # The export with weak labels is other bytes of the same snapshot: its own tag.
-    etag = f'"{snapshot.content_hash}-weak"' if fmt == WEAK_JSONL.name else f'"{snapshot.content_hash}"'
+    etag = f'"{snapshot.content_hash}-weak"' if fmt in WEAK_FORMATS else f'"{snapshot.content_hash}"'
     filename = f"snapshot-{snapshot.short_id}.{spec.extension}"
     if etag_matches(request.headers.get("If-None-Match", ""), etag):
         response = HttpResponse(status=304)

@@ -17,6 +17,7 @@ import tempfile
 import xml.etree.ElementTree as ET  # noqa: S405 - parses the project's own label config, not user uploads
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 from django.conf import settings
@@ -24,10 +25,16 @@ from django.conf import settings
 from annotators.qa.resolved import parse_json_list
 from labelhub.guidelines.models import GuidelineVersion
 from labelhub.projects.label_config import display_fields_of, payload_key_of
-from labelhub.projects.models import Item, LabelClass
+from labelhub.projects.models import LabelClass
 from labelhub.snapshots.canonical import FORMAT
-from labelhub.snapshots.models import Snapshot
-from labelhub.snapshots.selectors import CutAnnotation, annotations_at_cut, iter_export_rows, iter_jsonl_lines
+from labelhub.snapshots.models import Snapshot, SnapshotWeakSource
+from labelhub.snapshots.selectors import (
+    CutAnnotation,
+    annotations_at_cut,
+    iter_export_rows,
+    iter_jsonl_lines,
+    iter_weak_rows,
+)
 
 PARQUET_ROW_GROUP = 20_000
 
@@ -138,7 +145,7 @@ def build_manifest(snapshot: Snapshot, *, base_path: str = "") -> dict:
             "size": cached.size if cached else None,
             "sha256": cached.sha256 if cached else None,
         }
-    return {
+    manifest = {
         "snapshot_id": snapshot.content_hash,
         "content_hash": snapshot.content_hash,
         "hash_format": FORMAT,
@@ -175,6 +182,25 @@ def build_manifest(snapshot: Snapshot, *, base_path: str = "") -> dict:
         "schema": SCHEMA,
         "exports": exports,
     }
+    source = SnapshotWeakSource.objects.filter(snapshot=snapshot).first()
+    if source is not None:
+        method, _ = weak_marks(source)
+        manifest["weak"] = {
+            "method": method,
+            "function_versions": source.function_versions,
+            "label_count": source.label_count,
+            "columns": WEAK_COLUMNS,
+            "exports": {
+                fmt.name: {
+                    "url": f"{base_path}export/{fmt.name}/?include=weak",
+                    "media_type": fmt.media_type,
+                    "size": cached.size if (cached := cached_export(snapshot, f"{fmt.name}_weak")) else None,
+                    "sha256": cached.sha256 if cached else None,
+                }
+                for fmt in FORMATS.values()
+            },
+        }
+    return manifest
 
 
 # --- writers ------------------------------------------------------------------------------------
@@ -216,25 +242,68 @@ def neutralise_formula(cell: str) -> str:
     return "'" + cell if cell[:1] in FORMULA_STARTS else cell
 
 
-def csv_chunks(snapshot: Snapshot, *, neutralise_formulas: bool = True) -> Iterator[bytes]:
+#: The columns a weak export adds after the human ones (CSV and Parquet): ``source`` is ``human``
+#: or ``weak``; a weak row's classes are under ``weak_labels``, its ``labels`` stay empty.
+WEAK_COLUMNS = ["source", "weak_labels", "function_versions"]
+
+
+def weak_marks(source: SnapshotWeakSource) -> tuple[str, str]:
+    """(method, function versions as JSON) of a weak source, as every weak export writes them: the
+    method prefixed ``weak:`` so it never reads as a human method or a model version."""
+    return "weak:" + source.method, json.dumps(source.function_versions, sort_keys=True)
+
+
+def csv_chunks(
+    snapshot: Snapshot, *, neutralise_formulas: bool = True, weak: bool = False
+) -> Iterator[bytes]:
     """The rows as CSV. Of the text cells only ``external_id`` is free text (labels, guideline
     versions and payload are JSON, which starts with ``[`` or ``{``; split, method and sha256 come
     from fixed alphabets): it is neutralised unless ``neutralise_formulas`` is False. JSONL and
-    Parquet always keep the value exact."""
+    Parquet always keep the value exact. ``weak`` adds :data:`WEAK_COLUMNS` and, after the human
+    rows, one row per frozen weak label (no split, labels or annotators of its own)."""
     guard = neutralise_formula if neutralise_formulas else str
     buffer = io.StringIO()
     # RFC 4180's CRLF: the writer then quotes every cell holding a CR or LF. With "\n" alone, a
     # bare CR in an external id went out unquoted and readers split the row there.
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for rows in iter_export_rows(snapshot):
-        writer.writerows(
-            (guard(ext), item_id, split, labels, conf, method, count, versions, sha, payload)
-            for item_id, ext, sha, labels, conf, method, count, versions, split, payload in rows
-        )
-        yield buffer.getvalue().encode()
+    writer.writerow(CSV_COLUMNS + (WEAK_COLUMNS if weak else []))
+    human = ("human", "", "") if weak else ()
+
+    def drain() -> bytes:
+        text = buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
+        return text.encode()
+
+    for rows in iter_export_rows(snapshot):
+        writer.writerows(
+            (guard(ext), item_id, split, labels, conf, method, count, versions, sha, payload, *human)
+            for item_id, ext, sha, labels, conf, method, count, versions, split, payload in rows
+        )
+        yield drain()
+    if not weak:
+        return
+    method, function_versions = weak_marks(snapshot.weak_source)
+    for rows in iter_weak_rows(snapshot):
+        writer.writerows(
+            (
+                guard(ext),
+                item_id,
+                "",
+                "",
+                conf,
+                method,
+                "",
+                "",
+                sha,
+                payload,
+                "weak",
+                labels,
+                function_versions,
+            )
+            for item_id, ext, sha, labels, conf, payload in rows
+        )
+        yield drain()
 
 
 class _ChunkSink(io.RawIOBase):
@@ -262,31 +331,37 @@ class _ChunkSink(io.RawIOBase):
         return data
 
 
-def parquet_chunks(snapshot: Snapshot) -> Iterator[bytes]:
+def parquet_chunks(snapshot: Snapshot, *, weak: bool = False) -> Iterator[bytes]:
     """Parquet written row group by row group into a sink drained after each group: the file
-    streams out as it is built. The manifest rides in the schema metadata (key ``labelhub``)."""
+    streams out as it is built. The manifest rides in the schema metadata (key ``labelhub``).
+    ``weak`` adds :data:`WEAK_COLUMNS` and the frozen weak labels after the human rows (their
+    split, labels, annotator count and guideline versions null)."""
     # heavy: pyarrow loads only in the process that writes a Parquet export
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pa.schema(
-        [
-            ("external_id", pa.string()),
-            ("item_id", pa.int64()),
-            ("split", pa.string()),
-            ("labels", pa.list_(pa.string())),
-            ("confidence", pa.float64()),
-            ("method", pa.string()),
-            ("annotator_count", pa.int32()),
-            ("guideline_versions", pa.list_(pa.int64())),
-            ("payload_sha256", pa.string()),
-            ("payload", pa.string()),
-        ],
-        metadata={"labelhub": json.dumps(_embedded_manifest(snapshot))},
-    )
+    fields = [
+        ("external_id", pa.string()),
+        ("item_id", pa.int64()),
+        ("split", pa.string()),
+        ("labels", pa.list_(pa.string())),
+        ("confidence", pa.float64()),
+        ("method", pa.string()),
+        ("annotator_count", pa.int32()),
+        ("guideline_versions", pa.list_(pa.int64())),
+        ("payload_sha256", pa.string()),
+        ("payload", pa.string()),
+    ]
+    if weak:
+        fields += [
+            ("source", pa.string()),
+            ("weak_labels", pa.list_(pa.string())),
+            ("function_versions", pa.string()),
+        ]
+    schema = pa.schema(fields, metadata={"labelhub": json.dumps(_embedded_manifest(snapshot, weak=weak))})
     sink = _ChunkSink()
     writer = pq.ParquetWriter(sink, schema, compression="zstd")
-    columns: list[list] = [[] for _ in range(10)]
+    columns: list[list] = [[] for _ in fields]
 
     def flush() -> None:
         table = pa.Table.from_arrays(
@@ -296,25 +371,48 @@ def parquet_chunks(snapshot: Snapshot) -> Iterator[bytes]:
         for col in columns:
             col.clear()
 
+    def add(values: tuple) -> None:
+        for col, value in zip(columns, values, strict=True):
+            col.append(value)
+
     loads = parse_json_list
+    human = ("human", None, None) if weak else ()
     for rows in iter_export_rows(snapshot):
         for item_id, ext, sha, labels, conf, method, count, versions, split, payload in rows:
-            for col, value in zip(
-                columns,
-                (ext, item_id, split, loads(labels), conf, method, count, loads(versions), sha, payload),
-                strict=True,
-            ):
-                col.append(value)
+            add(
+                (
+                    ext,
+                    item_id,
+                    split,
+                    loads(labels),
+                    conf,
+                    method,
+                    count,
+                    loads(versions),
+                    sha,
+                    payload,
+                    *human,
+                )
+            )
         if len(columns[0]) >= PARQUET_ROW_GROUP:
             flush()
             yield sink.drain()
+    if weak:
+        method, function_versions = weak_marks(snapshot.weak_source)
+        for rows in iter_weak_rows(snapshot):
+            for item_id, ext, sha, labels, conf, payload in rows:
+                weak_row = ("weak", loads(labels), function_versions)
+                add((ext, item_id, None, None, conf, method, None, None, sha, payload, *weak_row))
+            if len(columns[0]) >= PARQUET_ROW_GROUP:
+                flush()
+                yield sink.drain()
     if columns[0]:
         flush()
     writer.close()
     yield sink.drain()
 
 
-def labelstudio_chunks(snapshot: Snapshot) -> Iterator[bytes]:
+def labelstudio_chunks(snapshot: Snapshot, *, weak: bool = False) -> Iterator[bytes]:
     """A JSON array of Label Studio tasks, each with its resolved label as one annotation.
 
     The annotation carries the time spent (``lead_time``) and, for a label one person gave
@@ -323,6 +421,11 @@ def labelstudio_chunks(snapshot: Snapshot) -> Iterator[bytes]:
     ``meta.annotations`` lists each person's label. The suggestion shown with the latest
     annotation becomes the task's prediction (``model_version``, ``score``). Annotations are read
     as they stood at the cut, so the file of a snapshot never changes.
+
+    ``weak`` adds, after the human tasks, one task per frozen weak label with no annotation and
+    the weak label as its prediction (``model_version`` ``weak:<method>``, the label model's
+    confidence as ``score``, ``meta.source`` ``weak``); a human task then also carries the weak
+    suggestion its annotator was shown, as a prediction before the model's.
     """
     _, from_name, to_name, renames = label_studio_names(snapshot)
     known = set(snapshot.class_names)
@@ -333,39 +436,58 @@ def labelstudio_chunks(snapshot: Snapshot) -> Iterator[bytes]:
             {"from_name": from_name, "to_name": to_name, "type": "choices", "value": {"choices": choices}}
         ]
 
+    def human_tasks() -> Iterator[list[str]]:
+        for rows in iter_export_rows(snapshot):
+            behind = annotations_at_cut(snapshot, [row[0] for row in rows])
+            tasks = []
+            for item_id, ext, sha, labels, conf, method, count, versions, split, payload in rows:
+                people = behind.get(item_id, [])
+                annotation: dict = {"result": result(json.loads(labels)), "ground_truth": False}
+                meta_extra = ""
+                if method == "single" and people:
+                    annotation["lead_time"] = people[-1].time_spent
+                    who = _completed_by(people[-1])
+                    if who is not None:
+                        annotation["completed_by"] = who
+                else:
+                    annotation["lead_time"] = sum(p.time_spent for p in people)
+                    votes = [
+                        {"completed_by": _completed_by(p), "choices": p.labels, "lead_time": p.time_spent}
+                        for p in people
+                    ]
+                    meta_extra = f',"annotations":{json.dumps(votes, ensure_ascii=False)}'
+                predictions = _predictions(people, known, result, weak=weak)
+                tasks.append(
+                    f'{{"data":{_task_data(payload, ext, renames)},'
+                    f'"annotations":[{json.dumps(annotation, ensure_ascii=False)}],'
+                    f'"predictions":{json.dumps(predictions, ensure_ascii=False)},'
+                    f'"meta":{{"external_id":{dumps(ext)},"split":"{split}","confidence":{conf!r},'
+                    f'"method":"{method}","annotator_count":{count},"guideline_versions":{versions},'
+                    f'"payload_sha256":"{sha}","item_id":{item_id}{meta_extra}}}}}'
+                )
+            yield tasks
+
+    def weak_tasks() -> Iterator[list[str]]:
+        method, function_versions = weak_marks(snapshot.weak_source)
+        for rows in iter_weak_rows(snapshot):
+            tasks = []
+            for item_id, ext, sha, labels, conf, payload in rows:
+                prediction = {"result": result(json.loads(labels)), "model_version": method, "score": conf}
+                tasks.append(
+                    f'{{"data":{_task_data(payload, ext, renames)},"annotations":[],'
+                    f'"predictions":[{json.dumps(prediction, ensure_ascii=False)}],'
+                    f'"meta":{{"external_id":{dumps(ext)},"source":"weak","method":{dumps(method)},'
+                    f'"confidence":{conf!r},"function_versions":{function_versions},'
+                    f'"payload_sha256":"{sha}","item_id":{item_id}}}}}'
+                )
+            yield tasks
+
     yield b"["
     first = True
-    for rows in iter_export_rows(snapshot):
-        behind = annotations_at_cut(snapshot, [row[0] for row in rows])
-        tasks = []
-        for item_id, ext, sha, labels, conf, method, count, versions, split, payload in rows:
-            people = behind.get(item_id, [])
-            annotation: dict = {"result": result(json.loads(labels)), "ground_truth": False}
-            meta_extra = ""
-            if method == "single" and people:
-                annotation["lead_time"] = people[-1].time_spent
-                who = _completed_by(people[-1])
-                if who is not None:
-                    annotation["completed_by"] = who
-            else:
-                annotation["lead_time"] = sum(p.time_spent for p in people)
-                votes = [
-                    {"completed_by": _completed_by(p), "choices": p.labels, "lead_time": p.time_spent}
-                    for p in people
-                ]
-                meta_extra = f',"annotations":{json.dumps(votes, ensure_ascii=False)}'
-            predictions = _predictions(people, known, result)
-            tasks.append(
-                f'{{"data":{_task_data(payload, ext, renames)},'
-                f'"annotations":[{json.dumps(annotation, ensure_ascii=False)}],'
-                f'"predictions":{json.dumps(predictions, ensure_ascii=False)},'
-                f'"meta":{{"external_id":{dumps(ext)},"split":"{split}","confidence":{conf!r},'
-                f'"method":"{method}","annotator_count":{count},"guideline_versions":{versions},'
-                f'"payload_sha256":"{sha}","item_id":{item_id}{meta_extra}}}}}'
-            )
-        text = ",\n".join(tasks)
-        yield ((b"\n" if first else b",\n") + text.encode()) if tasks else b""
-        first = False
+    for tasks in chain(human_tasks(), weak_tasks() if weak else ()):
+        if tasks:
+            yield (b"\n" if first else b",\n") + ",\n".join(tasks).encode()
+            first = False
     yield b"\n]\n"
 
 
@@ -387,19 +509,31 @@ def _completed_by(annotation: CutAnnotation) -> int | dict | None:
     return {"email": annotation.email or f"{username}@labelhub.invalid", "username": username}
 
 
-def _predictions(people: list[CutAnnotation], known: set[str], result) -> list[dict]:
-    """The suggestion shown with the item's latest annotation, as a Label Studio prediction."""
+def _predictions(people: list[CutAnnotation], known: set[str], result, *, weak: bool = False) -> list[dict]:
+    """The suggestion shown with the item's latest annotation, as a Label Studio prediction; with
+    ``weak``, the weak suggestion shown beside it too, first (Label Studio and labelhub's importer
+    take the last prediction for the model's), its ``model_version`` ``weak:<method>``."""
     shown = next((p.suggestion_shown for p in reversed(people) if p.suggestion_shown), None)
     if not isinstance(shown, dict):
         return []
-    choices = [name for name in shown.get("labels") or [] if name in known]
-    if not choices:
-        return []
-    version = shown.get("model_version")
-    prediction: dict = {"result": result(choices), "model_version": version if version is not None else ""}
-    if isinstance(shown.get("confidence"), int | float):
-        prediction["score"] = float(shown["confidence"])
-    return [prediction]
+    suggestions = [shown]
+    if weak and isinstance(shown.get("weak"), dict):
+        weak_shown = shown["weak"]
+        suggestions.insert(0, {**weak_shown, "model_version": f"weak:{weak_shown.get('method', '')}"})
+    predictions = []
+    for suggestion in suggestions:
+        choices = [name for name in suggestion.get("labels") or [] if name in known]
+        if not choices:
+            continue
+        version = suggestion.get("model_version")
+        prediction: dict = {
+            "result": result(choices),
+            "model_version": version if version is not None else "",
+        }
+        if isinstance(suggestion.get("confidence"), int | float):
+            prediction["score"] = float(suggestion["confidence"])
+        predictions.append(prediction)
+    return predictions
 
 
 def weak_jsonl_chunks(snapshot: Snapshot) -> Iterator[bytes]:
@@ -407,54 +541,54 @@ def weak_jsonl_chunks(snapshot: Snapshot) -> Iterator[bytes]:
     under ``weak_labels`` (never ``labels``, so no reader takes them for human ones), the label
     model's method and confidence and the function versions."""
     yield from jsonl_chunks(snapshot)
-    source = snapshot.weak_source
-    marks = (
-        f'"source":"weak","method":{_quote("weak:" + source.method)},'
-        f'"function_versions":{json.dumps(source.function_versions, sort_keys=True)}'
-    )
-    rows = snapshot.weak_labels.order_by("external_id").values_list(
-        "item_id", "external_id", "labels", "confidence"
-    )
-    payload_of = Item.objects.filter(project_id=snapshot.project_id).values_list(
-        "id", "content_hash", "payload"
-    )
-    batch: list[tuple] = []
-
-    def lines(batch):
-        found = {i: (h, p) for i, h, p in payload_of.filter(pk__in=[r[0] for r in batch])}
-        return "".join(
-            f'{{"external_id":{_quote(ext)},"item_id":{item_id},{marks},"weak_labels":{json.dumps(labels)},'
-            f'"confidence":{confidence!r},"payload_sha256":"{found[item_id][0]}",'
-            f'"payload":{json.dumps(found[item_id][1], ensure_ascii=False)}}}\n'
-            for item_id, ext, labels, confidence in batch
-            if item_id in found
+    method, function_versions = weak_marks(snapshot.weak_source)
+    marks = f'"source":"weak","method":{_quote(method)},"function_versions":{function_versions}'
+    for rows in iter_weak_rows(snapshot):
+        yield "".join(
+            f'{{"external_id":{_quote(ext)},"item_id":{item_id},{marks},"weak_labels":{labels},'
+            f'"confidence":{conf!r},"payload_sha256":"{sha}","payload":{payload}}}\n'
+            for item_id, ext, sha, labels, conf, payload in rows
         ).encode()
 
-    for row in rows.iterator(chunk_size=5000):
-        batch.append(row)
-        if len(batch) == 5000:
-            yield lines(batch)
-            batch = []
-    if batch:
-        yield lines(batch)
+
+def csv_weak_chunks(snapshot: Snapshot) -> Iterator[bytes]:
+    return csv_chunks(snapshot, weak=True)
 
 
-#: The JSONL export with the snapshot's weak labels appended: only on request (``?include=weak``),
-#: and not in the manifest's list of plain exports.
-WEAK_JSONL = ExportFormat("jsonl_weak", "weak.jsonl", "application/x-ndjson")
+def parquet_weak_chunks(snapshot: Snapshot) -> Iterator[bytes]:
+    return parquet_chunks(snapshot, weak=True)
+
+
+def labelstudio_weak_chunks(snapshot: Snapshot) -> Iterator[bytes]:
+    return labelstudio_chunks(snapshot, weak=True)
+
+
+#: Each export with the snapshot's weak labels added: only on request (``?include=weak``), each
+#: its own bytes (own cache file and ETag), and not in the manifest's list of plain exports.
+WEAK_FORMATS: dict[str, ExportFormat] = {
+    f"{fmt.name}_weak": ExportFormat(f"{fmt.name}_weak", f"weak.{fmt.extension}", fmt.media_type)
+    for fmt in FORMATS.values()
+}
 
 WRITERS = {
     "jsonl": jsonl_chunks,
-    "jsonl_weak": weak_jsonl_chunks,
     "csv": csv_chunks,
     "parquet": parquet_chunks,
     "labelstudio": labelstudio_chunks,
+    "jsonl_weak": weak_jsonl_chunks,
+    "csv_weak": csv_weak_chunks,
+    "parquet_weak": parquet_weak_chunks,
+    "labelstudio_weak": labelstudio_weak_chunks,
 }
 
 
-def _embedded_manifest(snapshot: Snapshot) -> dict:
+def _embedded_manifest(snapshot: Snapshot, *, weak: bool = False) -> dict:
     manifest = build_manifest(snapshot)
     manifest.pop("exports")  # sizes and checksums of files cannot sit inside those files
+    if weak:
+        manifest["weak"].pop("exports")
+    else:
+        manifest.pop("weak", None)  # a plain export is the same bytes with or without a weak source
     return manifest
 
 
@@ -473,7 +607,7 @@ def export_dir() -> Path:
 
 
 def format_spec(fmt: str) -> ExportFormat:
-    return WEAK_JSONL if fmt == WEAK_JSONL.name else FORMATS[fmt]
+    return WEAK_FORMATS[fmt] if fmt in WEAK_FORMATS else FORMATS[fmt]
 
 
 def _cache_path(snapshot: Snapshot, fmt: str) -> Path:

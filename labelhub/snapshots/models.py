@@ -13,6 +13,21 @@ from django.db import models
 from labelhub.snapshots.errors import ImmutableError
 
 
+class FrozenWithSnapshot:
+    """A row frozen into a snapshot at its cut: saved once, never changed or deleted on its own
+    (a whole project's deletion still cascades; on PostgreSQL triggers also refuse raw SQL)."""
+
+    frozen_what = "rows of a snapshot"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ImmutableError(f"{self.frozen_what} cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableError(f"{self.frozen_what} cannot be deleted")
+
+
 class Snapshot(models.Model):
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="snapshots")
     content_hash = models.CharField(max_length=64, unique=True, help_text="sha256 of the canonical contents.")
@@ -68,7 +83,7 @@ class Snapshot(models.Model):
         return self.content_hash[:12]
 
 
-class SnapshotItem(models.Model):
+class SnapshotItem(FrozenWithSnapshot, models.Model):
     """One resolved item in one snapshot: the compact row everything else is derived from."""
 
     class Split(models.TextChoices):
@@ -104,13 +119,7 @@ class SnapshotItem(models.Model):
         ]
         indexes = [models.Index(fields=["snapshot", "id"], name="snapshotitem_in_order")]
 
-    def save(self, *args, **kwargs) -> None:
-        if self.pk is not None:
-            raise ImmutableError("snapshot items cannot be changed")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ImmutableError("snapshot items cannot be deleted")
+    frozen_what = "snapshot items"
 
 
 class ModelRun(models.Model):
@@ -132,7 +141,7 @@ class ModelRun(models.Model):
         return f"{self.name} on {self.snapshot_id}"
 
 
-class SnapshotWeakSource(models.Model):
+class SnapshotWeakSource(FrozenWithSnapshot, models.Model):
     """The weak labels frozen with a snapshot when its cut asked for them: a separate, marked
     source (label model, function versions), never mixed into the human-labelled items."""
 
@@ -142,8 +151,10 @@ class SnapshotWeakSource(models.Model):
     function_versions = models.JSONField(default=dict, help_text="{function name: version}")
     label_count = models.PositiveIntegerField(default=0)
 
+    frozen_what = "the weak source of a snapshot"
 
-class SnapshotWeakLabel(models.Model):
+
+class SnapshotWeakLabel(FrozenWithSnapshot, models.Model):
     """One weak label of an item nobody labelled (items with a human label are never here)."""
 
     snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="weak_labels")
@@ -156,3 +167,5 @@ class SnapshotWeakLabel(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["snapshot", "external_id"], name="unique_weak_label_per_snapshot")
         ]
+
+    frozen_what = "weak labels frozen into a snapshot"

@@ -19,7 +19,7 @@ from labelhub.projects.models import Annotation, Item, Project
 from labelhub.projects.selectors import projects_with_visible_labels
 from labelhub.queues.sampling import target_distribution
 from labelhub.snapshots.errors import SnapshotError
-from labelhub.snapshots.models import ModelRun, Snapshot, SnapshotItem, SnapshotWeakSource
+from labelhub.snapshots.models import ModelRun, Snapshot, SnapshotItem, SnapshotWeakLabel, SnapshotWeakSource
 
 FETCH_SIZE = 20000
 
@@ -85,6 +85,16 @@ EXPORT_COLUMNS = (
 )
 
 
+def _streamed(sql: str, params: list, chunk_size: int | None) -> Iterator[list]:
+    """Non-empty chunks of a query's rows from a server-side cursor (memory flat however many)."""
+    # Inside a transaction PostgreSQL's server-side cursor streams; in autocommit Django declares it
+    # WITH HOLD, which materialises the whole result before the first row.
+    with transaction.atomic(), connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(chunk_size or FETCH_SIZE):
+            yield rows
+
+
 def iter_export_rows(snapshot: Snapshot, chunk_size: int | None = None) -> Iterator[list[tuple]]:
     """The snapshot's rows in external-id order, in chunks, joined to the item payloads.
 
@@ -99,17 +109,28 @@ def iter_export_rows(snapshot: Snapshot, chunk_size: int | None = None) -> Itera
         WHERE s.snapshot_id = %s
         ORDER BY s.id
     """  # noqa: S608 - table names come from model metadata
-    # Inside a transaction PostgreSQL's server-side cursor streams; in autocommit Django declares it
-    # WITH HOLD, which materialises the whole result before the first row.
-    with transaction.atomic(), connection.chunked_cursor() as cursor:
-        cursor.execute(sql, [snapshot.pk])
-        while rows := cursor.fetchmany(chunk_size or FETCH_SIZE):
-            if rows and not isinstance(rows[0][3], str):
-                rows = [
-                    (*r[:3], json.dumps(r[3]), *r[4:7], json.dumps(r[7]), r[8], json.dumps(r[9]))
-                    for r in rows
-                ]
-            yield rows
+    for rows in _streamed(sql, [snapshot.pk], chunk_size):
+        if not isinstance(rows[0][3], str):
+            rows = [
+                (*r[:3], json.dumps(r[3]), *r[4:7], json.dumps(r[7]), r[8], json.dumps(r[9])) for r in rows
+            ]
+        yield rows
+
+
+def iter_weak_rows(snapshot: Snapshot, chunk_size: int | None = None) -> Iterator[list[tuple]]:
+    """The snapshot's frozen weak labels in external-id order, in chunks, joined to the items:
+    ``(item_id, external_id, payload_sha256, labels, confidence, payload)``, the JSON columns as
+    text like :func:`iter_export_rows`' (items deleted since the cut are left out)."""
+    sql = f"""
+        SELECT w.item_id, w.external_id, i.content_hash, w.labels, w.confidence, i.payload
+        FROM {SnapshotWeakLabel._meta.db_table} w JOIN {Item._meta.db_table} i ON i.id = w.item_id
+        WHERE w.snapshot_id = %s
+        ORDER BY w.external_id
+    """  # noqa: S608 - table names come from model metadata
+    for rows in _streamed(sql, [snapshot.pk], chunk_size):
+        if not isinstance(rows[0][3], str):
+            rows = [(*r[:3], json.dumps(r[3]), r[4], json.dumps(r[5], ensure_ascii=False)) for r in rows]
+        yield rows
 
 
 @dataclass(frozen=True)
@@ -319,9 +340,8 @@ def snapshot_counts_by_project(projects: QuerySet[Project]) -> dict[int, int]:
 
 
 def weak_export_format(snapshot: Snapshot, fmt: str) -> str:
-    """The export that carries the snapshot's weak labels (JSONL only), or SnapshotError naming ``include``."""
-    if fmt != "jsonl":
-        raise SnapshotError("include=weak: weak labels are exported as JSONL only.", field="include")
+    """The export of format ``fmt`` that also carries the snapshot's weak labels (``csv_weak`` for
+    ``csv``…), or SnapshotError naming ``include`` when the snapshot was cut without them."""
     if not SnapshotWeakSource.objects.filter(snapshot=snapshot).exists():
         raise SnapshotError("include=weak: this snapshot was cut without weak labels.", field="include")
-    return "jsonl_weak"
+    return f"{fmt}_weak"

@@ -1,5 +1,6 @@
-"""The console's labeling functions: edit one (every change of definition bumps its version) and
-see its history and its statistics from the last apply."""
+"""The console's labeling functions: edit one (every change of definition bumps its version), see
+its statistics live as you edit (static/weak/preview.js, on a sample, through the preview API), its
+history and its statistics from the last apply."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 
 from django import forms
 from django.contrib import admin
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from labelhub.errors import DomainError
@@ -53,8 +55,26 @@ class LabelingFunctionAdmin(admin.ModelAdmin):
     list_display = ["name", "project", "kind", "label", "version", "is_active", "coverage"]
     list_filter = ["project", "kind", "is_active"]
     search_fields = ["name"]
-    readonly_fields = ["version", "statistics"]
+    readonly_fields = ["live_preview", "version", "statistics"]
     inlines = [VersionInline]
+
+    class Media:
+        js = ["weak/preview.js"]
+
+    #: Stands for the project id in the preview URL until the page knows which project is chosen.
+    PROJECT_PLACEHOLDER = 987654321
+
+    @admin.display(description="live statistics (sample)")
+    def live_preview(self, obj: LabelingFunction | None) -> str:
+        """The panel the page script fills as the definition is edited; nothing is computed here."""
+        url = reverse("weak-function-preview", kwargs={"project_id": self.PROJECT_PLACEHOLDER})
+        return format_html(
+            '<div class="lf-live-preview" aria-live="polite" data-preview-url="{}" '
+            'data-project-placeholder="{}" data-function="{}">Edit the definition to see its statistics.</div>',
+            url,
+            self.PROJECT_PLACEHOLDER,
+            obj.pk if obj is not None and obj.pk is not None else "",
+        )
 
     @admin.display(description="votes (last apply)")
     def coverage(self, obj: LabelingFunction) -> str:

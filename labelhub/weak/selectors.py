@@ -16,6 +16,7 @@ from labelhub.weak.models import LabelingFunction, WeakLabel
 from labelhub.weak.stats import function_stats, matrix_summary, reference_labels
 
 PREVIEW_SAMPLE = 2000  # pool items, plus up to as many gold / human-labelled ones
+WRONG_TEXT = 120  # characters of an item's text shown beside a wrong vote in the preview
 
 
 def project_stats(project: Project) -> dict:
@@ -86,11 +87,24 @@ def preview_function(
     matrix = from_columns(ids, schema.class_names, columns)
     stats = function_stats(matrix, reference)[-1]
     stats["name"] = function.name if function is not None else "(editing)"
+    for wrong in stats["wrong"]:  # so the editor sees what it got wrong, not only an id
+        text = payload_of[wrong["item"]].get("text")
+        wrong["text"] = text[:WRONG_TEXT] if isinstance(text, str) else None
     return {
         "sample": {"items": len(ids), "judged": int(np.isin(ids, np.asarray(judged, np.int64)).sum())},
         "function": stats,
         "timeouts": compiled.timeouts,
         "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def _as_shown(row: WeakLabel) -> dict:
+    return {
+        "labels": row.labels,
+        "confidence": round(row.confidence, 4),
+        "source": "weak",
+        "method": row.run.method,
+        "conflict": row.conflict,
     }
 
 
@@ -101,13 +115,16 @@ def weak_suggestions(item_ids: list[int]) -> dict[int, dict]:
     carries another annotator's or a gold answer.
     """
     rows = WeakLabel.objects.filter(item_id__in=item_ids).select_related("run")
-    return {
-        row.item_id: {
-            "labels": row.labels,
-            "confidence": round(row.confidence, 4),
-            "source": "weak",
-            "method": row.run.method,
-            "conflict": row.conflict,
-        }
-        for row in rows
-    }
+    return {row.item_id: _as_shown(row) for row in rows}
+
+
+def weak_suggestion_record(item_id: int) -> dict | None:
+    """The weak suggestion the labeling page shows for an item, as an annotation records it: what
+    the page showed (:func:`weak_suggestions`) plus where it came from (the run and the version of
+    each labeling function), so QA and analysis can tell it from the model's and trace it back.
+    Function names stay off the page itself (they hint at the answer); the annotation keeps them.
+    """
+    row = WeakLabel.objects.filter(item_id=item_id).select_related("run").first()
+    if row is None:
+        return None
+    return {**_as_shown(row), "run": row.run_id, "function_versions": row.run.function_versions}

@@ -337,3 +337,29 @@ def test_a_day_of_time_spent_is_accepted(setup):
     project, user, _, _ = setup
     lease = services.lease_next_item(user, project)
     assert services.submit_annotation(lease, ["cat"], services.MAX_TIME_SPENT).time_spent == 86400
+
+
+def test_the_weak_suggestion_shown_is_recorded_on_the_annotation_marked_weak(setup):
+    from labelhub.weak import services as weak_services
+
+    project, _, items, client = setup
+    items[0].suggestion = {"labels": ["cat"], "confidence": 0.6, "model_version": 4}
+    items[0].save(update_fields=["suggestion"])
+    function = weak_services.create_function(
+        project, name="numbered", kind="keyword", label="dog", config={"keywords": ["number"]}
+    )
+    weak_services.update_function(function, config={"keywords": ["number 0"]})  # version 2
+    weak_services.execute_run(weak_services.start_run(project), method="majority")
+
+    body = client.post(next_url(project)).json()
+    shown = body["item"]["weak_suggestion"]
+    assert shown["labels"] == ["dog"] and shown["source"] == "weak"
+    assert "function_versions" not in shown  # the page never names the functions
+    client.post(f"/api/leases/{body['lease']['id']}/submit/", {"labels": ["dog"]}, format="json")
+
+    recorded = Annotation.objects.get(item=items[0]).suggestion_shown
+    assert {k: recorded[k] for k in ("labels", "confidence", "model_version")} == items[0].suggestion
+    weak = recorded["weak"]
+    assert {k: weak[k] for k in shown} == shown  # what the page showed, and where it came from:
+    assert weak["source"] == "weak" and weak["method"] == "majority"
+    assert weak["function_versions"] == {"numbered": 2} and weak["run"] == project.weak_runs.get().pk

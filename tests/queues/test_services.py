@@ -306,3 +306,24 @@ def test_gold_item_is_mixed_in_without_taking_a_regular_slot():
     assert services.lease_next_item(second, project).entry.item_id == gold_item.pk
     entry = QueueEntry.objects.get(item=regular)
     assert (entry.is_open, entry.leased_count) == (True, 0)
+
+
+def test_submit_records_a_weak_suggestion_alone_apart_from_any_model_one(quiet_project):
+    from labelhub.weak import services as weak_services
+
+    user = factories.make_member(quiet_project)
+    items = factories.make_items(quiet_project, 2)
+    weak_services.create_function(
+        quiet_project, name="first", kind="keyword", label="wolf", config={"keywords": ["number 0"]}
+    )
+    weak_services.execute_run(weak_services.start_run(quiet_project), method="majority")
+    queue(quiet_project, items)
+
+    weakly = services.submit_annotation(services.lease_next_item(user, quiet_project), ["cat"])
+    assert set(weakly.suggestion_shown) == {"weak"}  # no top-level labels a reader takes for the model's
+    assert weakly.suggestion_shown["weak"]["labels"] == ["wolf"]
+    assert weakly.suggestion_shown["weak"]["source"] == "weak"
+    assert weakly.suggestion_shown["weak"]["function_versions"] == {"first": 1}
+
+    unsuggested = services.submit_annotation(services.lease_next_item(user, quiet_project), ["cat"])
+    assert unsuggested.item_id == items[1].pk and unsuggested.suggestion_shown is None

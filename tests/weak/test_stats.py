@@ -62,6 +62,11 @@ def test_preview_evaluates_an_unsaved_definition_against_the_stored_votes(labell
     assert preview["function"]["votes"] == 3 and preview["function"]["conflicts"] == round(1 / 6, 4)
     assert preview["function"]["accuracy"] == round(1 / 3, 4)
     assert preview["seconds"] < 1
+    # What the editor shows of each wrong vote: the item's text beside its id.
+    assert [(w["item"], w["text"]) for w in preview["function"]["wrong"]] == [
+        (items[1].pk, "a dog tree"),
+        (items[3].pk, "the dog"),
+    ]
 
 
 def test_preview_of_an_invalid_definition_names_the_field(labelled):

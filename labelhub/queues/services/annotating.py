@@ -24,6 +24,7 @@ from labelhub.projects.signals import annotation_retracted
 from labelhub.queues import reactions
 from labelhub.queues.models import ItemFlag, Lease, QueueEntry
 from labelhub.queues.services.errors import AnnotatorPaused, LeaseNotVisible, QueueError
+from labelhub.weak.selectors import weak_suggestion_record
 
 #: Longest time one annotation may claim, in seconds (a day): a bound that no real item reaches,
 #: and that keeps the QA counters summing ``time_spent`` far from float overflow.
@@ -114,6 +115,19 @@ def _end_lease(lease: Lease, reason: str, now: datetime) -> None:
     QueueEntry.objects.filter(pk=lease.entry_id).update(leased_count=F("leased_count") - 1)
 
 
+def suggestions_shown(model: dict | None, weak: dict | None) -> dict | None:
+    """What an annotation records as the suggestions the labeling page showed with its item.
+
+    The model's suggestion keeps its own shape at the top (``labels``, ``confidence``,
+    ``model_version``: what every reader of ``suggestion_shown`` takes for the model's); the weak
+    label, shown beside it, goes under ``weak`` marked ``"source": "weak"`` with the label model's
+    method, confidence, run and function versions, so it is never read as the model's.
+    """
+    if weak is None:
+        return model
+    return {**(model or {}), "weak": weak}
+
+
 def submit_annotation(
     lease: Lease | int,
     labels: Sequence[str],
@@ -148,7 +162,7 @@ def submit_annotation(
             source=Annotation.Source.HUMAN,
             guideline_version_id=locked.current_version_id,
             lease=locked,
-            suggestion_shown=entry.item.suggestion,
+            suggestion_shown=suggestions_shown(entry.item.suggestion, weak_suggestion_record(entry.item_id)),
             was_gold_check=locked.is_gold,
         )
         locked.completed_at = timezone.now()

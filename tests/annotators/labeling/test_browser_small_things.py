@@ -126,3 +126,49 @@ def test_full_guidelines_open_inside_the_acknowledgement_dialog(asgi_server, bro
     expect(page.locator("#guideline-ack")).to_be_hidden()
     expect(page.locator("#item-text")).to_be_visible()
     connections.close_all()
+
+
+def test_undo_stays_on_this_page_and_a_waiting_lease_is_renewed_when_shown(
+    asgi_server, browser_page, db_turns
+):
+    import re
+
+    from playwright.sync_api import expect
+
+    from labelhub.projects.models import Annotation
+    from labelhub.queues import services
+
+    project = factories.make_project(name="Short leases", gold_rate=0, overlap_fraction=0, lease_minutes=1)
+    annotator = factories.make_member(project, user=factories.make_user("shl", password="pw-shl-12345"))
+    factories.make_items(project, 8)
+    # An earlier session's label: a fresh page must not take it back.
+    with db_turns:
+        (earlier,) = services.lease_next_items(annotator, project)
+        services.submit_annotation(earlier, ["cat"], annotator=annotator)
+    page = browser_page
+    page.set_viewport_size({"width": 1000, "height": 800})
+    log_in(page, asgi_server, "shl", "pw-shl-12345")
+    page.goto(f"{asgi_server}/projects/{project.pk}/label/")
+    expect(page.locator("#upcoming-count")).to_have_text("3")
+    page.keyboard.press("z")
+    expect(page.locator("#notices")).to_contain_text("Nothing to undo on this page")
+    with db_turns:
+        assert Annotation.objects.get(lease=earlier).retracted_at is None
+
+    # The prefetched items have waited 7 s: the next one shown gets its lease renewed, so its
+    # countdown starts near the full minute instead of where the wait left it.
+    time.sleep(7)
+    first = page.locator("#item-ref").inner_text()
+    page.keyboard.press("1")
+    page.keyboard.press("Enter")
+    expect(page.locator("#item-ref")).not_to_have_text(first)
+    expect(page.locator("#lease-timer")).to_have_text(re.compile(r"lease (1:00|0:5[5-9])"))
+
+    # Undo on this page takes back this page's label.
+    page.keyboard.press("z")
+    expect(page.locator("#notices")).to_contain_text("Undone: cat")
+    expect(page.locator("#item-ref")).to_have_text(first)
+    with db_turns:
+        assert Annotation.objects.get(lease=earlier).retracted_at is None
+        assert Annotation.objects.filter(annotator=annotator, retracted_at__isnull=False).count() == 1
+    connections.close_all()

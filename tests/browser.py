@@ -56,3 +56,15 @@ def log_in(browser, base_url: str, username: str, password: str, *, admin: bool 
     page.locator("input[type=submit], button[type=submit]").last.click()
     page.wait_for_load_state("networkidle")
     return page
+
+
+def overflowing(page, limit: int = 6) -> list[str]:
+    """The page's elements reaching past the right edge of the viewport (tag#id.class width), to
+    say what makes a page scroll sideways."""
+    return page.evaluate(
+        """limit => [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+            .slice(-limit)
+            .map(e => `${e.tagName.toLowerCase()}#${e.id}.${e.className} ${Math.round(e.getBoundingClientRect().width)}`)""",
+        limit,
+    )

@@ -171,4 +171,18 @@ def test_undo_stays_on_this_page_and_a_waiting_lease_is_renewed_when_shown(
     with db_turns:
         assert Annotation.objects.get(lease=earlier).retracted_at is None
         assert Annotation.objects.filter(annotator=annotator, retracted_at__isnull=False).count() == 1
+
+    # The shortcuts open beside the item, not over it, and the keys keep working meanwhile.
+    page.set_viewport_size({"width": 1400, "height": 800})
+    page.keyboard.press("?")
+    expect(page.locator("#help")).to_be_visible()
+    item, sheet = page.locator("#item-text").bounding_box(), page.locator("#help").bounding_box()
+    assert item["x"] + item["width"] <= sheet["x"], (item, sheet)
+    for button in page.locator(".class-btn").all():
+        box = button.bounding_box()
+        assert box["x"] + box["width"] <= sheet["x"], box
+    page.keyboard.press("2")
+    expect(page.locator('.class-btn[aria-pressed="true"]')).to_have_count(1)
+    page.keyboard.press("Escape")
+    expect(page.locator("#help")).to_be_hidden()
     connections.close_all()

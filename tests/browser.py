@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
+#: Where browser tests save screenshots when ``LABELHUB_BENCH_OUT=1`` (ignored by git).
+BENCH_OUT = Path(__file__).resolve().parents[1] / "bench" / "out"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -19,6 +22,22 @@ CHROMIUM_ARGS = [
 
 def chromium_missing() -> bool:
     return not os.path.exists(CHROMIUM)
+
+
+def save_screenshot(page, name: str) -> None:
+    """A full-page screenshot as bench/out/NAME.png, only when ``LABELHUB_BENCH_OUT=1``."""
+    if os.environ.get("LABELHUB_BENCH_OUT") == "1":
+        BENCH_OUT.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(BENCH_OUT / f"{name}.png"), full_page=True)
+
+
+def sign_in(page, base_url: str, username: str, password: str) -> None:
+    """Log ``page`` in through the site's login form and wait for the home page."""
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base_url}/")
 
 
 @contextlib.contextmanager

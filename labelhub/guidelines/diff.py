@@ -15,6 +15,7 @@ into tags and sanitises again: the second pass repairs any nesting a mark create
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -159,6 +160,11 @@ def _whole_line_marked(line: str, opening: str, closing: str) -> str:
     return "".join(tokens[:start]) + (f"{opening}{rest}{closing}" if rest else "")
 
 
+def _side_by_side(olds: list[str], news: list[str]):
+    """The replaced parts of a diff paired in order: (old, new), with None where one side ran out."""
+    return itertools.zip_longest(olds, news)
+
+
 def _lines_marked(old: str, new: str) -> str:
     """A multi-line block (a list, a table) line by line: an edited line word by word, a rewritten
     one as the old line struck and the new line inserted below it."""
@@ -169,10 +175,7 @@ def _lines_marked(old: str, new: str) -> str:
         if tag == "equal":
             merged.extend(new_lines[j1:j2])
             continue
-        olds, news = old_lines[i1:i2], new_lines[j1:j2]
-        for position in range(max(len(olds), len(news))):
-            before = olds[position] if position < len(olds) else None
-            after = news[position] if position < len(news) else None
+        for before, after in _side_by_side(old_lines[i1:i2], new_lines[j1:j2]):
             if before is not None and after is not None and is_edit(before, after):
                 merged.append(_word_marked(before, after))
                 continue
@@ -207,10 +210,7 @@ def diff_markdown(old: str, new: str) -> tuple[bool, SafeString]:
             parts.extend(str(render_markdown(b)) for b in new_blocks[j1:j2])
             continue
         changed = True
-        olds, news = old_blocks[i1:i2], new_blocks[j1:j2]
-        for position in range(max(len(olds), len(news))):
-            before = olds[position] if position < len(olds) else None
-            after = news[position] if position < len(news) else None
+        for before, after in _side_by_side(old_blocks[i1:i2], new_blocks[j1:j2]):
             if before is None:
                 parts.append(_block("ins", after))
             elif after is None:

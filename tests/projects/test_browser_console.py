@@ -7,23 +7,17 @@ manager, "AL strategy" is a choice, and the page (class editor included) fits 14
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from labelhub.guidelines import services as guideline_services
 from labelhub.projects.models import Annotation, Item, Project, ProjectMembership
 from tests import factories
-from tests.browser import chromium, chromium_missing, log_in
+from tests.browser import chromium, chromium_missing, log_in, save_screenshot
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(chromium_missing(), reason="Debian's chromium is not installed"),
 ]
-
-OUT = Path(__file__).resolve().parents[2] / "bench" / "out"
-SAVE = os.environ.get("LABELHUB_BENCH_OUT") == "1"
 
 
 def steps(page) -> dict[str, bool]:
@@ -65,9 +59,7 @@ def test_a_new_project_opens_on_a_checklist_that_ticks_itself(live_server, trans
         for width in (1400, 1000, 400):
             page.set_viewport_size({"width": width, "height": 900})
             assert page.evaluate("document.documentElement.scrollWidth") <= width, width
-            if SAVE:
-                OUT.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(OUT / f"console-project-{width}.png"), full_page=True)
+            save_screenshot(page, f"console-project-{width}")
         page.set_viewport_size({"width": 1400, "height": 900})
 
         # Each step ticks from the project's real state.

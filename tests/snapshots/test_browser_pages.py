@@ -8,16 +8,13 @@ the new one.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 from django.urls import reverse
 
 from labelhub.guidelines import services as guideline_services
 from labelhub.projects.models import Item
 from labelhub.snapshots import services
-from tests.browser import chromium, chromium_missing, log_in, overflowing
+from tests.browser import chromium, chromium_missing, log_in, overflowing, save_screenshot
 from tests.snapshots.conftest import label
 
 pytestmark = [
@@ -25,8 +22,6 @@ pytestmark = [
     pytest.mark.skipif(chromium_missing(), reason="Debian's chromium is not installed"),
 ]
 
-OUT = Path(__file__).resolve().parents[2] / "bench" / "out"
-SAVE = os.environ.get("LABELHUB_BENCH_OUT") == "1"
 V2 = (
     "Mark only the main animal you can see in the picture, never the background.\n\n"
     "- a cat on a sofa is a cat\n- a dog behind a fence counts as a dog when its head shows"
@@ -69,9 +64,7 @@ def test_project_pages_with_data_fit_every_width(
                     width,
                     overflowing(page),
                 )
-                if SAVE:
-                    OUT.mkdir(parents=True, exist_ok=True)
-                    page.screenshot(path=str(OUT / f"pages-{name}-{width}.png"), full_page=True)
+                save_screenshot(page, f"pages-{name}-{width}")
             page.set_viewport_size({"width": 1400, "height": 900})
 
         page.goto(f"{live_server.url}{pages['snapshot']}")

@@ -7,34 +7,21 @@ does not scroll sideways.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 from django.db import connections
 
 from tests import factories
-from tests.browser import chromium_missing
+from tests.browser import chromium_missing, save_screenshot, sign_in
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(chromium_missing(), reason="Debian's chromium is not installed"),
 ]
 
-OUT = Path(__file__).resolve().parents[3] / "bench" / "out"
-SAVE = os.environ.get("LABELHUB_BENCH_OUT") == "1"
 DESCRIPTION = (
     "Customer support tickets from the spring release, in English and German, to be sorted by "
     "what the customer needs from us before the summer backlog review starts in earnest"
 )
-
-
-def log_in(page, base, username, password):
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
 
 
 def one_line(locator) -> bool:
@@ -54,7 +41,7 @@ def test_home_counts_what_labelling_serves_and_fits_every_width(asgi_server, bro
     factories.make_items(project, 12)  # none queued yet: "next" fills the queue on demand
     factories.make_member(project, "manager", user=factories.make_user("lead", password="pw-lead-12345"))
     page = browser_page
-    log_in(page, asgi_server, "lead", "pw-lead-12345")
+    sign_in(page, asgi_server, "lead", "pw-lead-12345")
     row = page.locator("#project-list tr", has_text="Support tickets 2026")
     expect(row.locator("td.queue-left")).to_have_text("12")
     description = row.locator("td.name .muted")
@@ -69,9 +56,7 @@ def test_home_counts_what_labelling_serves_and_fits_every_width(asgi_server, bro
             assert one_line(row.locator(cell)), (cell, width)
         button = row.locator("td.go .button").bounding_box()
         assert button["x"] + button["width"] <= width, width
-        if SAVE:
-            OUT.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(OUT / f"home-{width}.png"), full_page=True)
+        save_screenshot(page, f"home-{width}")
 
     page.set_viewport_size({"width": 1000, "height": 800})
     row.locator("td.go .button").click()

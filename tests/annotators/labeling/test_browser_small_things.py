@@ -11,20 +11,12 @@ from django.db import connections
 from labelhub.projects.models import Item
 from labelhub.queues.models import ItemFlag, Lease
 from tests import factories
-from tests.browser import chromium_missing
+from tests.browser import chromium_missing, sign_in
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(chromium_missing(), reason="Debian's chromium is not installed"),
 ]
-
-
-def log_in(page, base, username, password):
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
 
 
 def test_own_refill_is_silent_flag_needs_a_reason_and_long_texts_scroll(
@@ -47,7 +39,7 @@ def test_own_refill_is_silent_flag_needs_a_reason_and_long_texts_scroll(
     )
     page = browser_page
     page.set_viewport_size({"width": 1000, "height": 800})
-    log_in(page, asgi_server, "ess", "pw-ess-12345")
+    sign_in(page, asgi_server, "ess", "pw-ess-12345")
     page.goto(f"{asgi_server}/projects/{project.pk}/label/")
     expect(page.locator("#item-text")).to_be_visible()
     expect(page.locator("#upcoming-count")).to_have_text("3")
@@ -108,7 +100,7 @@ def test_full_guidelines_open_inside_the_acknowledgement_dialog(asgi_server, bro
     guideline_services.publish_version(draft, change_summary="Eighty rules.")
     page = browser_page
     page.set_viewport_size({"width": 1000, "height": 700})
-    log_in(page, asgi_server, "rul", "pw-rul-12345")
+    sign_in(page, asgi_server, "rul", "pw-rul-12345")
     page.goto(f"{asgi_server}/projects/{project.pk}/label/")
     expect(page.locator("#guideline-ack")).to_be_visible()
     page.click("#ack-read-panel")
@@ -147,7 +139,7 @@ def test_undo_stays_on_this_page_and_a_waiting_lease_is_renewed_when_shown(
         services.submit_annotation(earlier, ["cat"], annotator=annotator)
     page = browser_page
     page.set_viewport_size({"width": 1000, "height": 800})
-    log_in(page, asgi_server, "shl", "pw-shl-12345")
+    sign_in(page, asgi_server, "shl", "pw-shl-12345")
     page.goto(f"{asgi_server}/projects/{project.pk}/label/")
     expect(page.locator("#upcoming-count")).to_have_text("3")
     page.keyboard.press("z")

@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
+#: Where browser tests save screenshots when ``LABELHUB_BENCH_OUT=1`` (ignored by git).
+BENCH_OUT = Path(__file__).resolve().parents[1] / "bench" / "out"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -19,6 +22,13 @@ CHROMIUM_ARGS = [
 
 def chromium_missing() -> bool:
     return not os.path.exists(CHROMIUM)
+
+
+def save_screenshot(page, name: str) -> None:
+    """A full-page screenshot as bench/out/NAME.png, only when ``LABELHUB_BENCH_OUT=1``."""
+    if os.environ.get("LABELHUB_BENCH_OUT") == "1":
+        BENCH_OUT.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(BENCH_OUT / f"{name}.png"), full_page=True)
 
 
 @contextlib.contextmanager
@@ -57,3 +67,15 @@ def sign_in(page, base_url: str, username: str, password: str, *, admin: bool = 
     page.fill("input[name=password]", password)
     page.locator("input[type=submit], button[type=submit]").last.click()
     page.wait_for_load_state("networkidle")
+
+
+def overflowing(page, limit: int = 6) -> list[str]:
+    """The page's elements reaching past the right edge of the viewport (tag#id.class width), to
+    say what makes a page scroll sideways."""
+    return page.evaluate(
+        """limit => [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+            .slice(-limit)
+            .map(e => `${e.tagName.toLowerCase()}#${e.id}.${e.className} ${Math.round(e.getBoundingClientRect().width)}`)""",
+        limit,
+    )

@@ -4,6 +4,7 @@ the queue API for everything that changes state)."""
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from annotators.labeling import routing
@@ -87,6 +88,8 @@ def label(request, project_id: int):
         "multiLabel": project.multi_label,
         "modality": project.modality,
         "leaseMinutes": project.lease_minutes,
+        # Server time: undo on this page reaches back no further than this (the page's session).
+        "openedAt": timezone.now().isoformat(),
         "prefetch": min(PREFETCH, MAX_PREFETCH - 1),
         "classes": [c.as_config() for c in classes],
         "urls": page_urls(project.pk),

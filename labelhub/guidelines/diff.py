@@ -3,8 +3,9 @@
 Each version becomes sections (guideline text, one per class with its examples, ambiguous cases),
 each section a list of markdown blocks (paragraphs, lists, tables, fenced code). Blocks are matched
 with difflib; an added or removed block is shown rendered inside ``<ins>`` / ``<del>``, and a block
-that changed a little gets a word-level diff *before* rendering, so the reader sees the formatted
-text with the changed words highlighted rather than raw markdown.
+that was edited (a few words changed) gets a word-level diff *before* rendering, so the reader sees
+the formatted text with the changed words highlighted rather than raw markdown. A rewritten block
+is shown as blocks: the old one struck, the new one inserted; a list or table line by line.
 
 The word diff marks words with private-use characters, renders the markdown, then turns the marks
 into tags and sanitises again: the second pass repairs any nesting a mark created (a mark inside
@@ -14,6 +15,7 @@ into tags and sanitises again: the second pass repairs any nesting a mark create
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -30,8 +32,12 @@ _TOKEN = re.compile(r"\s+|\S+")
 # in a mark, which would stop markdown from recognising the structure.
 _SYNTAX = re.compile(r"^(#{1,6}|[-*+>]|\d+[.)]|\|+|:?-{3,}:?(\|:?-{3,}:?)*\|?|`{3,}\S*|~{3,}\S*)$")
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
-# Below this word similarity a changed block reads better as "removed + added" than as a word soup.
-WORD_DIFF_MIN_RATIO = 0.35
+# A changed block (or line) is shown word by word only while it is an edit: the changes in a few
+# places, and most words kept (or only a few words changed). Past that it is a rewrite, and interleaving struck and new words makes
+# one unreadable line: the old text is shown struck as a whole, the new one inserted after it.
+WORD_DIFF_MIN_RATIO = 0.6
+WORD_DIFF_MAX_RUNS = 3
+WORD_DIFF_FEW_WORDS = 3
 
 
 @dataclass(frozen=True)
@@ -115,8 +121,17 @@ def _marks_to_tags(html: str) -> str:
     return html.replace(DEL_OPEN, "<del>").replace(DEL_CLOSE, "</del>")
 
 
-def word_diff_html(old: str, new: str) -> str:
-    """One block of markdown rendered with its changed words in ``<del>`` / ``<ins>``."""
+def is_edit(old: str, new: str) -> bool:
+    """Whether ``new`` is ``old`` edited (shown word by word) rather than rewritten (shown as the
+    old text struck, then the new one)."""
+    matcher = difflib.SequenceMatcher(None, old.split(), new.split(), autojunk=False)
+    changes = [(i2 - i1) + (j2 - j1) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"]
+    few_words = sum(changes) <= WORD_DIFF_FEW_WORDS  # "Cats purr." → "Cats purr softly." is an edit
+    return len(changes) <= WORD_DIFF_MAX_RUNS and (few_words or matcher.ratio() >= WORD_DIFF_MIN_RATIO)
+
+
+def _word_marked(old: str, new: str) -> str:
+    """``new`` with the words changed from ``old`` marked (still markdown)."""
     old_tokens, new_tokens = _TOKEN.findall(old), _TOKEN.findall(new)
     merged: list[str] = []
     matcher = difflib.SequenceMatcher(None, old_tokens, new_tokens, autojunk=False)
@@ -128,7 +143,56 @@ def word_diff_html(old: str, new: str) -> str:
             merged.append(_marked(old_tokens[i1:i2], DEL_OPEN, DEL_CLOSE, deleted=True))
         if tag in {"insert", "replace"}:
             merged.append(_marked(new_tokens[j1:j2], INS_OPEN, INS_CLOSE, deleted=False))
-    return sanitize_html(_marks_to_tags(str(render_markdown("".join(merged)))))
+    return "".join(merged)
+
+
+def _whole_line_marked(line: str, opening: str, closing: str) -> str:
+    """Every word of one markdown line marked, its structure (bullet, heading hashes) kept, so a
+    struck list item is still a list item. One mark over the rest of the line, except in a table
+    row, where a mark may not span the cells."""
+    tokens = _TOKEN.findall(line)
+    if line.lstrip().startswith("|"):
+        return _marked(tokens, opening, closing, deleted=False)
+    start = 0
+    while start < len(tokens) and (tokens[start].isspace() or _SYNTAX.match(tokens[start])):
+        start += 1
+    rest = "".join(tokens[start:])
+    return "".join(tokens[:start]) + (f"{opening}{rest}{closing}" if rest else "")
+
+
+def _side_by_side(olds: list[str], news: list[str]):
+    """The replaced parts of a diff paired in order: (old, new), with None where one side ran out."""
+    return itertools.zip_longest(olds, news)
+
+
+def _lines_marked(old: str, new: str) -> str:
+    """A multi-line block (a list, a table) line by line: an edited line word by word, a rewritten
+    one as the old line struck and the new line inserted below it."""
+    old_lines, new_lines = old.split("\n"), new.split("\n")
+    merged: list[str] = []
+    matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            merged.extend(new_lines[j1:j2])
+            continue
+        for before, after in _side_by_side(old_lines[i1:i2], new_lines[j1:j2]):
+            if before is not None and after is not None and is_edit(before, after):
+                merged.append(_word_marked(before, after))
+                continue
+            if before is not None:
+                merged.append(_whole_line_marked(before, DEL_OPEN, DEL_CLOSE))
+            if after is not None:
+                merged.append(_whole_line_marked(after, INS_OPEN, INS_CLOSE))
+    return "\n".join(merged)
+
+
+def _render_marked(marked: str) -> str:
+    return sanitize_html(_marks_to_tags(str(render_markdown(marked))))
+
+
+def word_diff_html(old: str, new: str) -> str:
+    """One block of markdown rendered with its changed words in ``<del>`` / ``<ins>``."""
+    return _render_marked(_word_marked(old, new))
 
 
 def _block(kind: str, markdown_text: str) -> str:
@@ -146,19 +210,17 @@ def diff_markdown(old: str, new: str) -> tuple[bool, SafeString]:
             parts.extend(str(render_markdown(b)) for b in new_blocks[j1:j2])
             continue
         changed = True
-        olds, news = old_blocks[i1:i2], new_blocks[j1:j2]
-        for position in range(max(len(olds), len(news))):
-            before = olds[position] if position < len(olds) else None
-            after = news[position] if position < len(news) else None
+        for before, after in _side_by_side(old_blocks[i1:i2], new_blocks[j1:j2]):
             if before is None:
                 parts.append(_block("ins", after))
             elif after is None:
                 parts.append(_block("del", before))
-            elif (
-                difflib.SequenceMatcher(None, before.split(), after.split(), autojunk=False).ratio()
-                >= WORD_DIFF_MIN_RATIO
-            ):
+            elif is_edit(before, after):
                 parts.append(f'<div class="diff-changed">{word_diff_html(before, after)}</div>')
+            elif "\n" in before and "\n" in after and not _FENCE.match(before) and not _FENCE.match(after):
+                parts.append(
+                    f'<div class="diff-changed">{_render_marked(_lines_marked(before, after))}</div>'
+                )
             else:
                 parts.append(_block("del", before) + _block("ins", after))
     return changed, mark_safe(sanitize_html("\n".join(parts)))  # noqa: S308 - sanitised

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.db.models import OuterRef
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -30,14 +32,32 @@ from labelhub.projects.models import (
 from labelhub.projects.selectors import correlated_count
 
 
+class LabelClassForm(forms.ModelForm):
+    """Compact inputs: the admin's defaults (20em text fields, a 40x10 textarea) made the class
+    table of the project page about 2,000 px wide."""
+
+    class Meta:
+        model = LabelClass
+        fields = ["order", "name", "key", "colour", "description"]
+        widgets = {
+            "order": forms.NumberInput(attrs={"style": "width:4em"}),
+            "name": forms.TextInput(attrs={"size": 22}),
+            "key": forms.TextInput(attrs={"size": 3}),
+            "colour": forms.TextInput(attrs={"size": 8}),
+            "description": forms.Textarea(attrs={"rows": 2, "cols": 44}),
+        }
+
+
 class LabelClassInline(admin.TabularInline):
     model = LabelClass
+    form = LabelClassForm
     extra = 0
     fields = ["order", "name", "key", "colour", "description"]
 
 
 class MembershipInline(admin.TabularInline):
     model = ProjectMembership
+    formfield_overrides = {models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 36})}}
     extra = 0
     fields = ["user", "role", "is_paused", "paused_reason"]
     autocomplete_fields = ["user"]
@@ -116,6 +136,14 @@ class ProjectAdmin(admin.ModelAdmin):
             ProjectMembership.objects.get_or_create(
                 project=obj, user=request.user, defaults={"role": ProjectMembership.Role.MANAGER}
             )
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """A new project opens on its own page, where the set-up checklist says what comes next
+        (members, items, guidelines, QA and balance); "Save and add another" still adds another."""
+        response = super().response_add(request, obj, post_url_continue)
+        if "_addanother" in request.POST or IS_POPUP_VAR in request.POST:
+            return response
+        return HttpResponseRedirect(reverse("admin:projects_project_change", args=[obj.pk]))
 
     fieldsets = [
         (None, {"fields": ["name", "description", "modality", "multi_label", "created_by", "created_at"]}),

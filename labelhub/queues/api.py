@@ -191,11 +191,23 @@ class ReleaseManyView(ProjectScopedView):
         return Response({"released": released})
 
 
+class UndoSerializer(serializers.Serializer):
+    since = serializers.DateTimeField(
+        required=False,
+        help_text="Undo only an annotation made at or after this time (the labeling page sends when "
+        "it was opened); absent: the latest annotation",
+    )
+
+
 class UndoView(ProjectScopedView):
-    @extend_schema(request=None, responses={200: dict, 400: dict})
+    @extend_schema(request=UndoSerializer, responses={200: dict, 400: dict})
     def post(self, request, project_id: int):
         project = self.get_project(project_id)
-        annotation, lease = services.undo_last_submit(request.user, project)
+        payload = UndoSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        annotation, lease = services.undo_last_submit(
+            request.user, project, since=payload.validated_data.get("since")
+        )
         body = lease_payload(lease)
         body["retracted"] = {"id": annotation.pk, "labels": annotation.labels}
         return Response(body)

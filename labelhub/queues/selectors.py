@@ -15,12 +15,13 @@ from labelhub.projects.selectors import correlated_count
 from labelhub.queues.models import HAS_FREE_SLOT, Lease, QueueEntry
 
 
-def servable_entries(annotator, project: Project) -> QuerySet[QueueEntry]:
+def servable_entries(annotator, project: Project | OuterRef) -> QuerySet[QueueEntry]:
     """Open entries with a free slot that this annotator has not labelled, does not hold, and did
     not skip or flag — in serving order.
 
     The one definition of "servable"; :func:`servable_entries_sql` is the same rows in SQL for
-    PostgreSQL's one-statement lease, and must change with it.
+    PostgreSQL's one-statement lease, and must change with it. ``project`` may be an
+    ``OuterRef`` to count them per project of an outer query (:func:`projects_with_progress`).
     """
     mine_blocking = Lease.objects.filter(
         entry=OuterRef("pk"), annotator=annotator, completed_at__isnull=True
@@ -161,6 +162,38 @@ def servable_entries_sql(
     return sql, params
 
 
+def unqueued_unlabelled(project: Project | OuterRef) -> QuerySet[Item]:
+    """Items of the project with no open entry and no counting (non-retracted) annotation: the pool
+    a fill draws from, so what "next" will queue when nothing is servable."""
+    return Item.objects.filter(project=project).filter(
+        ~Exists(QueueEntry.objects.filter(item=OuterRef("pk"), is_open=True)),
+        ~Exists(Annotation.objects.filter(item=OuterRef("pk"), retracted_at__isnull=True)),
+    )
+
+
+def held_leases(annotator, project: Project | OuterRef) -> QuerySet[Lease]:
+    """The annotator's live leases in the project (the item on their page and its prefetch); one
+    past its deadline still counts, as its item comes back to them or to the queue."""
+    return Lease.objects.filter(
+        entry__project=project, annotator=annotator, released_at__isnull=True, completed_at__isnull=True
+    )
+
+
+def left_for(annotator, project: Project) -> int:
+    """Items labelling can still serve this annotator: what they hold now, the entries servable to
+    them, and the unqueued unlabelled items the next fill queues (gold checks come on top).
+
+    The one figure behind "Queue left" on the labeling page, its status poll and the home page
+    (:func:`projects_with_progress` counts the same three per project), so the home page does not
+    say 0 for a queue that "next" fills on demand.
+    """
+    return (
+        held_leases(annotator, project).count()
+        + servable_entries(annotator, project).count()
+        + unqueued_unlabelled(project).count()
+    )
+
+
 def start_of_today() -> datetime:
     now = timezone.localtime()
     return timezone.make_aware(datetime.combine(now.date(), time.min), now.tzinfo)
@@ -179,13 +212,13 @@ def queue_counts(project: Project) -> dict[str, int]:
 
 
 def annotator_progress(annotator, project: Project) -> dict[str, int]:
-    """What the labeling page shows: labelled today / in total by this annotator, and queue left."""
+    """What the labeling page shows: labelled today / in total by this annotator, and what is left
+    for them (:func:`left_for`)."""
     mine = Annotation.objects.filter(item__project=project, annotator=annotator, retracted_at__isnull=True)
-    counts = queue_counts(project)
     return {
         "done_today": mine.filter(created_at__gte=start_of_today()).count(),
         "done_total": mine.count(),
-        "queue_left": counts["waiting"],
+        "queue_left": left_for(annotator, project),
         "unlabelled": unlabelled_count(project),
     }
 
@@ -199,7 +232,8 @@ def unlabelled_count(project: Project) -> int:
 
 
 def projects_with_progress(projects: QuerySet[Project], user) -> list[Project]:
-    """Projects annotated with ``item_count``, ``labelled_count``, ``queue_left``, ``my_today``."""
+    """Projects annotated with ``item_count``, ``labelled_count``, ``queue_left`` (what is left for
+    ``user``, as :func:`left_for` counts it), ``my_today``."""
     today = start_of_today()
     labelled = Item.objects.filter(project=OuterRef("pk")).filter(
         Exists(Annotation.objects.filter(item=OuterRef("pk"), retracted_at__isnull=True))
@@ -208,9 +242,9 @@ def projects_with_progress(projects: QuerySet[Project], user) -> list[Project]:
     annotated = projects.annotate(
         item_count=correlated_count(Item.objects.filter(project=OuterRef("pk"))),
         labelled_count=correlated_count(labelled),
-        queue_left=correlated_count(
-            QueueEntry.objects.filter(HAS_FREE_SLOT, project=OuterRef("pk"), is_open=True)
-        ),
+        left_held=correlated_count(held_leases(user, OuterRef("pk")), group="entry__project"),
+        left_servable=correlated_count(servable_entries(user, OuterRef("pk"))),
+        left_unqueued=correlated_count(unqueued_unlabelled(OuterRef("pk"))),
         my_today=correlated_count(
             Annotation.objects.filter(
                 item__project=OuterRef("pk"), annotator=user, retracted_at__isnull=True, created_at__gte=today
@@ -218,4 +252,7 @@ def projects_with_progress(projects: QuerySet[Project], user) -> list[Project]:
             group="item__project",
         ),
     )
-    return list(annotated)
+    projects = list(annotated)
+    for project in projects:
+        project.queue_left = project.left_held + project.left_servable + project.left_unqueued
+    return projects

@@ -10,11 +10,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Value
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Substr
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from annotators.qa.models import AdjudicationTask, ConsensusLabel
+from labelhub.guidelines.models import GuidelineVersion
 from labelhub.projects.models import Annotation, Item, Project
 from labelhub.projects.selectors import projects_with_visible_labels
 from labelhub.queues.sampling import target_distribution
@@ -328,6 +331,30 @@ def snapshot_statistics(snapshot: Snapshot) -> dict:
         "annotator_counts": stats.get("annotator_counts", {}),
         "mean_confidence": stats.get("mean_confidence"),
     }
+
+
+#: Characters of an item's text a row of the snapshot page shows (the export has all of it).
+ROW_TEXT_CHARS = 160
+
+
+def snapshot_rows(snapshot: Snapshot, split: str = "") -> QuerySet[SnapshotItem]:
+    """The snapshot's rows in order (of one split when ``split`` names one), each with the start of
+    its item's text (``text``) or its image (``image``) read in the same query: a page of rows
+    never loads whole payloads."""
+    rows = SnapshotItem.objects.filter(snapshot=snapshot).order_by("id")
+    if split in SnapshotItem.Split.values:
+        rows = rows.filter(split=split)
+    rows = rows.only("external_id", "labels", "confidence", "method", "annotator_count", "split")
+    if snapshot.project.modality == Project.Modality.IMAGE:
+        return rows.annotate(text=Value(""), image=KeyTextTransform("image", "item__payload"))
+    return rows.annotate(
+        text=Substr(KeyTextTransform("text", "item__payload"), 1, ROW_TEXT_CHARS + 1), image=Value("")
+    )
+
+
+def guideline_versions_of(snapshot: Snapshot) -> QuerySet[GuidelineVersion]:
+    """The guideline versions the snapshot's labels were made under, oldest first."""
+    return GuidelineVersion.objects.filter(pk__in=snapshot.guideline_versions).order_by("number", "pk")
 
 
 def snapshot_counts_by_project(projects: QuerySet[Project]) -> dict[int, int]:

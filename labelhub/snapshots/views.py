@@ -14,7 +14,6 @@ from labelhub.errors import DomainError
 from labelhub.projects.selectors import is_manager, projects_with_visible_labels
 from labelhub.snapshots import charts, selectors, services
 from labelhub.snapshots.exports import FORMATS
-from labelhub.snapshots.models import SnapshotItem
 from labelhub.snapshots.splits import DEFAULT_RATIOS, form_ratios
 
 
@@ -70,13 +69,8 @@ def snapshot_detail(request: HttpRequest, snapshot_id: str) -> HttpResponse:
         charts.Bar(m, n, str(n)) for m, n in sorted(statistics["methods"].items(), key=lambda kv: -kv[1])
     ]
     split_chart = charts.stacked_bar([(s, statistics["splits"].get(s, 0)) for s in ("train", "val", "test")])
-    rows = SnapshotItem.objects.filter(snapshot=snapshot).order_by("id")
     split = request.GET.get("split", "")
-    if split in SnapshotItem.Split.values:
-        rows = rows.filter(split=split)
-    page = Paginator(
-        rows.only("external_id", "labels", "confidence", "method", "annotator_count", "split"), 50
-    ).get_page(request.GET.get("page"))
+    page = Paginator(selectors.snapshot_rows(snapshot, split), 50).get_page(request.GET.get("page"))
     others = (
         selectors.snapshots_for_user(request.user).filter(project=snapshot.project).exclude(pk=snapshot.pk)
     )
@@ -105,6 +99,8 @@ def snapshot_detail(request: HttpRequest, snapshot_id: str) -> HttpResponse:
             "split": split,
             "others": others[:200],
             "previous": previous,
+            "guideline_versions": selectors.guideline_versions_of(snapshot),
+            "row_text_chars": selectors.ROW_TEXT_CHARS,
         },
     )
 

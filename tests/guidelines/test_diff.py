@@ -47,6 +47,26 @@ def test_a_rewritten_block_shows_as_removed_and_added():
     assert '<del class="diff-block">' in html and '<ins class="diff-block">' in html
 
 
+def test_a_reworded_sentence_is_old_block_struck_then_new_block_not_a_word_soup():
+    # Half the words survive (the old rule diffed these word by word, interleaved in one line).
+    old = "Label a review as negative when the customer is unhappy with the product."
+    new = "Mark the review as negative only when the customer says the product failed them."
+    _, html = diff_markdown(old, new)
+    assert html == (f'<del class="diff-block"><p>{old}</p></del><ins class="diff-block"><p>{new}</p></ins>')
+
+
+def test_a_rewritten_list_item_is_struck_whole_and_the_new_item_follows_it():
+    _, html = diff_markdown("- a dog\n- a cat sits on the mat\n- b", "- a dog\n- wolves howl at night\n- b")
+    assert html.count("<ul>") == 1
+    assert "<li><del>a cat sits on the mat</del></li>\n<li><ins>wolves howl at night</ins></li>" in html
+    assert "<li>a dog</li>" in html and "<li>b</li>" in html
+
+
+def test_an_edited_list_item_keeps_its_word_diff():
+    _, html = diff_markdown("- a dog\n- the cat sits on the mat", "- a dog\n- the cat lies on the mat")
+    assert "<li>the cat <del>sits</del><ins>lies</ins> on the mat</li>" in html
+
+
 def test_hostile_markup_in_a_diff_is_sanitised():
     _, html = diff_markdown("Safe.", 'Safe. <script>alert(1)</script><img src=x onerror="alert(1)">')
     assert "<script" not in html and "onerror" not in html

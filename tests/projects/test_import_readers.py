@@ -31,6 +31,22 @@ def test_jsonl_bad_json_is_an_error_on_its_line_and_reading_goes_on():
     assert outcomes(read_jsonl(body)) == [(1, ("json", "invalid_json")), (2, {"text": "fine"})]
 
 
+def test_jsonl_error_says_at_once_where_a_string_starts():
+    [(line, error)] = list(read_jsonl(io.BytesIO(b'{"text": "never closed}')))
+    assert (line, error.message) == (1, "invalid JSON: Unterminated string starting at column 10")
+
+
+def test_label_studio_syntax_error_is_one_readable_line():
+    [(_, first), (line, error)] = list(
+        read_label_studio(io.BytesIO(b'[{"data": {"text": "a"}}, {"data": tru}]'))
+    )
+    assert first == {"data": {"text": "a"}}
+    assert (line, error.message) == (
+        2,
+        "invalid JSON after task 1: lexical error: invalid string in json text.",
+    )
+
+
 def test_jsonl_bytes_that_are_not_utf8_end_the_file_with_an_encoding_error():
     body = io.BytesIO(b'{"text": "fine"}\n{"text": "caf\xe9"}\n{"text": "never read"}\n')
     assert outcomes(read_jsonl(body)) == [(1, {"text": "fine"}), (2, ("encoding", "invalid_encoding"))]

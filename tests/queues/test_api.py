@@ -249,6 +249,31 @@ def test_undo_returns_the_item_with_the_retracted_labels(setup):
     assert nothing.status_code == 400 and nothing.json()["code"] == "nothing_to_undo"
 
 
+def test_undo_since_leaves_earlier_labels_alone(setup):
+    project, _, _, client = setup
+    lease_id = client.post(next_url(project)).json()["lease"]["id"]
+    client.post(f"/api/leases/{lease_id}/submit/", {"labels": ["wolf"]}, format="json")
+    opened = timezone.now()  # a page opened after that submit
+    refused = client.post(
+        f"/api/projects/{project.pk}/queue/undo/", {"since": opened.isoformat()}, format="json"
+    )
+    assert refused.status_code == 400 and refused.json()["code"] == "nothing_to_undo"
+    assert "before you opened it" in refused.json()["detail"]
+    assert Annotation.objects.get(lease_id=lease_id).retracted_at is None
+    lease_id = client.post(next_url(project)).json()["lease"]["id"]
+    client.post(f"/api/leases/{lease_id}/submit/", {"labels": ["cat"]}, format="json")
+    body = client.post(
+        f"/api/projects/{project.pk}/queue/undo/", {"since": opened.isoformat()}, format="json"
+    )
+    assert body.status_code == 200 and body.json()["retracted"]["labels"] == ["cat"]
+
+
+def test_undo_since_that_is_not_a_time_is_a_400_naming_it(setup):
+    project, _, _, client = setup
+    response = client.post(f"/api/projects/{project.pk}/queue/undo/", {"since": "yesterday"}, format="json")
+    assert response.status_code == 400 and response.json()["field"] == "since"
+
+
 def test_fill_is_for_managers_and_announces(setup, monkeypatch, django_capture_on_commit_callbacks):
     project, _, _, client = setup
     factories.make_items(project, 10, prefix="more")

@@ -69,6 +69,30 @@ def test_snapshot_page_filters_rows_by_split(client, snapshot, manager):
     assert "<td>val</td>" not in page and "<td>test</td>" not in page
 
 
+def test_snapshot_page_lists_its_guideline_versions_and_shows_item_text(client, snapshot, manager):
+    client.force_login(manager)
+    page = client.get(f"/snapshots/{snapshot.content_hash}/").content.decode()
+    versions = page.split('<ul class="guideline-versions">', 1)[1].split("</ul>", 1)[0]
+    assert versions.count("<li>") == 1 and "<b>v1</b>" in versions
+    assert "#" not in versions
+    assert '<td class="item-text">item number 0</td>' in page
+
+
+def test_snapshot_rows_show_only_the_start_of_a_long_text(client, project, manager, annotator):
+    from labelhub.projects.models import Item
+    from labelhub.snapshots.selectors import ROW_TEXT_CHARS
+
+    item = Item.objects.create(
+        project=project, external_id="long", payload={"text": "word " * 400}, content_hash="9" * 64
+    )
+    label(item, ["cat"], annotator)
+    snapshot, _ = services.cut_snapshot(project)
+    client.force_login(manager)
+    page = client.get(f"/snapshots/{snapshot.content_hash}/").content.decode()
+    cell = page.split('<td class="item-text">', 1)[1].split("</td>", 1)[0]
+    assert cell.endswith("…") and len(cell) == ROW_TEXT_CHARS
+
+
 def test_diff_page_lists_changes(client, project, labelled, snapshot, annotator, manager):
     label(labelled[0], ["wolf"], annotator)
     after, _ = services.cut_snapshot(project, name="after")

@@ -101,6 +101,18 @@ def _encoding_error(exc: UnicodeDecodeError) -> RecordError:
     )
 
 
+def json_error_detail(exc: json.JSONDecodeError) -> str:
+    """ "invalid JSON: <why> at column N". Some of json's reasons already end in "at" ("Unterminated
+    string starting at", "Invalid control character at"): that "at" is the one before the column."""
+    return f"invalid JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}"
+
+
+def first_line(exc: Exception) -> str:
+    """The reason of an ijson error without the multi-line excerpt and "(right here) ---^" caret
+    that yajl appends (the error's line already says where)."""
+    return str(exc).strip().splitlines()[0].strip() if str(exc).strip() else type(exc).__name__
+
+
 def read_jsonl(fileobj: BinaryIO | TextIO, limits: ImportLimits | None = None) -> Numbered:
     """One JSON value per line (an item's fields, or a Label Studio task); blank lines skipped.
 
@@ -128,9 +140,7 @@ def read_jsonl(fileobj: BinaryIO | TextIO, limits: ImportLimits | None = None) -
         except json.JSONDecodeError as exc:
             yield (
                 lines.number,
-                RecordError(
-                    f"invalid JSON: {exc.msg} at column {exc.colno}", field="json", code="invalid_json"
-                ),
+                RecordError(json_error_detail(exc), field="json", code="invalid_json"),
             )
         except RecursionError:
             # json's scanner gives up near a thousand levels, well past the limit: still too deep.
@@ -267,6 +277,7 @@ def read_label_studio(fileobj: BinaryIO | TextIO, limits: ImportLimits | None = 
     """
     limits = limits or ImportLimits.from_settings()
     number = 0
+    read = 0  # tasks read to their end: a syntax error lies in task ``read + 1``
     not_an_array = RecordError(
         "expected a JSON array of Label Studio tasks", field="json", code="invalid_json"
     )
@@ -296,12 +307,15 @@ def read_label_studio(fileobj: BinaryIO | TextIO, limits: ImportLimits | None = 
             else:
                 # A task, or a flat JSON_MIN row (regrouped into tasks by the label_studio stage).
                 yield number, task
+            read = number
         for _ in events:  # anything after the array is an error ijson raises
             pass
     except ijson.JSONError as exc:
         yield (
-            number + 1,
-            RecordError(f"invalid JSON after task {number}: {exc}", field="json", code="invalid_json"),
+            read + 1,
+            RecordError(
+                f"invalid JSON after task {read}: {first_line(exc)}", field="json", code="invalid_json"
+            ),
         )
         return
     if number == 0:

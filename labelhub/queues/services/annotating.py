@@ -264,8 +264,13 @@ def renew_lease(lease: Lease | int, annotator) -> Lease:
     return locked
 
 
-def undo_last_submit(annotator, project: Project) -> tuple[Annotation, Lease]:
+def undo_last_submit(
+    annotator, project: Project, *, since: datetime | None = None
+) -> tuple[Annotation, Lease]:
     """Retract the annotator's latest annotation in the project and lease the item back to them.
+
+    ``since`` limits undo to annotations made from then on: the labeling page sends the time it
+    was opened, so Z on a fresh page never takes back a label of an earlier session.
 
     The row stays (``retracted_at`` set) so nothing submitted is lost; the item's entry counts one
     annotation fewer, is re-opened when it had closed, and the annotator gets a fresh lease on it so
@@ -280,13 +285,22 @@ def undo_last_submit(annotator, project: Project) -> tuple[Annotation, Lease]:
         )
         if paused_reason is not None:
             raise AnnotatorPaused(paused_reason)
+        mine = Annotation.objects.filter(
+            item__project=project, annotator=annotator, retracted_at__isnull=True, source="human"
+        )
+        if since is not None:
+            mine = mine.filter(created_at__gte=since)
         annotation = (
-            Annotation.objects.select_for_update(of=("self",))
+            mine.select_for_update(of=("self",))
             .select_related("lease__entry")
-            .filter(item__project=project, annotator=annotator, retracted_at__isnull=True, source="human")
             .order_by("-created_at", "-pk")
             .first()
         )
+        if annotation is None and since is not None:
+            raise QueueError(
+                "Nothing to undo on this page: labels from before you opened it stay as they are.",
+                code="nothing_to_undo",
+            )
         if annotation is None:
             raise QueueError(
                 "Nothing to undo: you have no submitted annotation in this project.", code="nothing_to_undo"

@@ -14,15 +14,15 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.utils import timezone
 
-from labelhub.projects.models import Annotation, Item, Project
+from labelhub.projects.models import Item, Project
 from labelhub.projects.push import announce_queue_update
 from labelhub.projects.selectors import label_schema
 from labelhub.queues import sampling
 from labelhub.queues.models import HAS_FREE_SLOT, Lease, QueueEntry, QueueState
-from labelhub.queues.selectors import servable_entries
+from labelhub.queues.selectors import servable_entries, unqueued_unlabelled
 from labelhub.queues.services.errors import QueueError
 
 #: Entries added when an annotator finds nothing left to serve.
@@ -112,14 +112,6 @@ def enqueue_items(
     return len(pairs)
 
 
-def _unqueued_unlabelled(project: Project):
-    """Items of the project with no open entry and no counting (non-retracted) annotation."""
-    return Item.objects.filter(project=project).filter(
-        ~Exists(QueueEntry.objects.filter(item=OuterRef("pk"), is_open=True)),
-        ~Exists(Annotation.objects.filter(item=OuterRef("pk"), retracted_at__isnull=True)),
-    )
-
-
 def _random_candidates(project: Project, n: int, rng: random.Random) -> list[Item]:
     """About ``n`` random unqueued, unlabelled items without ``ORDER BY random()`` over the pool.
 
@@ -127,7 +119,7 @@ def _random_candidates(project: Project, n: int, rng: random.Random) -> list[Ite
     when the pool is sparse (mostly labelled or queued) a walk in id order from a random pivot
     fills the rest, wrapping around once.
     """
-    base = _unqueued_unlabelled(project).only("pk", "suggestion")
+    base = unqueued_unlabelled(project).only("pk", "suggestion")
     lowest = Item.objects.filter(project=project).order_by("pk").values_list("pk", flat=True).first()
     if lowest is None:
         return []

@@ -6,30 +6,16 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 from django.db import connections
 
 from tests import factories
-from tests.browser import chromium_missing
+from tests.browser import chromium_missing, save_screenshot, sign_in
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(chromium_missing(), reason="Debian's chromium is not installed"),
 ]
-
-OUT = Path(__file__).resolve().parents[3] / "bench" / "out"
-SAVE = os.environ.get("LABELHUB_BENCH_OUT") == "1"
-
-
-def log_in(page, base, username, password):
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
 
 
 def test_project_pages_share_a_sub_navigation_by_role(asgi_server, browser_page):
@@ -39,7 +25,7 @@ def test_project_pages_share_a_sub_navigation_by_role(asgi_server, browser_page)
     factories.make_items(project, 5)
     factories.make_member(project, "manager", user=factories.make_user("lead", password="pw-lead-12345"))
     page = browser_page
-    log_in(page, asgi_server, "lead", "pw-lead-12345")
+    sign_in(page, asgi_server, "lead", "pw-lead-12345")
     page.goto(f"{asgi_server}/projects/{project.pk}/label/")
     nav = page.locator("nav.project-nav")
     labels = nav.locator("a").all_inner_texts()
@@ -64,10 +50,8 @@ def test_project_pages_share_a_sub_navigation_by_role(asgi_server, browser_page)
             page.set_viewport_size({"width": width, "height": 900})
             # Wide tables scroll inside their card: the page itself never scrolls sideways.
             assert page.evaluate("document.documentElement.scrollWidth") <= width, (label, width)
-            if SAVE:
-                OUT.mkdir(parents=True, exist_ok=True)
-                slug = label.lower().replace(" ", "-")
-                page.screenshot(path=str(OUT / f"nav-{slug}-{width}.png"), full_page=True)
+            slug = label.lower().replace(" ", "-")
+            save_screenshot(page, f"nav-{slug}-{width}")
         page.set_viewport_size({"width": 1400, "height": 900})
     connections.close_all()
 
@@ -79,12 +63,12 @@ def test_annotator_sees_only_their_pages_and_an_outsider_a_friendly_refusal(asgi
     factories.make_member(project, "annotator", user=factories.make_user("ann", password="pw-ann-12345"))
     factories.make_user("stranger", password="pw-str-12345")
     page = browser_page
-    log_in(page, asgi_server, "ann", "pw-ann-12345")
+    sign_in(page, asgi_server, "ann", "pw-ann-12345")
     page.goto(f"{asgi_server}/projects/{project.pk}/label/")
     assert page.locator("nav.project-nav a").all_inner_texts() == ["Label", "Guidelines"]
 
     page.context.clear_cookies()
-    log_in(page, asgi_server, "stranger", "pw-str-12345")
+    sign_in(page, asgi_server, "stranger", "pw-str-12345")
     response = page.goto(f"{asgi_server}/projects/{project.pk}/label/")
     assert response.status == 403
     expect(page.locator("h1")).to_have_text(

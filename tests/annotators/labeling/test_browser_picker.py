@@ -22,7 +22,7 @@ from labelhub.projects.datasets import LEXNAMES
 from labelhub.projects.models import Annotation, LabelClass
 from tests import factories
 from tests.annotators.labeling.test_browser_labeling import PIXEL_PNG
-from tests.browser import chromium_missing
+from tests.browser import chromium_missing, sign_in
 
 pytestmark = [
     pytest.mark.browser,
@@ -66,14 +66,6 @@ def lexname_project(**fields):
     return project
 
 
-def log_in(page, base, username, password):
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
-
-
 def pressed(page):
     return page.locator('#classes .class-btn[aria-pressed="true"]')
 
@@ -93,7 +85,7 @@ def test_45_classes_are_all_reachable_by_keyboard_and_fast(asgi_server, browser_
 
     page = browser_page
     page.set_viewport_size({"width": 1400, "height": 900})
-    log_in(page, asgi_server, "lex", "pw-lex-12345")
+    sign_in(page, asgi_server, "lex", "pw-lex-12345")
     page.goto(f"{asgi_server}/projects/{project.pk}/label/")
     expect(page.locator("#item-text")).to_be_visible()
     page.evaluate(TIMING_HOOK)
@@ -225,7 +217,7 @@ def test_picker_multi_label_images_recent_first_and_suggestion(asgi_server, brow
         for i in range(3)
     )
     page = browser_page
-    log_in(page, asgi_server, "bird", "pw-bird-12345")
+    sign_in(page, asgi_server, "bird", "pw-bird-12345")
     page.evaluate("localStorage.setItem('labelhub.recentFirst', '1')")
     page.goto(f"{asgi_server}/projects/{project.pk}/label/")
     expect(page.locator("#item-image")).to_be_visible()

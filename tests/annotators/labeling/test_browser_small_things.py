@@ -11,20 +11,12 @@ from django.db import connections
 from labelhub.projects.models import Item
 from labelhub.queues.models import ItemFlag, Lease
 from tests import factories
-from tests.browser import chromium_missing
+from tests.browser import chromium_missing, sign_in
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(chromium_missing(), reason="Debian's chromium is not installed"),
 ]
-
-
-def log_in(page, base, username, password):
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
 
 
 def test_own_refill_is_silent_flag_needs_a_reason_and_long_texts_scroll(
@@ -47,7 +39,7 @@ def test_own_refill_is_silent_flag_needs_a_reason_and_long_texts_scroll(
     )
     page = browser_page
     page.set_viewport_size({"width": 1000, "height": 800})
-    log_in(page, asgi_server, "ess", "pw-ess-12345")
+    sign_in(page, asgi_server, "ess", "pw-ess-12345")
     page.goto(f"{asgi_server}/projects/{project.pk}/label/")
     expect(page.locator("#item-text")).to_be_visible()
     expect(page.locator("#upcoming-count")).to_have_text("3")
@@ -108,7 +100,7 @@ def test_full_guidelines_open_inside_the_acknowledgement_dialog(asgi_server, bro
     guideline_services.publish_version(draft, change_summary="Eighty rules.")
     page = browser_page
     page.set_viewport_size({"width": 1000, "height": 700})
-    log_in(page, asgi_server, "rul", "pw-rul-12345")
+    sign_in(page, asgi_server, "rul", "pw-rul-12345")
     page.goto(f"{asgi_server}/projects/{project.pk}/label/")
     expect(page.locator("#guideline-ack")).to_be_visible()
     page.click("#ack-read-panel")
@@ -125,4 +117,64 @@ def test_full_guidelines_open_inside_the_acknowledgement_dialog(asgi_server, bro
     page.click("#guideline-ack-confirm")
     expect(page.locator("#guideline-ack")).to_be_hidden()
     expect(page.locator("#item-text")).to_be_visible()
+    connections.close_all()
+
+
+def test_undo_stays_on_this_page_and_a_waiting_lease_is_renewed_when_shown(
+    asgi_server, browser_page, db_turns
+):
+    import re
+
+    from playwright.sync_api import expect
+
+    from labelhub.projects.models import Annotation
+    from labelhub.queues import services
+
+    project = factories.make_project(name="Short leases", gold_rate=0, overlap_fraction=0, lease_minutes=1)
+    annotator = factories.make_member(project, user=factories.make_user("shl", password="pw-shl-12345"))
+    factories.make_items(project, 8)
+    # An earlier session's label: a fresh page must not take it back.
+    with db_turns:
+        (earlier,) = services.lease_next_items(annotator, project)
+        services.submit_annotation(earlier, ["cat"], annotator=annotator)
+    page = browser_page
+    page.set_viewport_size({"width": 1000, "height": 800})
+    sign_in(page, asgi_server, "shl", "pw-shl-12345")
+    page.goto(f"{asgi_server}/projects/{project.pk}/label/")
+    expect(page.locator("#upcoming-count")).to_have_text("3")
+    page.keyboard.press("z")
+    expect(page.locator("#notices")).to_contain_text("Nothing to undo on this page")
+    with db_turns:
+        assert Annotation.objects.get(lease=earlier).retracted_at is None
+
+    # The prefetched items have waited 7 s: the next one shown gets its lease renewed, so its
+    # countdown starts near the full minute instead of where the wait left it.
+    time.sleep(7)
+    first = page.locator("#item-ref").inner_text()
+    page.keyboard.press("1")
+    page.keyboard.press("Enter")
+    expect(page.locator("#item-ref")).not_to_have_text(first)
+    expect(page.locator("#lease-timer")).to_have_text(re.compile(r"lease (1:00|0:5[5-9])"))
+
+    # Undo on this page takes back this page's label.
+    page.keyboard.press("z")
+    expect(page.locator("#notices")).to_contain_text("Undone: cat")
+    expect(page.locator("#item-ref")).to_have_text(first)
+    with db_turns:
+        assert Annotation.objects.get(lease=earlier).retracted_at is None
+        assert Annotation.objects.filter(annotator=annotator, retracted_at__isnull=False).count() == 1
+
+    # The shortcuts open beside the item, not over it, and the keys keep working meanwhile.
+    page.set_viewport_size({"width": 1400, "height": 800})
+    page.keyboard.press("?")
+    expect(page.locator("#help")).to_be_visible()
+    item, sheet = page.locator("#item-text").bounding_box(), page.locator("#help").bounding_box()
+    assert item["x"] + item["width"] <= sheet["x"], (item, sheet)
+    for button in page.locator(".class-btn").all():
+        box = button.bounding_box()
+        assert box["x"] + box["width"] <= sheet["x"], box
+    page.keyboard.press("2")
+    expect(page.locator('.class-btn[aria-pressed="true"]')).to_have_count(1)
+    page.keyboard.press("Escape")
+    expect(page.locator("#help")).to_be_hidden()
     connections.close_all()

@@ -35,7 +35,7 @@ def test_home_lists_projects_with_progress(client):
         "Wolves",
         4,
         1,
-        2,
+        3,  # the two queued items and the unqueued one "next" would queue
         1,
     )
     assert b"Not mine" not in response.content

@@ -18,6 +18,8 @@ export function bindKeys(picker, actions) {
     g: actions.toggleGuidelines,
   };
 
+  // The help is a side sheet the page makes room for: labelling goes on while it is open.
+  const showHelp = (open) => { help.hidden = !open; document.body.classList.toggle("help-open", open); };
   document.addEventListener("keydown", (ev) => {
     if (ev.target === $("flag-comment")) {
       if (ev.key === "Escape") { ev.preventDefault(); actions.closeFlag(); }
@@ -25,9 +27,9 @@ export function bindKeys(picker, actions) {
       return;
     }
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
-    if (ev.key === "Escape") { if (picker.cancel()) return; help.hidden = true; $("guideline-panel").hidden = true; return; }
-    if (ev.key === "?") { ev.preventDefault(); help.hidden = !help.hidden; return; }
-    if (!help.hidden || actions.isBlockedByModal()) return;
+    if (ev.key === "Escape") { if (picker.cancel()) return; showHelp(false); $("guideline-panel").hidden = true; return; }
+    if (ev.key === "?") { ev.preventDefault(); showHelp(help.hidden); return; }
+    if (actions.isBlockedByModal()) return;
     const key = ev.key.toLowerCase();
     actions.beforeKey();
     if (picker.handleKey(ev)) return;

@@ -90,7 +90,6 @@ $("undo-btn").onclick = blurred(queue.undo);
 $("guide-btn").onclick = blurred(() => toggleGuidelines(false));
 $("guide-close").onclick = () => { $("guideline-panel").hidden = true; };
 $("ack-read-panel").onclick = (e) => { e.preventDefault(); showInAck(cfg.urls.panel); };
-$("help").onclick = (e) => { if (e.target === $("help")) $("help").hidden = true; };
 
 window.addEventListener("pagehide", queue.releaseAll);
 

@@ -8,6 +8,8 @@ import { render as draw, renderTimer, secondsLeft } from "./view.js";
 
 /** Prefetched leases this close to expiry (ms) are dropped rather than shown. */
 const UPCOMING_MARGIN_MS = 5000;
+/** A lease shown after waiting this long (ms) in the prefetch is renewed as it is shown. */
+const RENEW_ON_SHOW_MS = 5000;
 
 /**
  * cfg: the page config (multiLabel, prefetch, leaseMinutes, urls).
@@ -49,7 +51,21 @@ export function createQueue(cfg, { onAckRequired }) {
     state.current = entry;
     state.selected = new Set(entry && entry.preselect ? entry.preselect : []);
     state.shownAt = performance.now();
+    if (entry) renewIfWaited(entry);
     render();
+  }
+  // A prefetched lease ran down while it waited: renew it as it is shown, so the countdown is the
+  // annotator's own time on the item.
+  async function renewIfWaited(entry) {
+    const used = cfg.leaseMinutes * 60000 - (new Date(entry.lease.expires_at) - Date.now());
+    if (used < RENEW_ON_SHOW_MS || entry.renewing) return;
+    entry.renewing = true;
+    const res = await request(leaseUrl(urls.renew, entry));
+    entry.renewing = false;
+    if (res.ok) {
+      entry.lease.expires_at = res.json.lease.expires_at;
+      if (state.current === entry) tick();
+    }
   }
   function advance() {
     show(state.upcoming.shift() || null);
@@ -175,7 +191,7 @@ export function createQueue(cfg, { onAckRequired }) {
     else notice(errorDetail(res, `Flag failed (${res.status}).`), "warn");
   }
   async function undo() {
-    const res = await request(urls.undo);
+    const res = await request(urls.undo, { since: cfg.openedAt });  // this page's labels only
     if (!res.ok) { notice(errorDetail(res, "Nothing to undo."), "warn"); return; }
     if (state.current) state.upcoming.unshift(state.current);
     show({ lease: res.json.lease, item: res.json.item, preselect: res.json.retracted.labels });

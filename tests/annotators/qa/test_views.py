@@ -77,3 +77,22 @@ def test_resolve_flag_button_unpauses(client, manager, busy_project):
     assert response.status_code == 302
     flag.refresh_from_db()
     assert flag.resolved_by == manager
+
+
+def test_annotator_pairs_are_named_by_username(client, manager, busy_project):
+    project, people = busy_project
+    client.force_login(manager)
+    html = client.get(f"/qa/projects/{project.pk}/").content.decode()
+    pairs = html[html.index("Annotator pairs") :]
+    assert f"{people[0].username} · {people[1].username}" in pairs
+
+
+def test_without_overlap_the_page_says_so_and_still_counts_labels(client, project, manager):
+    items = factories.make_items(project, 2)
+    who = factories.make_member(project)
+    for item in items:
+        label(item, who, ["cat"])
+    client.force_login(manager)
+    html = client.get(f"/qa/projects/{project.pk}/").content.decode()
+    assert "No item has two labels yet, so there is no agreement to show" in html
+    assert "cat · labels so far: 2" in html

@@ -69,6 +69,12 @@ def _label(text: str, room: float) -> tuple[str, str]:
     return escape(text[: fits - 1]) + "…", f"<title>{escape(text)}</title>"
 
 
+def _centred(text: str, cx: float, width: float) -> str:
+    """A title centred at ``cx``, shortened to what fits on both sides within ``width``."""
+    shown, tip = _label(text, 2 * min(cx, width - cx) - 8)
+    return tip + shown
+
+
 def _svg(width: float, height: float, body: list[str], title: str) -> str:
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_fmt(width)} {_fmt(height)}" '
@@ -181,7 +187,8 @@ def hbars(
         )
     if axis_title:
         body.append(
-            f'<text x="{_fmt((left + right) / 2)}" y="{_fmt(height - 4)}" text-anchor="middle">{escape(axis_title)}</text>'
+            f'<text x="{_fmt((left + right) / 2)}" y="{_fmt(height - 4)}" text-anchor="middle">'
+            f"{_centred(axis_title, (left + right) / 2, width)}</text>"
         )
     return _svg(width, height, body, title or axis_title)
 
@@ -295,11 +302,13 @@ def lines(
     if y_title:
         cy = (top + bottom) / 2
         body.append(
-            f'<text transform="translate({_fmt(FONT)} {_fmt(cy)}) rotate(-90)" text-anchor="middle">{escape(y_title)}</text>'
+            f'<text transform="translate({_fmt(FONT)} {_fmt(cy)}) rotate(-90)" text-anchor="middle">'
+            f"{_centred(y_title, (bottom - top) / 2, bottom - top)}</text>"
         )
     if x_title:
         body.append(
-            f'<text x="{_fmt((left + right) / 2)}" y="{_fmt(height - 4)}" text-anchor="middle">{escape(x_title)}</text>'
+            f'<text x="{_fmt((left + right) / 2)}" y="{_fmt(height - 4)}" text-anchor="middle">'
+            f"{_centred(x_title, (left + right) / 2, width)}</text>"
         )
     return _svg(width, height, body, title or y_title)
 
@@ -325,12 +334,14 @@ def heatmap(
     body = []
     if column_title:
         body.append(
-            f'<text x="{_fmt(left + cell * len(columns) / 2)}" y="{FONT + 2}" text-anchor="middle">{escape(column_title)}</text>'
+            f'<text x="{_fmt(left + cell * len(columns) / 2)}" y="{FONT + 2}" text-anchor="middle">'
+            f"{_centred(column_title, left + cell * len(columns) / 2, width)}</text>"
         )
     if row_title:
         cy = top + cell * len(rows) / 2
         body.append(
-            f'<text transform="translate({FONT} {_fmt(cy)}) rotate(-90)" text-anchor="middle">{escape(row_title)}</text>'
+            f'<text transform="translate({FONT} {_fmt(cy)}) rotate(-90)" text-anchor="middle">'
+            f"{_centred(row_title, cell * len(rows) / 2, cell * len(rows))}</text>"
         )
     for j, name in enumerate(columns):
         text, tip = _label(name, (column_room - 8) / 0.72)
@@ -406,7 +417,8 @@ def intervals(
         )
     if axis_title:
         body.append(
-            f'<text x="{_fmt((left + right) / 2)}" y="{_fmt(height - 4)}" text-anchor="middle">{escape(axis_title)}</text>'
+            f'<text x="{_fmt((left + right) / 2)}" y="{_fmt(height - 4)}" text-anchor="middle">'
+            f"{_centred(axis_title, (left + right) / 2, width)}</text>"
         )
     return _svg(width, height, body, title or axis_title)
 
@@ -451,7 +463,8 @@ def columns(
     if y_title:
         cy = (top + bottom) / 2
         body.append(
-            f'<text transform="translate({FONT} {_fmt(cy)}) rotate(-90)" text-anchor="middle">{escape(y_title)}</text>'
+            f'<text transform="translate({FONT} {_fmt(cy)}) rotate(-90)" text-anchor="middle">'
+            f"{_centred(y_title, (bottom - top) / 2, bottom - top)}</text>"
         )
     return _svg(width, height, body, title or y_title)
 

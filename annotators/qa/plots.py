@@ -35,7 +35,7 @@ def agreement_over_time(data: dict, width: float = WIDE) -> str:
         x_ticks=[(x[i], stamps[i].strftime(fmt)) for i in picks],
         y_domain=(0.0, 1.0),
         reference=(data["policy"]["min_agreement"], "policy minimum"),
-        x_title=f"latest rating of the last {points[-1]['items']} overlapping items",
+        x_title=f"each point: the {points[-1]['items']} items last labelled by then",
         y_title="agreement",
         title="Agreement over a rolling window of overlapping items",
     )
@@ -51,7 +51,7 @@ def agreement_by_class(data: dict, width: float = WIDE) -> str:
             names,
             [Series("labels so far", [r["labels"] for r in rows], ACCENT)],
             width=width,
-            axis_title="labels (no item has two labels yet, so no agreement)",
+            axis_title="labels so far",
             title="Labels per class",
         )
     return charts.hbars(
@@ -62,7 +62,7 @@ def agreement_by_class(data: dict, width: float = WIDE) -> str:
         ],
         width=width,
         domain=(0.0, 1.0),
-        axis_title="agreement on overlapping items (– : not enough to say)",
+        axis_title="agreement on overlapping items",
         title="Agreement by class",
     )
 

@@ -69,6 +69,15 @@ def _label(text: str, room: float) -> tuple[str, str]:
     return escape(text[: fits - 1]) + "…", f"<title>{escape(text)}</title>"
 
 
+def _title(text: str, cx: float, y: float, width: float) -> str:
+    """A horizontal title centred under its plot at ``cx``; one too long for that moves to the
+    middle of the chart, and one too long for the chart is shortened (its tooltip says it all)."""
+    if len(text) * CHAR > 2 * min(cx, width - cx) - 8:
+        cx = width / 2
+    shown, tip = _label(text, width - 8)
+    return f'<text x="{_fmt(cx)}" y="{_fmt(y)}" text-anchor="middle">{tip}{shown}</text>'
+
+
 def _centred(text: str, cx: float, width: float) -> str:
     """A title centred at ``cx``, shortened to what fits on both sides within ``width``."""
     shown, tip = _label(text, 2 * min(cx, width - cx) - 8)
@@ -186,10 +195,7 @@ def hbars(
             f'<line x1="{_fmt(sx(reference))}" y1="{_fmt(top)}" x2="{_fmt(sx(reference))}" y2="{_fmt(top + plot_height)}" stroke="{MUTED}" stroke-dasharray="4 3"/>'
         )
     if axis_title:
-        body.append(
-            f'<text x="{_fmt((left + right) / 2)}" y="{_fmt(height - 4)}" text-anchor="middle">'
-            f"{_centred(axis_title, (left + right) / 2, width)}</text>"
-        )
+        body.append(_title(axis_title, (left + right) / 2, height - 4, width))
     return _svg(width, height, body, title or axis_title)
 
 
@@ -306,10 +312,7 @@ def lines(
             f"{_centred(y_title, (bottom - top) / 2, bottom - top)}</text>"
         )
     if x_title:
-        body.append(
-            f'<text x="{_fmt((left + right) / 2)}" y="{_fmt(height - 4)}" text-anchor="middle">'
-            f"{_centred(x_title, (left + right) / 2, width)}</text>"
-        )
+        body.append(_title(x_title, (left + right) / 2, height - 4, width))
     return _svg(width, height, body, title or y_title)
 
 
@@ -333,10 +336,7 @@ def heatmap(
     height = top + cell * len(rows) + 10
     body = []
     if column_title:
-        body.append(
-            f'<text x="{_fmt(left + cell * len(columns) / 2)}" y="{FONT + 2}" text-anchor="middle">'
-            f"{_centred(column_title, left + cell * len(columns) / 2, width)}</text>"
-        )
+        body.append(_title(column_title, left + cell * len(columns) / 2, FONT + 2, width))
     if row_title:
         cy = top + cell * len(rows) / 2
         body.append(
@@ -416,10 +416,7 @@ def intervals(
             f"{value[i]:.2f} ({low[i]:.2f}–{high[i]:.2f})</title></circle>"
         )
     if axis_title:
-        body.append(
-            f'<text x="{_fmt((left + right) / 2)}" y="{_fmt(height - 4)}" text-anchor="middle">'
-            f"{_centred(axis_title, (left + right) / 2, width)}</text>"
-        )
+        body.append(_title(axis_title, (left + right) / 2, height - 4, width))
     return _svg(width, height, body, title or axis_title)
 
 

@@ -35,7 +35,7 @@ def agreement_over_time(data: dict, width: float = WIDE) -> str:
         x_ticks=[(x[i], stamps[i].strftime(fmt)) for i in picks],
         y_domain=(0.0, 1.0),
         reference=(data["policy"]["min_agreement"], "policy minimum"),
-        x_title=f"each point: the {points[-1]['items']} items last labelled by then",
+        x_title=f"each point: the last {points[-1]['items']} items labelled",
         y_title="agreement",
         title="Agreement over a rolling window of overlapping items",
     )
@@ -88,7 +88,7 @@ def confusion_matrix(data: dict, width: float = WIDE) -> str:
         "No item has two labels yet",
         width,
         "label",
-        "another annotator's label, same item",
+        "another annotator, same item",
     )
 
 

@@ -84,6 +84,14 @@ def _centred(text: str, cx: float, width: float) -> str:
     return tip + shown
 
 
+def _y_title(text: str, top: float, bottom: float) -> str:
+    """A title along the left edge, upright, centred on the plot's height and shortened to it."""
+    return (
+        f'<text transform="translate({FONT} {_fmt((top + bottom) / 2)}) rotate(-90)" text-anchor="middle">'
+        f"{_centred(text, (bottom - top) / 2, bottom - top)}</text>"
+    )
+
+
 def _svg(width: float, height: float, body: list[str], title: str) -> str:
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_fmt(width)} {_fmt(height)}" '
@@ -114,6 +122,22 @@ def _legend(
         body.append(f'<text x="{_fmt(cx + 18)}" y="{_fmt(cy)}">{escape(s.name)}</text>')
         cx += room
     return body, (cy - y + FONT + 8) if drawn else 0
+
+
+def _x_grid(ticks: Sequence[float], sx: Callable[[float], float], top: float, bottom: float) -> list[str]:
+    """Vertical grid lines at ``ticks`` and their values below the plot."""
+    body = []
+    for t in ticks:
+        body.append(_vline(sx(t), top, bottom, GRID))
+        body.append(
+            f'<text x="{_fmt(sx(t))}" y="{_fmt(bottom + FONT + 4)}" text-anchor="middle">{tick_text(t)}</text>'
+        )
+    return body
+
+
+def _vline(x: float, top: float, bottom: float, stroke: str, dash: str = "") -> str:
+    dashes = f' stroke-dasharray="{dash}"' if dash else ""
+    return f'<line x1="{_fmt(x)}" y1="{_fmt(top)}" x2="{_fmt(x)}" y2="{_fmt(bottom)}" stroke="{stroke}"{dashes}/>'
 
 
 def empty(message: str, width: float = 600) -> str:
@@ -159,14 +183,7 @@ def hbars(
     def sx(v: float) -> float:
         return left + (v - lo) / (hi - lo) * (right - left)
 
-    body = list(legend)
-    for t in ticks:
-        body.append(
-            f'<line x1="{_fmt(sx(t))}" y1="{_fmt(top)}" x2="{_fmt(sx(t))}" y2="{_fmt(top + plot_height)}" stroke="{GRID}"/>'
-        )
-        body.append(
-            f'<text x="{_fmt(sx(t))}" y="{_fmt(top + plot_height + FONT + 4)}" text-anchor="middle">{tick_text(t)}</text>'
-        )
+    body = [*legend, *_x_grid(ticks, sx, top, top + plot_height)]
     zero = sx(min(max(0.0, lo), hi))
     for r, name in enumerate(rows):
         y = top + r * group + 4
@@ -187,13 +204,9 @@ def hbars(
                 f'<rect x="{_fmt(x0)}" y="{_fmt(by)}" width="{_fmt(max(x1 - x0, 0.5))}" height="{bar - 1}" '
                 f'fill="{s.colour}"><title>{escape(name)} · {escape(s.name)}: {tick_text(round(v, 3))}</title></rect>'
             )
-    body.append(
-        f'<line x1="{_fmt(zero)}" y1="{_fmt(top)}" x2="{_fmt(zero)}" y2="{_fmt(top + plot_height)}" stroke="{INK}"/>'
-    )
+    body.append(_vline(zero, top, top + plot_height, INK))
     if reference is not None and lo <= reference <= hi:
-        body.append(
-            f'<line x1="{_fmt(sx(reference))}" y1="{_fmt(top)}" x2="{_fmt(sx(reference))}" y2="{_fmt(top + plot_height)}" stroke="{MUTED}" stroke-dasharray="4 3"/>'
-        )
+        body.append(_vline(sx(reference), top, top + plot_height, MUTED, "4 3"))
     if axis_title:
         body.append(_title(axis_title, (left + right) / 2, height - 4, width))
     return _svg(width, height, body, title or axis_title)
@@ -306,11 +319,7 @@ def lines(
                     f"<title>{escape(s.name)}: {tick_text(round(v, 3))}</title></circle>"
                 )
     if y_title:
-        cy = (top + bottom) / 2
-        body.append(
-            f'<text transform="translate({_fmt(FONT)} {_fmt(cy)}) rotate(-90)" text-anchor="middle">'
-            f"{_centred(y_title, (bottom - top) / 2, bottom - top)}</text>"
-        )
+        body.append(_y_title(y_title, top, bottom))
     if x_title:
         body.append(_title(x_title, (left + right) / 2, height - 4, width))
     return _svg(width, height, body, title or y_title)
@@ -392,17 +401,9 @@ def intervals(
         return left + (0.02 + 0.96 * v) * (right - left)  # 0 and 1 sit inside the frame
 
     body = []
-    for t in nice_ticks(0, 1):
-        body.append(
-            f'<line x1="{_fmt(sx(t))}" y1="{top}" x2="{_fmt(sx(t))}" y2="{_fmt(top + plot_height)}" stroke="{GRID}"/>'
-        )
-        body.append(
-            f'<text x="{_fmt(sx(t))}" y="{_fmt(top + plot_height + FONT + 4)}" text-anchor="middle">{tick_text(t)}</text>'
-        )
+    body.extend(_x_grid(nice_ticks(0, 1), sx, top, top + plot_height))
     if reference is not None:
-        body.append(
-            f'<line x1="{_fmt(sx(reference))}" y1="{top}" x2="{_fmt(sx(reference))}" y2="{_fmt(top + plot_height)}" stroke="{MUTED}" stroke-dasharray="4 3"/>'
-        )
+        body.append(_vline(sx(reference), top, top + plot_height, MUTED, "4 3"))
     for i, name in enumerate(rows):
         cy = top + i * row + row / 2
         text, tip = _label(name, label_room - 4)
@@ -458,11 +459,7 @@ def columns(
         f'<line x1="{_fmt(left)}" y1="{_fmt(bottom)}" x2="{_fmt(right)}" y2="{_fmt(bottom)}" stroke="{INK}"/>'
     )
     if y_title:
-        cy = (top + bottom) / 2
-        body.append(
-            f'<text transform="translate({FONT} {_fmt(cy)}) rotate(-90)" text-anchor="middle">'
-            f"{_centred(y_title, (bottom - top) / 2, bottom - top)}</text>"
-        )
+        body.append(_y_title(y_title, top, bottom))
     return _svg(width, height, body, title or y_title)
 
 

@@ -124,30 +124,26 @@ def gold_accuracy(data: dict, width: float = WIDE) -> str:
     )
 
 
-def volume(data: dict, width: float = WIDE) -> str:
+def _per_annotator(data: dict, width: float, field: str, name: str, colour: str) -> str:
+    """One bar per annotator who has labelled, of ``field`` of their dashboard row."""
     rows = [r for r in data["annotators"] if r["annotations"]]
     if not rows:
         return charts.empty("No annotations yet", width)
     return charts.hbars(
         [r["username"] for r in rows],
-        [Series("annotations", [r["annotations"] for r in rows], ACCENT)],
+        [Series(name, [r[field] for r in rows], colour)],
         width=width,
-        axis_title="annotations",
-        title="Annotations per annotator",
+        axis_title=name,
+        title=f"{name} per annotator",
     )
+
+
+def volume(data: dict, width: float = WIDE) -> str:
+    return _per_annotator(data, width, "annotations", "annotations", ACCENT)
 
 
 def speed(data: dict, width: float = WIDE) -> str:
-    rows = [r for r in data["annotators"] if r["annotations"]]
-    if not rows:
-        return charts.empty("No annotations yet", width)
-    return charts.hbars(
-        [r["username"] for r in rows],
-        [Series("median seconds per item", [r["seconds_per_item_median"] for r in rows], WARN)],
-        width=width,
-        axis_title="median seconds per item",
-        title="Median seconds per item per annotator",
-    )
+    return _per_annotator(data, width, "seconds_per_item_median", "median seconds per item", WARN)
 
 
 def volume_over_time(data: dict, width: float = WIDE) -> str:

@@ -18,13 +18,13 @@ def accuracy_by_labels(points: list[dict], width: float = WIDE) -> str:
     lo, hi = min(xs), max(xs)
     if lo == hi:
         lo, hi = 0.0, max(2 * hi, 1.0)
-    ticks = [t for t in charts.nice_ticks(lo, hi, 6 if width >= 500 else 4) if lo <= t <= hi]
+    ticks = charts.nice_ticks(lo, hi, 6 if width >= 500 else 4)
     return charts.lines(
         xs,
         [Series("held-out accuracy", [p["accuracy"] for p in points])],
         width=width,
         height=240,
-        x_domain=(lo, hi),
+        x_domain=(ticks[0], ticks[-1]),
         x_ticks=[(t, charts.tick_text(t)) for t in ticks],
         y_domain=(0.0, 1.0),
         x_title="labels trained on",

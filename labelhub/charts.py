@@ -44,13 +44,16 @@ def tick_text(x: float) -> str:
     return f"{x:g}"
 
 
-def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    """Round tick values covering [lo, hi] (1, 2, 2.5 or 5 times a power of ten apart)."""
+def nice_ticks(lo: float, hi: float, count: int = 5, *, integer: bool = False) -> list[float]:
+    """Round tick values covering [lo, hi] (1, 2, 2.5 or 5 times a power of ten apart); with
+    ``integer`` (counts) whole numbers only."""
     if hi <= lo:
         hi = lo + 1
     raw = (hi - lo) / max(count - 1, 1)
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    if integer:
+        step = max(1, round(step)) if step >= 1 else 1
     first = math.floor(lo / step + 1e-9) * step
     ticks, x = [], first
     while x <= hi + step * 1e-9:
@@ -142,10 +145,11 @@ def _vline(x: float, top: float, bottom: float, stroke: str, dash: str = "") -> 
 
 def empty(message: str, width: float = 600) -> str:
     """A short box that says why there is no chart (instead of a blank tile)."""
+    shown, tip = _label(message, width - 8)
     return _svg(
         width,
         44,
-        [f'<text x="{_fmt(width / 2)}" y="27" text-anchor="middle" fill="#616e7c">{escape(message)}</text>'],
+        [f'<text x="{_fmt(width / 2)}" y="27" text-anchor="middle" fill="#616e7c">{tip}{shown}</text>'],
         message,
     )
 
@@ -168,7 +172,7 @@ def hbars(
     values = [v for s in series for v in s.values if v is not None]
     lo, hi = domain or (min([0.0, *values]), max([0.0, *values]) or 1.0)
     lo, hi = min(lo, *values) if values else lo, max(hi, *values) if values else hi
-    ticks = nice_ticks(lo, hi)
+    ticks = nice_ticks(lo, hi, integer=all(isinstance(v, int) for v in values))
     lo, hi = ticks[0], ticks[-1]
     label_room = min(width * 0.38, max((len(r) for r in rows), default=4) * CHAR + 10)
     left, right = label_room + 6, width - 14
@@ -431,7 +435,7 @@ def columns(
     title: str = "",
 ) -> str:
     """Vertical bars over ordered labels (days); tick labels thinned so that none overlap."""
-    ticks = nice_ticks(0, max([*values, 1]))
+    ticks = nice_ticks(0, max([*values, 1]), integer=True)
     hi = ticks[-1]
     left = 14 + max(len(tick_text(t)) for t in ticks) * CHAR + (FONT + 6 if y_title else 0)
     right, top, bottom = width - 10, 8, height - FONT - 12

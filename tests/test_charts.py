@@ -110,3 +110,15 @@ def test_responsive_draws_both_widths():
     html = charts.responsive(lambda data, width: charts.empty(data["message"], width), {"message": "nothing"})
     assert 'class="chart-wide"' in html and 'class="chart-narrow"' in html
     assert f'viewBox="0 0 {charts.WIDE} 44"' in html and f'viewBox="0 0 {charts.NARROW} 44"' in html
+
+
+def test_counts_get_whole_number_ticks():
+    svg = charts.hbars(["cat", "dog"], [Series("labels", [2, 1])])
+    ticks = [t for t in texts(parse(svg)) if re.fullmatch(r"[\d.]+", t)]
+    assert ticks and all("." not in t for t in ticks)
+
+
+def test_an_empty_message_fits_its_width():
+    message = "No item has both a consensus and a model suggestion"
+    svg = charts.empty(message, width=360)
+    assert "…" in svg and f"<title>{message}</title>" in svg

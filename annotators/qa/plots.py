@@ -17,7 +17,7 @@ from labelhub.charts import ACCENT, WARN, WIDE, Series
 def agreement_over_time(data: dict, width: float = WIDE) -> str:
     points = data["agreement"]["over_time"]
     if not points:
-        return charts.empty("No item has two labels yet: agreement needs overlapping items", width)
+        return charts.empty("No item has two labels yet", width)
     stamps = [datetime.fromisoformat(p["at"].replace("Z", "+00:00")) for p in points]
     x = [s.timestamp() for s in stamps]
     span = x[-1] - x[0]

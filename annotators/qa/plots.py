@@ -101,7 +101,7 @@ def gold_confusion(data: dict, width: float = WIDE) -> str:
 def model_confusion(data: dict, width: float = WIDE) -> str:
     return _matrix(
         data["model_confusion"],
-        "No item has both a consensus and a model suggestion",
+        "No item has a consensus and a suggestion yet",
         width,
         "consensus",
         "model",

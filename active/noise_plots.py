@@ -1,65 +1,71 @@
-"""Server-side SVG plots of the data-quality page (matplotlib, Agg backend, imported lazily), drawn
-from ``noise_selectors.data_quality`` the way the QA dashboard draws its own."""
+"""Server-side SVG plots of the data-quality page (:mod:`labelhub.charts`), drawn from
+``noise_selectors.data_quality`` the way the QA dashboard draws its own."""
 
 from __future__ import annotations
 
-import numpy as np
+from labelhub import charts
+from labelhub.charts import ACCENT, WARN, WIDE, Series
 
-from annotators.qa.plots import ACCENT, WARN, _empty, _pyplot, _svg
 
-
-def suspects_by_class(data: dict) -> str:
+def suspects_by_class(data: dict, width: float = WIDE) -> str:
     rows = data["by_class"]
     if not rows:
-        return _empty("No label-noise check yet")
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 2.8))
-    x = np.arange(len(rows))
-    ax.bar(x, [100 * (r["suspect_rate"] or 0) for r in rows], color=ACCENT)
-    ax.set_xticks(x, [r["class"] for r in rows], rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("% of labels suspected")
-    ax.grid(axis="y", alpha=0.3)
-    return _svg(fig)
+        return charts.empty("No label-noise check yet", width)
+    return charts.hbars(
+        [r["class"] for r in rows],
+        [
+            Series(
+                "suspected",
+                [None if r["suspect_rate"] is None else 100 * r["suspect_rate"] for r in rows],
+                ACCENT,
+            )
+        ],
+        width=width,
+        axis_title="% of labels suspected",
+        title="Suspected label errors by class",
+    )
 
 
-def confirmed_error_rate(data: dict) -> str:
+def confirmed_error_rate(data: dict, width: float = WIDE) -> str:
     rows = [r for r in data["history"] if r["confirmed_error_rate"] is not None]
     if not rows:
-        return _empty("No reviewed suspects yet")
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 2.4))
-    ax.plot(
-        [r["check"] for r in rows],
-        [100 * r["confirmed_error_rate"] for r in rows],
-        marker="o",
-        color=WARN,
+        return charts.empty("No reviewed suspects yet", width)
+    checks = [float(r["check"]) for r in rows]
+    return charts.lines(
+        checks,
+        [Series("confirmed errors", [100 * r["confirmed_error_rate"] for r in rows], WARN)],
+        width=width,
+        height=220,
+        x_ticks=[(c, f"#{int(c)}") for c in checks],
+        y_domain=(0.0, 100.0),
+        x_title="label-noise check",
+        y_title="% of reviewed that were errors",
+        title="Confirmed-error rate over checks",
     )
-    ax.set_xlabel("label-noise check")
-    ax.set_ylabel("% of reviewed suspects\nthat were errors")
-    ax.set_ylim(0, 102)
-    ax.set_xticks([r["check"] for r in rows])
-    ax.grid(alpha=0.3)
-    return _svg(fig)
 
 
-def suspects_by_annotator(data: dict) -> str:
+def suspects_by_annotator(data: dict, width: float = WIDE) -> str:
     rows = data["by_annotator"][:20]
     if not rows:
-        return _empty("No annotators' labels checked yet")
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, max(1.6, 0.32 * len(rows) + 0.8)))
-    y = np.arange(len(rows))
-    ax.barh(y, [100 * (r["suspect_rate"] or 0) for r in rows], color=ACCENT)
-    ax.set_yticks(y, [r["username"] for r in rows], fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel("% of the annotator's labels suspected")
-    ax.grid(axis="x", alpha=0.3)
-    return _svg(fig)
+        return charts.empty("No annotators' labels checked yet", width)
+    return charts.hbars(
+        [r["username"] for r in rows],
+        [
+            Series(
+                "suspected",
+                [None if r["suspect_rate"] is None else 100 * r["suspect_rate"] for r in rows],
+                ACCENT,
+            )
+        ],
+        width=width,
+        axis_title="% of the annotator's labels suspected",
+        title="Suspected label errors by annotator",
+    )
 
 
 def all_plots(data: dict) -> dict[str, str]:
     return {
-        "by_class": suspects_by_class(data),
-        "error_rate": confirmed_error_rate(data),
-        "by_annotator": suspects_by_annotator(data),
+        "by_class": charts.responsive(suspects_by_class, data),
+        "error_rate": charts.responsive(confirmed_error_rate, data),
+        "by_annotator": charts.responsive(suspects_by_annotator, data),
     }

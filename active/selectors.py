@@ -165,28 +165,3 @@ def simulation_table(simulation: SimulationRun) -> list[dict]:
             }
         )
     return rows
-
-
-def svg_polyline(points: list[dict], width: int = 520, height: int = 140, pad: int = 24) -> dict | None:
-    """Screen coordinates of accuracy against labels, for an inline SVG (None when there is nothing to draw)."""
-    if not points:
-        return None
-    xs = [p["labels"] for p in points]
-    lo_x, hi_x = min(xs), max(xs)
-    span_x = (hi_x - lo_x) or 1
-
-    def to_screen(p):
-        x = pad + (p["labels"] - lo_x) / span_x * (width - 2 * pad)
-        y = height - pad - p["accuracy"] * (height - 2 * pad)
-        return round(x, 1), round(y, 1)
-
-    coords = [to_screen(p) for p in points]
-    return {
-        "width": width,
-        "height": height,
-        "pad": pad,
-        "points": " ".join(f"{x},{y}" for x, y in coords),
-        "dots": [{"x": x, "y": y, **p} for (x, y), p in zip(coords, points, strict=True)],
-        "min_labels": lo_x,
-        "max_labels": hi_x,
-    }

@@ -18,7 +18,9 @@ from django.views.decorators.http import require_POST
 from active import noise_plots, noise_selectors, selectors, services
 from active.control import MIN_COMPARE
 from active.models import ModelRound, NoiseCheck
+from active.plots import accuracy_by_labels
 from active.strategies import EVIDENCE_MIN_LABELS, STRATEGIES
+from labelhub import charts
 from labelhub.errors import DomainError
 from labelhub.projects.selectors import is_manager, project_page_or_deny
 
@@ -49,7 +51,8 @@ def project_page(request, project_id: int):
             "latest": selectors.rounds_of(project).filter(state=ModelRound.State.DONE).first(),
             "simulation": simulation,
             "simulation_table": selectors.simulation_table(simulation) if simulation else [],
-            "chart": selectors.svg_polyline(series),
+            "chart": mark_safe(charts.responsive(accuracy_by_labels, series)),  # noqa: S308 - our own SVG
+            "chart_points": len(series),
             "forecast": selectors.project_forecast(project),
             "control_slice": control_slice,
             "latest_control": next((c for c in control_slice if c["accuracy"] is not None), None),

@@ -18,6 +18,16 @@ def _no_label_noise_check_after_rounds(settings):
     settings.LABELHUB_NOISE_AFTER_ROUND = False
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache: figures cached by one test never answer another's."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def project(db):
     return factories.make_project()

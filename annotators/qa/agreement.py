@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -412,11 +413,16 @@ def overall_agreement(ratings: Ratings, *, with_fleiss: bool = True) -> dict:
 
 
 def agreement_by_class(ratings: Ratings) -> list[dict]:
-    """Per class: binary (this class or not) alpha, and specific agreement.
+    """Per class: how often it is chosen, binary (this class or not) alpha, and specific agreement.
 
     Specific agreement of class c is the share of rating pairs involving c in which both ratings
     chose c: it says which classes annotators confuse, where one overall number cannot.
     """
+    labels = (
+        ratings.indicator[ratings.label_set].sum(axis=0)
+        if len(ratings)
+        else np.zeros(len(ratings.classes), np.int64)
+    )
     results = []
     for c, name in enumerate(ratings.classes):
         counts, m = _class_counts(ratings, c)
@@ -426,6 +432,7 @@ def agreement_by_class(ratings: Ratings) -> list[dict]:
         results.append(
             {
                 "class": name,
+                "labels": int(labels[c]),  # every current label choosing it, compared or not
                 "ratings": int(positive.sum()),
                 "specific_agreement": _clean(specific),
                 "krippendorff_alpha": _clean(alpha_from_counts(counts, m)),
@@ -463,10 +470,35 @@ def class_coincidence(ratings: Ratings) -> dict:
     }
 
 
-def agreement_over_time(ratings: Ratings, *, freq: str = "D") -> list[dict]:
-    """Agreement of items grouped by when their last rating came in (day by default)."""
-    import pandas as pd  # heavy: ~75 MB; web processes load it only when QA figures are asked
+ROLLING_MIN_ITEMS = 10  # a window never holds fewer comparable items (fewer say nothing)
+ROLLING_POINTS = 60  # at most this many points on the curve, however many items
 
+
+def _rolling_alpha(counts: np.ndarray, m: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """Nominal alpha of the item windows [start, stop) of pairable ``counts``; NaN where undefined.
+
+    Alpha's terms are sums over items (observed agreement, value totals, ratings), so every
+    window comes from prefix sums: one pass however many windows.
+    """
+    observed = np.r_[0.0, np.cumsum((counts * (counts - 1)).sum(axis=1) / (m - 1))]
+    totals = np.vstack([np.zeros(counts.shape[1]), np.cumsum(counts, axis=0)])
+    n_c = totals[stop] - totals[start]
+    n = n_c.sum(axis=1)
+    expected = n * n - (n_c**2).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alpha = 1.0 - (n - 1.0) * (n - (observed[stop] - observed[start])) / expected
+    return np.where(expected > 0, alpha, np.nan)
+
+
+def agreement_over_time(ratings: Ratings, *, window: int | None = None) -> list[dict]:
+    """Agreement over a rolling window of comparable items, in the order their last rating came in.
+
+    Items rated 2+ times are ordered by their latest rating; each point scores the ``window``
+    items up to it (a tenth of them by default, 10 to 500), so a busy afternoon and a quiet week
+    weigh the same and a change shows as soon as enough items reflect it, whatever the calendar.
+    Each point carries ``at`` (its last item's latest rating), ``items``, ``percent_agreement``
+    and ``krippendorff_alpha`` (multi-label: the mean of the per-class binary alphas).
+    """
     if len(ratings) == 0:
         return []
     n_items = int(ratings.item.max()) + 1
@@ -474,15 +506,47 @@ def agreement_over_time(ratings: Ratings, *, freq: str = "D") -> list[dict]:
     stamps = ratings.created.astype("datetime64[ns]")
     order = np.argsort(stamps, kind="stable")
     last[ratings.item[order]] = stamps[order]  # later writes win: each item's latest rating
-    periods = pd.PeriodIndex(pd.DatetimeIndex(last), freq=freq)
-    codes, labels = pd.factorize(periods, sort=True)
-    row_period = codes[ratings.item]
-    results = []
-    for code, period in enumerate(labels):
-        summary = overall_agreement(ratings.subset(row_period == code), with_fleiss=False)
-        if summary["items"]:
-            results.append({"period": str(period), **summary})
-    return results
+    m_all = np.bincount(ratings.item, minlength=n_items)
+    pairable = np.flatnonzero(m_all >= 2)
+    if len(pairable) == 0:
+        return []
+    pairable = pairable[np.argsort(last[pairable], kind="stable")]
+    n = len(pairable)
+    size = window or min(max(n // 10, ROLLING_MIN_ITEMS), 500)
+    size = min(size, n)
+    stop = np.unique(np.linspace(size, n, min(ROLLING_POINTS, n - size + 1)).round().astype(np.int64))
+    start = stop - size
+
+    def counts_of(values: np.ndarray, n_values: int) -> np.ndarray:
+        full = np.bincount(ratings.item * n_values + values, minlength=n_items * n_values)
+        return full.reshape(n_items, n_values)[pairable]
+
+    m = m_all[pairable]
+    set_counts = counts_of(ratings.label_set, max(len(ratings.sets), 1))
+    per_item = (set_counts * (set_counts - 1)).sum(axis=1) / (m * (m - 1))
+    agree = np.r_[0.0, np.cumsum(per_item)]
+    percent = (agree[stop] - agree[start]) / size
+    if ratings.multi_label:
+        chosen = ratings.indicator[ratings.label_set].astype(np.int64)
+        alphas = []
+        for c in range(len(ratings.classes)):
+            counts = counts_of(chosen[:, c], 2)
+            alphas.append(_rolling_alpha(counts, m, start, stop))
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a window where no class has an alpha
+            alpha = np.nanmean(np.vstack(alphas), axis=0) if alphas else np.full(len(stop), np.nan)
+    else:
+        alpha = _rolling_alpha(counts_of(ratings.value, ratings.n_values), m, start, stop)
+    at = last[pairable[stop - 1]]
+    return [
+        {
+            "at": np.datetime_as_string(t, unit="s") + "Z",
+            "items": int(size),
+            "percent_agreement": _clean(float(p)),
+            "krippendorff_alpha": _clean(float(a)) if np.isfinite(a) else None,
+        }
+        for t, p, a in zip(at, percent, alpha, strict=True)
+    ]
 
 
 def agreement_by_guideline_version(project: Project, ratings: Ratings | None = None) -> dict:

@@ -1,177 +1,176 @@
-"""Server-side SVG plots of the QA dashboard (matplotlib, Agg backend, imported lazily).
+"""The QA dashboard's plots, drawn server-side as SVG (:mod:`labelhub.charts`) from its data.
 
-Each function takes the JSON-ready dashboard data (``annotators.qa.selectors.dashboard``) and returns
-an SVG string to inline in the page, so one computation feeds every picture.
+Each function takes the JSON-ready dashboard data (``annotators.qa.selectors.dashboard``) and a
+width, so one computation feeds every picture; :func:`all_plots` draws each at a wide and a
+narrow width (:func:`labelhub.charts.responsive`).
 """
 
 from __future__ import annotations
 
-import io
+from collections.abc import Callable
+from datetime import datetime
 
-import numpy as np
-
-ACCENT = "#3b5bdb"
-WARN = "#e8590c"
-
-
-def _pyplot():
-    import matplotlib  # heavy: only the dashboard page draws; web processes start without it
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt  # heavy: after use("Agg"), so no GUI backend is picked
-
-    return plt
+from labelhub import charts
+from labelhub.charts import ACCENT, WARN, WIDE, Series
 
 
-def _svg(fig) -> str:
-    plt = _pyplot()
-    buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight")
-    plt.close(fig)
-    text = buffer.getvalue()
-    return text[text.index("<svg") :]  # drop the XML prologue and DOCTYPE: the page inlines it
-
-
-def _empty(message: str) -> str:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 1.2))
-    ax.axis("off")
-    ax.text(0.5, 0.5, message, ha="center", va="center", color="#616e7c")
-    return _svg(fig)
-
-
-def agreement_over_time(data: dict) -> str:
+def agreement_over_time(data: dict, width: float = WIDE) -> str:
     points = data["agreement"]["over_time"]
     if not points:
-        return _empty("No overlapping items yet")
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 2.8))
-    periods = [p["period"] for p in points]
-    ax.plot(
-        periods, [p["percent_agreement"] for p in points], marker="o", color=ACCENT, label="percent agreement"
+        return charts.empty("No item has two labels yet", width)
+    stamps = [datetime.fromisoformat(p["at"].replace("Z", "+00:00")) for p in points]
+    x = [s.timestamp() for s in stamps]
+    span = x[-1] - x[0]
+    fmt = "%H:%M" if span < 2 * 86400 else "%b %d"
+    n_ticks = 6 if width >= 500 else 3
+    picks = sorted({round(i * (len(x) - 1) / max(n_ticks - 1, 1)) for i in range(n_ticks)})
+    return charts.lines(
+        x,
+        [
+            Series("percent agreement", [p["percent_agreement"] for p in points], ACCENT),
+            Series("Krippendorff's α", [p["krippendorff_alpha"] for p in points], WARN),
+        ],
+        width=width,
+        height=260 if width >= 500 else 240,
+        x_ticks=[(x[i], stamps[i].strftime(fmt)) for i in picks],
+        y_domain=(0.0, 1.0),
+        reference=(data["policy"]["min_agreement"], "policy minimum"),
+        x_title=f"each point: the last {points[-1]['items']} items labelled",
+        y_title="agreement",
+        title="Agreement over a rolling window of overlapping items",
     )
-    alphas = [
-        p["krippendorff_alpha"] if p["krippendorff_alpha"] is not None else float("nan") for p in points
-    ]
-    ax.plot(periods, alphas, marker="s", color=WARN, label="Krippendorff's α")
-    ax.axhline(
-        data["policy"]["min_agreement"], color="#adb5bd", linestyle="--", linewidth=1, label="policy minimum"
-    )
-    ax.set_ylim(min(0, *[a for a in alphas if a == a]) if any(a == a for a in alphas) else 0, 1.02)
-    ax.set_ylabel("agreement")
-    ax.legend(loc="best", fontsize=8, framealpha=0.8)
-    ax.tick_params(axis="x", rotation=30, labelsize=8)
-    ax.grid(alpha=0.3)
-    return _svg(fig)
 
 
-def agreement_by_class(data: dict) -> str:
+def agreement_by_class(data: dict, width: float = WIDE) -> str:
     rows = data["agreement"]["by_class"]
-    if not rows or all(r["ratings"] == 0 for r in rows):
-        return _empty("No labels yet")
-    plt = _pyplot()
-
-    fig, ax = plt.subplots(figsize=(7, 2.8))
-    x = np.arange(len(rows))
-    specific = [r["specific_agreement"] if r["specific_agreement"] is not None else 0 for r in rows]
-    alpha = [r["krippendorff_alpha"] if r["krippendorff_alpha"] is not None else 0 for r in rows]
-    ax.bar(x - 0.2, specific, width=0.4, color=ACCENT, label="specific agreement")
-    ax.bar(x + 0.2, alpha, width=0.4, color=WARN, label="binary α")
-    ax.set_xticks(x, [r["class"] for r in rows], rotation=30, ha="right", fontsize=8)
-    ax.set_ylim(min(0, *alpha), 1.02)
-    ax.legend(fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
-    return _svg(fig)
-
-
-def confusion_matrix(data: dict) -> str:
-    coincidence = data["agreement"]["coincidence"]
-    classes = coincidence["classes"]
-    if not classes or not any(any(row) for row in coincidence["counts"]):
-        return _empty("No overlapping items yet")
-    plt = _pyplot()
-    share = coincidence["row_share"]
-    size = max(3.5, 0.45 * len(classes) + 1.5)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
-    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(len(classes)), classes, fontsize=8)
-    ax.set_xlabel("paired with (another annotator's label)")
-    ax.set_ylabel("label")
-    if len(classes) <= 15:
-        for i, row in enumerate(share):
-            for j, value in enumerate(row):
-                if value >= 0.005:
-                    ax.text(
-                        j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
-                        color="white" if value > 0.6 else "#1f2933",
-                    )  # fmt: skip
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of row")
-    return _svg(fig)
+    if not rows or not any(r.get("labels") for r in rows):
+        return charts.empty("No labels yet", width)
+    names = [r["class"] for r in rows]
+    if not data["agreement"]["overall"]["items"]:
+        return charts.hbars(
+            names,
+            [Series("labels so far", [r["labels"] for r in rows], ACCENT)],
+            width=width,
+            axis_title="labels so far",
+            title="Labels per class",
+        )
+    return charts.hbars(
+        names,
+        [
+            Series("specific agreement", [r["specific_agreement"] for r in rows], ACCENT),
+            Series("binary α", [r["krippendorff_alpha"] for r in rows], WARN),
+        ],
+        width=width,
+        domain=(0.0, 1.0),
+        axis_title="agreement on overlapping items",
+        title="Agreement by class",
+    )
 
 
-def gold_accuracy(data: dict) -> str:
+def _matrix(table: dict, message: str, width: float, row_title: str, column_title: str) -> str:
+    names = table["classes"]
+    if not names or not any(any(row) for row in table["counts"]):
+        return charts.empty(message, width)
+    return charts.heatmap(
+        names,
+        names,
+        table["row_share"],
+        table["counts"],
+        width=width,
+        row_title=row_title,
+        column_title=column_title,
+    )
+
+
+def confusion_matrix(data: dict, width: float = WIDE) -> str:
+    return _matrix(
+        data["agreement"]["coincidence"],
+        "No item has two labels yet",
+        width,
+        "label",
+        "another annotator, same item",
+    )
+
+
+def gold_confusion(data: dict, width: float = WIDE) -> str:
+    return _matrix(
+        data["gold_confusion"], "No gold item labelled yet", width, "gold answer", "annotator's label"
+    )
+
+
+def model_confusion(data: dict, width: float = WIDE) -> str:
+    return _matrix(
+        data["model_confusion"],
+        "No item has a consensus and a suggestion yet",
+        width,
+        "consensus",
+        "model",
+    )
+
+
+def gold_accuracy(data: dict, width: float = WIDE) -> str:
     rows = [r for r in data["annotators"] if r["gold_seen"]]
     if not rows:
-        return _empty("No gold checks answered yet")
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, max(1.8, 0.32 * len(rows) + 0.8)))
-    names = [r["username"] for r in rows]
-    acc = [r["gold_accuracy"] for r in rows]
-    low = [r["gold_accuracy"] - r["gold_ci_low"] for r in rows]
-    high = [r["gold_ci_high"] - r["gold_accuracy"] for r in rows]
-    threshold = data["policy"]["min_gold_accuracy"]
-    colours = [WARN if a < threshold else ACCENT for a in acc]
-    ax.errorbar(acc, range(len(rows)), xerr=[low, high], fmt="none", ecolor="#868e96", capsize=3)
-    ax.scatter(acc, range(len(rows)), color=colours, zorder=3)
-    ax.axvline(threshold, color="#adb5bd", linestyle="--", linewidth=1)
-    ax.set_yticks(
-        range(len(rows)), [f"{n} (n={r['gold_seen']})" for n, r in zip(names, rows, strict=True)], fontsize=8
+        return charts.empty("No gold checks answered yet", width)
+    return charts.intervals(
+        [f"{r['username']} (n={r['gold_seen']})" for r in rows],
+        [r["gold_accuracy"] for r in rows],
+        [r["gold_ci_low"] for r in rows],
+        [r["gold_ci_high"] for r in rows],
+        width=width,
+        reference=data["policy"]["min_gold_accuracy"],
+        axis_title="gold accuracy, 95% Wilson interval",
+        title="Gold accuracy per annotator",
     )
-    ax.set_xlim(0, 1.02)
-    ax.set_xlabel("gold accuracy with 95% Wilson interval")
-    ax.invert_yaxis()
-    ax.grid(axis="x", alpha=0.3)
-    return _svg(fig)
 
 
-def speed_and_volume(data: dict) -> str:
+def _per_annotator(data: dict, width: float, field: str, name: str, colour: str) -> str:
+    """One bar per annotator who has labelled, of ``field`` of their dashboard row."""
     rows = [r for r in data["annotators"] if r["annotations"]]
     if not rows:
-        return _empty("No annotations yet")
-    plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(8, max(1.8, 0.32 * len(rows) + 0.8)), sharey=True)
-    names = [r["username"] for r in rows]
-    left.barh(range(len(rows)), [r["annotations"] for r in rows], color=ACCENT)
-    left.set_xlabel("annotations")
-    left.set_yticks(range(len(rows)), names, fontsize=8)
-    right.barh(range(len(rows)), [r["seconds_per_item_median"] or 0 for r in rows], color=WARN)
-    right.set_xlabel("median seconds per item")
-    left.invert_yaxis()
-    for ax in (left, right):
-        ax.grid(axis="x", alpha=0.3)
-    return _svg(fig)
+        return charts.empty("No annotations yet", width)
+    return charts.hbars(
+        [r["username"] for r in rows],
+        [Series(name, [r[field] for r in rows], colour)],
+        width=width,
+        axis_title=name,
+        title=f"{name} per annotator",
+    )
 
 
-def volume_over_time(data: dict) -> str:
+def volume(data: dict, width: float = WIDE) -> str:
+    return _per_annotator(data, width, "annotations", "annotations", ACCENT)
+
+
+def speed(data: dict, width: float = WIDE) -> str:
+    return _per_annotator(data, width, "seconds_per_item_median", "median seconds per item", WARN)
+
+
+def volume_over_time(data: dict, width: float = WIDE) -> str:
     days = data["volume_by_day"]
     if not days:
-        return _empty("No annotations yet")
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 2.4))
-    ax.bar([d["day"] for d in days], [d["annotations"] for d in days], color=ACCENT)
-    ax.set_ylabel("annotations per day")
-    ax.tick_params(axis="x", rotation=30, labelsize=8)
-    ax.grid(axis="y", alpha=0.3)
-    return _svg(fig)
+        return charts.empty("No annotations yet", width)
+    return charts.columns(
+        [d["day"][5:] for d in days],  # MM-DD: the year is rarely in doubt on a dashboard
+        [d["annotations"] for d in days],
+        width=width,
+        y_title="per day",
+        title="Annotations per day",
+    )
+
+
+PLOTS: dict[str, Callable[[dict, float], str]] = {
+    "agreement_over_time": agreement_over_time,
+    "agreement_by_class": agreement_by_class,
+    "confusion": confusion_matrix,
+    "gold_confusion": gold_confusion,
+    "model_confusion": model_confusion,
+    "gold_accuracy": gold_accuracy,
+    "volume": volume,
+    "speed": speed,
+    "volume_over_time": volume_over_time,
+}
 
 
 def all_plots(data: dict) -> dict[str, str]:
-    return {
-        "agreement_over_time": agreement_over_time(data),
-        "agreement_by_class": agreement_by_class(data),
-        "confusion": confusion_matrix(data),
-        "gold_accuracy": gold_accuracy(data),
-        "speed_volume": speed_and_volume(data),
-        "volume_over_time": volume_over_time(data),
-    }
+    return {name: charts.responsive(draw, data) for name, draw in PLOTS.items()}

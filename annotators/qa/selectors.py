@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 from django.contrib.auth import get_user_model
-from django.db.models import Count
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Count, Max
 from django.db.models.functions import TruncDate
 
 from annotators.qa.agreement import load_ratings, project_agreement
 from annotators.qa.gold import wilson_interval
 from annotators.qa.models import AdjudicationTask, AnnotatorFlag, AnnotatorStats, ConsensusLabel, GoldItem
-from annotators.qa.timing import counted_seconds, finite_or_none
-from labelhub.projects.models import Annotation, Project, ProjectMembership
+from annotators.qa.timing import counted_seconds, counted_seconds_sql, finite_or_none
+from labelhub.projects.models import Annotation, Item, LabelClass, Project, ProjectMembership
 
 
 def _round(x: float | None, digits: int = 4) -> float | None:
@@ -20,29 +24,50 @@ def _round(x: float | None, digits: int = 4) -> float | None:
     return None if x is None else round(x, digits)
 
 
-def annotator_overview(project: Project) -> list[dict]:
-    """One row per annotator: volume, speed, gold accuracy with its 95% CI, agreement, flags."""
-    import pandas as pd  # heavy: ~75 MB; only the dashboard reads need it
+_SPEED_SQL = (
+    "SELECT a.annotator_id, count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY t.seconds), "
+    "avg(t.seconds) FROM {annotation} a JOIN {item} i ON i.id = a.item_id "
+    "CROSS JOIN LATERAL (SELECT {seconds} AS seconds) t "
+    "WHERE i.project_id = %s AND a.retracted_at IS NULL AND a.annotator_id IS NOT NULL "
+    "GROUP BY a.annotator_id"
+)
 
+
+def annotator_speed(project: Project) -> dict[int, tuple[int, float, float]]:
+    """``{annotator_id: (annotations, median seconds, mean seconds)}`` over counted times.
+
+    PostgreSQL aggregates in the query (one row per annotator comes back, however many labels);
+    elsewhere the rows are read and aggregated here. Speed is over counted times only: one
+    stored 1e308 or NaN must not make a mean infinite.
+    """
+    if connection.vendor == "postgresql":
+        sql = _SPEED_SQL.format(
+            annotation=Annotation._meta.db_table,
+            item=Item._meta.db_table,
+            seconds=counted_seconds_sql("a.time_spent"),
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [project.pk])
+            return {who: (int(n), float(median), float(mean)) for who, n, median, mean in cursor.fetchall()}
+    times: dict[int, list[float]] = {}
+    for who, seconds in Annotation.objects.filter(
+        item__project=project, retracted_at__isnull=True, annotator__isnull=False
+    ).values_list("annotator_id", "time_spent"):
+        times.setdefault(who, []).append(counted_seconds(seconds))
+    return {who: (len(t), float(np.median(t)), float(np.mean(t))) for who, t in times.items()}
+
+
+def annotator_overview(
+    project: Project, speed: dict[int, tuple[int, float, float]] | None = None
+) -> list[dict]:
+    """One row per annotator: volume, speed, gold accuracy with its 95% CI, agreement, flags."""
     stats = {s.annotator_id: s for s in AnnotatorStats.objects.filter(project=project)}
     members = {m.user_id: m for m in ProjectMembership.objects.filter(project=project).select_related("user")}
-    # Speed over counted times only: one stored 1e308 or NaN must not make a mean infinite.
-    timing = pd.DataFrame(
-        [
-            (who, counted_seconds(seconds))
-            for who, seconds in Annotation.objects.filter(
-                item__project=project, retracted_at__isnull=True, annotator__isnull=False
-            ).values_list("annotator_id", "time_spent")
-        ],
-        columns=["annotator_id", "time_spent"],
-    )
-    speed = (
-        timing.groupby("annotator_id")["time_spent"].agg(["count", "median", "mean"]) if len(timing) else None
-    )
+    speed = annotator_speed(project) if speed is None else speed
     flags: dict[int, list[str]] = {}
     for flag in AnnotatorFlag.objects.filter(project=project, resolved_at__isnull=True):
         flags.setdefault(flag.annotator_id, []).append(flag.reason)
-    who = set(stats) | (set(speed.index) if speed is not None else set())
+    who = set(stats) | set(speed)
     who |= {uid for uid, m in members.items() if m.role == ProjectMembership.Role.ANNOTATOR}
     users = get_user_model().objects.in_bulk(list(who))
     rows = []
@@ -50,7 +75,7 @@ def annotator_overview(project: Project) -> list[dict]:
         s = stats.get(uid)
         member = members.get(uid)
         interval = wilson_interval(s.gold_correct, s.gold_seen) if s else None
-        count = int(speed.loc[uid, "count"]) if speed is not None and uid in speed.index else 0
+        count, median, mean = speed.get(uid, (0, None, None))
         rows.append(
             {
                 "annotator_id": uid,
@@ -59,8 +84,8 @@ def annotator_overview(project: Project) -> list[dict]:
                 "is_paused": bool(member and member.is_paused),
                 "paused_reason": member.paused_reason if member else "",
                 "annotations": count,
-                "seconds_per_item_median": _round(speed.loc[uid, "median"], 2) if count else None,
-                "seconds_per_item_mean": _round(speed.loc[uid, "mean"], 2) if count else None,
+                "seconds_per_item_median": _round(median, 2) if count else None,
+                "seconds_per_item_mean": _round(mean, 2) if count else None,
                 "gold_seen": s.gold_seen if s else 0,
                 "gold_correct": s.gold_correct if s else 0,
                 "gold_accuracy": _round(s.gold_accuracy) if s else None,
@@ -107,11 +132,16 @@ def open_flags(project: Project) -> list[dict]:
     ]
 
 
-def qa_counts(project: Project) -> dict:
-    by_method = dict(
-        ConsensusLabel.objects.filter(item__project=project)
-        .values_list("method")
-        .annotate(n=Count("item_id"))
+def qa_counts(project: Project, consensus_by_method: dict[str, int] | None = None) -> dict:
+    """Gold items, consensus labels by method (unless the caller counted them) and adjudications."""
+    by_method = (
+        dict(
+            ConsensusLabel.objects.filter(item__project=project)
+            .values_list("method")
+            .annotate(n=Count("item_id"))
+        )
+        if consensus_by_method is None
+        else consensus_by_method
     )
     by_status = dict(
         AdjudicationTask.objects.filter(project=project).values_list("status").annotate(n=Count("id"))
@@ -124,9 +154,113 @@ def qa_counts(project: Project) -> dict:
     }
 
 
+def _set_name(labels) -> str:
+    """How a label set reads on a confusion axis: the class, several joined by "+", or "(none)"."""
+    return " + ".join(labels) if labels else "(none)"
+
+
+def _confusion(pairs, classes: list[str]) -> dict:
+    """A row-normalised confusion table from ``(row labels, column labels, count)`` triples.
+
+    Axes list the schema's classes first (those that occur), then any other sets as they read.
+    """
+    cells: dict[tuple[str, str], int] = {}
+    for row, column, n in pairs:
+        key = (_set_name(sorted(row or [])), _set_name(sorted(column or [])))
+        cells[key] = cells.get(key, 0) + int(n)
+    seen = {name for key in cells for name in key}
+    order = [c for c in classes if c in seen] + sorted(seen - set(classes))
+    index = {name: i for i, name in enumerate(order)}
+    counts = np.zeros((len(order), len(order)), dtype=np.int64)
+    for (row, column), n in cells.items():
+        counts[index[row], index[column]] += n
+    totals = counts.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(totals > 0, counts / np.maximum(totals, 1), 0.0)
+    return {"classes": order, "counts": counts.tolist(), "row_share": np.round(share, 4).tolist()}
+
+
+def gold_confusion(project: Project, classes: list[str]) -> dict:
+    """Gold answer (rows) against the label annotators gave on gold items (columns)."""
+    pairs = (
+        Annotation.objects.filter(
+            item__project=project,
+            item__gold__isnull=False,
+            retracted_at__isnull=True,
+            annotator__isnull=False,
+        )
+        .values_list("item__gold__labels", "labels")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return _confusion(pairs, classes)
+
+
+def consensus_summary(project: Project, classes: list[str]) -> tuple[dict[str, int], dict]:
+    """Consensus labels by method, and consensus (rows) against the current model's suggestion
+    (columns) on the items that have both: one pass over the project's consensus labels."""
+    rows = (
+        ConsensusLabel.objects.filter(item__project=project)
+        .values_list("method", "labels", "item__suggestion__labels")
+        .annotate(n=Count("item_id"))
+        .order_by()
+    )
+    by_method: dict[str, int] = {}
+    pairs = []
+    for method, labels, suggested, n in rows:
+        by_method[method] = by_method.get(method, 0) + n
+        if suggested is not None:
+            pairs.append((labels, suggested, n))
+    return by_method, _confusion(pairs, classes)
+
+
+def annotation_fingerprint(project: Project) -> tuple:
+    """What moves whenever a figure computed from the project's labels can: a new, undone or
+    removed label changes the count, the newest id or the newest retraction. One indexed query."""
+    return tuple(
+        Annotation.objects.filter(item__project=project)
+        .aggregate(n=Count("id"), newest=Max("id"), retracted=Max("retracted_at"))
+        .values()
+    )
+
+
+CACHE_SECONDS = 3600  # an entry outlives its use only until its fingerprint moves, then ages out
+
+
+def _label_figures(project: Project) -> dict:
+    """The figures that read every label (agreement, speed, volume), cached on the fingerprint.
+
+    At 100,000 labels they take seconds; a dashboard reloaded while nothing was labelled, or
+    opened by a second manager, gets them in a millisecond. Anything else that can change them
+    (the schema's classes, single/multi-label) is in the key too.
+    """
+    classes = list(
+        LabelClass.objects.filter(project=project).order_by("order", "id").values_list("name", flat=True)
+    )
+    key = (
+        "qa-label-figures:"
+        + hashlib.sha256(
+            repr((project.pk, project.multi_label, classes, annotation_fingerprint(project))).encode()
+        ).hexdigest()
+    )
+    figures = cache.get(key)
+    if figures is None:
+        ratings = load_ratings(project)
+        figures = {
+            "agreement": project_agreement(project, ratings),
+            "speed": annotator_speed(project),
+            "volume_by_day": volume_by_day(project),
+            "ratings": int(len(ratings)),
+            "items_rated": int(len(np.unique(ratings.item))) if len(ratings) else 0,
+        }
+        cache.set(key, figures, CACHE_SECONDS)
+    return {**figures, "classes": classes}  # the cache hands back its own copy
+
+
 def dashboard(project: Project) -> dict:
     """Everything the QA dashboard shows, as JSON-ready data (the page draws it, the API returns it)."""
-    ratings = load_ratings(project)
+    figures = _label_figures(project)
+    by_method, model_table = consensus_summary(project, figures["classes"])
     return {
         "project": {"id": project.pk, "name": project.name, "consensus_method": project.consensus_method},
         "policy": {
@@ -136,11 +270,13 @@ def dashboard(project: Project) -> dict:
             "pause_on_fail": project.qa_pause_on_fail,
             "gold_rate": project.gold_rate,
         },
-        "agreement": project_agreement(project, ratings),
-        "annotators": annotator_overview(project),
-        "volume_by_day": volume_by_day(project),
+        "agreement": figures["agreement"],
+        "annotators": annotator_overview(project, figures["speed"]),
+        "volume_by_day": figures["volume_by_day"],
+        "gold_confusion": gold_confusion(project, figures["classes"]),
+        "model_confusion": model_table,
         "flags": open_flags(project),
-        "counts": qa_counts(project),
-        "ratings": int(len(ratings)),
-        "items_rated": int(len(np.unique(ratings.item))) if len(ratings) else 0,
+        "counts": qa_counts(project, by_method),
+        "ratings": figures["ratings"],
+        "items_rated": figures["items_rated"],
     }

@@ -31,3 +31,15 @@ def finite_or_none(value: float | None) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def counted_seconds_sql(column: str) -> str:
+    """:func:`counted_seconds` as a PostgreSQL expression over a float ``column``, for aggregates.
+
+    PostgreSQL orders NaN above every number, ``Infinity`` included, so ``< 'Infinity'`` leaves
+    out NaN and both infinities' positive side; NULL and negatives fall to the ``ELSE``.
+    """
+    return (
+        f"CASE WHEN {column} >= 0 AND {column} < 'Infinity'::float8 "
+        f"THEN LEAST({column}, {MAX_COUNTED_SECONDS}) ELSE 0 END"
+    )

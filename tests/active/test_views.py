@@ -122,7 +122,9 @@ def test_page_shows_rounds_metrics_and_the_simulation_curve(client):
     page = client.get(f"/active/projects/{project.pk}/")
     assert page.status_code == 200
     html = page.content.decode()
-    assert "Rounds (model versions)" in html and "<polyline" in html
+    assert "Rounds (model versions)" in html
+    chart = html[html.index('id="accuracy-by-labels"') :]
+    assert "<circle" in chart and "labels trained on" in chart and "held-out accuracy" in chart
     assert f"/active/projects/{project.pk}/simulations/{simulation.pk}/curve.png" in html
     assert "Start a round" not in html  # annotators do not get the button
     image = client.get(f"/active/projects/{project.pk}/simulations/{simulation.pk}/curve.png")

@@ -271,3 +271,44 @@ def test_cohen_by_pair_equals_scikit_learn_for_every_pair_with_missing_ratings(s
             assert pair["items"] == shared.sum()
             assert pair["cohen_kappa"] == pytest.approx(expected, abs=1e-12)
             assert pair["percent_agreement"] == pytest.approx((wide[a, shared] == wide[b, shared]).mean())
+
+
+def _rate_in_order(project, outcomes):
+    """One overlapping item per outcome (True: both annotators agree), a minute apart, in order."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from labelhub.projects.models import Annotation
+
+    items = factories.make_items(project, len(outcomes))
+    a, b = factories.make_member(project), factories.make_member(project)
+    start = timezone.now() - timedelta(hours=2)
+    for i, (item, agree) in enumerate(zip(items, outcomes, strict=True)):
+        first = Annotation.objects.create(item=item, annotator=a, labels=["cat"])
+        second = Annotation.objects.create(item=item, annotator=b, labels=["cat" if agree else "dog"])
+        Annotation.objects.filter(pk__in=[first.pk, second.pk]).update(
+            created_at=start + timedelta(minutes=i)
+        )
+
+
+def test_agreement_over_time_is_a_rolling_window_not_one_point_per_day(project):
+    from annotators.qa.agreement import agreement_over_time, load_ratings
+
+    _rate_in_order(project, [True] * 40 + [False] * 40)  # all within one calendar day or two
+    points = agreement_over_time(load_ratings(project), window=20)
+    assert len(points) > 10
+    assert all(p["items"] == 20 for p in points)
+    assert points[0]["percent_agreement"] == 1.0 and points[-1]["percent_agreement"] == 0.0
+    assert [p["at"] for p in points] == sorted(p["at"] for p in points)
+
+
+def test_rolling_alpha_matches_alpha_on_the_same_items(project):
+    from annotators.qa.agreement import agreement_over_time, load_ratings, overall_agreement
+
+    _rate_in_order(project, [True, False, True, True, False, True, True, True, False, True, True, False])
+    ratings = load_ratings(project)
+    (point,) = agreement_over_time(ratings, window=12)[-1:]
+    whole = overall_agreement(ratings, with_fleiss=False)
+    assert point["krippendorff_alpha"] == pytest.approx(whole["krippendorff_alpha"], abs=1e-6)
+    assert point["percent_agreement"] == pytest.approx(whole["percent_agreement"], abs=1e-6)

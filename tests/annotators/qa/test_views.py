@@ -32,8 +32,9 @@ def test_dashboard_renders_every_plot_as_inline_svg(client, manager, busy_projec
     response = client.get(f"/qa/projects/{project.pk}/")
     assert response.status_code == 200
     html = response.content.decode()
-    assert html.count("<svg") >= 6
-    assert "Confusion between classes" in html and "Gold accuracy" in html
+    assert html.count("<svg") >= 18  # nine plots, each at a wide and a narrow width
+    for heading in ("Annotator vs annotator", "Annotator vs gold", "Model vs consensus", "Gold accuracy"):
+        assert heading in html
 
 
 def test_dashboard_shows_why_an_annotator_is_flagged(client, manager, busy_project):
@@ -47,7 +48,7 @@ def test_dashboard_shows_why_an_annotator_is_flagged(client, manager, busy_proje
 def test_dashboard_of_an_empty_project_still_renders(client, project, manager):
     client.force_login(manager)
     html = client.get(f"/qa/projects/{project.pk}/").content.decode()
-    assert "No overlapping items yet" in html
+    assert "No item has two labels yet" in html and "No labels yet" in html
 
 
 def test_annotators_are_refused_and_outsiders_are_told_they_are_not_members(
@@ -76,3 +77,22 @@ def test_resolve_flag_button_unpauses(client, manager, busy_project):
     assert response.status_code == 302
     flag.refresh_from_db()
     assert flag.resolved_by == manager
+
+
+def test_annotator_pairs_are_named_by_username(client, manager, busy_project):
+    project, people = busy_project
+    client.force_login(manager)
+    html = client.get(f"/qa/projects/{project.pk}/").content.decode()
+    pairs = html[html.index("Annotator pairs") :]
+    assert f"{people[0].username} · {people[1].username}" in pairs
+
+
+def test_without_overlap_the_page_says_so_and_still_counts_labels(client, project, manager):
+    items = factories.make_items(project, 2)
+    who = factories.make_member(project)
+    for item in items:
+        label(item, who, ["cat"])
+    client.force_login(manager)
+    html = client.get(f"/qa/projects/{project.pk}/").content.decode()
+    assert "No item has two labels yet, so there is no agreement to show" in html
+    assert "cat · labels so far: 2" in html

@@ -182,12 +182,15 @@ class InvertedLists:
             flat = probes.ravel()
             order = np.argsort(flat, kind="stable")
             bounds = np.searchsorted(flat[order], np.arange(self.n_lists + 1))
+            pair_query = torch.from_numpy(order // self.n_probe).to(q.device)
+            pair_slot = torch.from_numpy(order).to(q.device)
             for lst in np.flatnonzero(np.diff(bounds)):
                 lo, hi = self.offsets[lst], self.offsets[lst + 1]
                 if hi == lo:
                     continue
-                pairs = torch.from_numpy(order[bounds[lst] : bounds[lst + 1]]).to(q.device)
-                sims = q[pairs // self.n_probe] @ self.vectors[lo:hi].T
+                pairs = pair_slot[bounds[lst] : bounds[lst + 1]]
+                # index_select: a tensor index (q[rows]) takes a slow path on CPU
+                sims = q.index_select(0, pair_query[bounds[lst] : bounds[lst + 1]]) @ self.vectors[lo:hi].T
                 top = sims.float().topk(min(k, hi - lo), dim=1).values
                 best[pairs, : top.shape[1]] = top
             merged = best.view(len(queries), -1).topk(k, dim=1).values

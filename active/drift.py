@@ -5,9 +5,11 @@
   threshold and p-value); its out-of-fold scores name the most "production-like" rows.
 - :func:`mmd_test`: the second opinion, kernel two-sample MMD (RBF, median bandwidth) with a
   permutation p-value.
-- :func:`class_mix_test`: predicted-class mix against the training label mix (chi-square and total
-  variation distance: with thousands of records any small bias is "significant", so an effect size
-  must be crossed too).
+- :func:`class_mix_test`: the window's predicted-class mix against a reference mix (a two-sample
+  chi-square test of homogeneity and the total variation distance: with thousands of records any
+  small difference is "significant", so an effect size must be crossed too). The reference should
+  be the deployed model's own predictions on reference data, not the training labels: a model that
+  over-predicts a class differs from the label mix in every window, drift or none.
 - :func:`wilson_interval`: accuracy of the labelled control slice with its interval.
 
 :func:`check_window` combines them with a Bonferroni split of the false-alarm budget (``ALPHA``):
@@ -125,19 +127,24 @@ def mmd_test(
     return observed, p_value
 
 
-def class_mix_test(training_counts: np.ndarray, production_counts: np.ndarray) -> tuple[float, float]:
-    """``(total variation distance, chi-square p-value)`` of the production mix against the training mix."""
-    from scipy.stats import chisquare  # heavy: scipy stays out of web processes
+def class_mix_test(reference_counts: np.ndarray, production_counts: np.ndarray) -> tuple[float, float]:
+    """``(total variation distance, chi-square p-value)`` of the production mix against the reference mix.
 
-    training = np.asarray(training_counts, np.float64)
+    Both mixes are samples (the reference is a finite window too), so the test is of homogeneity
+    of the two rows of counts, over the classes either of them holds.
+    """
+    from scipy.stats import chi2_contingency  # heavy: scipy stays out of web processes
+
+    reference = np.asarray(reference_counts, np.float64)
     production = np.asarray(production_counts, np.float64)
-    if production.sum() == 0 or training.sum() == 0:
+    if production.sum() == 0 or reference.sum() == 0:
         return 0.0, 1.0
-    # Add-one smoothing: a class absent from training must not make the expected count zero.
-    expected_share = (training + 1) / (training + 1).sum()
-    tvd = 0.5 * float(np.abs(production / production.sum() - training / training.sum()).sum())
-    p_value = float(chisquare(production, expected_share * production.sum()).pvalue)
-    return tvd, p_value
+    tvd = 0.5 * float(np.abs(production / production.sum() - reference / reference.sum()).sum())
+    seen = (reference + production) > 0
+    if seen.sum() < 2:
+        return tvd, 1.0
+    table = np.vstack([reference[seen], production[seen]])
+    return tvd, float(chi2_contingency(table, correction=False).pvalue)
 
 
 def wilson_interval(correct: int, total: int, *, z: float = 2.326) -> tuple[float, float]:
@@ -171,7 +178,7 @@ class WindowCheck:
 def check_window(
     reference: np.ndarray,
     production: np.ndarray,
-    training_counts: np.ndarray,
+    reference_counts: np.ndarray | None,
     production_counts: np.ndarray,
     *,
     control: tuple[int, int] = (0, 0),
@@ -179,7 +186,11 @@ def check_window(
     min_class_tvd: float = MIN_CLASS_TVD,
     seed: int = 0,
 ) -> WindowCheck:
-    """Every test on one window; ``control`` is ``(correct, labelled)`` of its control slice."""
+    """Every test on one window; ``control`` is ``(correct, labelled)`` of its control slice.
+
+    ``reference_counts`` is the class mix the window's predicted classes are held against (the
+    deployed model's own predictions on reference data); ``None`` leaves the class mix unjudged.
+    """
     rng = np.random.default_rng(seed)
     ref = reference[subsample(len(reference), MAX_ROWS, rng)]
     production_rows = subsample(len(production), MAX_ROWS, rng)
@@ -192,7 +203,9 @@ def check_window(
         mmd, mmd_p = mmd_test(ref, prod, seed=seed)
         if domain.p_value <= ALPHA_EMBEDDING and mmd_p <= ALPHA_EMBEDDING:
             reasons.append("embeddings")
-    tvd, class_p = class_mix_test(training_counts, production_counts)
+    tvd, class_p = (
+        (0.0, 1.0) if reference_counts is None else class_mix_test(reference_counts, production_counts)
+    )
     if tvd >= min_class_tvd and class_p <= ALPHA_CLASS_MIX:
         reasons.append("class_mix")
     interval = None

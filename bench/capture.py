@@ -7,7 +7,11 @@ Prints one JSON object:
   ``--clients`` keep-alive connections to gunicorn (``--workers`` processes), stored in PostgreSQL;
 - ``capture_embedding``: the same with a 384-d embedding in every record (batches of 2,000);
 - ``scoring``: records/s of the scoring job (captures carrying their embedding, against the
-  snapshot's vectors), and of novelty alone against ``--labelled`` (1,000,000) reference vectors;
+  snapshot's vectors), and of novelty alone against ``--labelled`` (1,000,000) reference vectors,
+  through the inverted-file index (its build seconds included), beside the exact search on
+  ``--exact-queries`` of the same queries: the speed-up, the rank correlation of their k-NN
+  distances and how much larger the index's are (it can only miss neighbours), under the same
+  load. The reference is isotropic noise, the index's worst case: nothing clusters;
 - ``drift_seconds_per_window``: one window of 1,000 production vs 1,000 training vectors, all tests;
 - peak memory of this process and of the server's workers.
 
@@ -167,7 +171,7 @@ def server_peak_mb(pid: int) -> float:
 
 
 def scoring_figures(
-    deployment_id: int, n_captures: int, labelled: int, queries: int, scale_sample: int
+    deployment_id: int, n_captures: int, labelled: int, queries: int, scale_sample: int, exact_queries: int
 ) -> dict:
     import numpy as np
     from django.utils import timezone
@@ -200,10 +204,23 @@ def scoring_figures(
     scorer = NoveltyScorer(reference, scale_sample=scale_sample)
     build_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    scorer.score(rng.standard_normal((queries, 384), dtype=np.float32))
+    query_vectors = rng.standard_normal((queries, 384), dtype=np.float32)
+    indexed_distances = scorer.distances(query_vectors)
     novelty_seconds = time.perf_counter() - started
     print(f"novelty: {queries} queries in {novelty_seconds:.1f} s", file=sys.stderr, flush=True)
-    del scorer, reference
+    index = scorer.index
+    exact = NoveltyScorer(reference, scale_sample=2, exact_max=len(reference))
+    del reference
+    started = time.perf_counter()
+    exact_distances = exact.distances(query_vectors[:exact_queries])
+    exact_seconds = time.perf_counter() - started
+    del exact
+    from scipy.stats import spearmanr
+
+    indexed_distances = indexed_distances[:exact_queries]
+    agreement = spearmanr(indexed_distances, exact_distances).statistic
+    excess = float(np.mean(indexed_distances / np.maximum(exact_distances, 1e-9) - 1))
+    del scorer
 
     ref = rng.standard_normal((1000, 384), dtype=np.float32)
     prod = rng.standard_normal((1000, 384), dtype=np.float32) + 0.02
@@ -221,6 +238,10 @@ def scoring_figures(
         "novelty_scale_sample": scale_sample,
         "novelty_scale_build_seconds": round(build_seconds, 1),
         "novelty_records_per_s": round(queries / novelty_seconds),
+        "novelty_index": {"lists": index.n_lists, "probed": index.n_probe} if index is not None else None,
+        "novelty_exact_records_per_s": round(exact_queries / exact_seconds, 1),
+        "novelty_index_vs_exact_distance_rank_correlation": round(float(agreement), 4),
+        "novelty_index_distance_excess": round(excess, 4),
         "drift_seconds_per_window": round((time.perf_counter() - started) / windows, 2),
     }
 
@@ -238,6 +259,7 @@ def main() -> None:
     parser.add_argument(
         "--scale-sample", type=int, default=5_000, help="reference vectors of the percentile scale"
     )
+    parser.add_argument("--exact-queries", type=int, default=100, help="queries also searched exactly")
     args = parser.parse_args()
 
     database_url = postgres_url_or_exit("capture.py")
@@ -296,7 +318,9 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
-        figures = scoring_figures(deployment_id, emb_created, args.labelled, args.queries, args.scale_sample)
+        figures = scoring_figures(
+            deployment_id, emb_created, args.labelled, args.queries, args.scale_sample, args.exact_queries
+        )
         from django.db import connections
 
         connections.close_all()
@@ -321,6 +345,7 @@ def main() -> None:
                 "server_peak_rss_mb": round(server_mb),
                 "server": f"gunicorn, {args.workers} workers x 2 threads, {args.clients} clients",
                 "cpus": os.cpu_count(),
+                "load_average": [round(v, 2) for v in os.getloadavg()],
             },
             indent=2,
         )

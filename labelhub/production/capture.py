@@ -8,7 +8,9 @@ A record is what a deployed model saw and said::
 
 Only ``key``, ``input`` and ``prediction`` are required. The input is an item's payload, checked
 by the importer's own rules (:class:`~labelhub.projects.importing.RecordValidator`), labels by
-:func:`~labelhub.projects.labels.clean_labels`. On PostgreSQL the rows are COPYed into a
+:func:`~labelhub.projects.labels.clean_labels`. Probabilities and embeddings are checked as columns
+(one float32 matrix per batch); only a batch whose column fails is walked record by record, to
+name the bad ones. On PostgreSQL the rows are COPYed into a
 transaction-local table and moved with one ``INSERT … ON CONFLICT DO NOTHING``, so a key sent
 twice (a client's retry) is stored once and the batch costs one round trip of rows.
 """
@@ -29,7 +31,8 @@ from django.utils import timezone
 
 from labelhub.production.errors import CaptureRejected
 from labelhub.production.models import Capture, Deployment
-from labelhub.projects.importing import ImportLimits, RecordError, RecordValidator, content_hash
+from labelhub.projects.content import canonical_payload
+from labelhub.projects.importing import ImportLimits, RecordError, RecordValidator
 from labelhub.projects.importing.limits import check_record
 from labelhub.projects.labels import InvalidLabels, LabelSchema, clean_labels
 
@@ -112,7 +115,8 @@ class CaptureValidator:
             self._labels[cache_key] = cleaned
         return cleaned
 
-    def row(self, index: int, record: Any) -> tuple:
+    def row(self, index: int, record: Any) -> list:
+        """The record's row; its probabilities and embedding may still be lists (see :func:`pack_vectors`)."""
         at = f"records[{index}]"
         if not isinstance(record, dict):
             raise Invalid(at, "invalid_type", "must be an object")
@@ -134,23 +138,30 @@ class CaptureValidator:
         if encoded_prediction is None:
             encoded_prediction = self._encoded.setdefault(tuple(prediction), _JSON.encode(prediction))
         probabilities = record.get("probabilities")
-        if probabilities is not None:
-            probabilities = self.probabilities(probabilities, f"{at}.probabilities")
+        if isinstance(probabilities, dict):
+            probabilities = self.probability_list(probabilities, f"{at}.probabilities")
+        elif probabilities is not None and not isinstance(probabilities, list):
+            raise Invalid(
+                f"{at}.probabilities", "invalid_type", f"must be a list of {self.n_classes} numbers"
+            )
         logits = record.get("logits")
         if logits is not None:
             logits = float32_bytes(logits, f"{at}.logits", self.n_classes)
         embedding = record.get("embedding")
-        if embedding is not None:
-            embedding = float32_bytes(embedding, f"{at}.embedding", self.embedding_dim)
+        if embedding is not None and not isinstance(embedding, list):
+            raise Invalid(
+                f"{at}.embedding", "invalid_type", f"must be a list of {self.embedding_dim} numbers"
+            )
         outcome = record.get("outcome")
         if outcome is not None:
             outcome = _JSON.encode(self.labels(outcome, f"{at}.outcome"))
-        return (
+        encoded_payload, payload_hash = canonical_payload(payload)
+        return [
             self.deployment.pk,
             self.deployment.project_id,
             key,
-            _JSON.encode(payload),
-            content_hash(payload),
+            encoded_payload,
+            payload_hash,
             encoded_prediction,
             predicted_class,
             probabilities,
@@ -163,7 +174,7 @@ class CaptureValidator:
             outcome,
             self.now if outcome is not None else None,
             "",
-        )
+        ]
 
     def payload(self, data: Any, field: str) -> dict:
         try:
@@ -173,12 +184,15 @@ class CaptureValidator:
             inner = f"{field}.{exc.field}" if exc.field and exc.field != "data" else field
             raise Invalid(inner, exc.code, exc.message) from exc
 
+    def probability_list(self, raw: dict, field: str) -> list:
+        """``{class name: probability}`` as a list in the schema's class order."""
+        unknown = [name for name in raw if name not in self.schema]
+        if unknown:
+            raise Invalid(f"{field}.{unknown[0]}", "unknown_label", "is not a class of the project")
+        return [raw.get(name, 0.0) for name in self.schema.class_names]
+
     def probabilities(self, raw: Any, field: str) -> bytes:
-        if isinstance(raw, dict):
-            unknown = [name for name in raw if name not in self.schema]
-            if unknown:
-                raise Invalid(f"{field}.{unknown[0]}", "unknown_label", "is not a class of the project")
-            raw = [raw.get(name, 0.0) for name in self.schema.class_names]
+        """One record's probabilities as float32 bytes, or :class:`Invalid` saying what is wrong."""
         packed = float32_bytes(raw, field, self.n_classes)
         values = array("f")
         values.frombytes(packed)
@@ -227,7 +241,69 @@ COLUMNS = (
 )
 
 
-def validate_batch(validator: CaptureValidator, records: Any) -> list[tuple]:
+PROBABILITIES = COLUMNS.index("probabilities")
+EMBEDDING = COLUMNS.index("embedding")
+
+
+def probabilities_valid(matrix: np.ndarray) -> bool:
+    """Every row in [0, 1] and summing to 1 (within :data:`PROBABILITY_TOLERANCE`)."""
+    sums = matrix.sum(axis=1, dtype=np.float64)
+    return bool(
+        (matrix >= 0).all() and (matrix <= 1).all() and (np.abs(sums - 1) <= PROBABILITY_TOLERANCE).all()
+    )
+
+
+def column_bytes(values: list, length: int, *, probabilities: bool) -> list[bytes] | None:
+    """The lists as float32 bytes each, checked as one matrix; None when any of them is bad."""
+    try:
+        matrix = np.array(values, dtype="<f4")
+    except (TypeError, ValueError, OverflowError):  # a string, None, a ragged or nested list
+        return None
+    if matrix.ndim != 2 or matrix.shape[1] != length or not np.isfinite(matrix).all():
+        return None
+    if probabilities and not probabilities_valid(matrix):
+        return None
+    packed, width = matrix.tobytes(), 4 * length
+    return [packed[start : start + width] for start in range(0, len(packed), width)]
+
+
+def pack_vectors(
+    validator: CaptureValidator, indexed_rows: list[tuple[int, list]]
+) -> list[tuple[int, Invalid]]:
+    """Probabilities and embeddings of ``(record index, row)`` pairs as bytes, in place: a column at
+    a time, and record by record only when the column is bad, to name the records; returns those."""
+    bad: dict[int, Invalid] = {}
+    for position, field, length in (
+        (PROBABILITIES, "probabilities", validator.n_classes),
+        (EMBEDDING, "embedding", validator.embedding_dim),
+    ):
+        holding = [
+            (index, row)
+            for index, row in indexed_rows
+            if isinstance(row[position], list) and index not in bad
+        ]
+        if not holding:
+            continue
+        packed = column_bytes(
+            [row[position] for _, row in holding], length, probabilities=field == "probabilities"
+        )
+        if packed is not None:
+            for (_, row), value in zip(holding, packed, strict=True):
+                row[position] = value
+            continue
+        for index, row in holding:  # the failure path: find the bad records
+            at = f"records[{index}].{field}"
+            try:
+                if field == "probabilities":
+                    row[position] = validator.probabilities(row[position], at)
+                else:
+                    row[position] = float32_bytes(row[position], at, length)
+            except Invalid as exc:
+                bad[index] = exc
+    return sorted(bad.items())
+
+
+def validate_batch(validator: CaptureValidator, records: Any) -> list[list]:
     """Every record as a row, the first of each key kept; :class:`CaptureRejected` naming the bad ones."""
     if not isinstance(records, list) or not records:
         raise CaptureRejected(
@@ -237,23 +313,27 @@ def validate_batch(validator: CaptureValidator, records: Any) -> list[tuple]:
         raise CaptureRejected(
             [{"field": "records", "code": "too_many", "detail": f"at most {MAX_BATCH} records per batch"}]
         )
-    rows: dict[str, tuple] = {}
-    errors: list[dict] = []
+    rows: list[tuple[int, list]] = []
+    errors: list[tuple[int, Invalid]] = []
     for index, record in enumerate(records):
         try:
-            row = validator.row(index, record)
+            rows.append((index, validator.row(index, record)))
         except Invalid as exc:
-            errors.append({"field": exc.field, "code": exc.code, "detail": exc.detail})
+            errors.append((index, exc))
             if len(errors) >= MAX_ERRORS:
                 break
-            continue
-        rows.setdefault(row[2], row)
+    errors = sorted(errors + pack_vectors(validator, rows), key=lambda error: error[0])
     if errors:
-        raise CaptureRejected(errors)
-    return list(rows.values())
+        raise CaptureRejected(
+            [{"field": exc.field, "code": exc.code, "detail": exc.detail} for _, exc in errors[:MAX_ERRORS]]
+        )
+    first: dict[str, list] = {}
+    for _, row in rows:
+        first.setdefault(row[2], row)
+    return list(first.values())
 
 
-def write_rows(rows: list[tuple]) -> int:
+def write_rows(rows: list[list]) -> int:
     """Insert the rows, skipping keys the deployment already sent; returns how many were new.
 
     On PostgreSQL the keys already stored are looked up first (the unique index), and the new rows
@@ -293,7 +373,7 @@ def stored_keys(cursor, table: str, deployment_id: int, keys: list[str]) -> set[
     return {key for (key,) in cursor.fetchall()}
 
 
-def _copy(cursor, table: str, rows: list[tuple]) -> None:
+def _copy(cursor, table: str, rows: list[list]) -> None:
     # The raw psycopg COPY raises the driver's errors: wrapped, a unique violation is IntegrityError.
     with (
         connection.wrap_database_errors,
@@ -303,7 +383,7 @@ def _copy(cursor, table: str, rows: list[tuple]) -> None:
             copy.write_row(row)
 
 
-def _insert_through_staging(cursor, table: str, rows: list[tuple]) -> int:
+def _insert_through_staging(cursor, table: str, rows: list[list]) -> int:
     columns = ", ".join(COLUMNS)
     cursor.execute(f"CREATE TEMPORARY TABLE capture_stage (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP")
     cursor.execute("ALTER TABLE capture_stage DROP COLUMN id")

@@ -2,7 +2,12 @@
 
 A window is ``LABELHUB_DRIFT_WINDOW_MINUTES`` of capture time (the model's clock). Each check
 writes one :class:`~labelhub.production.models.DriftWindow` row (re-checked while the window fills),
-with the tests of :mod:`active.drift`. A window that turns to alarm is announced once: over Channels
+with the tests of :mod:`active.drift`. The embeddings are held against the training snapshot's
+vectors; the predicted-class mix against the deployed model's own predictions on its first traffic
+from the same source (up to :data:`BASELINE_CAPTURES` captures before the window): a model biased
+toward a class predicts that class more often than the training labels hold it in every window,
+which is no drift, so the training label mix is shown beside them but judges nothing. A
+source's first window has no baseline yet; its class mix is not judged. A window that turns to alarm is announced once: over Channels
 to open production pages (group ``production-<project>``) and, when the deployment has one, to its
 webhook URL as JSON.
 """
@@ -31,6 +36,8 @@ from labelhub.projects.selectors import label_schema
 logger = logging.getLogger(__name__)
 
 PRODUCTION_LIKE_SHOWN = 10
+#: Earliest captures of a source whose predicted classes make its reference class mix.
+BASELINE_CAPTURES = 2000
 WEBHOOK_TIMEOUT = 5
 
 
@@ -72,10 +79,27 @@ def check_windows(
         )
         if len(captures) < drift.MIN_WINDOW:
             continue
+        baseline = baseline_counts(deployment, source, start, n_classes)
         rows.append(
-            check_window(deployment, source, start, length, captures, reference, training_counts, device)
+            check_window(
+                deployment, source, start, length, captures, reference, training_counts, baseline, device
+            )
         )
     return rows
+
+
+def baseline_counts(
+    deployment: Deployment, source: str, before: datetime, n_classes: int
+) -> np.ndarray | None:
+    """Predicted-class counts of the source's earliest captures before ``before``; None when too few."""
+    predicted = list(
+        Capture.objects.filter(deployment=deployment, source=source, captured_at__lt=before)
+        .order_by("captured_at", "id")
+        .values_list("predicted_class", flat=True)[:BASELINE_CAPTURES]
+    )
+    if len(predicted) < drift.MIN_WINDOW:
+        return None
+    return np.bincount(np.array(predicted, np.int64), minlength=n_classes)
 
 
 def control_outcome(deployment: Deployment, captures: list[Capture]) -> tuple[int, int]:
@@ -94,7 +118,7 @@ def control_outcome(deployment: Deployment, captures: list[Capture]) -> tuple[in
 
 
 def check_window(
-    deployment, source, start, length, captures, reference, training_counts, device
+    deployment, source, start, length, captures, reference, training_counts, baseline, device
 ) -> DriftWindow:
     vectors = scoring.capture_vectors(deployment, captures, device)
     predicted = np.array([c.predicted_class for c in captures], np.int64)
@@ -104,7 +128,7 @@ def check_window(
     check = drift.check_window(
         reference.vectors,
         vectors,
-        training_counts,
+        baseline,
         production_counts,
         control=(correct, total),
         test_accuracy=(deployment.model_run.metrics or {}).get("accuracy"),
@@ -122,6 +146,9 @@ def check_window(
         "mmd_p": check.mmd_p,
         "class_mix": {
             "training": dict(zip(schema_names, training_counts.tolist(), strict=False)),
+            "reference": dict(zip(schema_names, baseline.tolist(), strict=False))
+            if baseline is not None
+            else {},
             "production": dict(zip(schema_names, production_counts.tolist(), strict=False)),
         },
         "class_tvd": check.class_tvd,

@@ -23,7 +23,9 @@ def _stamp(window) -> str:
 
 
 def class_mix_bars(window) -> list[Bar]:
-    training = window.class_mix.get("training", {})
+    """Production's predicted mix (bars) against the mix it is judged by (ticks): the deployed model's
+    first traffic, or the training labels while a source has no baseline yet."""
+    training = window.class_mix.get("reference") or window.class_mix.get("training", {})
     production = window.class_mix.get("production", {})
     total_t, total_p = sum(training.values()) or 1, sum(production.values()) or 1
     return [
@@ -93,12 +95,12 @@ def production_page(request, project_id: int):
             ),
             "mix_chart": charts.series_with_thresholds(
                 [(_stamp(w), w.class_tvd, MIN_CLASS_TVD, "class_mix" in w.reasons) for w in windows],
-                title="Predicted-class mix against the training mix (total variation distance)",
+                title="Predicted-class mix against the model's first traffic (total variation distance)",
                 low=0.0,
                 high=1.0,
             ),
             "mix_bars": horizontal_bars(
-                class_mix_bars(latest), maximum=1.0, title="Class mix, production (bars) vs training (ticks)"
+                class_mix_bars(latest), maximum=1.0, title="Class mix, production (bars) vs reference (ticks)"
             )
             if latest
             else "",

@@ -22,3 +22,12 @@ def payload_sha256(payload: dict) -> str:
     """
     content = {key: payload[key] for key in CONTENT_KEYS if key in payload} or payload
     return hashlib.sha256(_CANONICAL_JSON.encode(content).encode("utf-8")).hexdigest()
+
+
+def canonical_payload(payload: dict) -> tuple[str, str]:
+    """``(canonical JSON of the whole payload, its payload_sha256)``: one encoding serves both when
+    the payload is all content (or has none), the common case of a capture's ``{"text": …}``."""
+    encoded = _CANONICAL_JSON.encode(payload)
+    if all(key in CONTENT_KEYS for key in payload) or not any(key in payload for key in CONTENT_KEYS):
+        return encoded, hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+    return encoded, payload_sha256(payload)

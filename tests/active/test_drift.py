@@ -36,6 +36,55 @@ def test_windows_without_a_shift_alarm_in_at_most_five_percent(digits):
     assert alarms / 40 <= 0.05
 
 
+def biased_model(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """A deployed model biased toward digit 8: it takes 40 % of the 1-4s (a fixed choice per row,
+    as a model's would be) and errs at random on 5 % of the rest."""
+    rng = np.random.default_rng(42)
+    predicted = y.copy()
+    predicted[(y >= 1) & (y <= 4) & (rng.random(len(y)) < 0.4)] = 8
+    wrong = rng.random(len(y)) < 0.05
+    predicted[wrong] = rng.integers(0, 10, wrong.sum())
+    return predicted
+
+
+@pytest.mark.slow
+def test_a_biased_model_without_a_shift_alarms_in_at_most_five_percent(digits):
+    """The class mix is held against the model's own predictions on reference data, so its bias
+    is no alarm; held against the training labels instead, the same windows nearly all alarm."""
+    X, y, train, pool = digits
+    predicted = biased_model(X, y)
+    alarms = against_labels = 0
+    for seed in range(40):
+        window = np.random.default_rng(500 + seed).choice(pool, 200, replace=False)
+        check = drift.check_window(
+            X[train], X[window], counts(predicted[train]), counts(predicted[window]), seed=seed
+        )
+        alarms += check.alarm
+        tvd, p = drift.class_mix_test(counts(y[train]), counts(predicted[window]))
+        against_labels += tvd >= drift.MIN_CLASS_TVD and p <= drift.ALPHA_CLASS_MIX
+    assert alarms / 40 <= 0.05
+    assert against_labels / 40 >= 0.9
+
+
+def test_a_biased_model_still_finds_a_change_of_class_mix(digits):
+    X, y, train, pool = digits
+    predicted = biased_model(X, y)
+    skewed = pool[y[pool] < 3]
+    for seed in range(5):
+        window = np.random.default_rng(600 + seed).choice(skewed, 200, replace=False)
+        check = drift.check_window(
+            X[train], X[window], counts(predicted[train]), counts(predicted[window]), seed=seed
+        )
+        assert "class_mix" in check.reasons
+
+
+def test_without_a_reference_mix_the_class_mix_is_not_judged(digits):
+    X, y, train, pool = digits
+    window = pool[y[pool] < 3][:200]
+    check = drift.check_window(X[train], X[window], None, counts(y[window]))
+    assert "class_mix" not in check.reasons and check.class_p == 1.0
+
+
 def test_classes_withheld_from_training_are_found_in_the_embeddings(digits):
     """Digits 7-9 never labelled; in production they are about 30 % of each window, and the
     deployed model (which does not know them) predicts one of its own classes for them."""

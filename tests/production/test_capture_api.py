@@ -88,6 +88,52 @@ def test_a_bad_record_rejects_the_batch_naming_it(bad, field):
     assert not Capture.objects.exists()
 
 
+def test_bad_vectors_among_good_ones_are_each_named_in_record_order():
+    """Probabilities and embeddings are checked as columns; when a column fails, every bad
+    record in it is still named, in order with the other fields' errors, and nothing is written."""
+    _, deployment, token, _, _ = deployed_project()
+    records = [
+        record(f"r{i}", probabilities=[0.2, 0.3, 0.5], embedding=[0.01 * (i % 7)] * 384) for i in range(40)
+    ]
+    records[3]["embedding"] = [0.1] * 383 + ["x"]
+    records[7]["probabilities"] = [0.2, 0.3, 0.6]
+    records[11]["embedding"] = [1e39] * 384  # past float32's range
+    records[15]["timestamp"] = "yesterday"
+    records[20]["embedding"] = [[0.1] * 384]
+    records[31]["probabilities"] = {"cat": 0.5, "dog": 0.5}  # by class name: fine
+    response = token_client(token).post(captures_url(deployment), {"records": records}, format="json")
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert [e["field"] for e in errors] == [
+        "records[3].embedding",
+        "records[7].probabilities",
+        "records[11].embedding",
+        "records[15].timestamp",
+        "records[20].embedding",
+    ]
+    assert [e["code"] for e in errors] == [
+        "invalid_type",
+        "invalid_probabilities",
+        "invalid_number",
+        "invalid_timestamp",
+        "invalid_length",
+    ]
+    assert not Capture.objects.exists()
+
+
+def test_a_batch_of_good_vectors_is_stored_row_by_row():
+    _, deployment, token, _, _ = deployed_project()
+    records = [record(f"r{i}", probabilities=[0.1, 0.2, 0.7], embedding=[i / 100] * 384) for i in range(5)]
+    response = token_client(token).post(captures_url(deployment), {"records": records}, format="json")
+    assert response.status_code == 200, response.json()
+    import numpy as np
+
+    for i in range(5):
+        stored = Capture.objects.get(key=f"r{i}")
+        assert np.allclose(np.frombuffer(bytes(stored.embedding), "<f4"), i / 100)
+        assert np.allclose(np.frombuffer(bytes(stored.probabilities), "<f4"), [0.1, 0.2, 0.7])
+
+
 def test_a_batch_over_ten_thousand_records_is_refused():
     _, deployment, token, _, _ = deployed_project()
     records = [record(f"k{i}") for i in range(10_001)]

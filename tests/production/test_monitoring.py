@@ -92,3 +92,24 @@ def test_a_window_with_too_few_captures_is_not_judged():
     project, deployment, _, _, _, C = clustered_project()
     stream(deployment, [C[0]] * 5, ["cat"] * 5, at=START)
     assert monitoring.check_windows(deployment, since=START) == []
+
+
+def test_a_biased_model_is_judged_against_its_own_first_traffic():
+    """The training labels are a third each; the deployed model predicts "cat" for half of what it
+    sees. That bias is in every window: only a change from the model's first traffic is an alarm."""
+    project, deployment, _, _, _, C = clustered_project()
+    rng = np.random.default_rng(3)
+    biased = [("cat", "cat", "cat", "dog", "wolf", "cat")[i % 6] for i in range(120)]
+    for hour in range(3):
+        vectors = np.vstack([unit_vectors(rng, C[i % 3], 1) for i in range(120)])
+        stream(deployment, vectors, biased, at=START + timedelta(hours=hour), prefix=f"h{hour}-")
+    shifted = np.vstack([unit_vectors(rng, C[i % 3], 1) for i in range(120)])
+    stream(deployment, shifted, ["wolf"] * 120, at=START + timedelta(hours=3), prefix="s")
+    monitoring.check_windows(deployment, since=START)
+    rows = list(DriftWindow.objects.order_by("window_start"))
+    assert [row.n_production for row in rows] == [120] * 4
+    assert rows[0].class_mix["reference"] == {} and rows[0].class_p == 1.0  # no baseline yet
+    assert rows[1].class_mix["reference"] == {"cat": 80, "dog": 20, "wolf": 20}
+    training = rows[1].class_mix["training"]  # the train split of 40 per class: near a third each
+    assert max(training.values()) - min(training.values()) <= 10 and training["cat"] < 50
+    assert ["class_mix" in row.reasons for row in rows] == [False, False, False, True]

@@ -14,6 +14,7 @@ from labelhub.errors import Forbidden
 from labelhub.production import selectors, services
 from labelhub.production.auth import DeploymentTokenAuthentication
 from labelhub.production.models import Deployment, DriftWindow, SamplingRules
+from labelhub.production.parsers import CaptureJSONParser
 from labelhub.projects.selectors import is_manager, projects_with_visible_labels
 from labelhub.snapshots.models import ModelRun
 
@@ -136,6 +137,7 @@ class _CaptureView(APIView):
         authentication.SessionAuthentication,
     ]
     permission_classes = [MayCapture]
+    parser_classes = [CaptureJSONParser]
 
     def deployment(self, request) -> Deployment:
         if isinstance(request.auth, Deployment):

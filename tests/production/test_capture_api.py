@@ -212,3 +212,22 @@ def test_a_key_stored_by_a_concurrent_batch_meanwhile_is_still_stored_once(monke
     )
     assert answer == {"received": 3, "created": 2, "duplicates": 1}
     assert sorted(Capture.objects.values_list("key", flat=True)) == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"records": [{"key": "a", "input": {"text": "x"}, "prediction": "dog", "confidence": NaN}]}',
+        b'{"records": [{"key": "a", "input": {"text": "\\ud800"}, "prediction": "dog"}]}',
+        b'{"records": [{"key": "a", "input": {"text": "x"}, "prediction": "dog", "n": 1e999}]}',
+        b'{"records": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b'{"records": [',
+    ],
+    ids=["nan", "lone-surrogate", "overflow", "deep", "truncated"],
+)
+def test_a_body_that_is_not_plain_json_is_a_400_and_writes_nothing(body):
+    _, deployment, token, _, _ = deployed_project()
+    response = token_client(token).post(captures_url(deployment), body, content_type="application/json")
+    assert response.status_code == 400
+    assert "JSON parse error" in response.json()["detail"], response.json()
+    assert not Capture.objects.exists()

@@ -19,7 +19,7 @@ from active import noise_plots, noise_selectors, selectors, services
 from active.control import MIN_COMPARE
 from active.models import ModelRound, NoiseCheck
 from active.plots import accuracy_by_labels
-from active.strategies import EVIDENCE_MIN_LABELS, STRATEGIES
+from active.strategies import AUTO_COLD_START_LABELS, EVIDENCE_MIN_LABELS, STRATEGIES
 from labelhub import charts
 from labelhub.errors import DomainError
 from labelhub.projects.selectors import is_manager, project_page_or_deny
@@ -60,6 +60,7 @@ def project_page(request, project_id: int):
             "control_percent": round(active_settings.control_share * 100, 2),
             "evidence": selectors.strategy_evidence(project),
             "evidence_min_labels": EVIDENCE_MIN_LABELS,
+            "cold_start_labels": AUTO_COLD_START_LABELS,
             "settings": active_settings,
             "can_manage": is_manager(request.user, project),
             "strategies": [s for s in STRATEGIES if s != "random"],

@@ -162,10 +162,8 @@ def test_on_digits_the_default_strategy_reaches_randoms_500_label_accuracy_soone
     """Five seeds, the real code, bench/al_simulate.py's settings (see the README's table).
 
     What is asserted is what holds: auto reaches random's 500-label accuracy with fewer labels on
-    every seed and has the higher macro recall. Issue 13's target (≤ 30 % of the labels) is not
-    met by auto on digits (240 ± 22, 48 %, with the balanced-classes rule and the strategy chosen by
-    evidence; cluster_margin from random starting labels: 152 ± 16, 30.4 %): the 100-label typicality
-    cold start is what costs it there, so it is not asserted.
+    every seed, within 35 % of the budget on average (156 ± 20 measured, 31 %), and has the higher
+    macro recall. Issue 13's target (≤ 30 %) is missed by one batch, so it is not asserted.
     """
     from sklearn.datasets import load_digits
 
@@ -182,7 +180,7 @@ def test_on_digits_the_default_strategy_reaches_randoms_500_label_accuracy_soone
         X, digits.target, tuple("0123456789"), ["auto"], rounds=24, batch=20, initial=20, seeds=5
     )
     reach = summary["labels_to_reach"]["auto"]
-    assert reach["reached"] == 5 and reach["mean"] < 500
+    assert reach["reached"] == 5 and reach["mean"] <= 0.35 * 500
     assert (
         summary["at_budget"]["auto"]["macro_recall"]["mean"]
         > summary["at_budget"]["random"]["macro_recall"]["mean"]

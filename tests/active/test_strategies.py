@@ -12,6 +12,8 @@ from active import strategies
 from active.errors import UnknownStrategy
 from active.heads import TorchHeadClassifier, train_committee
 
+COLD = strategies.AUTO_COLD_START_LABELS
+
 
 @pytest.fixture(scope="module")
 def fitted():
@@ -214,9 +216,9 @@ def test_auto_is_the_typicality_cold_start_then_class_balanced_margin_on_imbalan
     rng = np.random.default_rng(2)
     proba = rng.dirichlet(np.ones(3), size=len(X))
     counts = np.array([60, 40, 1])
-    cold = strategies.select_beyond_modal("auto", proba, X, 5, n_labelled=99, class_counts=counts)
-    assert cold.indices.tolist() == strategies.select_typical(X, 5, n_labelled=99).indices.tolist()
-    warm = strategies.select_beyond_modal("auto", proba, X, 5, n_labelled=101, class_counts=counts)
+    cold = strategies.select_beyond_modal("auto", proba, X, 5, n_labelled=COLD - 1, class_counts=counts)
+    assert cold.indices.tolist() == strategies.select_typical(X, 5, n_labelled=COLD - 1).indices.tolist()
+    warm = strategies.select_beyond_modal("auto", proba, X, 5, n_labelled=COLD + 1, class_counts=counts)
     assert (
         warm.indices.tolist()
         == strategies.select_balanced_margin(proba, 5, class_counts=counts).indices.tolist()
@@ -235,7 +237,9 @@ def test_auto_is_cluster_margin_on_balanced_classes():
 def test_resolve_auto_reads_imbalance_from_the_labels_or_the_predicted_shares():
     even = np.full((30, 3), 1 / 3)
     assert strategies.resolve_auto(None, 500) == strategies.TYPICALITY
-    assert strategies.resolve_auto(even, 99, class_counts=np.array([33, 33, 33])) == strategies.TYPICALITY
+    assert (
+        strategies.resolve_auto(even, COLD - 1, class_counts=np.array([33, 33, 33])) == strategies.TYPICALITY
+    )
     assert (
         strategies.resolve_auto(even, 120, class_counts=np.array([40, 40, 40])) == strategies.CLUSTER_MARGIN
     )

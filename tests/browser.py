@@ -7,6 +7,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 CHROMIUM = "/usr/bin/chromium"
 #: Where browser tests save screenshots when ``LABELHUB_BENCH_OUT=1`` (ignored by git).
 BENCH_OUT = Path(__file__).resolve().parents[1] / "bench" / "out"
@@ -22,6 +24,13 @@ CHROMIUM_ARGS = [
 
 def chromium_missing() -> bool:
     return not os.path.exists(CHROMIUM)
+
+
+#: A browser test module's ``pytestmark``: marked ``browser``, skipped where Chromium is missing.
+BROWSER_TEST = [
+    pytest.mark.browser,
+    pytest.mark.skipif(chromium_missing(), reason="Debian's chromium is not installed"),
+]
 
 
 def save_screenshot(page, name: str) -> None:

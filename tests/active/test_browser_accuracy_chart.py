@@ -12,12 +12,9 @@ import pytest
 from tests import factories
 from tests.active.builders import make_digits_project
 from tests.active.test_views import make_done_rounds
-from tests.browser import chromium, chromium_missing, log_in
+from tests.browser import BROWSER_TEST, chromium, log_in
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(chromium_missing(), reason="Debian's chromium is not installed"),
-]
+pytestmark = BROWSER_TEST
 
 OUT = Path(__file__).resolve().parents[2] / "bench" / "out"
 SAVE = os.environ.get("LABELHUB_BENCH_OUT") == "1"

@@ -3,18 +3,13 @@ strategy table, the forecast and the control slice, and still reads at a phone's
 
 from __future__ import annotations
 
-import pytest
-
 from active.models import ActiveSettings
 from tests import factories
 from tests.active.builders import make_digits_project
 from tests.active.test_views import add_control_slice, make_done_rounds, make_simulation, time_labels
-from tests.browser import chromium, chromium_missing, log_in
+from tests.browser import BROWSER_TEST, chromium, log_in
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(chromium_missing(), reason="Debian's chromium is not installed"),
-]
+pytestmark = BROWSER_TEST
 
 
 def test_project_page_shows_the_verdict_the_strategy_table_the_forecast_and_the_control_slice(

@@ -1,16 +1,11 @@
 """Real browser: the console editor previews markdown live (sanitised) and publishes."""
 
-import pytest
-
 from labelhub.guidelines import services
 from labelhub.guidelines.models import GuidelineVersion
 from tests import factories
-from tests.browser import chromium, chromium_missing, log_in
+from tests.browser import BROWSER_TEST, chromium, log_in
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(chromium_missing(), reason="Debian's chromium is not installed"),
-]
+pytestmark = BROWSER_TEST
 
 
 def test_admin_editor_previews_and_publishes(live_server, transactional_db):

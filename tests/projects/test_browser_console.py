@@ -7,17 +7,12 @@ manager, "AL strategy" is a choice, and the page (class editor included) fits 14
 
 from __future__ import annotations
 
-import pytest
-
 from labelhub.guidelines import services as guideline_services
 from labelhub.projects.models import Annotation, Item, Project, ProjectMembership
 from tests import factories
-from tests.browser import chromium, chromium_missing, log_in, save_screenshot
+from tests.browser import BROWSER_TEST, chromium, log_in, save_screenshot
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(chromium_missing(), reason="Debian's chromium is not installed"),
-]
+pytestmark = BROWSER_TEST
 
 
 def steps(page) -> dict[str, bool]:

@@ -1,15 +1,10 @@
 """Real browser: the cut form says ratios must sum to 1 and pre-fills values its own inputs accept."""
 
-import pytest
-
 from labelhub.snapshots import services
 from labelhub.snapshots.models import Snapshot
-from tests.browser import chromium, chromium_missing, log_in
+from tests.browser import BROWSER_TEST, chromium, log_in
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(chromium_missing(), reason="Debian's chromium is not installed"),
-]
+pytestmark = BROWSER_TEST
 
 
 def test_ratios_must_sum_to_one_and_the_prefill_is_valid(

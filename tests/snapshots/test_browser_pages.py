@@ -8,19 +8,15 @@ the new one.
 
 from __future__ import annotations
 
-import pytest
 from django.urls import reverse
 
 from labelhub.guidelines import services as guideline_services
 from labelhub.projects.models import Item
 from labelhub.snapshots import services
-from tests.browser import chromium, chromium_missing, log_in, overflowing, save_screenshot
+from tests.browser import BROWSER_TEST, chromium, log_in, overflowing, save_screenshot
 from tests.snapshots.conftest import label
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(chromium_missing(), reason="Debian's chromium is not installed"),
-]
+pytestmark = BROWSER_TEST
 
 V2 = (
     "Mark only the main animal you can see in the picture, never the background.\n\n"

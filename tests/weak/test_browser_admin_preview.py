@@ -1,18 +1,13 @@
 """Real browser: the console's labeling-function editor shows the function's statistics live, on a
 sample, as the definition is typed."""
 
-import pytest
-
 from labelhub.weak import services
 from tests import factories
-from tests.browser import chromium, chromium_missing, log_in
+from tests.browser import BROWSER_TEST, chromium, log_in
 from tests.snapshots.conftest import label
 from tests.weak.builders import animal_project, text_items
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(chromium_missing(), reason="Debian's chromium is not installed"),
-]
+pytestmark = BROWSER_TEST
 
 
 def test_typing_a_keyword_updates_the_live_statistics(live_server, transactional_db):

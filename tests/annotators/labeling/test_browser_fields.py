@@ -7,7 +7,6 @@ import io
 import json
 import time
 
-import pytest
 from django.db import connections
 
 from labelhub.projects.importing import import_file
@@ -15,12 +14,9 @@ from labelhub.projects.models import Annotation
 from labelhub.projects.services import create_project_from_label_config
 from tests import factories
 from tests.annotators.labeling.test_browser_labeling import asgi_server, browser_page, db_turns  # noqa: F401
-from tests.browser import chromium_missing, sign_in
+from tests.browser import BROWSER_TEST, sign_in
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(chromium_missing(), reason="Debian's chromium is not installed"),
-]
+pytestmark = BROWSER_TEST
 
 NEWS = (
     '<View><Header value="$title"/><Text name="summary" value="$summary"/>'

@@ -7,16 +7,12 @@ does not scroll sideways.
 
 from __future__ import annotations
 
-import pytest
 from django.db import connections
 
 from tests import factories
-from tests.browser import chromium_missing, save_screenshot, sign_in
+from tests.browser import BROWSER_TEST, save_screenshot, sign_in
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(chromium_missing(), reason="Debian's chromium is not installed"),
-]
+pytestmark = BROWSER_TEST
 
 DESCRIPTION = (
     "Customer support tickets from the spring release, in English and German, to be sorted by "

@@ -20,12 +20,9 @@ from rest_framework.authtoken.models import Token
 from labelhub.projects.models import Annotation
 from labelhub.queues.models import Lease
 from tests import factories
-from tests.browser import chromium, chromium_missing
+from tests.browser import BROWSER_TEST, chromium
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(chromium_missing(), reason="Debian's chromium is not installed"),
-]
+pytestmark = BROWSER_TEST
 
 
 class SerialisedDatabase:

@@ -6,16 +6,12 @@
 
 from __future__ import annotations
 
-import pytest
 from django.db import connections
 
 from tests import factories
-from tests.browser import chromium_missing, save_screenshot, sign_in
+from tests.browser import BROWSER_TEST, save_screenshot, sign_in
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(chromium_missing(), reason="Debian's chromium is not installed"),
-]
+pytestmark = BROWSER_TEST
 
 
 def test_project_pages_share_a_sub_navigation_by_role(asgi_server, browser_page):

@@ -14,7 +14,6 @@ import statistics
 import time
 from pathlib import Path
 
-import pytest
 from django.db import connections
 
 from labelhub.guidelines import services as guideline_services
@@ -22,12 +21,9 @@ from labelhub.projects.datasets import LEXNAMES
 from labelhub.projects.models import Annotation, LabelClass
 from tests import factories
 from tests.annotators.labeling.test_browser_labeling import PIXEL_PNG
-from tests.browser import chromium_missing, sign_in
+from tests.browser import BROWSER_TEST, sign_in
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(chromium_missing(), reason="Debian's chromium is not installed"),
-]
+pytestmark = BROWSER_TEST
 
 OUT = Path(__file__).resolve().parents[3] / "bench" / "out"
 SAVE = os.environ.get("LABELHUB_BENCH_OUT") == "1"

@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from django.db import connections
 
 from labelhub.projects.models import Item
 from labelhub.queues.models import ItemFlag, Lease
 from tests import factories
-from tests.browser import chromium_missing, sign_in
+from tests.browser import BROWSER_TEST, sign_in
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(chromium_missing(), reason="Debian's chromium is not installed"),
-]
+pytestmark = BROWSER_TEST
 
 
 def test_own_refill_is_silent_flag_needs_a_reason_and_long_texts_scroll(

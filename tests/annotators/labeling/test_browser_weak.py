@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-
 from labelhub.weak import services as weak_services
 from tests import factories
 from tests.annotators.labeling.test_browser_labeling import asgi_server, browser_page, db_turns  # noqa: F401
-from tests.browser import chromium_missing
+from tests.browser import BROWSER_TEST
 from tests.weak.builders import text_items
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(chromium_missing(), reason="Debian's chromium is not installed"),
-]
+pytestmark = BROWSER_TEST
 
 
 def test_the_labeling_page_marks_the_weak_suggestion_as_weak(asgi_server, browser_page, db_turns):  # noqa: F811

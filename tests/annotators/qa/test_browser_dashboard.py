@@ -10,19 +10,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
-import pytest
 from django.utils import timezone
 
 from annotators.qa import consensus, gold, policies
 from labelhub.projects.models import Annotation, Item
 from tests import factories
 from tests.annotators.qa.builders import label, simulate_crowd
-from tests.browser import chromium, chromium_missing, log_in
+from tests.browser import BROWSER_TEST, chromium, log_in
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(chromium_missing(), reason="Debian's chromium is not installed"),
-]
+pytestmark = BROWSER_TEST
 
 OUT = Path(__file__).resolve().parents[3] / "bench" / "out"
 SAVE = os.environ.get("LABELHUB_BENCH_OUT") == "1"

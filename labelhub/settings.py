@@ -199,6 +199,9 @@ LABELHUB_IMPORT_MAX_DEPTH = int(os.environ.get("LABELHUB_IMPORT_MAX_DEPTH", "64"
 LABELHUB_IMPORT_MAX_ITEM_BYTES = int(os.environ.get("LABELHUB_IMPORT_MAX_ITEM_BYTES", str(8 * 1024 * 1024)))
 # Torch device of active-learning workers: auto (CUDA when present), cpu or cuda.
 LABELHUB_AL_DEVICE = os.environ.get("LABELHUB_AL_DEVICE", "auto")
+#: The QA dashboard shows label figures up to this old while newer ones are recomputed in the
+#: background (0: always compute them in the request). See annotators.qa.selectors._label_figures.
+LABELHUB_QA_STALE_SECONDS = float(os.environ.get("LABELHUB_QA_STALE_SECONDS", "60"))
 # Label-noise review (active.noise_jobs): folds of the out-of-sample probabilities, suspects sent
 # to adjudication per check, the cosine (of centred vectors) from which two items are
 # near-duplicates, and whether a check runs after every active-learning round.

@@ -19,6 +19,13 @@ def _no_label_noise_check_after_rounds(settings):
 
 
 @pytest.fixture(autouse=True)
+def _qa_figures_in_the_request(settings):
+    """The QA dashboard computes its figures in the request, so a test reads the figures of the
+    labels it just made (tests/annotators/qa/test_selectors.py covers the background refresh)."""
+    settings.LABELHUB_QA_STALE_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
 def _empty_cache():
     """Each test starts with an empty cache: figures cached by one test never answer another's."""
     from django.core.cache import cache

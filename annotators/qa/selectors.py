@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
+from datetime import UTC, datetime
 
 import numpy as np
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import Count, Max
 from django.db.models.functions import TruncDate
 
@@ -227,34 +231,85 @@ def annotation_fingerprint(project: Project) -> tuple:
 CACHE_SECONDS = 3600  # an entry outlives its use only until its fingerprint moves, then ages out
 
 
+def _compute_label_figures(project: Project) -> dict:
+    ratings = load_ratings(project)
+    return {
+        "agreement": project_agreement(project, ratings),
+        "speed": annotator_speed(project),
+        "volume_by_day": volume_by_day(project),
+        "ratings": int(len(ratings)),
+        "items_rated": int(len(np.unique(ratings.item))) if len(ratings) else 0,
+        "as_of": time.time(),
+    }
+
+
+#: Projects whose label figures a background thread of this process is recomputing.
+_refreshing: set[int] = set()
+_refreshing_lock = threading.Lock()
+
+
+def _refresh_in_background(
+    project_pk: int, key: str, latest_key: str, schema: tuple
+) -> threading.Thread | None:
+    """Recompute a project's label figures in a thread of this process (one at a time per project)
+    and cache them under ``key`` and as the project's latest; the thread closes its own database
+    connection. None when one is already running."""
+    with _refreshing_lock:
+        if project_pk in _refreshing:
+            return None
+        _refreshing.add(project_pk)
+
+    def run() -> None:
+        try:
+            figures = _compute_label_figures(Project.objects.get(pk=project_pk))
+            cache.set(key, figures, CACHE_SECONDS)
+            cache.set(latest_key, (schema, figures), CACHE_SECONDS)
+        finally:
+            connections["default"].close()
+            with _refreshing_lock:
+                _refreshing.discard(project_pk)
+
+    thread = threading.Thread(target=run, name=f"qa-figures-{project_pk}", daemon=True)
+    thread.start()
+    return thread
+
+
 def _label_figures(project: Project) -> dict:
     """The figures that read every label (agreement, speed, volume), cached on the fingerprint.
 
-    At 100,000 labels they take seconds; a dashboard reloaded while nothing was labelled, or
-    opened by a second manager, gets them in a millisecond. Anything else that can change them
+    At 100,000 labels they take most of a second; a dashboard reloaded while nothing was labelled,
+    or opened by a second manager, gets them in a millisecond. Anything else that can change them
     (the schema's classes, single/multi-label) is in the key too.
+
+    While people label, the fingerprint moves with every label. Then the last figures of the same
+    schema, if younger than ``LABELHUB_QA_STALE_SECONDS``, are shown at once (``as_of`` says when
+    they were computed, ``refreshing`` that newer ones are on their way) and a background thread
+    recomputes them: the page never waits for a full recomputation it can show a second later.
+    With the setting at 0 (and for the first render, or after a schema change) it computes in the
+    request.
     """
     classes = list(
         LabelClass.objects.filter(project=project).order_by("order", "id").values_list("name", flat=True)
     )
+    schema = (project.multi_label, tuple(classes))
     key = (
         "qa-label-figures:"
-        + hashlib.sha256(
-            repr((project.pk, project.multi_label, classes, annotation_fingerprint(project))).encode()
-        ).hexdigest()
+        + hashlib.sha256(repr((project.pk, schema, annotation_fingerprint(project))).encode()).hexdigest()
     )
+    latest_key = f"qa-label-figures-latest:{project.pk}"
     figures = cache.get(key)
+    refreshing = False
     if figures is None:
-        ratings = load_ratings(project)
-        figures = {
-            "agreement": project_agreement(project, ratings),
-            "speed": annotator_speed(project),
-            "volume_by_day": volume_by_day(project),
-            "ratings": int(len(ratings)),
-            "items_rated": int(len(np.unique(ratings.item))) if len(ratings) else 0,
-        }
-        cache.set(key, figures, CACHE_SECONDS)
-    return {**figures, "classes": classes}  # the cache hands back its own copy
+        stale_seconds = settings.LABELHUB_QA_STALE_SECONDS
+        latest = cache.get(latest_key) if stale_seconds > 0 else None
+        if latest is not None and latest[0] == schema and time.time() - latest[1]["as_of"] < stale_seconds:
+            figures, refreshing = latest[1], True
+            _refresh_in_background(project.pk, key, latest_key, schema)
+        else:
+            figures = _compute_label_figures(project)
+            cache.set(key, figures, CACHE_SECONDS)
+            cache.set(latest_key, (schema, figures), CACHE_SECONDS)
+    return {**figures, "classes": classes, "refreshing": refreshing}  # the cache hands back its own copy
 
 
 def dashboard(project: Project) -> dict:
@@ -279,4 +334,6 @@ def dashboard(project: Project) -> dict:
         "counts": qa_counts(project, by_method),
         "ratings": figures["ratings"],
         "items_rated": figures["items_rated"],
+        "figures_as_of": datetime.fromtimestamp(figures["as_of"], tz=UTC).isoformat(timespec="seconds"),
+        "figures_refreshing": figures["refreshing"],
     }

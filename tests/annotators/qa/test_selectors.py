@@ -91,3 +91,50 @@ def test_a_changed_schema_is_not_answered_from_the_cache(project):
     assert "fox" not in [r["class"] for r in selectors.dashboard(project)["agreement"]["by_class"]]
     LabelClass.objects.create(project=project, name="fox", order=9)
     assert "fox" in [r["class"] for r in selectors.dashboard(project)["agreement"]["by_class"]]
+
+
+def _join_figure_refresh(project) -> None:
+    import threading
+
+    for thread in threading.enumerate():
+        if thread.name == f"qa-figures-{project.pk}":
+            thread.join(timeout=30)
+
+
+@pytest.mark.django_db(transaction=True)  # the refresh thread reads through its own connection
+def test_while_labels_arrive_the_last_figures_show_at_once_and_newer_ones_follow(settings):
+    settings.LABELHUB_QA_STALE_SECONDS = 60
+    project = factories.make_project()
+    items = factories.make_items(project, 2)
+    a, b = factories.make_member(project), factories.make_member(project)
+    label(items[0], a, ["cat"])
+    label(items[0], b, ["cat"])
+    first = selectors.dashboard(project)  # nothing to show yet: computed in the request
+    assert first["agreement"]["overall"]["items"] == 1 and not first["figures_refreshing"]
+    label(items[1], a, ["dog"])
+    label(items[1], b, ["cat"])
+    shown = selectors.dashboard(project)  # the last figures, said to be refreshing
+    assert shown["figures_refreshing"] and shown["ratings"] == 2
+    assert shown["figures_as_of"] == first["figures_as_of"]
+    _join_figure_refresh(project)
+    fresh = selectors.dashboard(project)
+    assert not fresh["figures_refreshing"]
+    assert fresh["agreement"]["overall"]["items"] == 2 and fresh["ratings"] == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_figures_older_than_the_setting_or_of_another_schema_are_recomputed_in_the_request(settings):
+    from labelhub.projects.models import LabelClass
+
+    settings.LABELHUB_QA_STALE_SECONDS = 60
+    project = factories.make_project()
+    item = factories.make_items(project, 1)[0]
+    label(item, factories.make_member(project), ["cat"])
+    selectors.dashboard(project)
+    LabelClass.objects.create(project=project, name="fox", order=9)
+    changed = selectors.dashboard(project)
+    assert not changed["figures_refreshing"]
+    assert "fox" in [r["class"] for r in changed["agreement"]["by_class"]]
+    settings.LABELHUB_QA_STALE_SECONDS = 0
+    label(item, factories.make_member(project), ["dog"])
+    assert not selectors.dashboard(project)["figures_refreshing"]

@@ -103,6 +103,15 @@ def test_diff_page_lists_changes(client, project, labelled, snapshot, annotator,
     assert "item-0" in page
 
 
+def test_snapshot_and_diff_pages_carry_the_project_navigation(client, project, labelled, snapshot, manager):
+    after, _ = services.cut_snapshot(project, name="after")
+    client.force_login(manager)
+    compare = client.get(f"/snapshots/compare/?before={snapshot.content_hash}&after={after.content_hash}")
+    for url in (f"/snapshots/{snapshot.content_hash}/", compare["Location"]):
+        page = client.get(url).content.decode()
+        assert 'class="project-nav"' in page and 'aria-current="page">Snapshots<' in page
+
+
 def test_class_names_are_escaped_in_plots(client, manager, annotator):
     project = factories.make_project(classes=("<script>x</script>", "ok"))
     factories.make_member(project, "manager", user=manager)

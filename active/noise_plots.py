@@ -7,22 +7,30 @@ from labelhub import charts
 from labelhub.charts import ACCENT, WARN, WIDE, Series
 
 
-def suspects_by_class(data: dict, width: float = WIDE) -> str:
-    rows = data["by_class"]
+def _suspect_rates(
+    rows: list[dict], name_key: str, empty: str, axis_title: str, title: str, width: float
+) -> str:
+    """Horizontal bars of each row's suspected share of labels (– where too few to say)."""
     if not rows:
-        return charts.empty("No label-noise check yet", width)
+        return charts.empty(empty, width)
+    rates = [None if r["suspect_rate"] is None else 100 * r["suspect_rate"] for r in rows]
     return charts.hbars(
-        [r["class"] for r in rows],
-        [
-            Series(
-                "suspected",
-                [None if r["suspect_rate"] is None else 100 * r["suspect_rate"] for r in rows],
-                ACCENT,
-            )
-        ],
+        [r[name_key] for r in rows],
+        [Series("suspected", rates, ACCENT)],
         width=width,
-        axis_title="% of labels suspected",
-        title="Suspected label errors by class",
+        axis_title=axis_title,
+        title=title,
+    )
+
+
+def suspects_by_class(data: dict, width: float = WIDE) -> str:
+    return _suspect_rates(
+        data["by_class"],
+        "class",
+        "No label-noise check yet",
+        "% of labels suspected",
+        "Suspected label errors by class",
+        width,
     )
 
 
@@ -45,21 +53,13 @@ def confirmed_error_rate(data: dict, width: float = WIDE) -> str:
 
 
 def suspects_by_annotator(data: dict, width: float = WIDE) -> str:
-    rows = data["by_annotator"][:20]
-    if not rows:
-        return charts.empty("No annotators' labels checked yet", width)
-    return charts.hbars(
-        [r["username"] for r in rows],
-        [
-            Series(
-                "suspected",
-                [None if r["suspect_rate"] is None else 100 * r["suspect_rate"] for r in rows],
-                ACCENT,
-            )
-        ],
-        width=width,
-        axis_title="% of the annotator's labels suspected",
-        title="Suspected label errors by annotator",
+    return _suspect_rates(
+        data["by_annotator"][:20],
+        "username",
+        "No annotators' labels checked yet",
+        "% of the annotator's labels suspected",
+        "Suspected label errors by annotator",
+        width,
     )
 
 

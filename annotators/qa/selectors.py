@@ -269,9 +269,7 @@ def _refresh_in_background(
             with _refreshing_lock:
                 _refreshing.discard(project_pk)
 
-    thread = threading.Thread(target=run, name=f"qa-figures-{project_pk}", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=run, name=f"qa-figures-{project_pk}", daemon=True).start()
 
 
 def _label_figures(project: Project) -> dict:

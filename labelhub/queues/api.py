@@ -7,6 +7,7 @@ the API's one exception handler (:mod:`labelhub.errors`) gives each its status a
 
 from __future__ import annotations
 
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -78,10 +79,10 @@ class NextItemView(ProjectScopedView):
 
     @extend_schema(request=None, responses={200: dict, 204: None, 403: dict, 409: dict})
     def post(self, request, project_id: int):
-        # The project, the user's QA pause and guideline acknowledgement in one query.
-        project = self.get_project(
-            project_id, services.with_serve_gate(projects_for_user(request.user), request.user)
-        )
+        # The project (among the user's), their QA pause and guideline acknowledgement in one query.
+        project = services.serving_project(request.user, project_id)
+        if project is None:
+            raise Http404
         raw_count = request.query_params.get("count")
         count = parse_count(raw_count)
         leases = services.lease_next_items(request.user, project, count)

@@ -41,6 +41,7 @@ from labelhub.queues.services.leasing import (
     MAX_PREFETCH,
     lease_next_item,
     lease_next_items,
+    serving_project,
     with_serve_gate,
 )
 
@@ -69,6 +70,7 @@ __all__ = [
     "renew_lease",
     "reprioritise",
     "requeue_items",
+    "serving_project",
     "skip",
     "submit_annotation",
     "top_up_queue",

@@ -199,6 +199,9 @@ LABELHUB_IMPORT_MAX_DEPTH = int(os.environ.get("LABELHUB_IMPORT_MAX_DEPTH", "64"
 LABELHUB_IMPORT_MAX_ITEM_BYTES = int(os.environ.get("LABELHUB_IMPORT_MAX_ITEM_BYTES", str(8 * 1024 * 1024)))
 # Torch device of active-learning workers: auto (CUDA when present), cpu or cuda.
 LABELHUB_AL_DEVICE = os.environ.get("LABELHUB_AL_DEVICE", "auto")
+#: A finished project's "nothing left" is repeated from memory to the same annotator for this
+#: long (0: never), see labelhub.queues.services.filling.nothing_left_recently.
+LABELHUB_EXHAUSTED_ANSWER_SECONDS = float(os.environ.get("LABELHUB_EXHAUSTED_ANSWER_SECONDS", "1"))
 #: The QA dashboard shows label figures up to this old while newer ones are recomputed in the
 #: background (0: always compute them in the request). See annotators.qa.selectors._label_figures.
 LABELHUB_QA_STALE_SECONDS = float(os.environ.get("LABELHUB_QA_STALE_SECONDS", "60"))

@@ -35,6 +35,17 @@ def _empty_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _no_remembered_nothing_left():
+    """A finished project's remembered "nothing left" (per process) never outlives its test: ids
+    come back after a rollback on SQLite, and another test's annotator would be told it."""
+    from labelhub.queues.services import filling
+
+    filling._nothing_left.clear()
+    yield
+    filling._nothing_left.clear()
+
+
 @pytest.fixture
 def project(db):
     return factories.make_project()

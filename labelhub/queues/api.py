@@ -79,6 +79,8 @@ class NextItemView(ProjectScopedView):
 
     @extend_schema(request=None, responses={200: dict, 204: None, 403: dict, 409: dict})
     def post(self, request, project_id: int):
+        if services.nothing_left_recently(request.user.pk, project_id):
+            return Response(status=status.HTTP_204_NO_CONTENT)  # as below, told a moment ago
         # The project (among the user's), their QA pause and guideline acknowledgement in one query.
         project = services.serving_project(request.user, project_id)
         if project is None:
@@ -92,6 +94,8 @@ class NextItemView(ProjectScopedView):
             exhausted = services.is_exhausted(project.queue_exhausted_at) or services.project_exhausted(
                 project
             )
+            if exhausted:
+                services.remember_nothing_left(request.user.pk, project.pk)
             headers = {} if exhausted else {"Retry-After": str(RETRY_AFTER_SECONDS)}
             return Response(status=status.HTTP_204_NO_CONTENT, headers=headers)
         weak = weak_suggestions([lease.entry.item_id for lease in leases])

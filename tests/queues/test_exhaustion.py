@@ -192,3 +192,48 @@ def test_next_does_not_wait_while_another_transaction_holds_the_fill_lock():
     # Once that fill is gone, next fills and serves as before.
     assert len(services.lease_next_items(user, project, 3)) == 3
     assert ProjectMembership.objects.filter(project=project, user=user).exists()
+
+
+def test_a_finished_projects_nothing_left_is_repeated_from_memory_for_a_moment(
+    settings, django_assert_num_queries
+):
+    settings.LABELHUB_EXHAUSTED_ANSWER_SECONDS = 60
+    project = labelled_project()
+    member, other = factories.make_member(project), factories.make_member(project)
+    client = APIClient()
+    client.force_authenticate(member)
+    url = f"/api/projects/{project.pk}/queue/next/?count=5"
+    assert client.post(url).status_code == 204  # finds out, remembers
+    with django_assert_num_queries(0):  # no gate, no "anything to serve?": the same answer
+        repeated = client.post(url)
+    assert repeated.status_code == 204 and "Retry-After" not in repeated
+    # Per annotator: someone else reads the database on their first call.
+    client.force_authenticate(other)
+    with django_assert_num_queries(2):  # the gate (with the exhausted mark), "anything to serve?"
+        assert client.post(url).status_code == 204
+
+
+def test_items_coming_back_end_the_remembered_answer_at_once(settings):
+    settings.LABELHUB_EXHAUSTED_ANSWER_SECONDS = 60
+    project = labelled_project()
+    client = APIClient()
+    client.force_authenticate(factories.make_member(project))
+    url = f"/api/projects/{project.pk}/queue/next/"
+    assert client.post(url).status_code == 204
+    assert client.post(url).status_code == 204
+    fresh = factories.make_items(project, 1, prefix="new")
+    items_imported.send(sender=None, project_id=project.pk)  # clears the exhausted mark, and this
+    served = client.post(url)
+    assert served.status_code == 200 and served.json()["item"]["id"] == fresh[0].pk
+
+
+def test_without_the_window_every_call_reads_the_database(settings):
+    settings.LABELHUB_EXHAUSTED_ANSWER_SECONDS = 0
+    project = labelled_project()
+    member = factories.make_member(project)
+    client = APIClient()
+    client.force_authenticate(member)
+    url = f"/api/projects/{project.pk}/queue/next/"
+    assert client.post(url).status_code == 204
+    ProjectMembership.objects.filter(project=project, user=member).update(is_paused=True)
+    assert client.post(url).status_code == 403  # the pause is seen on the very next call

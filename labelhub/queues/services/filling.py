@@ -9,6 +9,7 @@ entries (a partial unique constraint). A fill that finds nothing left marks the 
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterable
 from datetime import timedelta
 
@@ -45,6 +46,35 @@ def project_exhausted(project: Project) -> bool:
     return is_exhausted(exhausted_at)
 
 
+#: ``(annotator id, project id)`` → when this process last told them a finished project had
+#: nothing for them (:func:`time.monotonic`). See :func:`nothing_left_recently`.
+_nothing_left: dict[tuple[int, int], float] = {}
+_NOTHING_LEFT_MAX = 100_000
+
+
+def nothing_left_recently(annotator_id: int, project_id: int) -> bool:
+    """Whether this process answered "nothing left" to this annotator on this finished project
+    less than ``LABELHUB_EXHAUSTED_ANSWER_SECONDS`` ago: their next calls in that window get the
+    same answer from memory, without reading the serve gate or looking for anything to serve.
+
+    Members' pages polling a finished project are the only callers that repeat it this fast; the
+    answer can be that much late when items come back (another process imported or released
+    them), a pause or a new guideline can be told that much later. In this process
+    :func:`forget_exhausted` forgets it at once.
+    """
+    told = _nothing_left.get((annotator_id, project_id))
+    window = settings.LABELHUB_EXHAUSTED_ANSWER_SECONDS
+    return told is not None and time.monotonic() - told < window
+
+
+def remember_nothing_left(annotator_id: int, project_id: int) -> None:
+    if settings.LABELHUB_EXHAUSTED_ANSWER_SECONDS <= 0:
+        return
+    if len(_nothing_left) >= _NOTHING_LEFT_MAX:
+        _nothing_left.clear()  # a bound, not a policy: the next calls read the database again
+    _nothing_left[(annotator_id, project_id)] = time.monotonic()
+
+
 def mark_exhausted(project: Project) -> None:
     QueueState.objects.bulk_create(
         [QueueState(project=project, exhausted_at=timezone.now())],
@@ -56,6 +86,8 @@ def mark_exhausted(project: Project) -> None:
 
 def forget_exhausted(project_id: int) -> None:
     """The project may have something to fill from again (items imported, re-queued)."""
+    for key in [key for key in _nothing_left if key[1] == project_id]:
+        _nothing_left.pop(key, None)
     QueueState.objects.filter(project_id=project_id, exhausted_at__isnull=False).update(exhausted_at=None)
 
 

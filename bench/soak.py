@@ -313,7 +313,9 @@ class Fleet:
 
     def start_keeper(self) -> None:
         self.keeper = self._spawn(
-            [sys.executable, "manage.py", "keep_queues", "--every", "1"], stdout=subprocess.DEVNULL
+            # niced as the README deploys it beside the web tier (and as bench/next_item.py runs it)
+            ["nice", "-n", "10", sys.executable, "manage.py", "keep_queues", "--every", "1"],
+            stdout=subprocess.DEVNULL,
         )
 
     def note(self, fault: str, **details) -> dict:

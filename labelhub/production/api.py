@@ -17,6 +17,7 @@ from labelhub.production.models import Deployment, DriftWindow, SamplingRules
 from labelhub.production.parsers import CaptureJSONParser
 from labelhub.projects.selectors import is_manager, projects_with_visible_labels
 from labelhub.snapshots.models import ModelRun
+from labelhub.tokens import TokenAuthentication
 
 
 class DeploymentSerializer(serializers.ModelSerializer):
@@ -133,7 +134,7 @@ class MayCapture(BasePermission):
 class _CaptureView(APIView):
     authentication_classes = [
         DeploymentTokenAuthentication,
-        authentication.TokenAuthentication,
+        TokenAuthentication,
         authentication.SessionAuthentication,
     ]
     permission_classes = [MayCapture]

@@ -125,7 +125,7 @@ class SubmitView(LeaseScopedView):
             payload.validated_data["labels"],
             payload.validated_data["time_spent"],
             annotator=request.user,
-            visible_projects=projects_for_user(request.user),
+            scoped=True,
         )
         return Response(
             {

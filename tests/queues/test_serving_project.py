@@ -101,7 +101,7 @@ def test_next_compiles_no_sql_for_its_gate_after_the_first_call(monkeypatch):
 
 def test_a_builder_value_that_never_reaches_the_sql_is_refused():
     query = CompiledQuery(
-        lambda shape, project_id, unused: Project.objects.filter(pk=project_id), "project_id", "unused"
+        lambda shape, project_id, unused: Project.objects.filter(pk=project_id), project_id=int, unused=int
     )
     with pytest.raises(ValueError, match="unused"):
         query.first(None, project_id=1)
@@ -115,7 +115,7 @@ def test_each_shape_is_compiled_once_and_run_with_its_own_values():
         built.append(shape)
         return Project.objects.filter(pk=project_id, name__startswith=shape)
 
-    query = CompiledQuery(build, "project_id")
+    query = CompiledQuery(build, project_id=int)
     assert query.first("project", project_id=a.pk).pk == a.pk
     assert query.first("project", project_id=b.pk).pk == b.pk
     assert query.first("nothing", project_id=a.pk) is None

@@ -76,7 +76,7 @@ def _visible_gated_project(is_staff: bool, user_id: int, project_id: int):
     return with_serve_gate(projects_for_user(user), user).filter(pk=project_id)
 
 
-_SERVING_PROJECT = CompiledQuery(_visible_gated_project, "user_id", "project_id")
+_SERVING_PROJECT = CompiledQuery(_visible_gated_project, user_id=int, project_id=int)
 
 
 def serving_project(user, project_id: int) -> Project | None:

@@ -85,10 +85,13 @@ def shard_count(
     threshold: int = SHARD_THRESHOLD,
     per_shard: int = SHARD_ITEMS,
 ) -> int:
-    """How many shards for ``missing`` items (or rows): 0 (the round does the work) below ``threshold``."""
+    """How many shards for ``missing`` items (or rows): 0 (the round does the work) below ``threshold``.
+
+    ``requested`` overrides the threshold either way: that many shards, or none for 0.
+    """
     if missing == 0:
         return 0
-    if requested:
+    if requested is not None:
         return min(requested, missing)
     if missing < threshold:
         return 0

@@ -73,11 +73,14 @@ def enqueue_round(
     """Queue ``run_model_round`` for the round, not to run before ``run_after`` when given.
 
     ``shard_count`` asks for the missing embeddings in that many shard tasks whatever their number;
-    ``score_shard_count`` for the pool's scoring in that many score shards whatever the pool's size.
+    ``score_shard_count`` for the pool's scoring in that many score shards whatever the pool's size
+    (0: scored by the round itself).
     """
     queued = run_model_round if run_after is None else run_model_round.using(run_after=run_after)
-    asked = {"shard_count": shard_count, "score_shard_count": score_shard_count}
-    queued.enqueue(model_round.pk, device=model_round.device, **{k: v for k, v in asked.items() if v})
+    asked = {"shard_count": shard_count or None, "score_shard_count": score_shard_count}
+    queued.enqueue(
+        model_round.pk, device=model_round.device, **{k: v for k, v in asked.items() if v is not None}
+    )
 
 
 @task(takes_context=True)

@@ -75,6 +75,7 @@ def test_score_shard_count_follows_the_threshold_unless_shards_are_asked_for():
     assert score_shards.score_shard_count(threshold - 1) == 0
     assert score_shards.score_shard_count(threshold) == -(-threshold // score_shards.SCORE_SHARD_ROWS)
     assert score_shards.score_shard_count(10, requested=3) == 3
+    assert score_shards.score_shard_count(2 * threshold, requested=0) == 0  # the round scores it itself
     assert score_shards.plan_rows(10, 3) == [(0, 3), (4, 6), (7, 9)]
 
 

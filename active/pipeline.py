@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from django.db import transaction
@@ -183,12 +183,12 @@ def run_round(
     """
     run = start_run(model_round, device)
     with heartbeat(model_round.pk, run.attempt):
-        training = load_labels(run, embed(run))
         deferred = score_shards.load_state(model_round.pk, run.attempt)
         if deferred is not None:
-            trained, proba_all = resume_scoring(run, training, deferred)
+            training, trained, proba_all = resume_scoring(run, deferred)
         else:
             score_shards.discard_older_attempts(model_round.pk, run.attempt)
+            training = load_labels(run, embed(run))
             trained = train_and_evaluate(run, training)
             measure_control(run, training, trained)
             if (
@@ -216,6 +216,7 @@ def defer_scoring(run: RoundRun, training: TrainingSet, trained: Trained, shardi
     if not count:
         return False
     state = score_shards.ScoringState(
+        training=replace(training, store=None),  # the store is the project's cache: reopened on resume
         trained=trained,
         metrics=run.metrics,
         timings=run.clock.timings,
@@ -235,17 +236,21 @@ def defer_scoring(run: RoundRun, training: TrainingSet, trained: Trained, shardi
     return True
 
 
-def resume_scoring(run: RoundRun, training: TrainingSet, deferred: score_shards.ScoringState):
-    """The attempt's head, metrics and random state as it deferred them, and the pool's probabilities
-    from its score shards (the rows no shard file covers scored here): ``(trained, probabilities)``."""
+def resume_scoring(run: RoundRun, deferred: score_shards.ScoringState):
+    """The attempt's training set, head, metrics and random state as it deferred them, and the pool's
+    probabilities from its score shards (the rows no shard file covers scored here):
+    ``(training, trained, probabilities)``.
+
+    The labels and pool are those the head was trained on, as in a round that scores the pool
+    itself; rows the store gained meanwhile are scored too (suggestions may reach them).
+    """
     waited = time.time() - deferred.deferred_at
     run.started = time.perf_counter() - deferred.elapsed_s - waited  # "total" spans the whole attempt
-    embed_s, labels_s = run.clock.timings.get("embed", 0.0), run.clock.timings.get("labels", 0.0)
-    run.clock.timings = {**deferred.timings, "resume_embed": embed_s, "resume_labels": labels_s}
-    run.clock.timings["score_shards_wait"] = round(waited, 4)
+    run.clock.timings = {**deferred.timings, "score_shards_wait": round(waited, 4)}
     run.metrics = deferred.metrics
     run.rng.bit_generator.state = deferred.rng_state
     with run.clock.stage("score"):
+        training = replace(deferred.training, store=store_for(run.project))
         proba_all, from_shards = score_shards.gather_scores(
             run.model_round.pk, run.attempt, deferred, training.store.vectors
         )
@@ -254,7 +259,7 @@ def resume_scoring(run: RoundRun, training: TrainingSet, deferred: score_shards.
         "rows_from_shards": from_shards,
         "rows_scored_by_round": len(proba_all) - from_shards,
     }
-    return deferred.trained, proba_all
+    return training, deferred.trained, proba_all
 
 
 # Stages -------------------------------------------------------------------------------------

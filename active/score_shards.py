@@ -5,7 +5,7 @@ into store-row ranges it spreads over every ``al_worker`` sharing the database a
 ``LABELHUB_DATA_DIR``. A running round whose store holds at least ``SCORE_SHARD_THRESHOLD`` rows
 (or that is asked for shards) trains and evaluates as usual, then ``defer_scoring`` writes what the
 shards and its own resumption need (the fitted head, the metrics, the random state, the timings:
-``ScoringState``, under ``rounds/round-<id>/attempt-<n>/`` of the data dir), queues one
+``ScoringState`` with the training set it loaded, under ``rounds/round-<id>/attempt-<n>/`` of the data dir), queues one
 ``score_shard`` task per row range, and puts the round back to pending with ``scoring_attempt`` set,
 its task queued again for ``shards.SHARD_POLL`` later: the worker is free to take a shard itself.
 
@@ -14,8 +14,8 @@ rename), and skips a range whose file is already there: a shard run twice or ret
 same result once. The poll, the lost-shard rule (no beat for ``shards.DEAD_AFTER``: queued again,
 at most ``shards.SHARD_MAX_ATTEMPTS`` per range) and the last shard's wake-up are the embedding
 shards' own (``active.shards``). Once none is live, the round resumes the same attempt
-(``jobs.claim_round`` does not count a new one): it reloads the head instead of training again,
-reads the shard files, scores itself whatever no file covers (a range whose shards failed or were
+(``jobs.claim_round`` does not count a new one): it reloads its labels, pool and head instead of
+loading and training again, reads the shard files, scores itself whatever no file covers (a range whose shards failed or were
 lost too often, rows appended since), then selects and writes as an unsharded round would.
 
 Files are per attempt: a retry (a new attempt) trains a new head and never reads an older
@@ -56,6 +56,7 @@ STATE_FILE = "scoring.pickle"
 class ScoringState:
     """What a round that handed its scoring to shards needs to resume without training again."""
 
+    training: object  # ``pipeline.TrainingSet`` without its store: labels, vectors and pool rows
     trained: object  # ``pipeline.Trained``: the head (and committee) the shards score with
     metrics: dict
     timings: dict

@@ -439,9 +439,9 @@ def shard_latencies(rounds_tasks: list, shard_rows: list) -> dict:
     out (the deferring round task ends → the first shard starts), the shards (first start → last
     end, and the sum of their run times) and resuming (last shard ends → the round task that finished it starts)."""
     deferred = min(t.finished_at for t in rounds_tasks if t.finished_at)
-    resumed = max(t.started_at for t in rounds_tasks if t.started_at)
     first = min(t.started_at for t in shard_rows)
     last = max(t.finished_at for t in shard_rows)
+    resumed = min(t.started_at for t in rounds_tasks if t.started_at and t.started_at >= last)
     return {
         "hand_out_s": round((first - deferred).total_seconds(), 3),
         "shards_span_s": round((last - first).total_seconds(), 3),

@@ -110,16 +110,16 @@ def test_a_sharded_round_selects_and_suggests_what_the_unsharded_round_does(digi
     assert unsharded_outcome(model_round) == sharded
 
 
-def test_the_round_does_not_train_again_when_it_resumes(digits, monkeypatch):
+def test_the_round_does_not_load_labels_or_train_again_when_it_resumes(digits, monkeypatch):
     calls = []
-    for stage in ("train_and_evaluate", "measure_control"):
+    for stage in ("load_labels", "train_and_evaluate", "measure_control"):
         original = getattr(pipeline, stage)
         monkeypatch.setattr(pipeline, stage, lambda *a, _f=original, _n=stage: calls.append(_n) or _f(*a))
     model_round = deferred_round(digits, 2)
     run_queued_tasks(limit=5)
     model_round.refresh_from_db()
     assert model_round.state == ModelRound.State.DONE
-    assert calls == ["train_and_evaluate", "measure_control"]
+    assert calls == ["load_labels", "train_and_evaluate", "measure_control"]
     assert "accuracy" in model_round.metrics and "head" in model_round.metrics  # kept from the training
 
 

@@ -28,7 +28,7 @@ from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
-from active import pipeline, shards
+from active import pipeline, score_shards, shards
 from active.devices import default_device, resolve_device
 from active.heartbeat import close_dead_task_rows
 from active.models import ModelRound
@@ -106,10 +106,22 @@ def maybe_trigger_round(project: Project, *, enqueue: Enqueue) -> ModelRound | N
 
 # Running ------------------------------------------------------------------------------------
 def claim_round(round_id: int) -> ModelRound | None:
-    """pending → running, counting the attempt; None when the round is not pending (a duplicate task)."""
+    """pending → running, counting the attempt; None when the round is not pending (a duplicate task).
+
+    A round pending for its score shards (``scoring_attempt``) resumes that attempt: no new one is
+    counted, so the pipeline finds the attempt's head and shard files (``active.score_shards``).
+    """
     now = timezone.now()
-    claimed = ModelRound.objects.filter(pk=round_id, state=ModelRound.State.PENDING).update(
-        state=ModelRound.State.RUNNING, attempts=F("attempts") + 1, started_at=now, heartbeat_at=now
+    pending = ModelRound.objects.filter(pk=round_id, state=ModelRound.State.PENDING)
+    resumed = pending.filter(scoring_attempt=F("attempts")).update(
+        state=ModelRound.State.RUNNING, scoring_attempt=None, heartbeat_at=now
+    )
+    claimed = resumed or pending.update(
+        state=ModelRound.State.RUNNING,
+        attempts=F("attempts") + 1,
+        scoring_attempt=None,
+        started_at=now,
+        heartbeat_at=now,
     )
     if not claimed:
         return None
@@ -128,6 +140,33 @@ def run_round(round_id: int, device: str | None = None) -> ModelRound | None:
     return pipeline.run_round(model_round, device)
 
 
+def wait_for_shard_tasks(
+    round_id: int,
+    *,
+    enqueue: Enqueue,
+    enqueue_shard: shards.EnqueueShard | None,
+    shard_count: int | None,
+    enqueue_score_shard: shards.EnqueueShard | None,
+) -> dict | None:
+    """The answer of a round task that finds its round waiting for shards (embedding before the
+    round, scoring after its training), or None when the round can run now."""
+    if enqueue_score_shard is not None:
+        waiting = score_shards.wait_for_score_shards(
+            round_id, enqueue_round=enqueue, enqueue_shard=enqueue_score_shard
+        )
+        if waiting:
+            logger.info("round %s waits for %d score shards", round_id, waiting)
+            return {"round": round_id, "waiting_for_score_shards": waiting}
+    if enqueue_shard is not None:
+        waiting = shards.wait_for_shards(
+            round_id, enqueue_round=enqueue, enqueue_shard=enqueue_shard, requested=shard_count
+        )
+        if waiting:
+            logger.info("round %s waits for %d embedding shards", round_id, waiting)
+            return {"round": round_id, "waiting_for_shards": waiting}
+    return None
+
+
 def attempt_round(
     round_id: int,
     device: str | None = None,
@@ -136,31 +175,43 @@ def attempt_round(
     enqueue_shard: shards.EnqueueShard | None = None,
     shard_count: int | None = None,
     enqueue_evidence: Callable[[ModelRound], None] | None = None,
+    enqueue_score_shard: shards.EnqueueShard | None = None,
+    score_shard_count: int | None = None,
 ) -> dict:
     """One worker attempt at a round (the body of the ``run_model_round`` task).
 
     Sweeps stale rounds first (the worker is the one process sure to run now and then). With
     ``enqueue_shard``, a pool with many items missing from the embedding cache (or ``shard_count``
     asked for) is first embedded in shard tasks: the round stays pending and its task comes back
-    until they are in (``active.shards``). Then it runs the round; a failure schedules the round's
-    retry and re-raises, so the task records it too. A done round that asks for a strategy
-    simulation (``auto`` with enough labels) gets it queued with ``enqueue_evidence``.
+    until they are in (``active.shards``). With ``enqueue_score_shard``, a large store (or
+    ``score_shard_count`` asked for) is scored in shard tasks after training: the round goes back
+    to pending until they are in, then resumes the same attempt (``active.score_shards``). A
+    failure schedules the round's retry and re-raises, so the task records it too. A done round
+    that asks for a strategy simulation (``auto`` with enough labels) gets it queued with
+    ``enqueue_evidence``.
     """
     sweep_stale_rounds(enqueue=enqueue)
-    if enqueue_shard is not None:
-        waiting = shards.wait_for_shards(
-            round_id, enqueue_round=enqueue, enqueue_shard=enqueue_shard, requested=shard_count
-        )
-        if waiting:
-            logger.info("round %s waits for %d embedding shards", round_id, waiting)
-            return {"round": round_id, "waiting_for_shards": waiting}
+    waiting = wait_for_shard_tasks(
+        round_id,
+        enqueue=enqueue,
+        enqueue_shard=enqueue_shard,
+        shard_count=shard_count,
+        enqueue_score_shard=enqueue_score_shard,
+    )
+    if waiting is not None:
+        return waiting
     model_round = claim_round(round_id)
     if model_round is None:
         logger.info("round %s is not pending; nothing to do", round_id)
         return {"round": round_id, "skipped": True}
     attempt = model_round.attempts
+    sharding = (
+        pipeline.ScoreSharding(enqueue, enqueue_score_shard, score_shard_count)
+        if enqueue_score_shard is not None
+        else None
+    )
     try:
-        model_round = pipeline.run_round(model_round, device)
+        model_round = pipeline.run_round(model_round, device, sharding=sharding)
     except pipeline.RoundSuperseded:
         logger.warning("round %s: a newer attempt owns it; attempt %s wrote nothing", round_id, attempt)
         return {"round": round_id, "superseded": True}
@@ -172,6 +223,9 @@ def attempt_round(
             attempt=attempt,
         )
         raise
+    if model_round.state == ModelRound.State.PENDING:
+        logger.info("round %s attempt %s handed its scoring to shards", round_id, attempt)
+        return {"round": round_id, "scoring_in_shards": True}
     if enqueue_evidence is not None and "evidence_requested" in (model_round.metrics or {}):
         enqueue_evidence(model_round)
     return {"round": model_round.pk, "state": model_round.state, "selected": model_round.selected_count}
@@ -218,13 +272,14 @@ def fail_attempt(model_round: ModelRound, error: str, *, enqueue: Enqueue) -> No
     now = timezone.now()
     model_round.error = error[:4000]
     model_round.heartbeat_at = now
+    model_round.scoring_attempt = None  # a retry is a new attempt: it trains again
     if model_round.attempts < model_round.max_attempts:
         model_round.state = ModelRound.State.PENDING
         enqueue(model_round, now + retry_delay(model_round.attempts))
     else:
         model_round.state = ModelRound.State.FAILED
         model_round.finished_at = now
-    model_round.save(update_fields=["state", "error", "heartbeat_at", "finished_at"])
+    model_round.save(update_fields=["state", "error", "heartbeat_at", "finished_at", "scoring_attempt"])
 
 
 # Sweeping -----------------------------------------------------------------------------------

@@ -48,6 +48,12 @@ class ModelRound(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField(default=3)
     error = models.TextField(blank=True, help_text="Last failure, kept for the record after a retry.")
+    scoring_attempt = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Set while the round is pending between training and selection, waiting for the "
+        "score shards of this attempt (active/score_shards.py); it resumes that attempt, not a new one.",
+    )
 
     labels_used = models.PositiveIntegerField(default=0, help_text="Labelled items the head was trained on.")
     pool_size = models.PositiveIntegerField(default=0)

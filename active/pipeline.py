@@ -7,6 +7,8 @@ embedding chunk, also notice when the sweeper gave the round to another attempt,
 Everything a round changes in the database — queue entries, item suggestions and the round's own
 "done" — is written by ``write_round`` in one transaction at the very end, so a crash anywhere
 leaves nothing half-applied; the queue write is idempotent by ``batch_key = "al-round-<id>"`` on top.
+A large pool's scoring may go to shard tasks between training and selection
+(``active.score_shards``): the attempt then stops after training and a later call resumes it there.
 """
 
 from __future__ import annotations
@@ -15,14 +17,14 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from active import control, strategies
+from active import control, score_shards, shards, strategies
 from active.devices import default_device, resolve_device
 from active.embeddings import ensure_embedded, store_for
 from active.heads import (
@@ -161,16 +163,103 @@ class Selected:
     control_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # queued as ``control``
 
 
-def run_round(model_round: ModelRound, device: str | None = None) -> ModelRound:
-    """Run a claimed round to the end and write it. Raises on failure (the job turns that into a retry)."""
+@dataclass(frozen=True)
+class ScoreSharding:
+    """How a round may hand its pool scoring to shard tasks (``active.score_shards``): the ways onto
+    the queue, and a shard count to force (None: by ``score_shards.SCORE_SHARD_THRESHOLD``)."""
+
+    enqueue_round: shards.EnqueueRound
+    enqueue_shard: shards.EnqueueShard
+    requested: int | None = None
+
+
+def run_round(
+    model_round: ModelRound, device: str | None = None, *, sharding: ScoreSharding | None = None
+) -> ModelRound:
+    """Run a claimed round to the end and write it. Raises on failure (the job turns that into a retry).
+
+    With ``sharding``, a large pool's scoring goes to shard tasks: the round comes back pending
+    (``scoring_attempt`` set) and a later call for the same attempt resumes it after its training.
+    """
     run = start_run(model_round, device)
     with heartbeat(model_round.pk, run.attempt):
-        training = load_labels(run, embed(run))
-        trained = train_and_evaluate(run, training)
-        measure_control(run, training, trained)
-        selected = score_and_select(run, training, trained)
+        deferred = score_shards.load_state(model_round.pk, run.attempt)
+        if deferred is not None:
+            training, trained, proba_all = resume_scoring(run, deferred)
+        else:
+            score_shards.discard_older_attempts(model_round.pk, run.attempt)
+            training = load_labels(run, embed(run))
+            trained = train_and_evaluate(run, training)
+            measure_control(run, training, trained)
+            if (
+                trained is not None
+                and sharding is not None
+                and defer_scoring(run, training, trained, sharding)
+            ):
+                return ModelRound.objects.get(pk=model_round.pk)
+            proba_all = None
+        selected = score_and_select(run, training, trained, proba_all)
         selected.control_ids = draw_controls(run, training, len(selected.item_ids))
-        return write_round(run, training, selected)
+        written = write_round(run, training, selected)
+    score_shards.discard(model_round.pk)
+    return written
+
+
+def defer_scoring(run: RoundRun, training: TrainingSet, trained: Trained, sharding: ScoreSharding) -> bool:
+    """Queue the pool's scoring as shard tasks when the store is large enough (or shards are asked
+    for), keeping what the resumption needs; False when the round scores the pool itself.
+
+    Raises :class:`RoundSuperseded` when another attempt owns the round by now.
+    """
+    rows = len(training.store)
+    count = score_shards.score_shard_count(rows, sharding.requested)
+    if not count:
+        return False
+    state = score_shards.ScoringState(
+        training=replace(training, store=None),  # the store is the project's cache: reopened on resume
+        trained=trained,
+        metrics=run.metrics,
+        timings=run.clock.timings,
+        rng_state=run.rng.bit_generator.state,
+        rows=rows,
+        ranges=score_shards.plan_rows(rows, count),
+        elapsed_s=time.perf_counter() - run.started,
+    )
+    if not score_shards.defer_scoring(
+        run.model_round,
+        run.attempt,
+        state,
+        enqueue_round=sharding.enqueue_round,
+        enqueue_shard=sharding.enqueue_shard,
+    ):
+        raise RoundSuperseded(f"round {run.model_round.pk} attempt {run.attempt} was superseded")
+    return True
+
+
+def resume_scoring(run: RoundRun, deferred: score_shards.ScoringState):
+    """The attempt's training set, head, metrics and random state as it deferred them, and the pool's
+    probabilities from its score shards (the rows no shard file covers scored here):
+    ``(training, trained, probabilities)``.
+
+    The labels and pool are those the head was trained on, as in a round that scores the pool
+    itself; rows the store gained meanwhile are scored too (suggestions may reach them).
+    """
+    waited = time.time() - deferred.deferred_at
+    run.started = time.perf_counter() - deferred.elapsed_s - waited  # "total" spans the whole attempt
+    run.clock.timings = {**deferred.timings, "score_shards_wait": round(waited, 4)}
+    run.metrics = deferred.metrics
+    run.rng.bit_generator.state = deferred.rng_state
+    with run.clock.stage("score"):
+        training = replace(deferred.training, store=store_for(run.project))
+        proba_all, from_shards = score_shards.gather_scores(
+            run.model_round.pk, run.attempt, deferred, training.store.vectors
+        )
+    run.metrics["score_shards"] = {
+        "shards": len(deferred.ranges),
+        "rows_from_shards": from_shards,
+        "rows_scored_by_round": len(proba_all) - from_shards,
+    }
+    return training, deferred.trained, proba_all
 
 
 # Stages -------------------------------------------------------------------------------------
@@ -392,8 +481,11 @@ def evaluate(head: TorchHeadClassifier | LogisticHead, X: np.ndarray, y: np.ndar
     }
 
 
-def score_and_select(run: RoundRun, training: TrainingSet, trained: Trained | None) -> Selected:
-    """Score the pool with the head and pick ``batch_size`` items by the round's strategy.
+def score_and_select(
+    run: RoundRun, training: TrainingSet, trained: Trained | None, proba_all=None
+) -> Selected:
+    """Score the pool with the head (unless ``proba_all``, the head's probabilities over the whole
+    store, came from score shards) and pick ``batch_size`` items by the round's strategy.
 
     A cold start (no head) picks the most typical items for a strategy that has a cold start of its
     own (``auto``, ``typicality``) and uniformly otherwise, as the random strategy does. The
@@ -418,7 +510,8 @@ def score_and_select(run: RoundRun, training: TrainingSet, trained: Trained | No
     import torch  # heavy: keeps torch out of web processes
 
     with run.clock.stage("score"):
-        proba_all = trained.head.predict_proba_tensor(store.vectors)
+        if proba_all is None:
+            proba_all = trained.head.predict_proba_tensor(store.vectors)
         pool_proba = proba_all[torch.from_numpy(pool_rows).to(proba_all.device)]
     with run.clock.stage("select"):
         deficit_map = class_deficit(run.project, run.schema)

@@ -16,6 +16,11 @@ which order shards ran. Shards beat the pending round's ``heartbeat_at``; when n
 for ``DEAD_AFTER`` the running shard rows are closed as lost and queued again (at most
 ``SHARD_MAX_ATTEMPTS`` per range; after that, or when a shard failed, the round's own embed stage
 embeds what is left, and a payload error then fails the round where a manager sees it).
+
+A large pool is scored in shards the same way, after the round trained its head
+(``active.score_shards``): the queue, the row lookup, the poll, the lost-shard rule and the
+last-shard wake-up here serve both kinds, told apart by their task's name (``SHARD_TASK_SUFFIX``,
+``SCORE_TASK_SUFFIX``).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
@@ -47,9 +53,11 @@ SHARD_POLL = timedelta(seconds=5)
 SHARD_MAX_ATTEMPTS = 3
 DEAD_AFTER = timedelta(seconds=45)  # as for rounds (active.jobs): four heartbeats missed
 SHARD_TASK_SUFFIX = ".embed_shard"
+SCORE_TASK_SUFFIX = ".score_shard"
+SHARD_SUFFIXES = (SHARD_TASK_SUFFIX, SCORE_TASK_SUFFIX)
 LIVE = (TaskResultStatus.READY, TaskResultStatus.RUNNING)
 
-#: Puts one shard task on the queue: ``(round, first_item_id, last_item_id)``.
+#: Puts one shard task on the queue: ``(round, first, last)``, item ids (embedding) or store rows (scoring).
 EnqueueShard = Callable[[ModelRound, int, int], None]
 #: Puts the round's task on the queue, at once or not before the given time (``active.jobs.Enqueue``).
 EnqueueRound = Callable[[ModelRound, datetime | None], None]
@@ -66,18 +74,28 @@ class ShardTask:
     first_id: int
     last_id: int
     started_at: datetime | None
+    attempt: int | None = None  # the round attempt a score shard serves (its fourth argument)
 
 
 # Planning -----------------------------------------------------------------------------------
-def shard_count(missing: int, requested: int | None = None) -> int:
-    """How many shards for ``missing`` items: 0 (the round embeds them) below the threshold."""
+def shard_count(
+    missing: int,
+    requested: int | None = None,
+    *,
+    threshold: int = SHARD_THRESHOLD,
+    per_shard: int = SHARD_ITEMS,
+) -> int:
+    """How many shards for ``missing`` items (or rows): 0 (the round does the work) below ``threshold``.
+
+    ``requested`` overrides the threshold either way: that many shards, or none for 0.
+    """
     if missing == 0:
         return 0
-    if requested:
+    if requested is not None:
         return min(requested, missing)
-    if missing < SHARD_THRESHOLD:
+    if missing < threshold:
         return 0
-    return math.ceil(missing / SHARD_ITEMS)
+    return math.ceil(missing / per_shard)
 
 
 def plan_shards(missing_ids: np.ndarray, count: int) -> list[tuple[int, int]]:
@@ -91,9 +109,12 @@ def plan_shards(missing_ids: np.ndarray, count: int) -> list[tuple[int, int]]:
     return [(int(part[0]), int(part[-1])) for part in np.array_split(ids, count) if len(part)]
 
 
-def shard_tasks(round_id: int, statuses=None) -> list[ShardTask]:
-    """The ``embed_shard`` task rows of a round (in ``statuses`` when given), oldest first."""
-    rows = DBTaskResult.objects.filter(task_path__endswith=SHARD_TASK_SUFFIX)
+def shard_tasks(
+    round_id: int, statuses=None, *, suffix: str = SHARD_TASK_SUFFIX, attempt: int | None = None
+) -> list[ShardTask]:
+    """The shard task rows of a round (``embed_shard`` unless ``suffix`` says otherwise; in
+    ``statuses`` and for ``attempt`` when given), oldest first."""
+    rows = DBTaskResult.objects.filter(task_path__endswith=suffix)
     if statuses is not None:
         rows = rows.filter(status__in=statuses)
     found = []
@@ -102,7 +123,11 @@ def shard_tasks(round_id: int, statuses=None) -> list[ShardTask]:
     ):
         args = (args_kwargs or {}).get("args") or []
         if len(args) >= 3 and args[0] == round_id:
-            found.append(ShardTask(task_id, status, int(args[1]), int(args[2]), started_at))
+            shard = ShardTask(
+                task_id, status, int(args[1]), int(args[2]), started_at, args[3] if len(args) > 3 else None
+            )
+            if attempt is None or shard.attempt == attempt:
+                found.append(shard)
     return found
 
 
@@ -127,6 +152,8 @@ def wait_for_shards(
         )
         if model_round is None or model_round.state != ModelRound.State.PENDING:
             return 0  # claim_round will say so
+        if model_round.scoring_attempt is not None:
+            return 0  # embedded and trained already: it waits for score shards (active.score_shards)
         tasks = shard_tasks(round_id)
         if not tasks:
             missing = missing_item_ids(model_round.project, store_for(model_round.project))
@@ -140,15 +167,35 @@ def wait_for_shards(
             enqueue_round(model_round, now + SHARD_POLL)
             logger.info("round %s: %d missing embeddings in %d shards", round_id, len(missing), len(ranges))
             return len(ranges)
-        live = [t for t in tasks if t.status in LIVE]
-        lost = lost_shards(model_round, live, now)
-        if lost:
-            requeue_lost_shards(model_round, lost, tasks, enqueue_shard)
-            live = shard_tasks(round_id, LIVE)
-        if not live:
-            return 0
-        enqueue_round(model_round, now + SHARD_POLL)
-        return len(live)
+        return poll_shards(
+            model_round, tasks, enqueue_round=enqueue_round, enqueue_shard=enqueue_shard, now=now
+        )
+
+
+def poll_shards(
+    model_round: ModelRound,
+    tasks: list[ShardTask],
+    *,
+    enqueue_round: EnqueueRound,
+    enqueue_shard: EnqueueShard,
+    now: datetime,
+    suffix: str = SHARD_TASK_SUFFIX,
+    attempt: int | None = None,
+) -> int:
+    """How many of ``tasks`` (the round's shards of one kind) are still live, lost ones queued again;
+    when any is, the round's task is put back on the queue for ``SHARD_POLL`` later.
+
+    The caller holds the round's row lock (``wait_for_shards``, ``score_shards.wait_for_score_shards``).
+    """
+    live = [t for t in tasks if t.status in LIVE]
+    lost = lost_shards(model_round, live, now)
+    if lost:
+        requeue_lost_shards(model_round, lost, tasks, enqueue_shard)
+        live = shard_tasks(model_round.pk, LIVE, suffix=suffix, attempt=attempt)
+    if not live:
+        return 0
+    enqueue_round(model_round, now + SHARD_POLL)
+    return len(live)
 
 
 def lost_shards(model_round: ModelRound, live: list[ShardTask], now: datetime) -> list[ShardTask]:
@@ -174,7 +221,7 @@ def requeue_lost_shards(
             enqueue_shard(model_round, shard.first_id, shard.last_id)
         else:
             logger.warning(
-                "round %s: shard %s-%s lost %d times; the round embeds it",
+                "round %s: shard %s-%s lost %d times; the round does its work itself",
                 model_round.pk,
                 shard.first_id,
                 shard.last_id,
@@ -200,9 +247,15 @@ def close_orphaned_shards(cutoff: datetime) -> int:
 
 
 def shard_tasks_running_before(cutoff: datetime) -> list[tuple[object, int]]:
-    rows = DBTaskResult.objects.filter(
-        task_path__endswith=SHARD_TASK_SUFFIX, status=TaskResultStatus.RUNNING, started_at__lt=cutoff
-    ).values_list("id", "args_kwargs")
+    """``(task id, round id)`` of the shard rows of either kind running since before ``cutoff``."""
+    of_a_shard = Q()
+    for suffix in SHARD_SUFFIXES:
+        of_a_shard |= Q(task_path__endswith=suffix)
+    rows = (
+        DBTaskResult.objects.filter(of_a_shard)
+        .filter(status=TaskResultStatus.RUNNING, started_at__lt=cutoff)
+        .values_list("id", "args_kwargs")
+    )
     return [
         (task_id, args[0])
         for task_id, ak in rows
@@ -211,13 +264,35 @@ def shard_tasks_running_before(cutoff: datetime) -> list[tuple[object, int]]:
 
 
 # The shard's side ---------------------------------------------------------------------------
-def beat_waiting_round(round_id: int) -> bool:
-    """A shard's pulse: touch the pending round's ``heartbeat_at`` (False once it stopped waiting)."""
-    return bool(
-        ModelRound.objects.filter(pk=round_id, state=ModelRound.State.PENDING).update(
-            heartbeat_at=timezone.now()
-        )
-    )
+def beat_waiting_round(round_id: int, attempt: int | None = None) -> bool:
+    """A shard's pulse: touch the pending round's ``heartbeat_at`` (False once it stopped waiting).
+
+    A score shard passes the attempt it scores for: it must not keep a later attempt looking served.
+    """
+    waiting = ModelRound.objects.filter(pk=round_id, state=ModelRound.State.PENDING)
+    if attempt is not None:
+        waiting = waiting.filter(scoring_attempt=attempt)
+    return bool(waiting.update(heartbeat_at=timezone.now()))
+
+
+def wake_round_if_last(
+    model_round: ModelRound,
+    own_task_id,
+    *,
+    enqueue_round: EnqueueRound,
+    suffix: str = SHARD_TASK_SUFFIX,
+    attempt: int | None = None,
+) -> bool:
+    """The shard that finishes last queues the round at once (the poll is only the safety net)."""
+    others = [
+        t
+        for t in shard_tasks(model_round.pk, LIVE, suffix=suffix, attempt=attempt)
+        if str(t.task_id) != str(own_task_id)
+    ]
+    if not others and beat_waiting_round(model_round.pk, attempt):
+        enqueue_round(model_round, None)
+        return True
+    return False
 
 
 def run_shard(
@@ -246,7 +321,5 @@ def run_shard(
             on_progress=lambda: beat_waiting_round(round_id),
             id_range=(first_id, last_id),
         )
-    others = [t for t in shard_tasks(round_id, LIVE) if str(t.task_id) != str(own_task_id)]
-    if not others and beat_waiting_round(round_id):
-        enqueue_round(model_round, None)
+    wake_round_if_last(model_round, own_task_id, enqueue_round=enqueue_round)
     return {"round": round_id, "shard": [first_id, last_id], "embedded": added}

@@ -12,7 +12,7 @@ from datetime import datetime
 from django.conf import settings
 from django_tasks import task
 
-from active import jobs, noise_jobs, shards, weak
+from active import jobs, noise_jobs, score_shards, shards, weak
 from active.devices import default_device
 from active.models import ModelRound, NoiseCheck
 from active.simulation import simulate
@@ -20,10 +20,15 @@ from labelhub.projects.models import Project
 
 
 @task()
-def run_model_round(round_id: int, device: str | None = None, shard_count: int | None = None) -> dict:
-    """Run an active-learning round (after its embedding shards, if the pool needs them); a failure
-    schedules the round's retry, then re-raises for the record. A round that finished queues the
-    project's label-noise check (``LABELHUB_NOISE_AFTER_ROUND``)."""
+def run_model_round(
+    round_id: int,
+    device: str | None = None,
+    shard_count: int | None = None,
+    score_shard_count: int | None = None,
+) -> dict:
+    """Run an active-learning round (after its embedding shards, and around its score shards, if the
+    pool needs them); a failure schedules the round's retry, then re-raises for the record. A round
+    that finished queues the project's label-noise check (``LABELHUB_NOISE_AFTER_ROUND``)."""
     result = jobs.attempt_round(
         round_id,
         device,
@@ -31,6 +36,8 @@ def run_model_round(round_id: int, device: str | None = None, shard_count: int |
         enqueue_shard=enqueue_shard,
         shard_count=shard_count,
         enqueue_evidence=enqueue_evidence,
+        enqueue_score_shard=enqueue_score_shard,
+        score_shard_count=score_shard_count,
     )
     if result.get("state") == ModelRound.State.DONE and settings.LABELHUB_NOISE_AFTER_ROUND:
         model_round = ModelRound.objects.select_related("project").get(pk=round_id)
@@ -57,17 +64,23 @@ def enqueue_evidence(model_round: ModelRound) -> None:
 
 
 def enqueue_round(
-    model_round: ModelRound, run_after: datetime | None = None, *, shard_count: int | None = None
+    model_round: ModelRound,
+    run_after: datetime | None = None,
+    *,
+    shard_count: int | None = None,
+    score_shard_count: int | None = None,
 ) -> None:
     """Queue ``run_model_round`` for the round, not to run before ``run_after`` when given.
 
-    ``shard_count`` asks for the missing embeddings in that many shard tasks whatever their number.
+    ``shard_count`` asks for the missing embeddings in that many shard tasks whatever their number;
+    ``score_shard_count`` for the pool's scoring in that many score shards whatever the pool's size
+    (0: scored by the round itself).
     """
     queued = run_model_round if run_after is None else run_model_round.using(run_after=run_after)
-    if shard_count:
-        queued.enqueue(model_round.pk, device=model_round.device, shard_count=shard_count)
-    else:
-        queued.enqueue(model_round.pk, device=model_round.device)
+    asked = {"shard_count": shard_count or None, "score_shard_count": score_shard_count}
+    queued.enqueue(
+        model_round.pk, device=model_round.device, **{k: v for k, v in asked.items() if v is not None}
+    )
 
 
 @task(takes_context=True)
@@ -81,6 +94,24 @@ def embed_shard(context, round_id: int, first_id: int, last_id: int, device: str
 def enqueue_shard(model_round: ModelRound, first_id: int, last_id: int) -> None:
     """Queue ``embed_shard`` for one item-id range of the round's pool."""
     embed_shard.enqueue(model_round.pk, first_id, last_id, device=model_round.device)
+
+
+@task(takes_context=True)
+def score_shard(context, round_id: int, first_row: int, last_row: int, attempt: int) -> dict:
+    """Score store rows ``first_row..last_row`` with the head of the round's ``attempt`` (any worker; idempotent)."""
+    return score_shards.run_score_shard(
+        round_id,
+        first_row,
+        last_row,
+        attempt,
+        enqueue_round=enqueue_round,
+        own_task_id=context.task_result.id,
+    )
+
+
+def enqueue_score_shard(model_round: ModelRound, first_row: int, last_row: int) -> None:
+    """Queue ``score_shard`` for one store-row range of a round waiting for its ``scoring_attempt``'s scores."""
+    score_shard.enqueue(model_round.pk, first_row, last_row, model_round.scoring_attempt)
 
 
 @task()

@@ -3,6 +3,7 @@ embedding shards shared by several workers.
 
     .venv/bin/python bench/al_round.py [--pool 1000000] [--device auto|cpu|cuda] [--texts 2000]
     DATABASE_URL=postgres://… .venv/bin/python bench/al_round.py --shard-pool 10000 --workers 1,2
+    DATABASE_URL=postgres://… .venv/bin/python bench/al_round.py --score-pool 1000000 --score-shards 4 --workers 1,2
 
 Round mode: creates a scratch project with ``--pool`` items in the database named by DATABASE_URL
 (SQLite by default), writes synthetic 384-d fp16 embeddings for them into a temporary embedding
@@ -16,6 +17,16 @@ that many short texts, embedded by a round split into ``--shards`` shard tasks, 
 count in ``--workers``; each time with an empty cache and that many ``manage.py al_worker
 --threads 1`` processes (OMP_NUM_THREADS=1) started first; timed from the round's request until it
 is done. The vectors of every run are compared with the first.
+
+Score-shard mode (``--score-pool``, needs PostgreSQL): a project of that many items with cached
+synthetic vectors and ``--labels`` labels; one round in ``--workers``' first count of workers that
+scores the pool itself, then one per worker count in ``--workers`` whose scoring is split into
+``--score-shards`` shard tasks (``active.score_shards``), each with that many ``manage.py al_worker
+--threads 1`` processes (OMP_NUM_THREADS=1). Reports the whole round's wall time and its scoring
+phase: the score stage of an unsharded round; from handing out the shards to the probabilities
+gathered for a sharded one (queue and poll latency included). That the sharded selection equals the
+unsharded one is the tests' business (tests/active/test_score_shards.py): rounds here differ in id,
+so in seed.
 
 Prints one JSON object; cleans up after itself.
 """
@@ -169,7 +180,26 @@ def main() -> None:
     parser.add_argument("--shard-pool", type=int, default=0, help="Shard mode: texts in the pool.")
     parser.add_argument("--shards", type=int, default=8, help="Shard mode: shard tasks per round.")
     parser.add_argument("--workers", default="1,2", help="Shard mode: worker counts to compare.")
+    parser.add_argument(
+        "--score-pool", type=int, default=0, help="Score-shard mode: store rows (items with cached vectors)."
+    )
+    parser.add_argument(
+        "--score-shards", type=int, default=4, help="Score-shard mode: shard tasks per round."
+    )
     args = parser.parse_args()
+    if args.score_pool:
+        print(
+            json.dumps(
+                score_shard_benchmark(
+                    args.score_pool,
+                    args.labels,
+                    args.strategy,
+                    args.score_shards,
+                    [int(w) for w in args.workers.split(",")],
+                )
+            )
+        )
+        return
     if args.shard_pool:
         print(
             json.dumps(
@@ -328,14 +358,7 @@ def shard_benchmark(pool: int, shard_count: int, worker_counts: list[int]) -> di
             data_dir = Path(tempfile.mkdtemp(prefix=f"labelhub-bench-shards-{count}-"))
             data_dirs.append(data_dir)
             settings.LABELHUB_DATA_DIR = data_dir
-            env = {
-                **os.environ,
-                "LABELHUB_DATA_DIR": str(data_dir),
-                "OMP_NUM_THREADS": "1",
-                "MKL_NUM_THREADS": "1",
-                "TOKENIZERS_PARALLELISM": "false",
-            }
-            workers = start_workers(count, env)
+            workers = start_workers(count, worker_env(data_dir))
             try:
                 load_before = os.getloadavg()[0]
                 start = time.perf_counter()
@@ -384,6 +407,143 @@ def shard_benchmark(pool: int, shard_count: int, worker_counts: list[int]) -> di
             shutil.rmtree(data_dir, ignore_errors=True)
         QueueEntry.objects.filter(project=project)._raw_delete(QueueEntry.objects.db)
         Item.objects.filter(project=project)._raw_delete(Item.objects.db)
+        project.delete()
+    result["loadavg"] = [round(x, 2) for x in os.getloadavg()]
+    return result
+
+
+def worker_env(data_dir: Path) -> dict:
+    return {
+        **os.environ,
+        "LABELHUB_DATA_DIR": str(data_dir),
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "LABELHUB_NOISE_AFTER_ROUND": "0",  # the figures are the rounds'; a noise check would share the cores
+    }
+
+
+def tasks_of_round(round_id: int, suffix: str) -> list:
+    """The task rows named ``…<suffix>`` whose first argument is the round."""
+    from django_tasks_db.models import DBTaskResult
+
+    return [
+        t
+        for t in DBTaskResult.objects.filter(task_path__endswith=suffix)
+        if ((t.args_kwargs or {}).get("args") or [None])[0] == round_id
+    ]
+
+
+def shard_latencies(rounds_tasks: list, shard_rows: list) -> dict:
+    """Where a sharded round's scoring phase went, from the task rows' own times: handing the shards
+    out (the deferring round task ends → the first shard starts), the shards (first start → last
+    end, and the sum of their run times) and resuming (last shard ends → the round task that finished it starts)."""
+    deferred = min(t.finished_at for t in rounds_tasks if t.finished_at)
+    first = min(t.started_at for t in shard_rows)
+    last = max(t.finished_at for t in shard_rows)
+    resumed = min(t.started_at for t in rounds_tasks if t.started_at and t.started_at >= last)
+    return {
+        "hand_out_s": round((first - deferred).total_seconds(), 3),
+        "shards_span_s": round((last - first).total_seconds(), 3),
+        "shard_task_s": [round((t.finished_at - t.started_at).total_seconds(), 3) for t in shard_rows],
+        "resume_s": round((resumed - last).total_seconds(), 3),
+    }
+
+
+def score_shard_benchmark(
+    pool: int, labels: int, strategy: str, shard_count: int, worker_counts: list[int]
+) -> dict:
+    """A round's wall time and scoring phase, unsharded and in ``shard_count`` score shards, with
+    1, 2, … single-thread workers."""
+    from functools import partial
+
+    from django_tasks_db.models import DBTaskResult
+
+    from active import tasks
+    from active.models import ModelRound, NoiseCheck
+
+    if connection.vendor != "postgresql":
+        raise SystemExit("score-shard mode runs workers in other processes: set DATABASE_URL to PostgreSQL")
+    rng = np.random.default_rng(0)
+    project = Project.objects.create(
+        name=f"bench-score-shards-{uuid.uuid4().hex[:8]}",
+        al_strategy=strategy,
+        al_batch_size=100,
+        al_trigger_labels=0,
+    )
+    LabelClass.objects.bulk_create(
+        LabelClass(project=project, name=c, order=i) for i, c in enumerate(CLASSES)
+    )
+    data_dir = Path(tempfile.mkdtemp(prefix="labelhub-bench-score-shards-"))
+    settings.LABELHUB_DATA_DIR = data_dir
+    result: dict = {
+        "database": connection.vendor,
+        "cpu_count": os.cpu_count(),
+        "pool": pool,
+        "labels": labels,
+        "strategy": strategy,
+        "score_shards": shard_count,
+        "runs": [],
+    }
+    try:
+        result["setup_items_s"] = round(create_items(project, pool), 2)
+        ids, truth, seconds = write_embeddings(project, rng)
+        result["setup_embeddings_s"] = round(seconds, 2)
+        labelled = rng.choice(len(ids), size=labels, replace=False)
+        Annotation.objects.bulk_create(
+            Annotation(item_id=int(ids[i]), labels=[CLASSES[truth[i]]]) for i in labelled
+        )
+        plans = [(worker_counts[0], 0)] + [(count, shard_count) for count in worker_counts]
+        for count, shards_asked in plans:
+            # The strategy simulation a done ``auto`` round queues would be the next run's first task.
+            DBTaskResult.objects.filter(task_path__endswith=".choose_strategy", status="READY").delete()
+            workers = start_workers(count, worker_env(data_dir))
+            try:
+                load_before = os.getloadavg()[0]
+                start = time.perf_counter()
+                enqueue = partial(tasks.enqueue_round, score_shard_count=shards_asked)
+                model_round, _ = jobs.request_round(project, enqueue=enqueue, device="cpu")
+                while True:
+                    time.sleep(0.2)
+                    model_round.refresh_from_db()
+                    if model_round.state in (ModelRound.State.DONE, ModelRound.State.FAILED):
+                        break
+                wall = time.perf_counter() - start
+            finally:
+                stop_workers(workers)
+            timings = model_round.timings
+            run = {
+                "workers": count,
+                "threads_per_worker": 1,
+                "score_shards": shards_asked,
+                "state": model_round.state,
+                "error": model_round.error or None,
+                "wall_s": round(wall, 2),
+                "scoring_phase_s": round(timings.get("score", 0) + timings.get("score_shards_wait", 0), 3),
+                "stages_s": timings,
+                "score_shards_metrics": model_round.metrics.get("score_shards"),
+                "rows_per_s_in_scoring_phase": round(
+                    pool / max(timings.get("score", 0) + timings.get("score_shards_wait", 0), 1e-9)
+                ),
+                "loadavg_1m_before": round(load_before, 2),
+                "loadavg_1m_after": round(os.getloadavg()[0], 2),
+            }
+            if shards_asked:
+                run["latencies"] = shard_latencies(
+                    tasks_of_round(model_round.pk, jobs.ROUND_TASK_SUFFIX),
+                    tasks_of_round(model_round.pk, ".score_shard"),
+                )
+            result["runs"].append(run)
+            print(json.dumps(run), file=sys.stderr, flush=True)  # a figure survives a failed clean-up
+            QueueEntry.objects.filter(project=project)._raw_delete(QueueEntry.objects.db)
+            Item.objects.filter(project=project, suggestion__isnull=False).update(suggestion=None)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        QueueEntry.objects.filter(project=project)._raw_delete(QueueEntry.objects.db)
+        Annotation.objects.filter(item__project=project).delete()
+        NoiseCheck.objects.filter(project=project).delete()
+        Item.objects.filter(project=project)._raw_delete(Item.objects.db)
+        ModelRound.objects.filter(project=project).delete()
         project.delete()
     result["loadavg"] = [round(x, 2) for x in os.getloadavg()]
     return result

@@ -358,21 +358,9 @@ def shard_benchmark(pool: int, shard_count: int, worker_counts: list[int]) -> di
             data_dir = Path(tempfile.mkdtemp(prefix=f"labelhub-bench-shards-{count}-"))
             data_dirs.append(data_dir)
             settings.LABELHUB_DATA_DIR = data_dir
-            workers = start_workers(count, worker_env(data_dir))
-            try:
-                load_before = os.getloadavg()[0]
-                start = time.perf_counter()
-                model_round, _ = jobs.request_round(
-                    project, enqueue=partial(tasks.enqueue_round, shard_count=shard_count), device="cpu"
-                )
-                while True:
-                    time.sleep(0.5)
-                    model_round.refresh_from_db()
-                    if model_round.state in (ModelRound.State.DONE, ModelRound.State.FAILED):
-                        break
-                wall = time.perf_counter() - start
-            finally:
-                stop_workers(workers)
+            model_round, wall, load_before = round_on_workers(
+                project, count, data_dir, partial(tasks.enqueue_round, shard_count=shard_count), poll=0.5
+            )
             store = EmbeddingStore(project.pk, TEXT_BACKBONE, TEXT_DIM)
             ids = np.sort(store.ids)
             vectors = np.asarray(store.get(ids))
@@ -410,6 +398,26 @@ def shard_benchmark(pool: int, shard_count: int, worker_counts: list[int]) -> di
         project.delete()
     result["loadavg"] = [round(x, 2) for x in os.getloadavg()]
     return result
+
+
+def round_on_workers(project: Project, count: int, data_dir: Path, enqueue, *, poll: float):
+    """Request a round and wait for it to end on ``count`` one-thread ``al_worker`` processes:
+    ``(round, wall seconds, 1-minute load before)``."""
+    from active.models import ModelRound
+
+    workers = start_workers(count, worker_env(data_dir))
+    try:
+        load_before = os.getloadavg()[0]
+        start = time.perf_counter()
+        model_round, _ = jobs.request_round(project, enqueue=enqueue, device="cpu")
+        while True:
+            time.sleep(poll)
+            model_round.refresh_from_db()
+            if model_round.state in (ModelRound.State.DONE, ModelRound.State.FAILED):
+                break
+        return model_round, time.perf_counter() - start, load_before
+    finally:
+        stop_workers(workers)
 
 
 def worker_env(data_dir: Path) -> dict:
@@ -497,20 +505,8 @@ def score_shard_benchmark(
         for count, shards_asked in plans:
             # The strategy simulation a done ``auto`` round queues would be the next run's first task.
             DBTaskResult.objects.filter(task_path__endswith=".choose_strategy", status="READY").delete()
-            workers = start_workers(count, worker_env(data_dir))
-            try:
-                load_before = os.getloadavg()[0]
-                start = time.perf_counter()
-                enqueue = partial(tasks.enqueue_round, score_shard_count=shards_asked)
-                model_round, _ = jobs.request_round(project, enqueue=enqueue, device="cpu")
-                while True:
-                    time.sleep(0.2)
-                    model_round.refresh_from_db()
-                    if model_round.state in (ModelRound.State.DONE, ModelRound.State.FAILED):
-                        break
-                wall = time.perf_counter() - start
-            finally:
-                stop_workers(workers)
+            enqueue = partial(tasks.enqueue_round, score_shard_count=shards_asked)
+            model_round, wall, load_before = round_on_workers(project, count, data_dir, enqueue, poll=0.2)
             timings = model_round.timings
             run = {
                 "workers": count,

@@ -97,7 +97,13 @@ class CompiledQuery:
         )
 
     def first(self, shape: Hashable, *, using: str = "default", **values) -> Model | None:
-        """The first row for these values (related objects and annotations on it), or None."""
+        """The first row for these values (related objects and annotations on it), or None.
+
+        An integer beyond a 64-bit column (a huge id in a URL) matches nothing, as in the ORM,
+        instead of reaching the database (which refuses it on SQLite).
+        """
+        if any(type(v) is int and not -(2**63) <= v < 2**63 for v in values.values()):
+            return None
         key = (using, connections[using].vendor, shape)
         compiled = self._compiled.get(key)
         if compiled is None:

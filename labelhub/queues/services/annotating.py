@@ -101,9 +101,7 @@ def _locked_live_lease(
     project, read in that same query: a pause stops work on leases already held, not only "next".
     """
     lease_id = int(lease if isinstance(lease, int) else lease.pk)
-    if not 0 < lease_id < 2**63:  # beyond a key: nobody's lease
-        locked = None
-    elif scoped:
+    if scoped:
         scope = "staff" if annotator.is_staff else "member"
         locked = _VISIBLE_LEASE.first(
             (check_pause, for_submit, scope), lease_id=lease_id, user_id=annotator.pk

@@ -46,10 +46,10 @@ def project_exhausted(project: Project) -> bool:
     return is_exhausted(exhausted_at)
 
 
-#: ``(annotator id, project id)`` → when this process last told them a finished project had
-#: nothing for them (:func:`time.monotonic`). See :func:`nothing_left_recently`.
-_nothing_left: dict[tuple[int, int], float] = {}
-_NOTHING_LEFT_MAX = 100_000
+#: project id → annotator id → when this process last told them the finished project had nothing
+#: for them (:func:`time.monotonic`). See :func:`nothing_left_recently`.
+_nothing_left: dict[int, dict[int, float]] = {}
+_NOTHING_LEFT_MAX = 100_000  # annotators remembered per project
 
 
 def nothing_left_recently(annotator_id: int, project_id: int) -> bool:
@@ -62,7 +62,7 @@ def nothing_left_recently(annotator_id: int, project_id: int) -> bool:
     them), a pause or a new guideline can be told that much later. In this process
     :func:`forget_exhausted` forgets it at once.
     """
-    told = _nothing_left.get((annotator_id, project_id))
+    told = _nothing_left.get(project_id, {}).get(annotator_id)
     window = settings.LABELHUB_EXHAUSTED_ANSWER_SECONDS
     return told is not None and time.monotonic() - told < window
 
@@ -70,9 +70,10 @@ def nothing_left_recently(annotator_id: int, project_id: int) -> bool:
 def remember_nothing_left(annotator_id: int, project_id: int) -> None:
     if settings.LABELHUB_EXHAUSTED_ANSWER_SECONDS <= 0:
         return
-    if len(_nothing_left) >= _NOTHING_LEFT_MAX:
-        _nothing_left.clear()  # a bound, not a policy: the next calls read the database again
-    _nothing_left[(annotator_id, project_id)] = time.monotonic()
+    told = _nothing_left.setdefault(project_id, {})
+    if len(told) >= _NOTHING_LEFT_MAX:
+        told.clear()  # a bound, not a policy: the next calls read the database again
+    told[annotator_id] = time.monotonic()
 
 
 def mark_exhausted(project: Project) -> None:
@@ -86,8 +87,7 @@ def mark_exhausted(project: Project) -> None:
 
 def forget_exhausted(project_id: int) -> None:
     """The project may have something to fill from again (items imported, re-queued)."""
-    for key in [key for key in _nothing_left if key[1] == project_id]:
-        _nothing_left.pop(key, None)
+    _nothing_left.pop(project_id, None)
     QueueState.objects.filter(project_id=project_id, exhausted_at__isnull=False).update(exhausted_at=None)
 
 

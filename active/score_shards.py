@@ -26,7 +26,6 @@ start removes older attempts' folders.
 from __future__ import annotations
 
 import logging
-import os
 import pickle
 import shutil
 import time
@@ -42,6 +41,7 @@ from active import shards
 from active.embeddings import store_for
 from active.heartbeat import HEARTBEAT_EVERY, Periodic
 from active.models import ModelRound
+from active.store import write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -78,20 +78,6 @@ def attempt_dir(round_id: int, attempt: int) -> Path:
 
 def result_path(round_id: int, attempt: int, first_row: int, last_row: int) -> Path:
     return attempt_dir(round_id, attempt) / f"proba-{first_row}-{last_row}.npy"
-
-
-def write_atomically(path: Path, write) -> None:
-    """``write(file)`` into a temporary sibling, fsync, then rename: readers see all of it or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def save_state(round_id: int, attempt: int, state: ScoringState) -> None:

@@ -31,6 +31,20 @@ from django.conf import settings
 VECTOR_DTYPE = np.dtype("<f2")
 
 
+def write_atomically(path: Path, write) -> None:
+    """``write(file)`` into a temporary sibling, fsync, then rename: readers see all of it or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 class EmbeddingStore:
     def __init__(self, project_id: int, backbone: str, dim: int, root: Path | None = None):
         self.project_id = project_id
@@ -136,11 +150,6 @@ class EmbeddingStore:
                 fh.flush()
                 os.fsync(fh.fileno())
             index = np.concatenate([current, new_ids])
-            tmp = self._index_file.with_suffix(".tmp.npy")
-            with open(tmp, "wb") as fh:
-                np.save(fh, index)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self._index_file)
+            write_atomically(self._index_file, lambda fh: np.save(fh, index))
             self._ids = index
             return int(keep.sum())

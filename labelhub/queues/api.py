@@ -28,7 +28,7 @@ def lease_payload(lease: Lease, weak: dict[int, dict] | None = None) -> dict:
     (marked ``"source": "weak"``) — never why it was queued."""
     item = lease.entry.item
     if weak is None:
-        weak = weak_suggestions([item.pk])
+        weak = weak_suggestions([item])
     return {
         "lease": {"id": lease.pk, "expires_at": lease.expires_at},
         "item": {
@@ -98,7 +98,7 @@ class NextItemView(ProjectScopedView):
                 services.remember_nothing_left(request.user.pk, project.pk)
             headers = {} if exhausted else {"Retry-After": str(RETRY_AFTER_SECONDS)}
             return Response(status=status.HTTP_204_NO_CONTENT, headers=headers)
-        weak = weak_suggestions([lease.entry.item_id for lease in leases])
+        weak = weak_suggestions([lease.entry.item for lease in leases])
         if raw_count is None:
             return Response(lease_payload(leases[0], weak))
         return Response({"results": [lease_payload(lease, weak) for lease in leases]})

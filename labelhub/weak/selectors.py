@@ -108,23 +108,44 @@ def _as_shown(row: WeakLabel) -> dict:
     }
 
 
-def weak_suggestions(item_ids: list[int]) -> dict[int, dict]:
-    """Item id -> the weak label an annotator may be shown, marked as weak.
+#: The path from an item to its weak label and run, for ``select_related`` in reads that serve or
+#: record items ("next" and submit read it in the query they run anyway, not in one more).
+WEAK_LABEL_PATH = "weak_label__run"
+
+
+def _weak_label_of(item) -> WeakLabel | None:
+    """The item's weak label from what its read loaded (``select_related`` of
+    :data:`WEAK_LABEL_PATH`), else from the database."""
+    descriptor = type(item).weak_label
+    if descriptor.related.is_cached(item):
+        return descriptor.related.get_cached_value(item)
+    return WeakLabel.objects.filter(item_id=item.pk).select_related("run").first()
+
+
+def weak_suggestions(items: list) -> dict[int, dict]:
+    """Item id -> the weak label an annotator may be shown, marked as weak (``items``: Item
+    instances; those read with :data:`WEAK_LABEL_PATH` cost no query, the rest one in all).
 
     Only items nobody labelled have weak labels (see ``services.write_weak_labels``), so this never
     carries another annotator's or a gold answer.
     """
-    rows = WeakLabel.objects.filter(item_id__in=item_ids).select_related("run")
-    return {row.item_id: _as_shown(row) for row in rows}
+    if not items:
+        return {}
+    descriptor = type(items[0]).weak_label
+    if all(descriptor.related.is_cached(item) for item in items):
+        rows = [descriptor.related.get_cached_value(item) for item in items]
+    else:
+        rows = WeakLabel.objects.filter(item_id__in=[item.pk for item in items]).select_related("run")
+    return {row.item_id: _as_shown(row) for row in rows if row is not None}
 
 
-def weak_suggestion_record(item_id: int) -> dict | None:
+def weak_suggestion_record(item) -> dict | None:
     """The weak suggestion the labeling page shows for an item, as an annotation records it: what
     the page showed (:func:`weak_suggestions`) plus where it came from (the run and the version of
     each labeling function), so QA and analysis can tell it from the model's and trace it back.
     Function names stay off the page itself (they hint at the answer); the annotation keeps them.
     """
-    row = WeakLabel.objects.filter(item_id=item_id).select_related("run").first()
+    row = _weak_label_of(item)
     if row is None:
         return None
     return {**_as_shown(row), "run": row.run_id, "function_versions": row.run.function_versions}

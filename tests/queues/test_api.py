@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -388,3 +390,55 @@ def test_the_weak_suggestion_shown_is_recorded_on_the_annotation_marked_weak(set
     assert {k: weak[k] for k in shown} == shown  # what the page showed, and where it came from:
     assert weak["source"] == "weak" and weak["method"] == "majority"
     assert weak["function_versions"] == {"numbered": 2} and weak["run"] == project.weak_runs.get().pk
+
+
+def _weak_label_reads(queries) -> list[str]:
+    return [q["sql"] for q in queries.captured_queries if 'FROM "weak_weaklabel"' in q["sql"]]
+
+
+@pytest.mark.parametrize("count", [None, 3])
+def test_next_and_submit_read_the_weak_label_with_the_item_not_in_a_query_of_their_own(setup, count):
+    from labelhub.weak import services as weak_services
+
+    project, _, _, client = setup
+    weak_services.create_function(
+        project, name="numbered", kind="keyword", label="dog", config={"keywords": ["number"]}
+    )
+    weak_services.execute_run(weak_services.start_run(project), method="majority")
+
+    with CaptureQueriesContext(connection) as queries:
+        body = client.post(next_url(project, count)).json()
+    assert _weak_label_reads(queries) == []
+    served = body if count is None else body["results"][0]
+    assert served["item"]["weak_suggestion"]["labels"] == ["dog"]
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(
+            f"/api/leases/{served['lease']['id']}/submit/", {"labels": ["dog"]}, format="json"
+        )
+    assert response.status_code == 201 and _weak_label_reads(queries) == []
+    assert Annotation.objects.get(pk=response.json()["annotation"]["id"]).suggestion_shown["weak"][
+        "labels"
+    ] == ["dog"]
+
+
+def test_next_expires_overdue_leases_only_when_the_serve_gate_sees_one(setup):
+    project, user, _, client = setup
+    held = services.lease_next_item(user, project)
+    lease_table = Lease._meta.db_table
+
+    def expiry_reads(queries):
+        return [
+            q["sql"]
+            for q in queries.captured_queries
+            if q["sql"].startswith(f'SELECT "{lease_table}"."id" AS "pk"')
+        ]
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.post(next_url(project)).status_code == 200
+    assert expiry_reads(queries) == []  # nothing overdue: no locking read of the leases
+    Lease.objects.filter(pk=held.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    with CaptureQueriesContext(connection) as queries:
+        assert client.post(next_url(project)).status_code == 200
+    assert len(expiry_reads(queries)) == 1
+    held.refresh_from_db()
+    assert held.release_reason == Lease.ReleaseReason.EXPIRED

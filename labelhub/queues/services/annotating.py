@@ -26,7 +26,7 @@ from labelhub.projects.signals import annotation_retracted
 from labelhub.queues import reactions
 from labelhub.queues.models import ItemFlag, Lease, QueueEntry
 from labelhub.queues.services.errors import AnnotatorPaused, LeaseNotVisible, QueueError
-from labelhub.weak.selectors import weak_suggestion_record
+from labelhub.weak.selectors import WEAK_LABEL_PATH, weak_suggestion_record
 
 #: Longest time one annotation may claim, in seconds (a day): a bound that no real item reaches,
 #: and that keeps the QA counters summing ``time_spent`` far from float overflow.
@@ -71,7 +71,8 @@ def _lease_read(shape: tuple, lease_id: int, user_id: int | None = None):
         viewer = get_user_model()(pk=user_id, is_staff=scope == "staff")
         rows = rows.filter(entry__project__in=projects_for_user(viewer))
     if for_submit:
-        rows = rows.annotate(
+        # The weak label the page showed comes with the item (it is recorded on the annotation).
+        rows = rows.select_related(f"entry__item__{WEAK_LABEL_PATH}").annotate(
             current_version_id=current_version_id("entry__project_id"),
             is_gold=Exists(GoldItem.objects.filter(item_id=OuterRef("entry__item_id"))),
         )
@@ -184,7 +185,7 @@ def submit_annotation(
             source=Annotation.Source.HUMAN,
             guideline_version_id=locked.current_version_id,
             lease=locked,
-            suggestion_shown=suggestions_shown(entry.item.suggestion, weak_suggestion_record(entry.item_id)),
+            suggestion_shown=suggestions_shown(entry.item.suggestion, weak_suggestion_record(entry.item)),
             was_gold_check=locked.is_gold,
         )
         locked.completed_at = timezone.now()

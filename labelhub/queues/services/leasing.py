@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Subquery
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from labelhub.compiled import CompiledQuery
@@ -34,6 +35,7 @@ from labelhub.queues.selectors import (
 from labelhub.queues.services.errors import AnnotatorPaused
 from labelhub.queues.services.expiry import expire_overdue
 from labelhub.queues.services.filling import DEFAULT_FILL_SIZE, fill_queue, is_exhausted
+from labelhub.weak.selectors import WEAK_LABEL_PATH
 
 #: Most leases one "next" call hands out (the page prefetches a few).
 MAX_PREFETCH = 10
@@ -45,7 +47,7 @@ ANNOTATOR_LOCK_CLASS = 0x4C4E
 
 
 def _lock_servable(annotator, project: Project, count: int, exclude_items: set[int]) -> list[QueueEntry]:
-    qs = servable_entries(annotator, project).select_related("item")
+    qs = servable_entries(annotator, project).select_related(f"item__{WEAK_LABEL_PATH}")
     if exclude_items:
         qs = qs.exclude(item_id__in=exclude_items)
     if connection.features.has_select_for_update_skip_locked:
@@ -67,6 +69,16 @@ def with_serve_gate(projects, user):
         # Not a gate, but read in the same query: whether an empty queue is worth a fill.
         queue_exhausted_at=Subquery(
             QueueState.objects.filter(project=OuterRef("pk")).values("exhausted_at")[:1]
+        ),
+        # And whether any lease of the project is overdue: only then does leasing expire them
+        # (a locking read and its round trip that nearly every "next" would spend on nothing).
+        gate_overdue=Exists(
+            Lease.objects.filter(
+                entry__project=OuterRef("pk"),
+                released_at__isnull=True,
+                completed_at__isnull=True,
+                expires_at__lte=Now(),
+            )
         ),
     )
 
@@ -173,7 +185,8 @@ def _lease_batch(
     annotator, project: Project, count: int, taken_items: set[int], rng: random.Random | None = None
 ) -> list[Lease]:
     """One leasing transaction: expire this project's overdue leases (so expiry needs no
-    background process), then lock and lease the next servable entries with gold mixed in.
+    background process; skipped when the serve gate saw none, ``gate_overdue``), then lock and
+    lease the next servable entries with gold mixed in.
 
     Gold must not be told apart from the rest: it sits at random places of the batch, the
     batch's leases are created in that final order (lease ids say nothing), and on PostgreSQL
@@ -184,7 +197,8 @@ def _lease_batch(
     now = timezone.now()
     expires_at = now + timedelta(minutes=project.lease_minutes)
     _serialise_annotator(annotator)
-    expire_overdue(project, now, announce=True)
+    if getattr(project, "gate_overdue", True):
+        expire_overdue(project, now, announce=True)
     gold = _gold_slots(project, count, rng)
     if connection.vendor == "postgresql":
         return _lease_in_one_statement(annotator, project, count, gold, taken_items, now, expires_at)
@@ -230,7 +244,8 @@ def _lease_portably(
     batch = list(regular)
     for entry in gold_entries:
         batch.insert(rng.randrange(len(batch) + 1), entry)
-    items = {item.pk: item for item in Item.objects.filter(pk__in=[e.item_id for e in gold_entries])}
+    items = Item.objects.filter(pk__in=[e.item_id for e in gold_entries]).select_related(WEAK_LABEL_PATH)
+    items = {item.pk: item for item in items}
     for entry in gold_entries:
         entry.item = items[entry.item_id]
     # Created in their final order: the lease ids follow the page's order, gold included.
@@ -310,7 +325,9 @@ def _lease_in_one_statement(
         ids = [row[0] for row in cursor.fetchall()]
     if not ids:
         return []
-    return list(Lease.objects.select_related("entry__item").filter(pk__in=ids).order_by("pk"))
+    # With each item's weak label: the page shows it beside the item, read here rather than after.
+    leases = Lease.objects.select_related(f"entry__item__{WEAK_LABEL_PATH}").filter(pk__in=ids)
+    return list(leases.order_by("pk"))
 
 
 def lease_next_item(annotator, project: Project) -> Lease | None:

@@ -106,9 +106,11 @@ def select_next(
     rng,
     deficit,
     evidence=None,
+    clusters=None,
 ):
     """Positions in ``X_pool`` a real round would pick with this (already fitted) head
-    (``evidence``: the strategy ``auto``'s own simulation chose, see :func:`strategy_evidence`)."""
+    (``evidence``: the strategy ``auto``'s own simulation chose, see :func:`strategy_evidence`;
+    ``clusters``: the pool's precomputed clusters for cluster-margin, or None)."""
     n_classes = head.n_classes
     if strategy == st.RANDOM:
         return st.select_random(len(X_pool), k, rng).indices
@@ -123,6 +125,7 @@ def select_next(
             deficit=deficit,
             seed=seed,
             evidence=evidence,
+            clusters=clusters,
         ).indices
     model = head
     if strategy in st.COMMITTEE_STRATEGIES:
@@ -159,6 +162,11 @@ def run_seed(
         )
     random_start = np.random.default_rng(seed + 1).choice(len(pool), size=initial, replace=False)
     typical_start = None
+    # Cluster-margin's paper form clusters the whole pool once (positions in X); None: k-means per round.
+    clusters = None
+    if st.CLUSTER_MARGIN_CLUSTERING == "pool_hac" and {st.AUTO, st.CLUSTER_MARGIN} & set(strategies):
+        clusters = np.full(len(y), -1, np.int64)
+        clusters[pool] = st.pool_clusters(X[pool], seed=seed)
     points = []
     for strategy in strategies:
         rng = np.random.default_rng(seed + 2)
@@ -208,6 +216,7 @@ def run_seed(
                 rng,
                 deficit,
                 evidence=chosen_strategy,
+                clusters=None if clusters is None else clusters[remaining],
             )
             # As in real rounds, the simulation a round asks for (a job of its own) steers the next ones.
             if (

@@ -88,6 +88,13 @@ CLUSTER_SAMPLE = 20000
 MINIBATCH_FROM = 5000
 TYPICALITY_NEIGHBOURS = 20
 CLUSTER_MARGIN_CANDIDATES = 10  # × the batch: the uncertain candidates cluster-margin diversifies
+#: How cluster-margin groups its candidates: ``"kmeans"`` (k-means on the candidates each round) or
+#: ``"pool_hac"`` (the paper's form: the whole pool clustered once by average-linkage HAC into
+#: ``POOL_HAC_MEAN_SIZE``-item clusters on average, on at most ``POOL_HAC_SAMPLE`` rows, the rest
+#: assigned to the nearest cluster mean). A bench switch (issue 13's comparison).
+CLUSTER_MARGIN_CLUSTERING = "kmeans"
+POOL_HAC_SAMPLE = 5000
+POOL_HAC_MEAN_SIZE = 10
 ALIASES = {
     "default": AUTO,
     "typiclust": TYPICALITY,
@@ -398,11 +405,13 @@ def select_beyond_modal(
     deficit: np.ndarray | None = None,
     seed: int = 0,
     evidence: str | None = None,
+    clusters: np.ndarray | None = None,
 ) -> Selection:
     """Dispatch ``auto``, ``typicality``, ``balanced_margin`` and ``cluster_margin`` (numpy in, numpy out).
 
     ``proba`` may be None for the cold-start strategies (no head yet); ``auto`` is what
     :func:`resolve_auto` says (``evidence``: the strategy the project's own simulation chose).
+    ``clusters``: a precomputed cluster per pool row (:func:`pool_clusters`) for cluster-margin.
     """
     if strategy == AUTO:
         strategy = resolve_auto(
@@ -415,7 +424,7 @@ def select_beyond_modal(
     if strategy == BALANCED_MARGIN:
         return select_balanced_margin(proba, k, class_counts=class_counts, deficit=deficit)
     if strategy == CLUSTER_MARGIN:
-        return select_cluster_margin(proba, X_pool, k, seed=seed)
+        return select_cluster_margin(proba, X_pool, k, seed=seed, clusters=clusters)
     raise ValueError(f"strategy: {strategy!r} is not one of {', '.join(BEYOND_MODAL)}")
 
 
@@ -566,14 +575,58 @@ def select_balanced_margin(
     return Selection(chosen[order].astype(np.int64), utility[chosen[order]], "numpy")
 
 
+def pool_clusters(
+    X: np.ndarray, *, seed: int = 0, mean_size: int | None = None, sample: int | None = None
+) -> np.ndarray:
+    """Cluster of each pool row by average-linkage agglomerative clustering (cluster-margin's HAC).
+
+    ``len(X) / mean_size`` clusters (``POOL_HAC_MEAN_SIZE`` by default). Pools above ``sample``
+    rows (``POOL_HAC_SAMPLE``) are clustered on a uniform sample of that many; every other row
+    joins the cluster whose mean is nearest.
+    """
+    from sklearn.cluster import AgglomerativeClustering  # heavy: scikit-learn stays out of web processes
+
+    mean_size = POOL_HAC_MEAN_SIZE if mean_size is None else mean_size
+    sample = POOL_HAC_SAMPLE if sample is None else sample
+    X = np.asarray(X, dtype=np.float32)
+    n = len(X)
+    if n < 2:
+        return np.zeros(n, np.int64)
+    rows = (
+        np.arange(n) if n <= sample else np.sort(np.random.default_rng(seed).choice(n, sample, replace=False))
+    )
+    n_clusters = max(1, min(len(rows), round(len(rows) / mean_size)))
+    if n_clusters == 1:
+        return np.zeros(n, np.int64)
+    with threadpool_limits(1):
+        fitted = AgglomerativeClustering(n_clusters=n_clusters, linkage="average").fit_predict(X[rows])
+    if len(rows) == n:
+        return fitted.astype(np.int64)
+    means = np.stack([X[rows][fitted == c].mean(axis=0) for c in range(n_clusters)])
+    out = np.empty(n, np.int64)
+    for start in range(0, n, 8192):
+        out[start : start + 8192] = euclidean(X[start : start + 8192], means).argmin(axis=1)
+    out[rows] = fitted
+    return out
+
+
 def select_cluster_margin(
-    proba: np.ndarray, X_pool: np.ndarray, k: int, *, seed: int = 0, factor: int = CLUSTER_MARGIN_CANDIDATES
+    proba: np.ndarray,
+    X_pool: np.ndarray,
+    k: int,
+    *,
+    seed: int = 0,
+    factor: int = CLUSTER_MARGIN_CANDIDATES,
+    clusters: np.ndarray | None = None,
 ) -> Selection:
     """Cluster-margin (Citovsky et al., NeurIPS 2021): the ``factor · k`` smallest-margin candidates,
-    clustered by k-means into k groups, then taken round-robin, smallest cluster first and the
-    smallest margin first within each, so one batch does not spend itself on one confusable region.
-    (The paper clusters the whole pool once with HAC; k-means on the candidates is the cheap form,
-    exact up to ``MINIBATCH_FROM`` candidates and MiniBatchKMeans beyond.)
+    grouped by cluster, then taken round-robin, smallest group first and the smallest margin first
+    within each, so one batch does not spend itself on one confusable region.
+
+    The groups are the pool's precomputed ``clusters`` (the paper's form: HAC over the whole pool
+    once, :func:`pool_clusters`) when given, else k-means on the candidates into k groups (exact up
+    to ``MINIBATCH_FROM`` candidates, MiniBatchKMeans beyond). A group's size is its number of
+    candidates.
     """
     n = len(proba)
     k = min(k, n)
@@ -581,7 +634,10 @@ def select_cluster_margin(
         return Selection(np.zeros(0, np.int64), np.zeros(0), "numpy")
     utility = margin_utility(proba)
     candidates = top_k_numpy(utility, min(n, max(k, factor * k)))
-    cluster = kmeans_labels(np.asarray(X_pool[candidates], np.float32), k, seed)
+    if clusters is not None:
+        _, cluster = np.unique(np.asarray(clusters)[candidates], return_inverse=True)
+    else:
+        cluster = kmeans_labels(np.asarray(X_pool[candidates], np.float32), k, seed)
     sizes = np.bincount(cluster)
     queues = [list(candidates[cluster == c]) for c in np.lexsort((np.arange(len(sizes)), sizes))]
     picked: list[int] = []

@@ -211,6 +211,32 @@ def test_cluster_margin_spreads_the_batch_over_clusters_of_uncertain_items():
     assert sorted(blob[selection.indices].tolist()) == [0, 0, 1, 1]
 
 
+def test_cluster_margin_with_pool_clusters_groups_candidates_by_them_smallest_group_first():
+    # Candidates (the 8 smallest margins) fall 5 in pool cluster 7, 2 in cluster 3, 1 in cluster 9.
+    proba = np.tile([0.95, 0.05], (20, 1))
+    margins = np.linspace(0.0, 0.07, 8)
+    proba[:8, 0] = 0.5 + margins / 2
+    proba[:8, 1] = 0.5 - margins / 2
+    clusters = np.full(20, 1)
+    clusters[:8] = [7, 7, 3, 7, 9, 7, 3, 7]
+    X = np.zeros((20, 2), np.float32)  # never read when the clusters are given
+    selection = strategies.select_cluster_margin(proba, X, 4, factor=2, clusters=clusters)
+    # groups by size ascending: {4} (cluster 9), {2, 6} (cluster 3), {0, 1, 3, 5, 7} (cluster 7);
+    # round-robin, smallest margin first within each
+    assert selection.indices.tolist() == [4, 2, 0, 6]
+
+
+def test_pool_clusters_is_average_linkage_over_the_pool_and_assigns_rows_beyond_its_sample():
+    X, blob = blob_pool([30, 30, 30], spread=0.05)
+    clusters = strategies.pool_clusters(X, mean_size=30)
+    assert len(set(clusters.tolist())) == 3
+    assert all(len(set(clusters[blob == b].tolist())) == 1 for b in range(3))
+    assert strategies.pool_clusters(X).max() + 1 == 9  # 90 rows / 10 per cluster on average
+    sampled = strategies.pool_clusters(X, mean_size=15, sample=45, seed=1)  # 3 clusters of the 45
+    assert len(set(sampled.tolist())) == 3
+    assert all(len(set(sampled[blob == b].tolist())) == 1 for b in range(3))
+
+
 def test_auto_is_the_typicality_cold_start_then_class_balanced_margin_on_imbalanced_labels():
     X, _ = blob_pool([40, 30, 20])
     rng = np.random.default_rng(2)

@@ -147,11 +147,14 @@ def run_seed(
     head: str = "auto",
     deficit_for: Callable[[np.ndarray], np.ndarray | None] | None = None,
     evidence: bool = True,
+    cluster_margin: str = "kmeans",
 ) -> list[dict]:
     """One seed's learning curve per strategy (points carry ``seed``).
 
     ``auto`` runs as in a real round, including the simulation on its own labelled items that picks
     its strategy from ``EVIDENCE_MIN_LABELS`` labels on (``evidence`` off: never).
+    ``cluster_margin``: how cluster-margin groups its candidates (one of
+    ``strategies.CLUSTER_MARGIN_GROUPINGS``; rounds use ``"kmeans"``).
     """
     test, pool = stratified_split(y, seed)
     if initial + rounds * batch > len(pool):
@@ -164,7 +167,7 @@ def run_seed(
     typical_start = None
     # Cluster-margin's paper form clusters the whole pool once (positions in X); None: k-means per round.
     clusters = None
-    if st.CLUSTER_MARGIN_CLUSTERING == "pool_hac" and {st.AUTO, st.CLUSTER_MARGIN} & set(strategies):
+    if cluster_margin == "pool_hac" and {st.AUTO, st.CLUSTER_MARGIN} & set(strategies):
         clusters = np.full(len(y), -1, np.int64)
         clusters[pool] = st.pool_clusters(X[pool], seed=seed)
     points = []
@@ -443,8 +446,10 @@ def simulate_arrays(
     head: str = "auto",
     device: str = "cpu",
     deficit_for: Callable[[np.ndarray], np.ndarray | None] | None = None,
+    cluster_margin: str = "kmeans",
 ) -> tuple[list[dict], dict]:
-    """``(points, summary)`` of every strategy against random over ``seeds`` seeds, on plain vectors."""
+    """``(points, summary)`` of every strategy against random over ``seeds`` seeds, on plain vectors
+    (``cluster_margin``: see :func:`run_seed`)."""
     names = [st.normalise_strategy(s) for s in strategies]
     compared = list(dict.fromkeys([n for n in names if n != st.RANDOM] + [st.RANDOM]))
     if len(np.unique(y)) < 2:
@@ -467,6 +472,7 @@ def simulate_arrays(
             config=config,
             head=head,
             deficit_for=deficit_for,
+            cluster_margin=cluster_margin,
         )
     return points, summarise(points, class_names, budget, y)
 

@@ -88,11 +88,12 @@ CLUSTER_SAMPLE = 20000
 MINIBATCH_FROM = 5000
 TYPICALITY_NEIGHBOURS = 20
 CLUSTER_MARGIN_CANDIDATES = 10  # × the batch: the uncertain candidates cluster-margin diversifies
-#: How cluster-margin groups its candidates: ``"kmeans"`` (k-means on the candidates each round) or
-#: ``"pool_hac"`` (the paper's form: the whole pool clustered once by average-linkage HAC into
-#: ``POOL_HAC_MEAN_SIZE``-item clusters on average, on at most ``POOL_HAC_SAMPLE`` rows, the rest
-#: assigned to the nearest cluster mean). A bench switch (issue 13's comparison).
-CLUSTER_MARGIN_CLUSTERING = "kmeans"
+#: How cluster-margin can group its candidates: ``"kmeans"`` (k-means on the candidates each round,
+#: what rounds do) or ``"pool_hac"`` (the paper's form: the whole pool clustered once by
+#: average-linkage HAC into ``POOL_HAC_MEAN_SIZE``-item clusters on average, on at most
+#: ``POOL_HAC_SAMPLE`` rows, the rest assigned to the nearest cluster mean). The simulation's
+#: ``cluster_margin`` choice (issue 13's comparison; pool HAC lost there).
+CLUSTER_MARGIN_GROUPINGS = ("kmeans", "pool_hac")
 POOL_HAC_SAMPLE = 5000
 POOL_HAC_MEAN_SIZE = 10
 ALIASES = {
@@ -452,11 +453,11 @@ def kmeans_labels(X: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
         return model.fit_predict(X).astype(np.int64)
 
 
-def pool_sample(n: int, seed: int) -> np.ndarray:
-    """All positions of a pool up to ``CLUSTER_SAMPLE``, else a uniform sample of that many (sorted)."""
-    if n <= CLUSTER_SAMPLE:
+def pool_sample(n: int, seed: int, size: int = CLUSTER_SAMPLE) -> np.ndarray:
+    """All positions of a pool up to ``size`` (``CLUSTER_SAMPLE``), else a uniform sample of that many (sorted)."""
+    if n <= size:
         return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=CLUSTER_SAMPLE, replace=False))
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
 
 
 def select_typical(X_pool: np.ndarray, k: int, *, n_labelled: int = 0, seed: int = 0) -> Selection:
@@ -592,17 +593,18 @@ def pool_clusters(
     n = len(X)
     if n < 2:
         return np.zeros(n, np.int64)
-    rows = (
-        np.arange(n) if n <= sample else np.sort(np.random.default_rng(seed).choice(n, sample, replace=False))
-    )
+    rows = pool_sample(n, seed, sample)
     n_clusters = max(1, min(len(rows), round(len(rows) / mean_size)))
     if n_clusters == 1:
         return np.zeros(n, np.int64)
+    sampled = X[rows]
     with threadpool_limits(1):
-        fitted = AgglomerativeClustering(n_clusters=n_clusters, linkage="average").fit_predict(X[rows])
+        fitted = AgglomerativeClustering(n_clusters=n_clusters, linkage="average").fit_predict(sampled)
     if len(rows) == n:
         return fitted.astype(np.int64)
-    means = np.stack([X[rows][fitted == c].mean(axis=0) for c in range(n_clusters)])
+    sums = np.zeros((n_clusters, X.shape[1]), np.float64)
+    np.add.at(sums, fitted, sampled)
+    means = (sums / np.bincount(fitted, minlength=n_clusters)[:, None]).astype(np.float32)
     out = np.empty(n, np.int64)
     for start in range(0, n, 8192):
         out[start : start + 8192] = euclidean(X[start : start + 8192], means).argmin(axis=1)

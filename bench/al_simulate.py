@@ -86,9 +86,12 @@ def interpolated_crossing(points: list[dict], strategy: str, seed: int, target: 
     curve = sorted(
         (p["labels"], p["accuracy"]) for p in points if p["strategy"] == strategy and p["seed"] == seed
     )
-    for (n0, a0), (n1, a1) in zip([(curve[0][0], -1.0), *curve], curve, strict=False):
+    for i, (n1, a1) in enumerate(curve):
         if a1 >= target:
-            return float(n1) if a0 < 0 else round(n0 + (target - a0) / (a1 - a0) * (n1 - n0), 1)
+            if i == 0:
+                return float(n1)
+            n0, a0 = curve[i - 1]
+            return round(n0 + (target - a0) / (a1 - a0) * (n1 - n0), 1)
     return None
 
 
@@ -139,13 +142,12 @@ def main() -> None:
     parser.add_argument("--head", default="auto")
     parser.add_argument(
         "--cluster-margin",
-        choices=("kmeans", "pool_hac"),
-        default=st.CLUSTER_MARGIN_CLUSTERING,
-        help="How cluster-margin groups its candidates (active.strategies.CLUSTER_MARGIN_CLUSTERING).",
+        choices=st.CLUSTER_MARGIN_GROUPINGS,
+        default="kmeans",
+        help="How cluster-margin groups its candidates (kmeans: what rounds do).",
     )
     parser.add_argument("--points", type=Path, help="Also write every curve point (JSON lines) here.")
     args = parser.parse_args()
-    st.CLUSTER_MARGIN_CLUSTERING = args.cluster_margin
     loaders = {
         "digits": digits_vectors,
         "wordnet": lambda: wordnet_vectors(args.wordnet_size),
@@ -167,6 +169,7 @@ def main() -> None:
             first_seed=args.seed_base,
             budget=args.labels,
             head=args.head,
+            cluster_margin=args.cluster_margin,
         )
         results.append(report(name, summary, time.perf_counter() - started, points))
         results[-1]["cluster_margin"] = args.cluster_margin

@@ -113,13 +113,15 @@ def _as_shown(row: WeakLabel) -> dict:
 WEAK_LABEL_PATH = "weak_label__run"
 
 
-def _weak_label_of(item) -> WeakLabel | None:
-    """The item's weak label from what its read loaded (``select_related`` of
-    :data:`WEAK_LABEL_PATH`), else from the database."""
-    descriptor = type(item).weak_label
-    if descriptor.related.is_cached(item):
-        return descriptor.related.get_cached_value(item)
-    return WeakLabel.objects.filter(item_id=item.pk).select_related("run").first()
+def _weak_label_rows(items: list) -> list[WeakLabel]:
+    """The items' weak labels (with their run): from what their read loaded (``select_related`` of
+    :data:`WEAK_LABEL_PATH`) when every item has it, else in one query."""
+    if not items:
+        return []
+    related = type(items[0]).weak_label.related
+    if all(related.is_cached(item) for item in items):
+        return [row for row in map(related.get_cached_value, items) if row is not None]
+    return list(WeakLabel.objects.filter(item_id__in=[item.pk for item in items]).select_related("run"))
 
 
 def weak_suggestions(items: list) -> dict[int, dict]:
@@ -129,14 +131,7 @@ def weak_suggestions(items: list) -> dict[int, dict]:
     Only items nobody labelled have weak labels (see ``services.write_weak_labels``), so this never
     carries another annotator's or a gold answer.
     """
-    if not items:
-        return {}
-    descriptor = type(items[0]).weak_label
-    if all(descriptor.related.is_cached(item) for item in items):
-        rows = [descriptor.related.get_cached_value(item) for item in items]
-    else:
-        rows = WeakLabel.objects.filter(item_id__in=[item.pk for item in items]).select_related("run")
-    return {row.item_id: _as_shown(row) for row in rows if row is not None}
+    return {row.item_id: _as_shown(row) for row in _weak_label_rows(items)}
 
 
 def weak_suggestion_record(item) -> dict | None:
@@ -145,7 +140,8 @@ def weak_suggestion_record(item) -> dict | None:
     each labeling function), so QA and analysis can tell it from the model's and trace it back.
     Function names stay off the page itself (they hint at the answer); the annotation keeps them.
     """
-    row = _weak_label_of(item)
-    if row is None:
+    rows = _weak_label_rows([item])
+    if not rows:
         return None
+    row = rows[0]
     return {**_as_shown(row), "run": row.run_id, "function_versions": row.run.function_versions}

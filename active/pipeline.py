@@ -28,11 +28,14 @@ from active import control, score_shards, shards, strategies
 from active.devices import default_device, resolve_device
 from active.embeddings import ensure_embedded, store_for
 from active.heads import (
+    KERNEL,
     HeadCommittee,
+    KernelHead,
     LogisticHead,
     TorchHeadClassifier,
     fit_head,
     head_config,
+    kernel_affordable,
     make_head,
     train_committee,
 )
@@ -133,7 +136,7 @@ class TrainingSet:
 
 @dataclass
 class Trained:
-    head: TorchHeadClassifier | LogisticHead
+    head: TorchHeadClassifier | LogisticHead | KernelHead
     committee: HeadCommittee | None
     kind: str = ""
     config: dict = field(default_factory=dict)
@@ -367,7 +370,9 @@ def train_and_evaluate(run: RoundRun, training: TrainingSet) -> Trained | None:
     if len(np.unique(y[train_rows])) < 2:  # the held-out draw took a class's only labels: train on all
         eval_rows, train_rows = eval_rows[:0], np.arange(len(y))
     with run.clock.stage("train"):
-        head, choice = fit_head(X[train_rows], y[train_rows], n_classes, config, seed=seed)
+        head, choice = fit_head(
+            X[train_rows], y[train_rows], n_classes, config, seed=seed, pool_rows=len(training.store)
+        )
         head = with_weak_labels(run, training, train_rows, head, choice.kind, config, seed)
         committee = None
         if run.model_round.strategy in strategies.COMMITTEE_STRATEGIES:
@@ -451,6 +456,10 @@ def with_weak_labels(
     )
     if not len(y_weak):
         return head
+    if kind == KERNEL and not kernel_affordable(len(train_rows) + len(y_weak), len(training.store)):
+        # Every weak row could become a support vector: the kernel head stays on the human labels.
+        run.metrics.update({"weak_rows": len(y_weak), "weak_weight": 0.0, "weak_skipped": "kernel head"})
+        return head
     X, y = training.X[train_rows], training.y[train_rows]
     weak_choice = choose_weak_weight(
         X, y, (X_weak, y_weak, confidence), len(run.class_names), kind, config, seed=seed
@@ -469,7 +478,7 @@ def with_weak_labels(
     )
 
 
-def evaluate(head: TorchHeadClassifier | LogisticHead, X: np.ndarray, y: np.ndarray) -> dict:
+def evaluate(head: TorchHeadClassifier | LogisticHead | KernelHead, X: np.ndarray, y: np.ndarray) -> dict:
     """Accuracy and macro F1 (over the classes present in ``y``) of ``head`` on a held-out slice."""
     from sklearn.metrics import f1_score  # heavy: scikit-learn stays out of web processes
 

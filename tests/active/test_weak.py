@@ -128,6 +128,34 @@ def test_a_round_weighs_the_weak_labels_on_held_out_human_labels_and_records_it(
     assert set(metrics["weak_cv"]) == {str(w) for w in weak_training.WEAK_WEIGHTS}
 
 
+def test_a_kernel_head_round_keeps_to_the_human_labels_where_the_weak_rows_would_make_it_too_costly(
+    monkeypatch,
+):
+    from active import pipeline
+    from active import services as active_services
+    from active.models import ModelRound
+
+    project, items, y = make_digits_project(
+        limit=300, al_strategy="entropy", al_batch_size=20, al_trigger_labels=0
+    )
+    label_items(items[:80], y[:80])
+    weak_services.create_function(project, name="head", kind="model", config={"min_confidence": 0.9})
+    weak.run_weak(weak_services.start_run(project).pk)
+    original = pipeline.fit_head
+    monkeypatch.setattr(pipeline, "fit_head", lambda *a, **kw: original(*a, **{**kw, "kind": "svm"}))
+    # 80 human labels are affordable, the weak rows on top of them are not.
+    monkeypatch.setattr(pipeline, "kernel_affordable", lambda n_labels, pool_rows: n_labels <= 80)
+    model_round, _ = active_services.request_round(project)
+    assert run_queued_tasks() == 1
+    model_round.refresh_from_db()
+    assert model_round.state == ModelRound.State.DONE, model_round.error
+    metrics = model_round.metrics
+    assert metrics["head"] == "svm"
+    assert metrics["weak_rows"] == WeakLabel.objects.filter(project=project).count() > 0
+    assert (metrics["weak_weight"], metrics["weak_skipped"]) == (0.0, "kernel head")
+    assert "weak_cv" not in metrics
+
+
 def test_a_run_with_an_unknown_label_model_is_a_400_naming_method():
     project = factories.make_project()
     client = APIClient()

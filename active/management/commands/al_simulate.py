@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from active.devices import DEVICE_CHOICES
+from active.heads import HEAD_KINDS
 from active.simulation import simulate
 from labelhub.errors import DomainError
 from labelhub.projects.models import Project
@@ -41,7 +42,7 @@ class Command(BaseCommand):
             default=None,
             help="Labels at which random's mean accuracy is the target (default 500, or the run's midpoint).",
         )
-        parser.add_argument("--head", choices=["auto", "logistic", "mlp", "linear"], default="auto")
+        parser.add_argument("--head", choices=["auto", *HEAD_KINDS], default="auto")
         parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
 
     def handle(

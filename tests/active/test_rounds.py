@@ -313,7 +313,8 @@ def test_a_round_fits_one_head_chosen_by_evidence_and_records_the_choice(digits,
     assert metrics["train_size"] == 64 and metrics["eval_size"] == 16
     assert metrics["head"] in {"logistic", "mlp", "svm"}
     # The pool is small enough to score with the kernel head, so it is one of the candidates.
-    assert set(metrics["head_cv"]) == {"logistic", "mlp", "svm"} and metrics["head_cv_folds"] == 3
+    assert set(metrics["head_cv"]) == {"logistic", "mlp", "svm"}
+    assert metrics["head_cv_folds"] == 3
     best = metrics["head_cv"][metrics["head"]]["accuracy"]
     assert best == max(scores["accuracy"] for scores in metrics["head_cv"].values())
 

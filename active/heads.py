@@ -275,6 +275,19 @@ class TorchHeadClassifier:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
+def record_labels(head, X: np.ndarray, y) -> np.ndarray:
+    """What a scikit-learn-style head records about its labels before fitting (``classes_``, the
+    input width, counts and presence per class); returns ``y`` as int64. Refuses zero rows."""
+    y = np.asarray(y, dtype=np.int64)
+    if len(X) == 0:
+        raise ValueError("cannot train a head on zero labelled items")
+    head.classes_ = np.arange(head.n_classes)
+    head.n_features_in_ = X.shape[1]
+    head.class_counts_ = np.bincount(y, minlength=head.n_classes)
+    head.present_classes_ = head.class_counts_ > 0
+    return y
+
+
 class LogisticHead:
     """scikit-learn's logistic regression on unit-length vectors, with the heads' interface.
 
@@ -320,14 +333,8 @@ class LogisticHead:
         from sklearn.linear_model import LogisticRegression  # heavy: scikit-learn stays out of web processes
 
         X = unit_rows(np.asarray(X, dtype=np.float32))
-        y = np.asarray(y, dtype=np.int64)
-        if len(X) == 0:
-            raise ValueError("cannot train a head on zero labelled items")
-        self.classes_ = np.arange(self.n_classes)
-        self.n_features_in_ = X.shape[1]
-        self.class_counts_ = np.bincount(y, minlength=self.n_classes)
+        y = record_labels(self, X, y)
         present = np.unique(y)
-        self.present_classes_ = self.class_counts_ > 0
         weight = np.zeros((self.n_classes, X.shape[1]), np.float32)
         bias = np.full(self.n_classes, -1e4, np.float32)  # absent classes: probability ~0
         if len(present) == 1:
@@ -424,13 +431,7 @@ class KernelHead:
 
     def fit(self, X, y, sample_weight=None) -> KernelHead:
         X = np.asarray(X, dtype=np.float32)
-        y = np.asarray(y, dtype=np.int64)
-        if len(X) == 0:
-            raise ValueError("cannot train a head on zero labelled items")
-        self.classes_ = np.arange(self.n_classes)
-        self.n_features_in_ = X.shape[1]
-        self.class_counts_ = np.bincount(y, minlength=self.n_classes)
-        self.present_classes_ = self.class_counts_ > 0
+        y = record_labels(self, X, y)
         self.present_ = np.nonzero(self.present_classes_)[0]
         self.svc_ = None
         if len(self.present_) == 1:

@@ -160,6 +160,16 @@ def test_choose_head_picks_logistic_regression_where_it_cross_validates_better()
     assert choice.kind == "logistic", choice.scores
 
 
+def test_choose_head_uses_five_folds_while_labels_are_few_and_three_from_200(blobs):
+    X, y = blobs
+    config = head_config("cpu", 24)
+    assert choose_head(X[:199], y[:199], 4, config).folds == heads.FEW_LABELS_FOLDS == 5
+    assert choose_head(X[:200], y[:200], 4, config).folds == heads.CHOICE_FOLDS == 3
+    assert choose_head(X[:199], y[:199], 4, config, folds=2).folds == 2  # asked for
+    rare = np.r_[y[:40] % 3, [3, 3, 3]]  # the rarest class has three labels: three folds at most
+    assert choose_head(X[:43], rare, 4, config).folds == 3
+
+
 def test_choose_head_without_enough_labels_per_class_keeps_the_backbones_default(blobs):
     X, y = blobs
     labels = np.array([0, 0, 0, 1])

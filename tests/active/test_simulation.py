@@ -162,9 +162,10 @@ def test_on_digits_the_default_strategy_reaches_randoms_500_label_accuracy_soone
     """Five seeds, the real code, bench/al_simulate.py's settings (see the README's table).
 
     What is asserted is what holds: auto reaches random's 500-label accuracy with fewer labels on
-    every seed, within 35 % of the budget on average (156 ± 23 measured with the kernel head among
-    the candidates, 31 %; the same on seeds 100–104), and has the higher macro recall. Issue 13's
-    target (≤ 30 %) is missed, so it is not asserted.
+    every seed, within 35 % of the budget on average (140 ± 28 measured, 28 %; 144 ± 32 on seeds
+    100–104), and has the higher macro recall. Issue 13's ≤ 30 % is met by the bench, but single
+    seeds move by a batch between checkouts (floating point in the heads' fits), so the test keeps
+    a margin.
     """
     from sklearn.datasets import load_digits
 

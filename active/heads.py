@@ -16,8 +16,8 @@ vectors): on MiniLM text vectors it beats the torch linear head by 2.5–3.5 acc
 300–500 labels (issue 13), while on pixel features the MLP beats it. ``KernelHead`` is an RBF
 support-vector machine, scored by matrix products: on digit pixels it beats both from about 60
 labels, on text it often wins for actively chosen labels, and it is offered where its scoring cost
-allows. :func:`choose_head` lets the project's own labels
-decide, by stratified cross-validation, instead of a rule per backbone.
+allows. :func:`choose_head` lets the project's own labels decide, by stratified cross-validation,
+instead of a rule per backbone.
 
 The protocol is spoken, not inherited from ``sklearn.base``: web processes import this module (the
 task definitions reach it) and must not load scikit-learn to do so.
@@ -170,11 +170,7 @@ class TorchHeadClassifier:
     def _fit(self, X, y, sample_weight=None):
         import torch  # heavy: keeps torch out of web processes
 
-        y = np.asarray(y, dtype=np.int64)
-        if len(X) == 0:
-            raise ValueError("cannot train a head on zero labelled items")
-        self.classes_ = np.arange(self.n_classes)
-        self.n_features_in_ = X.shape[1]
+        y = record_labels(self, X, y)
         generator = torch.Generator().manual_seed(self.seed)
         torch.manual_seed(self.seed)
         model = self._build(X.shape[1]).to(self.device)
@@ -214,9 +210,8 @@ class TorchHeadClassifier:
                 loss.backward()
                 optimiser.step()
         model.eval()
-        self.class_counts_ = np.bincount(y, minlength=self.n_classes)
         self._fold_standardisation(model)
-        self._silence_unseen_classes(model, np.bincount(y, minlength=self.n_classes) > 0)
+        self._silence_unseen_classes(model, self.present_classes_)
         self.model_ = model
         self.final_loss_ = float(loss.detach().cpu())
         return self
@@ -315,7 +310,7 @@ class LogisticHead:
     def set_params(self, **params) -> LogisticHead:
         unknown = set(params) - set(self.PARAMS)
         if unknown:
-            raise ValueError(f"LogisticHead has no parameter(s) {', '.join(sorted(unknown))}")
+            raise ValueError(f"{type(self).__name__} has no parameter(s) {', '.join(sorted(unknown))}")
         for name, value in params.items():
             setattr(self, name, value)
         return self
@@ -324,7 +319,7 @@ class LogisticHead:
         return TorchHeadClassifier.__sklearn_tags__(self)
 
     def __repr__(self) -> str:
-        return f"LogisticHead({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
 
     def score(self, X, y) -> float:
         return float((self.predict(X) == np.asarray(y)).mean())
@@ -419,15 +414,12 @@ class KernelHead:
         self.device = device
 
     get_params = LogisticHead.get_params
+    set_params = LogisticHead.set_params
+    __repr__ = LogisticHead.__repr__
     __sklearn_tags__ = LogisticHead.__sklearn_tags__
     score = LogisticHead.score
     predict = LogisticHead.predict
-
-    def set_params(self, **params) -> KernelHead:
-        return LogisticHead.set_params(self, **params)
-
-    def __repr__(self) -> str:
-        return f"KernelHead({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
+    predict_proba = TorchHeadClassifier.predict_proba
 
     def fit(self, X, y, sample_weight=None) -> KernelHead:
         X = np.asarray(X, dtype=np.float32)
@@ -474,18 +466,17 @@ class KernelHead:
         if folds < 2:
             return self.DEFAULT_SLOPE
         position = np.searchsorted(self.present_, y)  # class → its place among the present ones
+        first, second = self.pairs_[:, 0], self.pairs_[:, 1]
         values, targets = [], []
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.seed)
         for train, test in splitter.split(X, y):
             fold = KernelHead(self.n_classes, C=self.C, seed=self.seed, device="cpu")
             fold._fit_machine(X[train], y[train], None if sample_weight is None else sample_weight[train])
-            decision = fold.decision_values(X[test])
-            first, second = self.pairs_[:, 0], self.pairs_[:, 1]
-            for row, c in enumerate(position[test]):
-                for p in np.nonzero((first == c) | (second == c))[0]:
-                    values.append(decision[row, p])
-                    targets.append(int(first[p] == c))
-        values, targets = np.asarray(values, np.float64), np.asarray(targets)
+            is_first = first[None, :] == position[test, None]  # (held-out row, pair)
+            holds = is_first | (second[None, :] == position[test, None])
+            values.append(fold.decision_values(X[test])[holds])
+            targets.append(is_first[holds].astype(np.int64))
+        values, targets = np.concatenate(values).astype(np.float64), np.concatenate(targets)
         if len(np.unique(targets)) < 2:
             return self.DEFAULT_SLOPE
         fitted = LogisticRegression(C=1e4, fit_intercept=False).fit(values[:, None], targets)
@@ -516,9 +507,6 @@ class KernelHead:
 
         squared = (block * block).sum(1, keepdim=True) + sv_sq - 2 * block @ sv.T
         return torch.exp(-self.gamma_ * squared.clamp_min(0)) @ coef + intercept
-
-    def predict_proba(self, X) -> np.ndarray:
-        return self.predict_proba_tensor(X).cpu().numpy().astype(np.float64)
 
     def predict_proba_tensor(self, X, chunk: int = 16384):
         """Class probabilities as a float32 tensor on the head's device, streamed in chunks."""
@@ -580,8 +568,8 @@ KERNEL = "svm"
 HEAD_KINDS = (LOGISTIC, MLP, LINEAR, KERNEL)
 #: The kernel head is offered while scoring stays cheap: (rows to score) × (labels, a bound on its
 #: support vectors) at most this (150,000 rows at 2,000 labels scored in 2.6 s on two CPU cores at
-#: 384 dimensions, bench/kernel_head.py),
-#: and while its fit (libsvm: quadratic in the labels, plus its Platt cross-validation) stays short.
+#: 384 dimensions, bench/kernel_head.py), and while its fit (libsvm: quadratic in the labels, plus
+#: the cross-validation of its Platt slope) stays short.
 KERNEL_SCORE_WORK = 300_000_000
 KERNEL_MAX_LABELS = 4000
 #: Folds of the choice: five under ``FEW_LABELS`` labels, three from there on. A fold's heads learn
@@ -647,8 +635,8 @@ def choose_head(
 
     Stratified ``folds``-fold CV (default: ``FEW_LABELS_FOLDS`` under ``FEW_LABELS`` labels, else
     ``CHOICE_FOLDS``; never more than the rarest class's labels) on at most ``sample`` labels (a
-    stratified draw), scored by accuracy, then macro recall to break a tie; on a tie of both the cheaper head wins (logistic,
-    then the torch head). The kernel head is a candidate only where :func:`kernel_affordable` says
+    stratified draw), scored by accuracy, then macro recall to break a tie; on a tie of both the
+    cheaper head wins (logistic, then the torch head). The kernel head is a candidate only where :func:`kernel_affordable` says
     so for ``pool_rows``, the rows the chosen head will score (None: just these labels).
     With too few labels per class for stratified folds there is no evidence: the backbone's default
     (``head_config``) stands, and ``scores`` is empty.

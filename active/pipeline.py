@@ -371,7 +371,13 @@ def train_and_evaluate(run: RoundRun, training: TrainingSet) -> Trained | None:
         eval_rows, train_rows = eval_rows[:0], np.arange(len(y))
     with run.clock.stage("train"):
         head, choice = fit_head(
-            X[train_rows], y[train_rows], n_classes, config, seed=seed, pool_rows=len(training.store)
+            X[train_rows],
+            y[train_rows],
+            n_classes,
+            config,
+            seed=seed,
+            pool_rows=len(training.store),
+            active=run.model_round.strategy != strategies.RANDOM,
         )
         head = with_weak_labels(run, training, train_rows, head, choice.kind, config, seed)
         committee = None

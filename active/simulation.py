@@ -189,7 +189,15 @@ def run_seed(
                 kind = head
             elif kind is None or len(labelled) >= chosen_at * HEAD_RECHOOSE_GROWTH:
                 kind, chosen_at = (
-                    choose_head(X[labelled], y_l, n_classes, config, seed=seed, pool_rows=len(y)).kind,
+                    choose_head(
+                        X[labelled],
+                        y_l,
+                        n_classes,
+                        config,
+                        seed=seed,
+                        pool_rows=len(y),
+                        active=strategy != st.RANDOM,
+                    ).kind,
                     len(labelled),
                 )
             fitted = make_head(kind, n_classes, config, seed).fit(X[labelled], y_l)  # the round's one fit

@@ -174,7 +174,28 @@ def test_choose_head_without_enough_labels_per_class_keeps_the_backbones_default
     X, y = blobs
     labels = np.array([0, 0, 0, 1])
     choice = choose_head(X[:4], labels, 4, head_config("cpu", 384))
-    assert (choice.kind, choice.scores, choice.folds) == ("linear", {}, 0)
+    assert (choice.kind, choice.scores, choice.folds, choice.rule) == ("linear", {}, 0, "default")
+
+
+def test_actively_chosen_labels_get_the_kernel_head_from_100_labels_where_it_is_affordable(blobs):
+    X, y = blobs
+    config = head_config("cpu", 24)
+    n = heads.KERNEL_ACTIVE_FROM
+    choice = choose_head(X[:n], y[:n], 4, config, active=True, pool_rows=1000)
+    assert (choice.kind, choice.scores, choice.rule) == ("svm", {}, "active_labels")
+    assert choice.as_metrics()["head_rule"] == "active_labels"
+    # Fewer labels, random labels, or a pool too large to score with it: cross-validation votes.
+    for kwargs in (
+        {"active": True, "pool_rows": 1000, "n": n - 1},
+        {"active": False, "pool_rows": 1000, "n": n},
+        {"active": True, "pool_rows": heads.KERNEL_SCORE_WORK, "n": n},
+    ):
+        m = kwargs.pop("n")
+        choice = choose_head(X[:m], y[:m], 4, config, **kwargs)
+        assert choice.rule == "cross_validation" and choice.scores, kwargs
+    head, choice = fit_head(X[:n], y[:n], 4, config, active=True, pool_rows=1000)
+    assert isinstance(head, KernelHead) and choice.kind == "svm"
+    assert fit_head(X[:n], y[:n], 4, config, kind="logistic")[1].rule == "fixed"
 
 
 def test_fit_head_fits_the_chosen_head_once_on_all_labels(blobs, monkeypatch):

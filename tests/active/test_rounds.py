@@ -322,6 +322,28 @@ def test_a_round_fits_one_head_chosen_by_evidence_and_records_the_choice(digits,
     assert metrics["head_cv_folds"] == min(5, int(counts[counts > 0].min()))
     best = metrics["head_cv"][metrics["head"]]["accuracy"]
     assert best == max(scores["accuracy"] for scores in metrics["head_cv"].values())
+    assert metrics["head_rule"] == "cross_validation"
+
+
+@pytest.mark.parametrize(
+    ("strategy", "head", "rule"), [("entropy", "svm", "active_labels"), ("random", None, "cross_validation")]
+)
+def test_from_100_actively_chosen_labels_a_round_uses_the_kernel_head_without_a_vote(
+    db, strategy, head, rule
+):
+    project, items, y = make_digits_project(300, al_strategy=strategy, al_batch_size=20, al_trigger_labels=0)
+    ActiveSettings.objects.create(project=project, control_share=0)
+    label_items(items[:130], y[:130])  # 104 to train on, 26 held out
+    model_round, _ = services.request_round(project)
+    run_queued_tasks()
+    model_round.refresh_from_db()
+    assert model_round.state == ModelRound.State.DONE, model_round.error
+    metrics = model_round.metrics
+    assert metrics["train_size"] == 104 and metrics["head_rule"] == rule
+    if head is None:  # random labels: cross-validation still votes
+        assert set(metrics["head_cv"]) == {"logistic", "mlp", "svm"}
+    else:
+        assert (metrics["head"], metrics["head_cv"]) == (head, {})
 
 
 def test_cold_start_of_auto_queues_the_most_typical_items(db):

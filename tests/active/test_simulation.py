@@ -151,6 +151,25 @@ def test_al_simulate_command_writes_curves_over_seeds_with_recall_per_class(data
     assert (Path(data_dir) / run.png_path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_the_simulation_tells_the_head_choice_which_labels_an_active_strategy_chose(monkeypatch):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    X = (rng.normal(size=(3, 8)) * 3)[y] + rng.normal(size=(300, 8))
+    told = []
+    original = simulation.choose_head
+
+    def choose_head(*args, **kwargs):
+        told.append(kwargs["active"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(simulation, "choose_head", choose_head)
+    points = simulation.run_seed(
+        X, y, 3, ["margin", "random"], seed=0, rounds=1, batch=10, initial=10, config={"device": "cpu"}
+    )
+    assert [p["strategy"] for p in points] == ["margin", "margin", "random", "random"]
+    assert told == [True, True, False, False]  # a choice at 10 labels and again at 20, per strategy
+
+
 def test_simulation_without_ground_truth_says_so():
     project = factories.make_project(modality="image")
     with pytest.raises(SimulationError, match="no ground truth"):
@@ -188,6 +207,31 @@ def test_on_digits_the_default_strategy_reaches_randoms_500_label_accuracy_soone
         > summary["at_budget"]["random"]["macro_recall"]["mean"]
     )
     assert summary["verdict"].startswith("On this project, ")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not datasets.wordnet_available(), reason="WordNet (Debian wordnet-base) is not installed")
+def test_on_the_imbalanced_wordnet_subset_the_default_strategy_beats_random(data_dir):
+    """Five seeds, the real code and encoder, bench/al_simulate.py's settings (see the README's table).
+
+    The 4,000 glosses of the demo's imbalanced WordNet subset (noun.time is 1.5 %), embedded with
+    the shipped MiniLM. Asserted: auto reaches random's mean 500-label accuracy on every seed within
+    issue 13's 60 % of the budget on average (the bench measured 204 ± 32, 41 %, on these seeds; 312
+    ± 55 on seeds 100–104 and 278 ± 46 over seeds 0–19, see the README), and ends with the higher
+    accuracy and macro recall.
+    """
+    from active.embeddings import TextEncoder
+
+    records = datasets.wordnet_imbalanced_records()
+    classes = datasets.WORDNET_IMBALANCED_CLASSES
+    X = TextEncoder.get("cpu").encode([r.payload["text"] for r in records])
+    y = np.array([classes.index(r.label) for r in records])
+    _, summary = simulation.simulate_arrays(X, y, classes, ["auto"], rounds=24, batch=20, initial=20, seeds=5)
+    reach = summary["labels_to_reach"]["auto"]
+    assert reach["reached"] == 5 and reach["mean"] <= 0.60 * 500
+    ours, random = summary["at_budget"]["auto"], summary["at_budget"]["random"]
+    assert ours["accuracy"]["mean"] > random["accuracy"]["mean"]
+    assert ours["macro_recall"]["mean"] > random["macro_recall"]["mean"]
 
 
 @pytest.mark.skipif(not datasets.wordnet_available(), reason="WordNet (Debian wordnet-base) is not installed")

@@ -180,11 +180,9 @@ def test_simulation_without_ground_truth_says_so():
 def test_on_digits_the_default_strategy_reaches_randoms_500_label_accuracy_sooner(data_dir):
     """Five seeds, the real code, bench/al_simulate.py's settings (see the README's table).
 
-    What is asserted is what holds: auto reaches random's 500-label accuracy with fewer labels on
-    every seed, within 35 % of the budget on average (140 ± 28 measured, 28 %; 144 ± 32 on seeds
-    100–104), and has the higher macro recall. Issue 13's ≤ 30 % is met by the bench, but single
-    seeds move by a batch between checkouts (floating point in the heads' fits), so the test keeps
-    a margin.
+    Asserted: auto reaches random's 500-label accuracy with fewer labels on every seed, within
+    issue 13's 30 % of the budget on average (140 ± 28 measured, 28 %, the same in three checkouts;
+    144 ± 32 on seeds 100–104), and has the higher macro recall.
     """
     from sklearn.datasets import load_digits
 
@@ -201,7 +199,7 @@ def test_on_digits_the_default_strategy_reaches_randoms_500_label_accuracy_soone
         X, digits.target, tuple("0123456789"), ["auto"], rounds=24, batch=20, initial=20, seeds=5
     )
     reach = summary["labels_to_reach"]["auto"]
-    assert reach["reached"] == 5 and reach["mean"] <= 0.35 * 500
+    assert reach["reached"] == 5 and reach["mean"] <= 0.30 * 500
     assert (
         summary["at_budget"]["auto"]["macro_recall"]["mean"]
         > summary["at_budget"]["random"]["macro_recall"]["mean"]
@@ -216,8 +214,8 @@ def test_on_the_imbalanced_wordnet_subset_the_default_strategy_beats_random(data
 
     The 4,000 glosses of the demo's imbalanced WordNet subset (noun.time is 1.5 %), embedded with
     the shipped MiniLM. Asserted: auto reaches random's mean 500-label accuracy on every seed within
-    issue 13's 60 % of the budget on average (the bench measured 204 ± 32, 41 %, on these seeds; 312
-    ± 55 on seeds 100–104 and 278 ± 46 over seeds 0–19, see the README), and ends with the higher
+    issue 13's 60 % of the budget on average (the bench measured 204 ± 32, 41 %, on these seeds; 248
+    ± 20 on seeds 100–104 and 278 ± 46 over seeds 0–19, see the README), and ends with the higher
     accuracy and macro recall.
     """
     from active.embeddings import TextEncoder

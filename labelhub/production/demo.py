@@ -26,7 +26,7 @@ from labelhub.production import services
 from labelhub.production.models import Deployment
 from labelhub.projects.datasets import digit_png_data_url
 from labelhub.projects.models import Annotation, GroundTruth, Item, Project
-from labelhub.snapshots.models import SnapshotItem
+from labelhub.snapshots.models import Snapshot, SnapshotItem
 from labelhub.snapshots.services import cut_snapshot, register_model_run
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,12 @@ def demo_deployment(
             Annotation(item_id=item_id, labels=labels, source=Annotation.Source.IMPORT)
             for item_id, labels in chosen
         )
-    snapshot, _ = cut_snapshot(project, name="demo: digits 0-6 the deployed model learnt")
+    # Split by external id alone: the same items train the demo's model in every install, whatever
+    # the project's id (a split keyed on the project moved the model, and with it the drift windows'
+    # verdicts, with the id).
+    snapshot, _ = cut_snapshot(
+        project, name="demo: digits 0-6 the deployed model learnt", split_key=Snapshot.SplitKey.EXTERNAL_ID
+    )
     model, accuracy = train_centroids(snapshot)
     run = register_model_run(
         snapshot,

@@ -612,6 +612,16 @@ def make_head(kind: str, n_classes: int, config: dict, seed: int = 0):
     return TorchHeadClassifier(n_classes, seed=seed, **settings)
 
 
+#: Which rule chose a round's head (``metrics.head_rule``): the best of the candidates by
+#: cross-validation; the backbone's head, with too few labels per class for folds; the kernel
+#: head for actively chosen labels (``KERNEL_ACTIVE_FROM``); the head the caller named.
+RULE_CROSS_VALIDATION = "cross_validation"
+RULE_DEFAULT = "default"
+RULE_ACTIVE_LABELS = "active_labels"
+RULE_FIXED = "fixed"
+HEAD_RULES = (RULE_CROSS_VALIDATION, RULE_DEFAULT, RULE_ACTIVE_LABELS, RULE_FIXED)
+
+
 @dataclass
 class HeadChoice:
     """Which head a round uses and why: mean cross-validated scores per candidate (empty: no CV),
@@ -621,7 +631,7 @@ class HeadChoice:
     scores: dict[str, dict[str, float]]
     folds: int
     sample: int
-    rule: str = "cross_validation"
+    rule: str = RULE_CROSS_VALIDATION
 
     def as_metrics(self) -> dict:
         return {
@@ -631,12 +641,6 @@ class HeadChoice:
             "head_cv_folds": self.folds,
             "head_cv_sample": self.sample,
         }
-
-
-#: ``cross_validation``: the best of the candidates; ``default``: too few labels per class for
-#: folds, the backbone's head; ``active_labels``: actively chosen labels, the kernel head
-#: (``KERNEL_ACTIVE_FROM``); ``fixed``: the caller named the head.
-HEAD_RULES = ("cross_validation", "default", "active_labels", "fixed")
 
 
 def choose_head(
@@ -676,7 +680,7 @@ def choose_head(
         and len(np.unique(y)) >= 2
         and kernel_affordable(len(y), pool_rows)
     ):
-        return HeadChoice(KERNEL, {}, 0, len(y), "active_labels")
+        return HeadChoice(KERNEL, {}, 0, len(y), RULE_ACTIVE_LABELS)
     if len(y) > sample:
         rows, _ = train_test_split(np.arange(len(y)), train_size=sample, stratify=y, random_state=seed)
         X, y = X[np.sort(rows)], y[np.sort(rows)]
@@ -686,7 +690,7 @@ def choose_head(
         folds = FEW_LABELS_FOLDS if len(y) < FEW_LABELS else CHOICE_FOLDS
     folds = min(folds, int(counts.min())) if len(counts) >= 2 else 0
     if folds < 2:
-        return HeadChoice(default, {}, 0, len(y), "default")
+        return HeadChoice(default, {}, 0, len(y), RULE_DEFAULT)
     candidates = (LOGISTIC, default, KERNEL) if kernel_affordable(len(y), pool_rows) else (LOGISTIC, default)
     totals = {kind: np.zeros(2) for kind in candidates}
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
@@ -733,7 +737,7 @@ def fit_head(
     choice = (
         choose_head(X, y, n_classes, config, seed=seed, pool_rows=pool_rows, active=active)
         if kind == "auto"
-        else HeadChoice(kind, {}, 0, 0, "fixed")
+        else HeadChoice(kind, {}, 0, 0, RULE_FIXED)
     )
     return make_head(choice.kind, n_classes, config, seed).fit(X, y), choice
 

@@ -377,7 +377,7 @@ def train_and_evaluate(run: RoundRun, training: TrainingSet) -> Trained | None:
             config,
             seed=seed,
             pool_rows=len(training.store),
-            active=run.model_round.strategy != strategies.RANDOM,
+            active=strategies.chooses_actively(run.model_round.strategy),
         )
         head = with_weak_labels(run, training, train_rows, head, choice.kind, config, seed)
         committee = None

@@ -196,7 +196,7 @@ def run_seed(
                         config,
                         seed=seed,
                         pool_rows=len(y),
-                        active=strategy != st.RANDOM,
+                        active=st.chooses_actively(strategy),
                     ).kind,
                     len(labelled),
                 )

@@ -347,6 +347,12 @@ def ranked_batch_torch(X_pool, X_training, uncertainty, k: int, chunk: int = 655
     return torch.tensor(chosen, dtype=torch.long, device=X_pool.device)
 
 
+def chooses_actively(strategy: str) -> bool:
+    """Whether ``strategy``'s labels are chosen by the model (every strategy but ``random``): the
+    head choice treats such labels differently (``heads.KERNEL_ACTIVE_FROM``)."""
+    return strategy != RANDOM
+
+
 def select_random(pool_size: int, k: int, rng: np.random.Generator) -> Selection:
     """The baseline: k pool positions uniformly without replacement."""
     k = min(k, pool_size)
